@@ -1,0 +1,346 @@
+/* backend-cpu.c — the reference backend: f32 on the host, OpenBLAS for matrix
+ * products, OpenMP threads for the rest.  Every op mirrors the PyTorch fp32
+ * formula it stands for (see la-backend.h); accumulations are in float
+ * unless a double is needed to match PyTorch's own rounding.
+ */
+#include "backend-cpu.h"
+#include "liveavatar/la-error.h"
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+  LaBackend parent;
+  GMutex lock;
+  GError *error;          /* sticky first error, reported by sync() */
+} LaCpuBackend;
+
+static LaTensor *
+cpu_alloc (LaBackend *be, LaDType dtype, int ndim, const int64_t *shape)
+{
+  return la_tensor_new (dtype, ndim, shape);
+}
+
+static void
+cpu_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
+{
+  g_return_if_fail (la_tensor_numel (dst) == la_tensor_numel (src));
+  la_convert (dst->data, dst->dtype, src->data, src->dtype, (size_t) la_tensor_numel (src));
+}
+
+static void
+cpu_fill (LaBackend *be, LaTensor *y, float value)
+{
+  float *p = y->data;
+  int64_t n = la_tensor_numel (y);
+  if (value == 0.0f) {
+    memset (p, 0, la_tensor_nbytes (y));
+    return;
+  }
+  for (int64_t i = 0; i < n; i++)
+    p[i] = value;
+}
+
+void
+la_cpu_gemm_nt (int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
+                const float *w, int64_t ldw, float *y, int64_t ldy, const float *bias)
+{
+  if (M == 0 || N == 0)
+    return;
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (int) M, (int) N, (int) K,
+               1.0f, x, (int) ldx, w, (int) ldw, 0.0f, y, (int) ldy);
+  if (bias) {
+#pragma omp parallel for if (M * N > 65536)
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++)
+        y[i * ldy + j] += bias[j];
+  }
+}
+
+static void
+cpu_linear (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *bias)
+{
+  int64_t K = la_cpu_cols (x), M = la_cpu_rows (x), N = w->shape[0];
+  la_cpu_gemm_nt (M, N, K, x->data, K, w->data, K, y->data, N, bias ? bias->data : NULL);
+}
+
+static void
+cpu_matmul (LaBackend *be, LaTensor *c, const LaTensor *a, const LaTensor *b,
+            gboolean trans_a, gboolean trans_b, float alpha, float beta)
+{
+  int nd = a->ndim;
+  int64_t ar = a->shape[nd - 2], ac = a->shape[nd - 1];
+  int64_t br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
+  int64_t M = trans_a ? ac : ar, K = trans_a ? ar : ac, N = trans_b ? br : bc;
+  int64_t batch = la_tensor_numel (a) / (ar * ac);
+  int64_t bbatch = la_tensor_numel (b) / (br * bc);
+  for (int64_t i = 0; i < batch; i++)
+    cblas_sgemm (CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                 (int) M, (int) N, (int) K, alpha,
+                 (const float *) a->data + i * ar * ac, (int) ac,
+                 (const float *) b->data + (bbatch == 1 ? 0 : i) * br * bc, (int) bc,
+                 beta, (float *) c->data + i * M * N, (int) N);
+}
+
+static void
+cpu_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b, float eps)
+{
+  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
+  const float *xs = x->data, *ws = w ? w->data : NULL, *bs = b ? b->data : NULL;
+  float *ys = y->data;
+#pragma omp parallel for if (R * N > 65536)
+  for (int64_t r = 0; r < R; r++) {
+    const float *xr = xs + r * N;
+    float *yr = ys + r * N;
+    /* Two-pass in double: PyTorch's CPU kernel is compensated enough that a
+     * one-pass float mean/var would differ by more than its own rounding. */
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < N; i++)
+      mean += xr[i];
+    mean /= (double) N;
+    for (int64_t i = 0; i < N; i++) {
+      double d = xr[i] - mean;
+      var += d * d;
+    }
+    var /= (double) N;
+    float rstd = (float) (1.0 / sqrt (var + eps));
+    float fmean = (float) mean;
+    for (int64_t i = 0; i < N; i++) {
+      float v = (xr[i] - fmean) * rstd;
+      if (ws)
+        v *= ws[i];
+      if (bs)
+        v += bs[i];
+      yr[i] = v;
+    }
+  }
+}
+
+static void
+cpu_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps)
+{
+  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
+  const float *xs = x->data, *ws = w ? w->data : NULL;
+  float *ys = y->data;
+#pragma omp parallel for if (R * N > 65536)
+  for (int64_t r = 0; r < R; r++) {
+    const float *xr = xs + r * N;
+    float *yr = ys + r * N;
+    double ss = 0;
+    for (int64_t i = 0; i < N; i++)
+      ss += (double) xr[i] * xr[i];
+    float rs = 1.0f / sqrtf ((float) (ss / (double) N) + eps);
+    for (int64_t i = 0; i < N; i++)
+      yr[i] = ws ? (xr[i] * rs) * ws[i] : xr[i] * rs;
+  }
+}
+
+static inline float
+unary1 (LaUnaryOp op, float v)
+{
+  switch (op) {
+    case LA_UNARY_GELU_TANH: {
+      const float k = 0.7978845608028654f;        /* sqrt(2/pi) */
+      return 0.5f * v * (1.0f + tanhf (k * (v + 0.044715f * v * v * v)));
+    }
+    case LA_UNARY_GELU_ERF: return 0.5f * v * (1.0f + erff (v * 0.7071067811865476f));
+    case LA_UNARY_SILU: return v / (1.0f + expf (-v));
+    case LA_UNARY_RELU: return v > 0 ? v : 0;
+    case LA_UNARY_TANH: return tanhf (v);
+    case LA_UNARY_SIGMOID: return 1.0f / (1.0f + expf (-v));
+  }
+  return v;
+}
+
+static void
+cpu_unary (LaBackend *be, LaUnaryOp op, LaTensor *y, const LaTensor *x)
+{
+  int64_t n = la_tensor_numel (x);
+  const float *xs = x->data;
+  float *ys = y->data;
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; i++)
+    ys[i] = unary1 (op, xs[i]);
+}
+
+static void
+cpu_binary (LaBackend *be, LaBinaryOp op, LaTensor *y, const LaTensor *a, const LaTensor *b)
+{
+  int64_t n = la_tensor_numel (a), m = la_tensor_numel (b);
+  const float *as = a->data, *bs = b->data;
+  float *ys = y->data;
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; i++) {
+    float u = as[i], v = bs[m == n ? i : i % m];
+    ys[i] = op == LA_BINARY_ADD ? u + v : op == LA_BINARY_SUB ? u - v : u * v;
+  }
+}
+
+static void
+cpu_axpy (LaBackend *be, LaTensor *y, const LaTensor *a, float alpha, const LaTensor *b)
+{
+  int64_t n = la_tensor_numel (a), m = la_tensor_numel (b);
+  const float *as = a->data, *bs = b->data;
+  float *ys = y->data;
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; i++)
+    ys[i] = as[i] + alpha * bs[m == n ? i : i % m];
+}
+
+static void
+cpu_modulate (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *shift, const LaTensor *scale)
+{
+  int64_t n = la_tensor_numel (x), ms = la_tensor_numel (shift), mc = la_tensor_numel (scale);
+  const float *xs = x->data, *sh = shift->data, *sc = scale->data;
+  float *ys = y->data;
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; i++)
+    ys[i] = xs[i] * (1.0f + sc[i % mc]) + sh[i % ms];
+}
+
+static void
+softmax_row (float *yr, const float *xr, int64_t N)
+{
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < N; i++)
+    mx = xr[i] > mx ? xr[i] : mx;
+  double sum = 0;
+  for (int64_t i = 0; i < N; i++) {
+    yr[i] = expf (xr[i] - mx);
+    sum += yr[i];
+  }
+  float inv = (float) (1.0 / sum);
+  for (int64_t i = 0; i < N; i++)
+    yr[i] *= inv;
+}
+
+static void
+cpu_softmax (LaBackend *be, LaTensor *y, const LaTensor *x)
+{
+  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
+#pragma omp parallel for if (R * N > 65536)
+  for (int64_t r = 0; r < R; r++)
+    softmax_row ((float *) y->data + r * N, (const float *) x->data + r * N, N);
+}
+
+/* Per head, in blocks of query rows so the logits stay small. */
+static void
+cpu_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+               int n_heads, float scale, const LaTensor *bias)
+{
+  const int64_t Lq = la_cpu_rows (q), Lk = la_cpu_rows (k), HD = la_cpu_cols (q), D = HD / n_heads;
+  const int64_t BQ = 256;
+  float *s = g_malloc ((size_t) (BQ * (Lk ? Lk : 1)) * sizeof (float));
+  for (int h = 0; h < n_heads; h++) {
+    for (int64_t q0 = 0; q0 < Lq; q0 += BQ) {
+      int64_t nq = MIN (BQ, Lq - q0);
+      const float *qh = (const float *) q->data + q0 * HD + h * D;
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (int) nq, (int) Lk, (int) D, scale,
+                   qh, (int) HD, (const float *) k->data + h * D, (int) HD, 0.0f, s, (int) Lk);
+      if (bias) {
+        const float *bh = (const float *) bias->data + ((int64_t) h * Lq + q0) * Lk;
+        for (int64_t i = 0; i < nq * Lk; i++)
+          s[i] += bh[i];
+      }
+#pragma omp parallel for if (nq * Lk > 65536)
+      for (int64_t i = 0; i < nq; i++)
+        softmax_row (s + i * Lk, s + i * Lk, Lk);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) nq, (int) D, (int) Lk, 1.0f,
+                   s, (int) Lk, (const float *) v->data + h * D, (int) HD, 0.0f,
+                   (float *) out->data + q0 * HD + h * D, (int) HD);
+    }
+  }
+  g_free (s);
+}
+
+/* im2col per output frame, then one GEMM: y[co, t', :] = W[co, K] . col[K, H'W']. */
+static void
+cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b,
+            const int stride[3])
+{
+  const int64_t Ci = x->shape[0], T = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int64_t Co = w->shape[0], kt = w->shape[2], kh = w->shape[3], kw = w->shape[4];
+  const int64_t To = (T - kt) / stride[0] + 1, Ho = (H - kh) / stride[1] + 1, Wo = (W - kw) / stride[2] + 1;
+  const int64_t K = Ci * kt * kh * kw, P = Ho * Wo;
+  float *col = g_malloc ((size_t) (K * P) * sizeof (float));
+  const float *xs = x->data, *bs = b ? b->data : NULL;
+  for (int64_t to = 0; to < To; to++) {
+#pragma omp parallel for if (K * P > 65536)
+    for (int64_t kk = 0; kk < K; kk++) {
+      int64_t c = kk / (kt * kh * kw), r = kk % (kt * kh * kw);
+      int64_t dt = r / (kh * kw), dh = (r / kw) % kh, dw = r % kw;
+      const float *src = xs + ((c * T + to * stride[0] + dt) * H) * W;
+      float *dst = col + kk * P;
+      for (int64_t ho = 0; ho < Ho; ho++)
+        for (int64_t wo = 0; wo < Wo; wo++)
+          dst[ho * Wo + wo] = src[(ho * stride[1] + dh) * W + wo * stride[2] + dw];
+    }
+    /* y is [Co, To, Ho, Wo]: row co of this frame starts at (co*To + to)*P. */
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Co, (int) P, (int) K, 1.0f,
+                 w->data, (int) K, col, (int) P, 0.0f, (float *) y->data + to * P, (int) (To * P));
+    if (bs)
+      for (int64_t co = 0; co < Co; co++) {
+        float *yr = (float *) y->data + (co * To + to) * P;
+        for (int64_t i = 0; i < P; i++)
+          yr[i] += bs[co];
+      }
+  }
+  g_free (col);
+}
+
+static gboolean
+cpu_sync (LaBackend *be, GError **error)
+{
+  LaCpuBackend *self = (LaCpuBackend *) be;
+  g_mutex_lock (&self->lock);
+  GError *e = g_steal_pointer (&self->error);
+  g_mutex_unlock (&self->lock);
+  if (e) {
+    g_propagate_error (error, e);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+cpu_destroy (LaBackend *be)
+{
+  LaCpuBackend *self = (LaCpuBackend *) be;
+  g_clear_error (&self->error);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+static const LaBackendOps cpu_ops = {
+  .name = "cpu",
+  .alloc = cpu_alloc,
+  .copy = cpu_copy,
+  .fill = cpu_fill,
+  .linear = cpu_linear,
+  .matmul = cpu_matmul,
+  .layer_norm = cpu_layer_norm,
+  .rms_norm = cpu_rms_norm,
+  .unary = cpu_unary,
+  .binary = cpu_binary,
+  .axpy = cpu_axpy,
+  .modulate = cpu_modulate,
+  .softmax = cpu_softmax,
+  .attention = cpu_attention,
+  .conv3d = cpu_conv3d,
+  .conv1d = la_cpu_conv1d,
+  .channel_rms_norm = la_cpu_channel_rms_norm, .copy4d = la_cpu_copy4d, .upsample2x = la_cpu_upsample2x, .latent_norm = la_cpu_latent_norm, .clamp = la_cpu_clamp,
+  .sync = cpu_sync,
+  .destroy = cpu_destroy,
+};
+
+LaBackend *
+la_backend_cpu_new (int n_threads)
+{
+  LaCpuBackend *self = g_new0 (LaCpuBackend, 1);
+  self->parent.ops = &cpu_ops;
+  self->parent.device = LA_DEVICE_CPU;
+  self->parent.ref_count = 1;
+  self->parent.n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
+  g_mutex_init (&self->lock);
+  return &self->parent;
+}

@@ -1,0 +1,25 @@
+/* backend-cpu.h — CPU backend internals shared by lib/cpu/ops-*.c. */
+#pragma once
+#include "liveavatar/la-backend.h"
+
+/* Rows = all leading dims flattened; N = last dim. */
+static inline int64_t la_cpu_rows (const LaTensor *t) { return t->ndim ? la_tensor_numel (t) / t->shape[t->ndim - 1] : 1; }
+static inline int64_t la_cpu_cols (const LaTensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+/* y[M,N] = x[M,K] . w[N,K]^T (+ bias), row strides given; used by several ops. */
+void la_cpu_gemm_nt (int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
+                     const float *w, int64_t ldw, float *y, int64_t ldy, const float *bias);
+
+/* ops-audio.c */
+void la_cpu_conv1d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
+                    const LaTensor *b, int stride, int pad_l, int pad_r, gboolean replicate,
+                    int groups, gboolean x_cf);
+
+/* ops-vae.c */
+void la_cpu_channel_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *gamma, float eps);
+void la_cpu_copy4d (LaBackend *be, LaTensor *y, const int64_t yoff[4], const LaTensor *x,
+                    const int64_t xoff[4], const int64_t count[4]);
+void la_cpu_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x);
+void la_cpu_latent_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *mean,
+                         const LaTensor *inv_std, gboolean encode);
+void la_cpu_clamp (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, float hi);

@@ -1,0 +1,165 @@
+/* la-checkpoint.c — a name -> tensor table plus format detection. */
+#include "liveavatar/la-checkpoint.h"
+#include "liveavatar/la-error.h"
+#include <string.h>
+#include <stdio.h>
+
+struct _LaCheckpoint {
+  gint ref_count;
+  GHashTable *tensors;     /* char* -> LaTensor* */
+  GPtrArray *names;        /* sorted cache, NULL when stale */
+  char *path;
+};
+
+LaCheckpoint *
+la_checkpoint_new (void)
+{
+  LaCheckpoint *ck = g_new0 (LaCheckpoint, 1);
+  ck->ref_count = 1;
+  ck->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) la_tensor_unref);
+  ck->path = g_strdup ("");
+  return ck;
+}
+
+LaCheckpoint *
+la_checkpoint_ref (LaCheckpoint *ck)
+{
+  g_atomic_int_inc (&ck->ref_count);
+  return ck;
+}
+
+void
+la_checkpoint_unref (LaCheckpoint *ck)
+{
+  if (!ck || !g_atomic_int_dec_and_test (&ck->ref_count))
+    return;
+  g_hash_table_unref (ck->tensors);
+  if (ck->names)
+    g_ptr_array_unref (ck->names);
+  g_free (ck->path);
+  g_free (ck);
+}
+
+static void
+invalidate_names (LaCheckpoint *ck)
+{
+  g_clear_pointer (&ck->names, g_ptr_array_unref);
+}
+
+void
+la_checkpoint_add (LaCheckpoint *ck, const char *name, LaTensor *t)
+{
+  if (!t->name)
+    la_tensor_set_name (t, name);
+  g_hash_table_replace (ck->tensors, g_strdup (name), la_tensor_ref (t));
+  invalidate_names (ck);
+}
+
+gboolean
+la_checkpoint_remove (LaCheckpoint *ck, const char *name)
+{
+  invalidate_names (ck);
+  return g_hash_table_remove (ck->tensors, name);
+}
+
+LaTensor *la_checkpoint_get (LaCheckpoint *ck, const char *name) { return g_hash_table_lookup (ck->tensors, name); }
+guint la_checkpoint_size (LaCheckpoint *ck) { return g_hash_table_size (ck->tensors); }
+const char *la_checkpoint_path (LaCheckpoint *ck) { return ck->path; }
+
+void
+la_checkpoint_set_path (LaCheckpoint *ck, const char *path)
+{
+  g_free (ck->path);
+  ck->path = g_strdup (path);
+}
+
+LaTensor *
+la_checkpoint_require (LaCheckpoint *ck, const char *name, int ndim, const int64_t *shape, GError **error)
+{
+  LaTensor *t = la_checkpoint_get (ck, name);
+  if (!t) {
+    g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND, "tensor '%s' missing from %s", name,
+                 ck->path[0] ? ck->path : "the checkpoint");
+    return NULL;
+  }
+  if (ndim >= 0) {
+    GError *e = NULL;
+    if (!la_tensor_check_shape (t, ndim, shape, &e)) {
+      g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s (in %s)", e->message, ck->path[0] ? ck->path : "the checkpoint");
+      g_error_free (e);
+      return NULL;
+    }
+  }
+  return t;
+}
+
+static gint
+cmp_str (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+const char * const *
+la_checkpoint_names (LaCheckpoint *ck)
+{
+  if (!ck->names) {
+    ck->names = g_ptr_array_new ();
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init (&it, ck->tensors);
+    while (g_hash_table_iter_next (&it, &k, NULL))
+      g_ptr_array_add (ck->names, k);
+    g_ptr_array_sort (ck->names, cmp_str);
+    g_ptr_array_add (ck->names, NULL);
+  }
+  return (const char * const *) ck->names->pdata;
+}
+
+static gboolean
+is_zip (const char *path)
+{
+  unsigned char sig[4] = { 0 };
+  FILE *f = fopen (path, "rb");
+  if (!f)
+    return FALSE;
+  size_t n = fread (sig, 1, 4, f);
+  fclose (f);
+  return n == 4 && sig[0] == 'P' && sig[1] == 'K' && sig[2] == 3 && sig[3] == 4;
+}
+
+/* A folder: the DiT's sharded index, or a single safetensors / HF weight file. */
+static LaCheckpoint *
+open_folder (const char *dir, GError **error)
+{
+  static const char *candidates[] = {
+    "diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json",
+    "diffusion_pytorch_model.safetensors", "model.safetensors", "pytorch_model.bin", NULL,
+  };
+  for (int i = 0; candidates[i]; i++) {
+    g_autofree char *p = g_build_filename (dir, candidates[i], NULL);
+    if (g_file_test (p, G_FILE_TEST_IS_REGULAR))
+      return la_checkpoint_open (p, error);
+  }
+  g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND,
+               "%s: no weights found (looked for *.safetensors.index.json, *.safetensors, pytorch_model.bin)", dir);
+  return NULL;
+}
+
+LaCheckpoint *
+la_checkpoint_open (const char *path, GError **error)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR))
+    return open_folder (path, error);
+  if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND, "%s: no such file", path);
+    return NULL;
+  }
+  if (g_str_has_suffix (path, ".index.json"))
+    return la_safetensors_open_index (path, error);
+  if (is_zip (path))
+    return la_torchzip_open (path, error);
+  if (g_str_has_suffix (path, ".safetensors"))
+    return la_safetensors_open (path, error);
+  /* Unknown suffix: safetensors has no magic; try it, its validation is strict. */
+  return la_safetensors_open (path, error);
+}

@@ -1,0 +1,3 @@
+#include "liveavatar/la-error.h"
+
+G_DEFINE_QUARK (la-error-quark, la_error)
