@@ -7,7 +7,7 @@
  *
  * ftfy.fix_text is reproduced for the fixes that matter for prompts typed
  * by a person (its mojibake detection `fix_encoding` is not): in ftfy's
- * order, HTML entity unescape (only when the text has no '<', entities
+ * order, ANSI terminal escapes removed, HTML entity unescape (only when the text has no '<', entities
  * ending in ';' only), C1 controls read as Windows-1252, Latin ligatures
  * (ﬁ -> fi), full-width -> half-width (U+FF01..U+FFEF by NFKC, U+3000 ->
  * space), quote uncurling, line breaks -> \n, control-character removal,
@@ -174,6 +174,15 @@ ftfy_fix_text (const char *text)
   GString *out = g_string_sized_new (strlen (s0));
   for (const char *p = s0; *p; p = g_utf8_next_char (p)) {
     gunichar c = g_utf8_get_char (p);
+    if (c == 0x1B && p[1] == '[') {   /* remove_terminal_escapes: ESC [ [0-9;]* [A-Za-z] */
+      const char *q = p + 2;
+      while (g_ascii_isdigit (*q) || *q == ';')
+        q++;
+      if (g_ascii_isalpha (*q)) {
+        p = q;
+        continue;
+      }
+    }
     if (c >= 0x80 && c <= 0x9F && cp1252[c - 0x80])   /* fix_c1_controls */
       c = cp1252[c - 0x80];
     if (is_ligature (c) || (c >= 0xFF01 && c <= 0xFFEF)) {   /* ligatures, width */
