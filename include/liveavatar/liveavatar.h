@@ -5,3 +5,4 @@
 #include "la-tensor.h"
 #include "la-backend.h"
 #include "la-checkpoint.h"
+#include "la-model.h"

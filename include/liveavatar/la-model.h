@@ -1,0 +1,52 @@
+/* la-model.h — locating the official model files, and the LoRA merge.
+ *
+ * The layout is the one `huggingface-cli download Wan-AI/Wan2.2-S2V-14B`
+ * produces (io.md §6.1), plus the Live-Avatar LoRA file
+ * (`Quark-Vision/Live-Avatar`, liveavatar.safetensors).
+ */
+#pragma once
+#include "la-checkpoint.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char *root;
+  char *dit_config;       /* config.json */
+  char *dit_weights;      /* diffusion_pytorch_model.safetensors.index.json (or one .safetensors) */
+  char *vae;              /* Wan2.1_VAE.pth */
+  char *t5;               /* models_t5_umt5-xxl-enc-bf16.pth */
+  char *tokenizer;        /* google/umt5-xxl/spiece.model */
+  char *wav2vec_dir;      /* wav2vec2-large-xlsr-53-english/ */
+  char *wav2vec_config;   /* .../config.json */
+  char *wav2vec_weights;  /* .../model.safetensors or .../pytorch_model.bin */
+  char *lora;             /* liveavatar.safetensors, NULL when none */
+} LaModelPaths;
+
+/* Resolves every component under `folder`.  `lora` is a file, a folder
+ * holding liveavatar.safetensors (also in the Hugging Face cache layout
+ * models--Quark-Vision--Live-Avatar/snapshots/<rev>/), or NULL for none.
+ * An incomplete folder is one LA_ERROR_NOT_FOUND listing every missing file. */
+LaModelPaths *la_model_paths_resolve (const char *folder, const char *lora, GError **error);
+void          la_model_paths_free (LaModelPaths *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaModelPaths, la_model_paths_free)
+
+/* The PEFT LoRA of Live Avatar: target modules whose dotted name ends with
+ * one of these (io.md §6.3): q, k, v, o, ffn.0, ffn.2. */
+extern const char * const la_lora_targets[];
+
+typedef struct {
+  guint n_targets;        /* Linear layers of the base that the LoRA targets */
+  guint n_merged;
+  guint n_extra;          /* non-LoRA tensors in the LoRA file (ignored, listed by the log) */
+  int   rank;
+} LaLoraReport;
+
+/* W <- round_to_W_dtype (W + (alpha / r) · B · A) for every target, in place in
+ * `base` (merged tensors replace the mapped ones).  Keys may carry the
+ * `base_model.model.` prefix and the `.default` adapter segment or not.
+ * Fails, naming them, when a target has no A/B pair, when an A/B pair has no
+ * target, or when shapes disagree.  alpha <= 0 means the released value, 64. */
+gboolean la_lora_merge (LaCheckpoint *base, LaCheckpoint *lora, double alpha,
+                        LaLoraReport *report, GError **error);
+
+G_END_DECLS
