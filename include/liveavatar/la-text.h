@@ -78,6 +78,10 @@ typedef struct _LaT5Encoder LaT5Encoder;
  * gathered on the host per prompt). */
 LaT5Encoder *la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg,
                                 GError **error);
+/* Same from a file: models_t5_umt5-xxl-enc-bf16.pth (torch zip) or a
+ * safetensors file (la_checkpoint_open detects the format). */
+LaT5Encoder *la_t5_encoder_new_from_file (LaBackend *be, const char *path, const LaT5Config *cfg,
+                                          GError **error);
 void         la_t5_encoder_free (LaT5Encoder *enc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaT5Encoder, la_t5_encoder_free)
 const LaT5Config *la_t5_encoder_config (const LaT5Encoder *enc);
@@ -92,6 +96,12 @@ LaTensor *la_t5_encode_full (LaT5Encoder *enc, const gint32 *ids, const gint32 *
                              LaT5BlockHook hook, gpointer user_data, GError **error);
 /* The pipeline's call: ids are the real tokens only -> context [L, dim]. */
 LaTensor *la_t5_encode (LaT5Encoder *enc, const gint32 *ids, int n_ids, GError **error);
+
+/* The whole text path of one prompt: clean, tokenize (at most text_len ids,
+ * 512 in the pipeline; <= 0 means 512), encode the real tokens ->
+ * context [L, dim].  *n_tokens (may be NULL) receives L. */
+LaTensor *la_text_encode_prompt (LaT5Encoder *enc, LaTokenizer *tok, const char *prompt,
+                                 int text_len, int *n_tokens, GError **error);
 
 /* Random weights with the official key names/shapes (.pth layout), f32,
  * deterministic for a seed; for the tiny demo model and benchmarks. */

@@ -220,6 +220,13 @@ fail:
   return NULL;
 }
 
+LaT5Encoder *
+la_t5_encoder_new_from_file (LaBackend *be, const char *path, const LaT5Config *cfg, GError **error)
+{
+  g_autoptr (LaCheckpoint) ck = la_checkpoint_open (path, error);
+  return ck ? la_t5_encoder_new (be, ck, cfg, error) : NULL;
+}
+
 LaTensor *
 la_t5_encode_full (LaT5Encoder *enc, const gint32 *ids, const gint32 *mask, int n_ids,
                    LaT5BlockHook hook, gpointer user_data, GError **error)

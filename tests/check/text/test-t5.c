@@ -7,6 +7,8 @@
  *  - bad inputs are GErrors (id out of range, missing / mis-shaped tensor,
  *    config disagreeing with the weights). */
 #include <math.h>
+#include <string.h>
+#include <glib/gstdio.h>
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-text.h>
 
@@ -218,6 +220,42 @@ test_bf16 (void)
   g_free (ref);
 }
 
+/* bf16 weights written as a torch.save zip (the .pth format of
+ * models_t5_umt5-xxl-enc-bf16.pth) load through la_torchzip_open and give
+ * bit-identical outputs to the in-memory checkpoint. */
+static void
+test_pth (void)
+{
+  LaT5Config cfg = { 40, 16, 24, 32, 3, 2, 32, 128, 1e-6f };
+  g_autoptr (LaCheckpoint) ck = la_t5_random_weights (&cfg, 11);
+  g_autoptr (LaCheckpoint) ck16 = la_checkpoint_new ();
+  for (const char * const *n = la_checkpoint_names (ck); *n; n++) {
+    g_autoptr (LaTensor) b = la_tensor_to_dtype (la_checkpoint_get (ck, *n), LA_DTYPE_BF16);
+    la_checkpoint_add (ck16, *n, b);
+  }
+  GError *e = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("la-t5-XXXXXX", &e);
+  g_assert_no_error (e);
+  g_autofree char *path = g_build_filename (dir, "t5-enc-bf16.pth", NULL);
+  g_assert_true (la_torchzip_write (path, ck16, &e));
+  g_assert_no_error (e);
+  g_autoptr (LaT5Encoder) a = la_t5_encoder_new (be, ck16, NULL, &e);
+  g_assert_no_error (e);
+  g_autoptr (LaT5Encoder) b = la_t5_encoder_new_from_file (be, path, NULL, &e);
+  g_assert_no_error (e);
+  gint32 ids[6];
+  make_ids (ids, 6, cfg.vocab, 3);
+  g_autoptr (LaTensor) oa = la_t5_encode (a, ids, 6, &e);
+  g_assert_no_error (e);
+  g_autoptr (LaTensor) ob = la_t5_encode (b, ids, 6, &e);
+  g_assert_no_error (e);
+  g_autoptr (LaTensor) ha = host (oa);
+  g_autoptr (LaTensor) hb = host (ob);
+  g_assert_cmpmem (ha->data, la_tensor_nbytes (ha), hb->data, la_tensor_nbytes (hb));
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 static void
 test_errors (void)
 {
@@ -273,6 +311,7 @@ main (int argc, char **argv)
   be = la_backend_cpu_new (2);
   g_test_add_func ("/text/t5/configs", test_configs);
   g_test_add_func ("/text/t5/bf16", test_bf16);
+  g_test_add_func ("/text/t5/pth", test_pth);
   g_test_add_func ("/text/t5/errors", test_errors);
   g_test_add_func ("/text/t5/layout", test_random_layout);
   int rc = g_test_run ();

@@ -107,6 +107,34 @@ test_errors (void)
   g_unlink (junk);
 }
 
+/* prompt -> context through the whole path, on random encoder weights */
+static void
+test_encode_prompt (void)
+{
+  LaT5Config cfg = { la_tokenizer_vocab_size (tok), 16, 16, 32, 2, 2, 32, 128, 1e-6f };
+  g_autoptr (LaCheckpoint) ck = la_t5_random_weights (&cfg, 4);
+  g_autoptr (LaBackend) be = la_backend_cpu_new (1);
+  GError *e = NULL;
+  g_autoptr (LaT5Encoder) t5 = la_t5_encoder_new (be, ck, NULL, &e);
+  g_assert_no_error (e);
+  int n = 0;
+  g_autoptr (LaTensor) ctx = la_text_encode_prompt (t5, tok, "A \u201ccat\u201d\uff0c  sits.", 512, &n, &e);
+  g_assert_no_error (e);
+  g_autoptr (GArray) ids = enc ("A \"cat\", sits.", 512);
+  g_assert_cmpint (n, ==, (int) ids->len);
+  g_assert_cmpint (ctx->shape[0], ==, n);
+  g_assert_cmpint (ctx->shape[1], ==, 16);
+  g_autoptr (LaTensor) ref = la_t5_encode (t5, (gint32 *) ids->data, (int) ids->len, &e);
+  g_assert_no_error (e);
+  g_assert_cmpmem (ctx->data, la_tensor_nbytes (ctx), ref->data, la_tensor_nbytes (ref));
+  g_autoptr (LaTensor) empty = la_text_encode_prompt (t5, tok, "", 512, &n, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (n, ==, 1);
+  g_assert_null (la_text_encode_prompt (t5, tok, "bad \xc0 utf8", 512, &n, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -126,6 +154,7 @@ main (int argc, char **argv)
   g_test_add_func ("/text/tokenizer/empty", test_empty);
   g_test_add_func ("/text/tokenizer/long", test_long);
   g_test_add_func ("/text/tokenizer/errors", test_errors);
+  g_test_add_func ("/text/tokenizer/encode-prompt", test_encode_prompt);
   int rc = g_test_run ();
   la_tokenizer_free (tok);
   g_unlink (model);
