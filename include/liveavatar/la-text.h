@@ -60,6 +60,8 @@ typedef struct {
   int   num_buckets;    /* relative-position buckets (bidirectional: half per direction) */
   int   max_dist;       /* 128 */
   float eps;            /* T5 RMSNorm epsilon, 1e-6 */
+  LaDType weight_dtype; /* dtype of the weights on the backend: LA_DTYPE_F32 (0, the
+                           CPU backend's) or what a device backend's linear takes (BF16) */
 } LaT5Config;
 
 /* umT5-XXL: vocab 256384, dim 4096, 64 heads, 24 layers, ffn 10240, 32 buckets, 128. */
@@ -74,7 +76,7 @@ typedef struct _LaT5Encoder LaT5Encoder;
  * (models_t5_umt5-xxl-enc-bf16.pth or a safetensors copy).  Sizes come from
  * the weight shapes; `cfg` (may be NULL) supplies max_dist/eps and, when its
  * fields are > 0, sizes that must agree with the weights.  Weights are copied
- * to `be` as f32, except the token embedding which stays in `ck` (rows are
+ * to `be` as cfg->weight_dtype (f32 by default), except the token embedding which stays in `ck` (rows are
  * gathered on the host per prompt). */
 LaT5Encoder *la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg,
                                 GError **error);

@@ -57,18 +57,18 @@ la_t5_encoder_config (const LaT5Encoder *enc)
   return &enc->cfg;
 }
 
-/* Copies a checkpoint tensor to the backend as f32. */
+/* Copies a checkpoint tensor to the backend (matrices as `dt`, norms f32). */
 static LaTensor *
-upload (LaBackend *be, LaTensor *src)
+upload (LaBackend *be, LaTensor *src, LaDType dt)
 {
-  LaTensor *t = la_alloc (be, LA_DTYPE_F32, src->ndim, src->shape);
+  LaTensor *t = la_alloc (be, src->ndim == 2 ? dt : LA_DTYPE_F32, src->ndim, src->shape);
   be->ops->copy (be, t, src);
   return t;
 }
 
 static LaTensor *
 require_up (LaBackend *be, LaCheckpoint *ck, const char *name, int ndim,
-            int64_t d0, int64_t d1, GError **error)
+            int64_t d0, int64_t d1, LaDType dt, GError **error)
 {
   int64_t shape[2] = { d0, d1 };
   LaTensor *t = la_checkpoint_require (ck, name, ndim, shape, error);
@@ -79,7 +79,7 @@ require_up (LaBackend *be, LaCheckpoint *ck, const char *name, int ndim,
                  la_checkpoint_path (ck), name, la_dtype_name (t->dtype));
     return NULL;
   }
-  return upload (be, t);
+  return upload (be, t, dt);
 }
 
 static gboolean
@@ -128,6 +128,12 @@ la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg, GErro
   enc->ck = la_checkpoint_ref (ck);
   enc->cfg.max_dist = cfg && cfg->max_dist > 0 ? cfg->max_dist : 128;
   enc->cfg.eps = cfg && cfg->eps > 0 ? cfg->eps : 1e-6f;
+  enc->cfg.weight_dtype = cfg ? cfg->weight_dtype : LA_DTYPE_F32;
+  if (!la_dtype_is_float (enc->cfg.weight_dtype)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "T5 weight_dtype %d is not a float type",
+                 (int) enc->cfg.weight_dtype);
+    goto fail;
+  }
 
   /* sizes from the shapes */
   LaTensor *emb = la_checkpoint_require (ck, "token_embedding.weight", 2, (int64_t[]) { -1, -1 }, error);
@@ -190,7 +196,7 @@ la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg, GErro
     char n[96];
 #define W(field, key, nd, d0, d1)                                   \
     g_snprintf (n, sizeof n, "blocks.%d." key, l);                  \
-    if (!(b->field = require_up (be, ck, n, nd, d0, d1, error)))    \
+    if (!(b->field = require_up (be, ck, n, nd, d0, d1, c->weight_dtype, error))) \
       goto fail;
     W (norm1, "norm1.weight", 1, c->dim, 0);
     W (q, "attn.q.weight", 2, c->dim_attn, c->dim);
@@ -209,7 +215,7 @@ la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg, GErro
       goto fail;
     b->pos = la_tensor_as_f32 (p);   /* host: the bias is built on the host */
   }
-  if (!(enc->norm = require_up (be, ck, "norm.weight", 1, c->dim, 0, error)))
+  if (!(enc->norm = require_up (be, ck, "norm.weight", 1, c->dim, 0, LA_DTYPE_F32, error)))
     goto fail;
   if (!la_backend_sync (be, error))
     goto fail;
