@@ -31,3 +31,14 @@ void la_audio_injector_free (LaAudioInjector *inj);
 gboolean la_audio_injector_apply (LaAudioInjector *inj, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok, const LaTensor *audio_glob, GError **error);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* Same as the above with host copies of intermediates added to dbg (golden runner / tests):
+ * "audio_encoder.weighted_feat" [T, A]; "<prefix>.adain_out", "<prefix>.cross_attn_out" [F·fsl, D]. */
+gboolean la_causal_audio_encoder_forward_dbg (LaCausalAudioEncoder *enc, const LaTensor *audio_input,
+                                              LaTensor **out_global, LaTensor **out_local,
+                                              LaCheckpoint *dbg, GError **error);
+gboolean la_audio_injector_apply_dbg (LaAudioInjector *inj, int j, LaTensor *x, int n_frames,
+                                      const LaTensor *audio_tok, const LaTensor *audio_glob,
+                                      LaCheckpoint *dbg, const char *dbg_prefix, GError **error);
+G_END_DECLS
