@@ -1,9 +1,192 @@
-/* golden-vae.c — golden runner for "vae" cases. */
+/* golden-vae.c — golden runner for "vae" cases (Wan2.1 VAE, io.md §3).
+ *
+ * Replays case.json "calls": encode of the 1-frame image, of the image
+ * repeated 5 times and of a 9-frame clip (Wan2_1_VAE.encode, chunks 1,4,4),
+ * and stream_decode of latents [0:7] then [7:10] then [10:13] on one
+ * decoder (caches carried over).  Stage intermediates are compared through
+ * the VAE tap ("<tag>.chunk<k>.<module>").  Extra checks of our own: the
+ * u8 -> [-1, 1] mapping, the session-encode helper, and the same stream
+ * decoded with 3-latent passes (must match the one-latent-per-pass output).
+ * Config and normalisation constants come from case.json.
+ */
+#include <stdio.h>
+#include <liveavatar/la-vae.h>
+#include <liveavatar/la-image.h>
 #include "golden.h"
+
+typedef struct {
+  GoldenCase *c;
+  const char *tag;       /* NULL: taps ignored */
+  GError *error;
+} Tap;
+
+static LaTensor *
+to_host (LaBackend *be, const LaTensor *t)
+{
+  LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
+  be->ops->copy (be, h, t);
+  return h;
+}
+
+static LaTensor *
+upload (LaBackend *be, const LaTensor *t)
+{
+  LaTensor *d = la_alloc (be, LA_DTYPE_F32, t->ndim, t->shape);
+  be->ops->copy (be, d, t);
+  return d;
+}
+
+static LaTensor *
+frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n)
+{
+  int64_t s[4] = { x->shape[0], n, x->shape[2], x->shape[3] };
+  LaTensor *y = la_alloc (be, LA_DTYPE_F32, 4, s);
+  int64_t yo[4] = { 0, 0, 0, 0 }, xo[4] = { 0, t0, 0, 0 };
+  be->ops->copy4d (be, y, yo, x, xo, s);
+  return y;
+}
+
+static void
+tap_cb (const char *name, int chunk, LaTensor *t, gpointer user_data)
+{
+  Tap *d = user_data;
+  if (!d->tag || !d->c->intermediates || d->error)
+    return;
+  g_autofree char *full = g_strdup_printf ("%s.chunk%d.%s", d->tag, chunk, name);
+  if (!la_checkpoint_get (d->c->intermediates, full))
+    return;
+  g_autoptr (LaTensor) h = to_host (d->c->backend, t);
+  golden_check (d->c, d->c->intermediates, full, h, &d->error);
+}
+
+static gboolean
+check (GoldenCase *c, const char *name, LaTensor *t, GError **error)
+{
+  g_autoptr (LaTensor) h = to_host (c->backend, t);
+  return golden_check (c, c->outputs, name, h, error);
+}
+
+static gboolean
+read_floats (JsonObject *o, const char *member, float *out, int n, GError **error)
+{
+  JsonArray *a = json_object_has_member (o, member) ? json_object_get_array_member (o, member) : NULL;
+  if (!a || (int) json_array_get_length (a) != n) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT,
+                 "case.json: latent_normalisation.%s must hold z_dim = %d numbers", member, n);
+    return FALSE;
+  }
+  for (int i = 0; i < n; i++)
+    out[i] = (float) json_array_get_double_element (a, i);
+  return TRUE;
+}
 
 gboolean
 golden_run_vae (GoldenCase *c, GError **error)
 {
-  g_set_error (error, LA_ERROR, LA_ERROR_NOT_IMPLEMENTED, "golden kind '%s': not implemented", c->kind);
-  return FALSE;
+  LaBackend *be = c->backend;
+  JsonObject *mc = golden_obj (c->obj, "model_config", error);
+  JsonObject *ln = mc ? golden_obj (c->obj, "latent_normalisation", error) : NULL;
+  if (!ln)
+    return FALSE;
+  LaVaeConfig cfg;
+  la_vae_config_wan21 (&cfg);
+  if (!la_vae_config_from_json (&cfg, mc, error) || !read_floats (ln, "mean", cfg.mean, cfg.z_dim, error)
+      || !read_floats (ln, "std", cfg.std, cfg.z_dim, error))
+    return FALSE;
+  LaTensor *img = golden_tensor (c, c->inputs, "image", error);
+  LaTensor *img8 = img ? golden_tensor (c, c->inputs, "image_uint8_hwc", error) : NULL;
+  LaTensor *v9 = img8 ? golden_tensor (c, c->inputs, "video9", error) : NULL;
+  LaTensor *lat = v9 ? golden_tensor (c, c->inputs, "latents", error) : NULL;
+  if (!lat)
+    return FALSE;
+  LaVae *vae = la_vae_new (be, c->weights, &cfg, error);
+  if (!vae)
+    return FALSE;
+  Tap tap = { c, NULL, NULL };
+  la_vae_set_tap (vae, tap_cb, &tap);
+  gboolean ok = FALSE;
+  LaVaeDecoder *dec = NULL, *dec3 = NULL;
+  g_autoptr (LaTensor) d_img = upload (be, img);
+  g_autoptr (LaTensor) d_v9 = upload (be, v9);
+  g_autoptr (LaTensor) d_lat = upload (be, lat);
+
+  /* Pixel mapping u8/255·2−1 (la_image_to_tensor) vs the reference's. */
+  if (img8->dtype == LA_DTYPE_U8 && img8->ndim == 3 && img8->shape[2] == 3) {
+    g_autoptr (LaTensor) t = la_image_to_tensor (img8->data, (int) img8->shape[1], (int) img8->shape[0]);
+    golden_compare_tol (c, "image (u8 -> [-1,1])", t, img, 0.0, 0.0);
+  }
+
+  /* encode.image, encode.ref5 (through the session helper too), encode.video9. */
+  {
+    g_autoptr (LaTensor) e1 = la_vae_encode (vae, d_img, error);
+    if (!e1 || !check (c, "encode.image", e1, error))
+      goto out;
+    LaTensor *ref = NULL, *mot = NULL;
+    if (!la_vae_encode_session (vae, d_img, 5, FALSE, &ref, &mot, error))
+      goto out;
+    g_autoptr (LaTensor) r = ref, m = mot;
+    if (!check (c, "encode.image", r, error) || !check (c, "encode.ref5", m, error))
+      goto out;
+    if (!la_vae_encode_session (vae, d_img, 5, TRUE, &ref, &mot, error))
+      goto out;
+    g_autoptr (LaTensor) r2 = ref, m2 = mot;
+    g_autoptr (LaTensor) hr = to_host (be, r2);
+    LaTensor *ref5 = golden_tensor (c, c->outputs, "encode.ref5", error);
+    if (!ref5)
+      goto out;
+    g_autoptr (LaTensor) d5 = upload (be, ref5);
+    g_autoptr (LaTensor) l1 = frames (be, d5, 1, ref5->shape[1] - 1);
+    g_autoptr (LaTensor) hl1 = to_host (be, l1);
+    golden_compare (c, "single-GPU ref latent = encode.ref5[:, 1:]", hr, hl1);
+    tap.tag = "encode_video9";
+    g_autoptr (LaTensor) e9 = la_vae_encode (vae, d_v9, error);
+    tap.tag = NULL;
+    if (tap.error) {
+      g_propagate_error (error, g_steal_pointer (&tap.error));
+      goto out;
+    }
+    if (!e9 || !check (c, "encode.video9", e9, error))
+      goto out;
+  }
+
+  /* stream_decode [0:7], [7:10], [10:13] on one decoder; then the same
+   * stream with up to 3 latents per decoder pass. */
+  {
+    const int64_t T = lat->shape[1];
+    const int64_t cuts[4] = { 0, MIN (7, T), MIN (10, T), MIN (13, T) };
+    dec = la_vae_decoder_new (vae);
+    dec3 = la_vae_decoder_new (vae);
+    la_vae_decoder_set_max_pass (dec3, 3);
+    for (int k = 0; k < 3; k++) {
+      if (cuts[k + 1] <= cuts[k])
+        break;
+      g_autoptr (LaTensor) part = frames (be, d_lat, cuts[k], cuts[k + 1] - cuts[k]);
+      tap.tag = "stream_decode";
+      g_autoptr (LaTensor) y = la_vae_decoder_decode (dec, part, error);
+      tap.tag = NULL;
+      if (tap.error) {
+        g_propagate_error (error, g_steal_pointer (&tap.error));
+        goto out;
+      }
+      char name[64];
+      g_snprintf (name, sizeof name, "stream_decode.chunk%d", k);
+      if (!y || !check (c, name, y, error))
+        goto out;
+      g_autoptr (LaTensor) y3 = la_vae_decoder_decode (dec3, part, error);
+      if (!y3)
+        goto out;
+      g_autoptr (LaTensor) h = to_host (be, y), h3 = to_host (be, y3);
+      g_autofree char *label = g_strdup_printf ("%s: 3-latent passes == 1-latent passes", name);
+      golden_compare_tol (c, label, h3, h, 1e-5, 1e-6);
+    }
+    printf ("  decoder cache: %" G_GINT64_FORMAT " elements (formula %" G_GINT64_FORMAT ")\n",
+            la_vae_decoder_cache_elements (dec),
+            la_vae_decoder_cache_formula (&cfg, (int) lat->shape[2], (int) lat->shape[3]));
+  }
+  ok = TRUE;
+out:
+  la_vae_decoder_free (dec);
+  la_vae_decoder_free (dec3);
+  la_vae_free (vae);
+  return ok;
 }

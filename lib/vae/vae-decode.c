@@ -1,0 +1,204 @@
+/* vae-decode.c — the streaming decoder (vae_streaming.py stream_decode,
+ * io.md §3.4, §3.5, §3.8).
+ *
+ * Per call: z = latents / inv_std + mean (fp32), x = conv2(z) (1x1x1), then
+ * decoder passes.  The stream's first pass is always exactly one latent
+ * (it marks both upsample3d slots "Rep" and yields 1 frame); every later
+ * latent yields 4 frames (temporal factor) whatever the pass split, because
+ * all temporal state lives in the per-conv 2-frame caches, which persist
+ * across calls until la_vae_decoder_reset().  Output is clamped to [-1, 1].
+ */
+#include "vae-private.h"
+
+static const int STRIDE1[3] = { 1, 1, 1 };
+
+LaVaeDecoder *
+la_vae_decoder_new (LaVae *vae)
+{
+  LaVaeDecoder *dec = g_new0 (LaVaeDecoder, 1);
+  dec->vae = vae;
+  dec->max_pass = 1;
+  vae_state_init (&dec->st, vae->dec.n_slots);
+  return dec;
+}
+
+void
+la_vae_decoder_free (LaVaeDecoder *dec)
+{
+  if (!dec)
+    return;
+  vae_state_clear (&dec->st);
+  g_free (dec);
+}
+
+void
+la_vae_decoder_reset (LaVaeDecoder *dec)
+{
+  vae_state_clear (&dec->st);
+  vae_state_init (&dec->st, dec->vae->dec.n_slots);
+  dec->h = dec->w = 0;
+  dec->primed_block_pending = FALSE;
+}
+
+void
+la_vae_decoder_set_max_pass (LaVaeDecoder *dec, int max_latents)
+{
+  dec->max_pass = MAX (1, max_latents);
+}
+
+LaTensor *
+la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **error)
+{
+  LaVae *vae = dec->vae;
+  LaBackend *be = vae->be;
+  const LaVaeConfig *cfg = &vae->cfg;
+  if (!latents || latents->ndim != 4 || latents->shape[0] != cfg->z_dim || latents->shape[1] < 1
+      || latents->shape[2] < 1 || latents->shape[3] < 1 || latents->dtype != LA_DTYPE_F32) {
+    g_autofree char *s = latents ? la_shape_to_string (latents->ndim, latents->shape) : g_strdup ("NULL");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
+                 "VAE decode: latents %s must be f32 [%d, T, h, w]", s, cfg->z_dim);
+    return NULL;
+  }
+  const int64_t T = latents->shape[1], h = latents->shape[2], w = latents->shape[3];
+  if (dec->h && (dec->h != h || dec->w != w)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
+                 "VAE decode: latent size %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+                 " differs from this stream's %dx%d (reset the decoder for a new stream)",
+                 h, w, dec->h, dec->w);
+    return NULL;
+  }
+  dec->h = (int) h;
+  dec->w = (int) w;
+  LaTensor *z = la_alloc (be, LA_DTYPE_F32, 4, latents->shape);
+  be->ops->latent_norm (be, z, latents, vae->mean, vae->inv_std, FALSE);
+  LaTensor *x = vae_conv (vae, &vae->conv2, z, 0, 0, STRIDE1, NULL);
+  la_tensor_unref (z);
+
+  GPtrArray *outs = g_ptr_array_new_with_free_func ((GDestroyNotify) la_tensor_unref);
+  int64_t frames = 0;
+  for (int64_t t = 0; t < T;) {
+    int64_t n = dec->st.chunk == 0 ? 1 : MIN (dec->max_pass, T - t);
+    LaTensor *xin = vae_slice_frames (be, x, t, n);
+    LaTensor *y = vae_side_forward (vae, &vae->dec, "decoder", NULL, xin, &dec->st);
+    frames += y->shape[1];
+    g_ptr_array_add (outs, y);
+    dec->st.chunk++;
+    t += n;
+  }
+  la_tensor_unref (x);
+  LaTensor *first = outs->pdata[0];
+  LaTensor *out = vae_alloc4 (be, 3, frames, first->shape[2], first->shape[3]);
+  int64_t at = 0;
+  for (guint i = 0; i < outs->len; i++) {
+    LaTensor *y = outs->pdata[i];
+    int64_t yo[4] = { 0, at, 0, 0 }, zo[4] = { 0, 0, 0, 0 };
+    int64_t cnt[4] = { y->shape[0], y->shape[1], y->shape[2], y->shape[3] };
+    be->ops->copy4d (be, out, yo, y, zo, cnt);
+    at += y->shape[1];
+  }
+  g_ptr_array_unref (outs);
+  be->ops->clamp (be, out, out, -1.0f, 1.0f);
+  if (!la_backend_sync (be, error)) {
+    la_tensor_unref (out);
+    return NULL;
+  }
+  return out;
+}
+
+gint64
+la_vae_decoder_cache_elements (LaVaeDecoder *dec)
+{
+  gint64 n = 0;
+  for (int i = 0; i < dec->st.n_slots; i++)
+    if (dec->st.slots[i].t)
+      n += la_tensor_numel (dec->st.slots[i].t);
+  return n;
+}
+
+gint64
+la_vae_decoder_cache_formula (const LaVaeConfig *cfg, int h, int w)
+{
+  /* 2 frames x sum over temporal convs of (input channels x pixels), §3.5. */
+  const int n = cfg->n_levels, nrb = cfg->num_res_blocks;
+  int dims[LA_VAE_MAX_LEVELS + 1];
+  dims[0] = cfg->dim * cfg->dim_mult[n - 1];
+  for (int i = 0; i < n; i++)
+    dims[i + 1] = cfg->dim * cfg->dim_mult[n - 1 - i];
+  gint64 px = (gint64) h * w;
+  gint64 sum = (gint64) cfg->z_dim * px + 4 * (gint64) dims[0] * px;   /* conv1, middle */
+  for (int i = 0; i < n; i++) {
+    int in = i > 0 ? dims[i] / 2 : dims[i], out = dims[i + 1];
+    for (int r = 0; r < nrb + 1; r++) {
+      sum += (gint64) (in + out) * px;
+      in = out;
+    }
+    if (i != n - 1) {
+      if (cfg->temperal_downsample[n - 2 - i])
+        sum += (gint64) out * px;          /* upsample3d time_conv input */
+      px *= 4;
+    }
+  }
+  sum += (gint64) dims[n] * px;             /* head */
+  return 2 * sum;
+}
+
+gboolean
+la_vae_decoder_prime (LaVaeDecoder *dec, const LaTensor *motion_latents, int n_prime, GError **error)
+{
+  if (!motion_latents || motion_latents->ndim != 4 || n_prime < 1 || motion_latents->shape[1] < n_prime) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+                 "VAE decoder prime: need motion latents [z, >= %d, h, w]", n_prime);
+    return FALSE;
+  }
+  LaTensor *m = vae_slice_frames (dec->vae->be, motion_latents, 0, n_prime);
+  LaTensor *out = la_vae_decoder_decode (dec, m, error);
+  la_tensor_unref (m);
+  if (!out)
+    return FALSE;
+  la_tensor_unref (out);   /* the reference discards the priming frames */
+  dec->primed_block_pending = TRUE;
+  return TRUE;
+}
+
+LaTensor *
+la_vae_decoder_decode_block (LaVaeDecoder *dec, const LaTensor *block, int drop_first, GError **error)
+{
+  LaTensor *out = la_vae_decoder_decode (dec, block, error);
+  if (!out)
+    return NULL;
+  if (dec->primed_block_pending && drop_first > 0 && drop_first < out->shape[1]) {
+    LaTensor *kept = vae_slice_frames (dec->vae->be, out, drop_first, out->shape[1] - drop_first);
+    la_tensor_unref (out);
+    out = kept;
+  }
+  dec->primed_block_pending = FALSE;
+  return out;
+}
+
+guint8 *
+la_vae_frames_to_rgb8 (LaBackend *be, const LaTensor *frames, GError **error)
+{
+  if (!frames || frames->ndim != 4 || frames->shape[0] != 3) {
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "VAE frames must be [3, F, H, W]");
+    return NULL;
+  }
+  const int64_t F = frames->shape[1], H = frames->shape[2], W = frames->shape[3], P = H * W;
+  LaTensor *host = la_tensor_new (LA_DTYPE_F32, 4, frames->shape);
+  be->ops->copy (be, host, frames);
+  if (!la_backend_sync (be, error)) {
+    la_tensor_unref (host);
+    return NULL;
+  }
+  const float *d = la_tensor_f32 (host);
+  guint8 *rgb = g_malloc ((gsize) (F * P * 3));
+  for (int64_t f = 0; f < F; f++)
+    for (int64_t p = 0; p < P; p++)
+      for (int c = 0; c < 3; c++) {
+        float v = d[(c * F + f) * P + p];
+        v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+        /* ((x + 1) / 2 * 255).to(uint8): truncation toward zero. */
+        rgb[(f * P + p) * 3 + c] = (guint8) ((v + 1.0f) / 2.0f * 255.0f);
+      }
+  la_tensor_unref (host);
+  return rgb;
+}
