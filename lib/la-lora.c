@@ -12,6 +12,7 @@
 #include "liveavatar/la-error.h"
 #include <cblas.h>
 #include <string.h>
+#include <math.h>
 
 const char * const la_lora_targets[] = { "q", "k", "v", "o", "ffn.0", "ffn.2", NULL };
 
@@ -171,4 +172,34 @@ out:
   if (report)
     *report = rep;
   return ok;
+}
+
+LaCheckpoint *
+la_lora_random (LaCheckpoint *base, int rank, guint64 seed)
+{
+  LaCheckpoint *ck = la_checkpoint_new ();
+  GRand *r = g_rand_new_with_seed ((guint32) (seed ^ (seed >> 32)));
+  const char * const *names = la_checkpoint_names (base);
+  for (int i = 0; names[i]; i++) {
+    if (!g_str_has_suffix (names[i], ".weight"))
+      continue;
+    g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
+    LaTensor *w = la_checkpoint_get (base, names[i]);
+    if (w->ndim != 2 || !is_target_module (module))
+      continue;
+    int64_t out = w->shape[0], in = w->shape[1];
+    g_autoptr (LaTensor) a = la_tensor_new_v (LA_DTYPE_BF16, rank, (int) in, -1);
+    g_autoptr (LaTensor) b = la_tensor_new_v (LA_DTYPE_BF16, (int) out, rank, -1);
+    /* Small enough that the merged model stays close to the base one. */
+    for (int64_t j = 0; j < la_tensor_numel (a); j++)
+      ((uint16_t *) a->data)[j] = la_f32_to_bf16 ((float) g_rand_double_range (r, -1, 1) / sqrtf ((float) in));
+    for (int64_t j = 0; j < la_tensor_numel (b); j++)
+      ((uint16_t *) b->data)[j] = la_f32_to_bf16 ((float) g_rand_double_range (r, -1, 1) * 0.01f);
+    g_autofree char *ka = g_strconcat (module, ".lora_A.default.weight", NULL);
+    g_autofree char *kb = g_strconcat (module, ".lora_B.default.weight", NULL);
+    la_checkpoint_add (ck, ka, a);
+    la_checkpoint_add (ck, kb, b);
+  }
+  g_rand_free (r);
+  return ck;
 }

@@ -17,6 +17,7 @@ la_model_paths_free (LaModelPaths *p)
   g_free (p->wav2vec_config);
   g_free (p->wav2vec_weights);
   g_free (p->lora);
+  g_free (p->overrides);
   g_free (p);
 }
 
@@ -89,6 +90,9 @@ la_model_paths_resolve (const char *folder, const char *lora, GError **error)
                                  "model.safetensors", "pytorch_model.bin", NULL);
   if (lora && *lora)
     p->lora = resolve_lora (lora, missing);
+  p->overrides = g_build_filename (folder, "liveavatar.json", NULL);
+  if (!g_file_test (p->overrides, G_FILE_TEST_IS_REGULAR))
+    g_clear_pointer (&p->overrides, g_free);
 
   if (missing->len) {
     GString *s = g_string_new (NULL);

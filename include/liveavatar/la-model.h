@@ -20,6 +20,8 @@ typedef struct {
   char *wav2vec_config;   /* .../config.json */
   char *wav2vec_weights;  /* .../model.safetensors or .../pytorch_model.bin */
   char *lora;             /* liveavatar.safetensors, NULL when none */
+  char *overrides;        /* liveavatar.json (generated models only: the T5/VAE configs
+                           * that differ from the official ones), NULL when absent */
 } LaModelPaths;
 
 /* Resolves every component under `folder`.  `lora` is a file, a folder
@@ -49,4 +51,10 @@ typedef struct {
 gboolean la_lora_merge (LaCheckpoint *base, LaCheckpoint *lora, double alpha,
                         LaLoraReport *report, GError **error);
 
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* Random LoRA A/B pairs (rank r, bf16, "<module>.lora_{A,B}.default.weight")
+ * for every target layer of `base` — for generated test models and benches. */
+LaCheckpoint *la_lora_random (LaCheckpoint *base, int rank, guint64 seed);
 G_END_DECLS

@@ -1,0 +1,117 @@
+/* la-session.h — the engine's streaming session: 16 kHz mono PCM in, RGB
+ * video frames out, GStreamer-free.  This is what the liveavatarsrc element
+ * and liveavatar-render wrap.
+ *
+ * A session composes the components into the loop of dit.md Appendix A
+ * with TPP semantics: size selection from the reference image, reference
+ * and motion latents (VAE), text context (umT5), sink prefill into the four
+ * per-step KV caches, decoder priming; then per block of 12 video frames:
+ * wav2vec2 features -> 4 DiT steps -> streaming VAE decode -> frames.
+ *
+ * Threads: la_session_push_audio() only queues (bounded; the caller picks
+ * blocking or dropping the oldest audio); an engine thread generates; the
+ * caller pulls frames.  Frame accounting (io.md §7.1): the first block of a
+ * stream yields 9 frames, every later one 12.  A/V offset (io.md §7.2): see
+ * la_session_params_init(); by default frame k is shown at the time of the
+ * audio it was conditioned on (the reference's 3-frame lead is not kept).
+ */
+#pragma once
+#include <glib.h>
+#include "la-backend.h"
+
+G_BEGIN_DECLS
+
+#define LA_SESSION_FPS 25
+#define LA_SESSION_SAMPLE_RATE 16000
+#define LA_SESSION_FRAMES_PER_BLOCK 12
+
+typedef enum {
+  LA_QUEUE_BLOCK,         /* push_audio waits for room (non-live pipelines, renders) */
+  LA_QUEUE_DROP_OLDEST,   /* push_audio drops the oldest queued audio (live pipelines) */
+} LaQueuePolicy;
+
+typedef enum {
+  LA_AUDIO_OFFLINE,       /* wav2vec2 over the whole stream so far (parity with the reference) */
+  LA_AUDIO_LIVE,          /* per-block windows with past context and look-ahead */
+} LaAudioMode;
+
+typedef struct {
+  const char *model_dir;       /* official Wan2.2-S2V-14B folder or a generated one */
+  const char *lora;            /* LoRA file/folder, NULL for none */
+  /* Reference image, packed RGB8 (stride >= 3*width). */
+  const guint8 *ref_rgb;
+  int ref_width, ref_height, ref_stride;
+  const char *prompt;          /* UTF-8; NULL or "" for empty */
+  int max_area;                /* pixel-area budget for the output size (io.md §2.1); 0 = 720*400 */
+  guint64 seed;                /* noise seed */
+  int sink_offset;             /* rolling-sink d in [4,30]; 0 = random per call (seeded) */
+  gboolean sink_refresh;       /* rebuild the sink from the first generated latent at clip 1 */
+  LaAudioMode audio_mode;
+  int lookahead_ms, context_ms;/* live mode windows */
+  LaQueuePolicy queue_policy;
+  int max_queue_ms;            /* audio queue bound; 0 = 2000 ms */
+  gboolean keep_av_lead;       /* TRUE: show frame k at audio time k/25 like the reference (picture leads by 3 frames) */
+  const char *devices;         /* "cpu" (default) or "cuda:0[,1,...]" */
+  int n_threads;               /* CPU threads, 0 = all */
+} LaSessionParams;
+
+void la_session_params_init (LaSessionParams *p);
+
+typedef struct _LaSession LaSession;
+
+typedef struct {
+  gint   ref_count;
+  int    width, height, stride;  /* RGB8, stride = 3*width */
+  guint8 *rgb;
+  gint64 index;                  /* frame number in the stream, from 0 */
+  gint64 pts_ns;                 /* index * 40 ms: its place on the audio time line */
+} LaFrame;
+
+LaFrame *la_frame_ref (LaFrame *f);
+void     la_frame_unref (LaFrame *f);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaFrame, la_frame_unref)
+
+typedef struct {
+  gint64 blocks_done, frames_out;
+  gint64 audio_samples_in, audio_samples_dropped;
+  double queue_ms;               /* audio waiting to be generated */
+  double fps;                    /* generated frames per second of wall time (recent) */
+  double ms_audio, ms_dit, ms_vae, ms_block;   /* last block's stage times */
+  double ms_setup;               /* model load + prefill */
+} LaSessionStats;
+
+/* Loads the model, encodes the reference and the prompt, prefills the sink
+ * and primes the decoder.  Errors name the file, tensor or argument. */
+LaSession *la_session_new (const LaSessionParams *p, GError **error);
+void       la_session_free (LaSession *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaSession, la_session_free)
+
+/* Output size chosen from the reference and max_area (io.md §2.1: multiples of 64). */
+void       la_session_get_size (LaSession *s, int *width, int *height);
+/* Frames of latency the session adds beyond generation: block accumulation
+ * and look-ahead, in ns. */
+gint64     la_session_get_latency_ns (LaSession *s);
+
+/* Queues mono PCM (f32 in [-1,1] or s16).  Never blocks with LA_QUEUE_DROP_OLDEST;
+ * with LA_QUEUE_BLOCK waits until there is room or la_session_reset/close. */
+gboolean   la_session_push_audio (LaSession *s, const float *pcm, gsize n_samples, GError **error);
+gboolean   la_session_push_audio_s16 (LaSession *s, const gint16 *pcm, gsize n_samples, GError **error);
+/* Queues n samples of silence (GAP / DISCONT resync). */
+void       la_session_push_silence (LaSession *s, gsize n_samples);
+/* No more audio: the last partial block is padded with silence and generated. */
+void       la_session_end_of_stream (LaSession *s);
+
+/* Next frame, waiting up to timeout_us (-1 = forever).  NULL with no error on
+ * timeout or after the last frame of an ended stream (la_session_is_drained);
+ * NULL with an error when generation failed. */
+LaFrame   *la_session_pull_frame (LaSession *s, gint64 timeout_us, GError **error);
+gboolean   la_session_is_drained (LaSession *s);
+/* Interrupts a waiting pull/push (flush, shutdown); they return at once. */
+void       la_session_interrupt (LaSession *s);
+/* Drops queued audio and frames and starts a new stream (caches, sink,
+ * decoder state) without reloading weights. */
+void       la_session_reset (LaSession *s);
+
+void       la_session_get_stats (LaSession *s, LaSessionStats *st);
+
+G_END_DECLS
