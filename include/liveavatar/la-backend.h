@@ -107,6 +107,11 @@ struct _LaBackendOps {
   /* y = min(max(x, lo), hi). */
   void (*clamp)      (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, float hi);
 
+  /* DiT RoPE on interleaved pairs, all heads share the table: x, y [L, H·HD],
+   * freqs [L, HD/2, 2] = (cos, sin); (a, b) -> (a·cos − b·sin, a·sin + b·cos),
+   * computed in double, rounded once (y may be x). */
+  void (*rope)       (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads);
+
   /* Returns FALSE with the first recorded device error since the last call. */
   gboolean (*sync)   (LaBackend *be, GError **error);
   void     (*destroy)(LaBackend *be);

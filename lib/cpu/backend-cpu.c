@@ -329,6 +329,7 @@ static const LaBackendOps cpu_ops = {
   .conv3d = cpu_conv3d,
   .conv1d = la_cpu_conv1d,
   .channel_rms_norm = la_cpu_channel_rms_norm, .copy4d = la_cpu_copy4d, .upsample2x = la_cpu_upsample2x, .latent_norm = la_cpu_latent_norm, .clamp = la_cpu_clamp,
+  .rope = la_cpu_rope,
   .sync = cpu_sync,
   .destroy = cpu_destroy,
 };

@@ -23,3 +23,6 @@ void la_cpu_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x);
 void la_cpu_latent_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *mean,
                          const LaTensor *inv_std, gboolean encode);
 void la_cpu_clamp (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, float hi);
+
+/* ops-dit.c */
+void la_cpu_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads);

@@ -1,0 +1,116 @@
+/* la-dit.h — the causal S2V diffusion transformer (Live Avatar / Wan2.2-S2V)
+ * and its streaming session (dit.md §3–§5).
+ *
+ *  LaDitConfig   the checkpoint's config.json (dim, heads, layers, ...).
+ *  LaDitModel    the weights bound to a backend, plus the audio encoder and
+ *                injectors (lib/audio) and per-prompt text K/V.
+ *  LaDitSession  4 per-step KV caches (ring of infer_frames/4 latent frames
+ *                + a sink of ref/FramePack tokens), the 4-step Euler
+ *                sampler and the rolling sink offset.  Feed one block of
+ *                audio features and noise, get the block's clean latents.
+ *
+ * Everything is sized from the config and the latent size given at session
+ * creation; nothing is tuned to one model.
+ */
+#pragma once
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include "la-backend.h"
+#include "la-checkpoint.h"
+
+G_BEGIN_DECLS
+
+#define LA_DIT_MAX_INJECT 64
+
+typedef struct {
+  int    dim, ffn_dim, freq_dim, text_dim, num_heads, num_layers;
+  int    in_dim, out_dim, audio_dim, num_audio_token, text_len, cond_dim;
+  int    patch_size[3];
+  double eps;
+  int    n_inject;
+  int    audio_inject_layers[LA_DIT_MAX_INJECT];
+  /* Not in the math, kept so that a written config.json round-trips. */
+  gboolean zero_timestep, enable_framepack, enable_adain;
+} LaDitConfig;
+
+gboolean la_dit_config_from_json_object (LaDitConfig *cfg, JsonObject *obj, GError **error);
+gboolean la_dit_config_from_json_file (LaDitConfig *cfg, const char *path, GError **error);
+/* The config.json of the official checkpoint (all keys the loader reads). */
+JsonObject *la_dit_config_to_json_object (const LaDitConfig *cfg);
+gboolean la_dit_config_write_json_file (const LaDitConfig *cfg, const char *path, GError **error);
+/* Wan2.2-S2V-14B values (dit.md §1.1). */
+void la_dit_config_init_14b (LaDitConfig *cfg);
+/* Checks internal consistency (head_dim even, inject layers in range, ...). */
+gboolean la_dit_config_validate (const LaDitConfig *cfg, GError **error);
+
+/* Random weights with the official key names and shapes for any config
+ * (host f32, normal(0, 1/sqrt(fan_in)) style; for generators and benches). */
+LaCheckpoint *la_dit_random_weights (const LaDitConfig *cfg, guint64 seed);
+
+typedef struct _LaDitModel LaDitModel;
+/* Binds the weights; every required tensor is checked against the config. */
+LaDitModel *la_dit_model_new (LaBackend *be, const LaDitConfig *cfg, LaCheckpoint *weights,
+                              GError **error);
+void        la_dit_model_free (LaDitModel *m);
+const LaDitConfig *la_dit_model_config (LaDitModel *m);
+
+/* The flow-matching Euler table (dit.md §4): timesteps[steps], sigmas[steps+1]. */
+void la_dit_euler_schedule (int steps, double shift, int num_train_timesteps,
+                            float *timesteps, float *sigmas);
+
+/* Optional intermediate dump (golden debugging): called with a name such as
+ * "block0.out" and a backend tensor. */
+typedef void (*LaDitDumpFunc) (const char *name, const LaTensor *t, gpointer user);
+
+typedef struct {
+  int lat_h, lat_w;          /* latent size = image size / 8 */
+  int infer_frames;          /* pixel frames per clip (multiple of 12); ring = infer_frames/4 latents */
+  int frames_per_block;      /* latent frames per block (3) */
+  int audio_prefix;          /* P ≡ 1 (mod 4) copies of the block's first audio column (§3.2); 73 official */
+  int motion_latent_frames;  /* 19 */
+  /* Rolling sink: d in [4, 30]. fixed_d > 0 uses that value for every call; otherwise
+   * d is drawn from a generator seeded with d_seed. */
+  int     fixed_d;
+  guint64 d_seed;
+  LaDitDumpFunc dump;        /* NULL: none */
+  gpointer dump_user;
+} LaDitSessionParams;
+
+void la_dit_session_params_init (LaDitSessionParams *p, int lat_h, int lat_w);
+
+typedef struct _LaDitSession LaDitSession;
+
+/* ref_latent [16, 1, h, w] (or [1,16,1,h,w]); motion_latents [16, T, h, w] (or 5-D), last 19 used;
+ * text_context [L <= text_len, text_dim].  Runs the sink prefill into the 4 caches. */
+LaDitSession *la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p,
+                                  const LaTensor *ref_latent, const LaTensor *motion_latents,
+                                  const LaTensor *text_context, GError **error);
+void la_dit_session_free (LaDitSession *s);
+
+/* Rebuilds the sink (all 4 caches) from a new ref latent (and optionally new
+ * motion latents, NULL keeps them); the rings keep their contents (§5.3). */
+gboolean la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent,
+                                      const LaTensor *motion_latents, GError **error);
+
+/* One block: noise [16, F, h, w] and audio [L_w2v, audio_dim, 4·F] wav2vec
+ * features (the block's 12 video frames).  Returns the clean latents
+ * [16, F, h, w] (new host tensor). */
+LaTensor *la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise,
+                                         const LaTensor *audio, GError **error);
+
+/* Lower level, for replaying recorded calls: one sink prefill into cache i,
+ * and one DiT step call against cache i at absolute latent frame n with sink offset d. */
+gboolean la_dit_session_sink_call (LaDitSession *s, int cache, GError **error);
+LaTensor *la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t,
+                                    const LaTensor *audio, gint64 frame_n, int d, GError **error);
+/* Cache i's un-roped sink K/V of a layer [Nc, D] and ring K/V [C, D] (new ref on a backend view: unref it); what = "cond_k", "cond_v", "k", "v". */
+LaTensor *la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *what);
+/* d values used, in order, by the next generate_block steps (before fixed/random d). */
+void      la_dit_session_queue_d (LaDitSession *s, const int *d, int n);
+int       la_dit_session_sink_tokens (LaDitSession *s);
+gint64    la_dit_session_blocks_done (LaDitSession *s);
+
+/* Replaces the dump function (NULL disables). */
+void la_dit_session_set_dump (LaDitSession *s, LaDitDumpFunc fn, gpointer user);
+
+G_END_DECLS

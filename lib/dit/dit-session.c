@@ -1,0 +1,738 @@
+/* dit-session.c — the streaming loop (dit.md §3.3–§5, Appendix A).
+ *
+ * A session owns 4 KV caches (one per denoising step: "timestep forcing").
+ * Per cache and layer, one K and one V buffer [Nc + C, D]: rows [0, Nc) are
+ * the sink (ref + FramePack motion tokens, prefilled at t = 0; the V rows are
+ * stored as is, the K rows are rewritten on every call from the un-roped
+ * cond_k at the rolled ref position), rows [Nc, Nc + C) the ring of
+ * C = (infer_frames/4)·fsl tokens holding roped keys at absolute positions.
+ *
+ * Step call for cache i at absolute latent frame n (current_start = n·fsl):
+ *   slot = current_start mod C; active = current_start + L in clip 0, C after.
+ *   sink ref position 30 + max(0, n − (30 − d)), d in [4, 30] per call.
+ * Block: x = noise; for i in 0..3: x += (σ_{i+1} − σ_i)·DiT_i(x, t_i).
+ */
+#include <math.h>
+#include <string.h>
+#include "dit-internal.h"
+
+#define N_STEPS 4
+
+typedef struct {
+  LaTensor **k_all, **v_all, **cond_k;           /* per layer */
+} DitCache;
+
+struct _LaDitSession {
+  LaDitModel *m;
+  LaBackend *be;
+  LaDitSessionParams p;
+  int D, HD, F, gh, gw, fsl, L, Nc;
+  gint64 C;
+  DitCache cache[N_STEPS];
+  LaTensor **ctx_k, **ctx_v;                     /* per layer text K/V [text_len, D] */
+  LaTensor *sink_tokens;                         /* [Nc, D] embedded ref + motion tokens */
+  LaTensor *x, *xs;                              /* hidden states [L, D] / [Nc, D] */
+  LaTensor *freqs, *freqs_sink, *freqs_cond;     /* backend tables */
+  LaTensor *h_freqs, *h_freqs_sink, *h_freqs_cond; /* host tables */
+  LaTensor *e0_zero;                             /* [1, 6, D] t = 0 projection */
+  LaTensor *e, *e0, *feat, *tmpD, *h_feat;       /* time embedding scratch */
+  LaTensor *patches, *h_patches, *head_o, *head_mod;
+  LaTensor *audio_in;                            /* host [Lw, A, P + 4F] */
+  DitScratch sc_step, sc_sink;
+  DitRopeGroup g_ref, g_mot[3];
+  float timesteps[N_STEPS], sigmas[N_STEPS + 1];
+  GRand *rng;
+  GArray *d_queue;                               /* d values for the next calls (replay) */
+  gint64 blocks_done;
+  LaDitDumpFunc dump;
+  gpointer dump_user;
+};
+
+void
+la_dit_euler_schedule (int steps, double shift, int ntt, float *timesteps, float *sigmas)
+{
+  /* diffusers FlowMatchEulerDiscreteScheduler(shift): the training sigmas are
+   * already shifted, so set_timesteps spans [1, shifted 1/ntt] and shifts again. */
+  float s_min0 = 1.0f / ntt;
+  float s_min = (float) (shift * s_min0 / (1 + (shift - 1) * s_min0));
+  double t0 = 1.0 * ntt, t1 = (double) s_min * ntt;
+  for (int i = 0; i < steps; i++) {
+    double t = steps > 1 ? t0 + (t1 - t0) * i / (steps - 1) : t0;
+    if (i == steps - 1 && steps > 1)
+      t = t1;
+    double s = t / ntt;
+    float sf = (float) (shift * s / (1 + (shift - 1) * s));
+    sigmas[i] = sf;
+    timesteps[i] = sf * (float) ntt;
+  }
+  sigmas[steps] = 0.0f;
+}
+
+void
+la_dit_session_params_init (LaDitSessionParams *p, int lat_h, int lat_w)
+{
+  memset (p, 0, sizeof *p);
+  p->lat_h = lat_h;
+  p->lat_w = lat_w;
+  p->infer_frames = 48;
+  p->frames_per_block = 3;
+  p->audio_prefix = 1;     /* ≡ 73 (mod 4): bit-identical, 73x less conv work (§3.2) */
+  p->motion_latent_frames = DIT_FP_TOTAL;
+  p->fixed_d = 0;
+  p->d_seed = 420;
+}
+
+static void
+dump (LaDitSession *s, const char *name, const LaTensor *t)
+{
+  if (s->dump)
+    s->dump (name, t, s->dump_user);
+}
+
+void
+la_dit_session_set_dump (LaDitSession *s, LaDitDumpFunc fn, gpointer user)
+{
+  s->dump = fn;
+  s->dump_user = user;
+}
+
+/* Accepts [C, T, h, w] or [1, C, T, h, w]; returns the 4-D host f32 view/copy. */
+static LaTensor *
+latent4 (LaBackend *be, const LaTensor *t, const char *what, int C, int T, int h, int w, GError **error)
+{
+  if (!t) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session: %s is NULL", what);
+    return NULL;
+  }
+  int off = t->ndim == 5 ? 1 : 0;
+  if ((t->ndim != 4 && !(t->ndim == 5 && t->shape[0] == 1)) || t->shape[off] != C ||
+      (T > 0 && t->shape[off + 1] != T) || t->shape[off + 2] != h || t->shape[off + 3] != w) {
+    g_autofree char *got = la_shape_to_string (t->ndim, t->shape);
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT session: %s has shape %s, expected [%d, %s, %d, %d]",
+                 what, got, C, T > 0 ? g_strdup_printf ("%d", T) : "T", h, w);
+    return NULL;
+  }
+  int64_t s4[4] = { C, t->shape[off + 1], h, w };
+  LaTensor *h32 = la_tensor_new (LA_DTYPE_F32, 4, s4);
+  be->ops->copy (be, h32, t);
+  return h32;
+}
+
+/* ---- time and text embeddings ---- */
+
+/* e [n, D] and e0 [n, 6D] for n copies of timestep t (sinusoid cos first, fp64). */
+static void
+time_embed (LaDitSession *s, float t, int n, LaTensor *e, LaTensor *e0)
+{
+  LaDitModel *m = s->m;
+  const LaBackendOps *op = s->be->ops;
+  int fd = m->cfg.freq_dim, half = fd / 2;
+  float *f = la_tensor_f32 (s->h_feat);
+  for (int k = 0; k < half; k++) {
+    double ph = (double) t * pow (10000.0, -(double) k / half);
+    for (int r = 0; r < n; r++) {
+      f[r * fd + k] = (float) cos (ph);
+      f[r * fd + half + k] = (float) sin (ph);
+    }
+  }
+  g_autoptr (LaTensor) hf = dit_rows (s->h_feat, 0, n);
+  g_autoptr (LaTensor) bf = dit_rows (s->feat, 0, n);
+  g_autoptr (LaTensor) tmp = dit_rows (s->tmpD, 0, n);
+  op->copy (s->be, bf, hf);
+  op->linear (s->be, tmp, bf, m->tm0_w, m->tm0_b);
+  op->unary (s->be, LA_UNARY_SILU, tmp, tmp);
+  op->linear (s->be, e, tmp, m->tm2_w, m->tm2_b);
+  op->unary (s->be, LA_UNARY_SILU, tmp, e);
+  op->linear (s->be, e0, tmp, m->tp_w, m->tp_b);
+}
+
+static gboolean
+text_embed (LaDitSession *s, const LaTensor *context, GError **error)
+{
+  LaDitModel *m = s->m;
+  LaBackend *be = s->be;
+  const LaDitConfig *c = &m->cfg;
+  if (!context || context->ndim != 2 || context->shape[1] != c->text_dim || context->shape[0] > c->text_len ||
+      context->shape[0] < 1) {
+    g_autofree char *got = context ? la_shape_to_string (context->ndim, context->shape) : g_strdup ("NULL");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
+                 "DiT session: text_context has shape %s, expected [L <= %d, %d]", got, c->text_len, c->text_dim);
+    return FALSE;
+  }
+  /* zero rows appended to text_len before the MLP (pads become a constant row, attended) */
+  int64_t sh[2] = { c->text_len, c->text_dim };
+  g_autoptr (LaTensor) hctx = la_tensor_new (LA_DTYPE_F32, 2, sh);
+  g_autoptr (LaTensor) top = dit_rows (hctx, 0, context->shape[0]);
+  be->ops->copy (be, top, context);
+  g_autoptr (LaTensor) bctx = la_alloc (be, LA_DTYPE_F32, 2, sh);
+  be->ops->copy (be, bctx, hctx);
+  g_autoptr (LaTensor) h1 = dit_alloc2 (be, c->text_len, s->D);
+  g_autoptr (LaTensor) ctx = dit_alloc2 (be, c->text_len, s->D);
+  be->ops->linear (be, h1, bctx, m->te0_w, m->te0_b);
+  be->ops->unary (be, LA_UNARY_GELU_TANH, h1, h1);
+  be->ops->linear (be, ctx, h1, m->te2_w, m->te2_b);
+  dump (s, "context_emb", ctx);
+  for (int l = 0; l < c->num_layers; l++) {
+    const DitBlockW *w = &m->blocks[l];
+    if (!s->ctx_k[l]) {
+      s->ctx_k[l] = dit_alloc2 (be, c->text_len, s->D);
+      s->ctx_v[l] = dit_alloc2 (be, c->text_len, s->D);
+    }
+    be->ops->linear (be, s->ctx_k[l], ctx, w->ck_w, w->ck_b);
+    be->ops->rms_norm (be, s->ctx_k[l], s->ctx_k[l], w->cnk, (float) c->eps);
+    be->ops->linear (be, s->ctx_v[l], ctx, w->cv_w, w->cv_b);
+  }
+  return TRUE;
+}
+
+/* ---- sink tokens (§3.10) ---- */
+
+static gboolean
+embed_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion, GError **error)
+{
+  LaDitModel *m = s->m;
+  LaBackend *be = s->be;
+  const LaBackendOps *op = be->ops;
+  int C = m->cfg.in_dim, h = s->p.lat_h, w = s->p.lat_w;
+  int ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
+  g_autoptr (LaTensor) ref = latent4 (be, ref_latent, "ref_latent", C, 1, h, w, error);
+  if (!ref)
+    return FALSE;
+  g_autoptr (LaTensor) mot = NULL;
+  if (motion) {
+    g_autoptr (LaTensor) mfull = latent4 (be, motion, "motion_latents", C, -1, h, w, error);
+    if (!mfull)
+      return FALSE;
+    /* last 19 frames, front-padded with zero latents when fewer (official padd mode) */
+    int64_t s4[4] = { C, DIT_FP_TOTAL, h, w };
+    mot = la_tensor_new (LA_DTYPE_F32, 4, s4);
+    int T = mfull->shape[1], ov = MIN (T, DIT_FP_TOTAL);
+    for (int c = 0; c < C; c++)
+      memcpy (la_tensor_f32 (mot) + ((gint64) c * DIT_FP_TOTAL + DIT_FP_TOTAL - ov) * h * w,
+              la_tensor_f32 (mfull) + ((gint64) c * T + T - ov) * h * w, sizeof (float) * ov * h * w);
+  } else {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session: motion_latents is NULL");
+    return FALSE;
+  }
+  /* ref tokens: patch_embedding + trainable_cond_mask[1] */
+  int Kp = C * ph * pw, off = 0;
+  {
+    g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
+    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, h, w, 1, ph, pw);
+    g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
+    op->copy (be, bp, hp);
+    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
+    op->linear (be, rows, bp, m->pe_w, m->pe_b);
+    op->binary (be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
+    off = s->fsl;
+  }
+  /* FramePack buckets, oldest first in time: 4x = M[0:16], 2x = M[16:18], post = M[18] */
+  static const int t0[3] = { DIT_FP_4X + DIT_FP_2X, DIT_FP_4X, 0 };
+  static const int tn[3] = { DIT_FP_POST, DIT_FP_2X, DIT_FP_4X };
+  for (int b = 0; b < 3; b++) {
+    const int *k = m->fp_k[b];
+    int nt = tn[b] / k[0], nh = h / k[1], nw = w / k[2], ntok = nt * nh * nw, K = C * k[0] * k[1] * k[2];
+    /* sub-tensor [C, tn, h, w] of the 19 frames */
+    int64_t s4[4] = { C, tn[b], h, w };
+    g_autoptr (LaTensor) sub = la_tensor_new (LA_DTYPE_F32, 4, s4);
+    for (int c = 0; c < C; c++)
+      memcpy (la_tensor_f32 (sub) + (gint64) c * tn[b] * h * w,
+              la_tensor_f32 (mot) + ((gint64) c * DIT_FP_TOTAL + t0[b]) * h * w, sizeof (float) * tn[b] * h * w);
+    int64_t sp[2] = { ntok, K };
+    g_autoptr (LaTensor) hp = la_tensor_new (LA_DTYPE_F32, 2, sp);
+    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (sub), C, tn[b], h, w, k[0], k[1], k[2]);
+    g_autoptr (LaTensor) bp = la_alloc (be, LA_DTYPE_F32, 2, sp);
+    op->copy (be, bp, hp);
+    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, off, ntok);
+    op->linear (be, rows, bp, m->fp_w[b], m->fp_b[b]);
+    op->binary (be, LA_BINARY_ADD, rows, rows, m->tcm[2]);
+    off += ntok;
+  }
+  g_assert (off == s->Nc);
+  return TRUE;
+}
+
+/* Sink RoPE table with the ref frame at temporal index ref_t. */
+static void
+sink_freqs (LaDitSession *s, gint64 ref_t, LaTensor *host, LaTensor *dev)
+{
+  float *f = la_tensor_f32 (host);
+  s->g_ref.f[0] = ref_t;
+  int n = dit_rope_fill_group (f, s->HD, &s->g_ref);
+  for (int b = 0; b < 3; b++)
+    n += dit_rope_fill_group (f + (gint64) n * s->HD, s->HD, &s->g_mot[b]);
+  s->be->ops->copy (s->be, dev, host);
+}
+
+static void
+cache_alloc (LaDitSession *s, DitCache *c)
+{
+  int nl = s->m->cfg.num_layers;
+  c->k_all = g_new0 (LaTensor *, nl);
+  c->v_all = g_new0 (LaTensor *, nl);
+  c->cond_k = g_new0 (LaTensor *, nl);
+  for (int l = 0; l < nl; l++) {
+    c->k_all[l] = dit_alloc2 (s->be, s->Nc + s->C, s->D);
+    c->v_all[l] = dit_alloc2 (s->be, s->Nc + s->C, s->D);
+    c->cond_k[l] = dit_alloc2 (s->be, s->Nc, s->D);
+    s->be->ops->fill (s->be, c->k_all[l], 0);
+    s->be->ops->fill (s->be, c->v_all[l], 0);
+  }
+}
+
+static void
+cache_free (LaDitSession *s, DitCache *c)
+{
+  if (!c->k_all)
+    return;
+  for (int l = 0; l < s->m->cfg.num_layers; l++) {
+    la_tensor_unref (c->k_all[l]);
+    la_tensor_unref (c->v_all[l]);
+    la_tensor_unref (c->cond_k[l]);
+  }
+  g_free (c->k_all);
+  g_free (c->v_all);
+  g_free (c->cond_k);
+}
+
+void
+la_dit_session_free (LaDitSession *s)
+{
+  if (!s)
+    return;
+  for (int i = 0; i < N_STEPS; i++)
+    cache_free (s, &s->cache[i]);
+  for (int l = 0; s->ctx_k && l < s->m->cfg.num_layers; l++) {
+    if (s->ctx_k[l]) la_tensor_unref (s->ctx_k[l]);
+    if (s->ctx_v[l]) la_tensor_unref (s->ctx_v[l]);
+  }
+  g_free (s->ctx_k);
+  g_free (s->ctx_v);
+  LaTensor **ts[] = { &s->sink_tokens, &s->x, &s->xs, &s->freqs, &s->freqs_sink, &s->freqs_cond, &s->h_freqs,
+                      &s->h_freqs_sink, &s->h_freqs_cond, &s->e0_zero, &s->e, &s->e0, &s->feat, &s->tmpD,
+                      &s->h_feat, &s->patches, &s->h_patches, &s->head_o, &s->head_mod, &s->audio_in };
+  for (guint i = 0; i < G_N_ELEMENTS (ts); i++)
+    g_clear_pointer (ts[i], la_tensor_unref);
+  dit_scratch_clear (&s->sc_step);
+  dit_scratch_clear (&s->sc_sink);
+  dit_rope_group_clear (&s->g_ref);
+  for (int b = 0; b < 3; b++)
+    dit_rope_group_clear (&s->g_mot[b]);
+  if (s->rng)
+    g_rand_free (s->rng);
+  if (s->d_queue)
+    g_array_unref (s->d_queue);
+  if (s->be)
+    la_backend_unref (s->be);
+  g_free (s);
+}
+
+LaDitSession *
+la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *ref_latent,
+                    const LaTensor *motion_latents, const LaTensor *text_context, GError **error)
+{
+  if (!m || !p) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_dit_session_new: model and params are required");
+    return NULL;
+  }
+  const LaDitConfig *c = &m->cfg;
+  int ph = c->patch_size[1], pw = c->patch_size[2];
+  const char *bad = NULL;
+  if (p->lat_h <= 0 || p->lat_w <= 0 || p->lat_h % 8 || p->lat_w % 8)
+    bad = "lat_h and lat_w must be positive multiples of 8 (image sides multiples of 64; FramePack 4x tiles exactly)";
+  else if (p->lat_h % ph || p->lat_w % pw)
+    bad = "latent size not divisible by the patch size";
+  else if (p->frames_per_block <= 0)
+    bad = "frames_per_block must be > 0";
+  else if (p->infer_frames <= 0 || p->infer_frames % (4 * p->frames_per_block))
+    bad = "infer_frames must be a positive multiple of 4·frames_per_block (12)";
+  else if (p->audio_prefix < 1 || p->audio_prefix % 4 != 1)
+    bad = "audio_prefix must be ≡ 1 (mod 4)";
+  else if (p->fixed_d != 0 && (p->fixed_d < 4 || p->fixed_d > 30))
+    bad = "fixed_d must be 0 (random) or in [4, 30]";
+  if (bad) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session params: %s", bad);
+    return NULL;
+  }
+  LaDitSession *s = g_new0 (LaDitSession, 1);
+  s->m = m;
+  s->be = la_backend_ref (m->be);
+  s->p = *p;
+  s->D = m->D;
+  s->HD = m->HD;
+  s->F = p->frames_per_block;
+  s->gh = p->lat_h / ph;
+  s->gw = p->lat_w / pw;
+  s->fsl = s->gh * s->gw;
+  s->L = s->F * s->fsl;
+  s->C = (gint64) (p->infer_frames / 4) * s->fsl;
+  /* sink: ref (fsl) + post (fsl at patch 2x2) + 2x + 4x tokens */
+  int h = p->lat_h, w = p->lat_w;
+  int n_post = (h / m->fp_k[0][1]) * (w / m->fp_k[0][2]);
+  int n_2x = (DIT_FP_2X / m->fp_k[1][0]) * (h / m->fp_k[1][1]) * (w / m->fp_k[1][2]);
+  int n_4x = (DIT_FP_4X / m->fp_k[2][0]) * (h / m->fp_k[2][1]) * (w / m->fp_k[2][2]);
+  s->Nc = s->fsl + n_post + n_2x + n_4x;
+  la_dit_euler_schedule (N_STEPS, 3.0, 1000, s->timesteps, s->sigmas);
+  s->d_queue = g_array_new (FALSE, FALSE, sizeof (int));
+  s->dump = p->dump;
+  s->dump_user = p->dump_user;
+  s->rng = g_rand_new_with_seed ((guint32) (p->d_seed ^ (p->d_seed >> 32)));
+
+  /* RoPE groups of the sink (official rope_precompute grids, §3.6) */
+  gint64 f1[1] = { DIT_REF_TIME };
+  dit_rope_group_grid (&s->g_ref, 1, f1, s->gh, s->gh, s->gw, s->gw);
+  {
+    int start = 0;
+    static const int bk[3] = { DIT_FP_POST, DIT_FP_2X, DIT_FP_4X };
+    for (int b = 0; b < 3; b++) {
+      const int *k = m->fp_k[b];
+      start -= bk[b];                            /* -1, -3, -19 */
+      int nt = bk[b] / k[0];
+      gint64 fl[DIT_FP_4X];
+      /* negative start: linspace(-f0, -T - f0 + 1, n), conjugated */
+      dit_linspace_trunc (-start, -bk[b] - start + 1, nt, fl);
+      for (int i = 0; i < nt; i++)
+        fl[i] = -fl[i];
+      dit_rope_group_grid (&s->g_mot[b], nt, fl, h / k[1], s->gh, w / k[2], s->gw);
+    }
+  }
+
+  LaBackend *be = s->be;
+  s->ctx_k = g_new0 (LaTensor *, c->num_layers);
+  s->ctx_v = g_new0 (LaTensor *, c->num_layers);
+  s->sink_tokens = dit_alloc2 (be, s->Nc, s->D);
+  s->x = dit_alloc2 (be, s->L, s->D);
+  s->xs = dit_alloc2 (be, s->Nc, s->D);
+  s->freqs = dit_alloc3 (be, s->L, s->HD / 2, 2);
+  s->freqs_sink = dit_alloc3 (be, s->Nc, s->HD / 2, 2);
+  s->freqs_cond = dit_alloc3 (be, s->Nc, s->HD / 2, 2);
+  s->h_freqs = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { s->L, s->HD / 2, 2 });
+  s->h_freqs_sink = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { s->Nc, s->HD / 2, 2 });
+  s->h_freqs_cond = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { s->Nc, s->HD / 2, 2 });
+  s->e0_zero = dit_alloc3 (be, 1, 6, s->D);
+  s->e = dit_alloc2 (be, s->F, s->D);
+  s->e0 = dit_alloc3 (be, s->F, 6, s->D);
+  s->feat = dit_alloc2 (be, s->F, c->freq_dim);
+  s->h_feat = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { s->F, c->freq_dim });
+  s->tmpD = dit_alloc2 (be, s->F, s->D);
+  int Kp = c->in_dim * ph * pw;
+  s->patches = dit_alloc2 (be, s->L, Kp);
+  s->h_patches = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { s->L, Kp });
+  s->head_o = dit_alloc2 (be, s->L, c->out_dim * ph * pw);
+  s->head_mod = dit_alloc3 (be, s->F, 2, s->D);
+  dit_scratch_init (&s->sc_step, be, s->L, s->D, c->ffn_dim, s->F);
+  dit_scratch_init (&s->sc_sink, be, s->Nc, s->D, c->ffn_dim, 1);
+  for (int i = 0; i < N_STEPS; i++)
+    cache_alloc (s, &s->cache[i]);
+
+  /* t = 0 modulation of the sink tokens (zero_timestep) */
+  {
+    g_autoptr (LaTensor) e1 = dit_rows (s->e, 0, 1);
+    g_autoptr (LaTensor) z = dit_view (s->e0_zero, 0, 2, (int64_t[]) { 1, 6 * s->D });
+    time_embed (s, 0.0f, 1, e1, z);
+  }
+  sink_freqs (s, DIT_REF_TIME, s->h_freqs_sink, s->freqs_sink);
+  if (!text_embed (s, text_context, error) || !embed_sink (s, ref_latent, motion_latents, error)) {
+    la_dit_session_free (s);
+    return NULL;
+  }
+  for (int i = 0; i < N_STEPS; i++)
+    if (!la_dit_session_sink_call (s, i, error)) {
+      la_dit_session_free (s);
+      return NULL;
+    }
+  return s;
+}
+
+gboolean
+la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion_latents,
+                             GError **error)
+{
+  /* keep the current motion latents when none are given: re-embed from the stored tokens */
+  if (!motion_latents) {
+    g_autoptr (LaTensor) keep = dit_rows (s->sink_tokens, s->fsl, s->Nc - s->fsl);
+    g_autoptr (LaTensor) saved = dit_to_host (s->be, keep);
+    LaDitModel *m = s->m;
+    int C = m->cfg.in_dim, ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
+    g_autoptr (LaTensor) ref = latent4 (s->be, ref_latent, "ref_latent", C, 1, s->p.lat_h, s->p.lat_w, error);
+    if (!ref)
+      return FALSE;
+    int Kp = C * ph * pw;
+    g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
+    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, s->p.lat_h, s->p.lat_w, 1, ph, pw);
+    g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
+    s->be->ops->copy (s->be, bp, hp);
+    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
+    s->be->ops->linear (s->be, rows, bp, m->pe_w, m->pe_b);
+    s->be->ops->binary (s->be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
+  } else if (!embed_sink (s, ref_latent, motion_latents, error))
+    return FALSE;
+  for (int i = 0; i < N_STEPS; i++)
+    if (!la_dit_session_sink_call (s, i, error))
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+la_dit_session_sink_call (LaDitSession *s, int cache, GError **error)
+{
+  if (cache < 0 || cache >= N_STEPS) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT sink call: cache index %d out of range", cache);
+    return FALSE;
+  }
+  LaBackend *be = s->be;
+  be->ops->copy (be, s->xs, s->sink_tokens);
+  DitBlockArgs a = { 0 };
+  a.n_frames = 1;
+  a.fsl = s->Nc;
+  a.e0 = s->e0_zero;
+  a.freqs = s->freqs_sink;
+  a.Nc = s->Nc;
+  a.sink = TRUE;
+  dump (s, "rope_freqs", s->freqs_sink);
+  char nm[64];
+  for (int l = 0; l < s->m->cfg.num_layers; l++) {
+    a.ctx_k = s->ctx_k[l];
+    a.ctx_v = s->ctx_v[l];
+    a.k_all = s->cache[cache].k_all[l];
+    a.v_all = s->cache[cache].v_all[l];
+    a.cond_k = s->cache[cache].cond_k[l];
+    g_snprintf (nm, sizeof nm, "block%d.in", l);
+    dump (s, nm, s->xs);
+    dit_block_forward (s->m, l, s->xs, &a, &s->sc_sink);
+    g_snprintf (nm, sizeof nm, "block%d.out", l);
+    dump (s, nm, s->xs);
+  }
+  return la_backend_sync (be, error);
+}
+
+LaTensor *
+la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t, const LaTensor *audio,
+                          gint64 n, int d, GError **error)
+{
+  LaDitModel *m = s->m;
+  LaBackend *be = s->be;
+  const LaBackendOps *op = be->ops;
+  const LaDitConfig *c = &m->cfg;
+  int F = s->F, D = s->D, ph = c->patch_size[1], pw = c->patch_size[2], h = s->p.lat_h, w = s->p.lat_w;
+  if (cache < 0 || cache >= N_STEPS || n < 0 || d < 4 || d > 30) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+                 "DiT step call: cache %d (0..3), frame %" G_GINT64_FORMAT " (>= 0) or d %d ([4, 30]) out of range",
+                 cache, n, d);
+    return NULL;
+  }
+  g_autoptr (LaTensor) hx = latent4 (be, x, "x (noisy latents)", c->in_dim, F, h, w, error);
+  if (!hx)
+    return NULL;
+  int P = s->p.audio_prefix, na = 4 * F;
+  if (!audio || audio->ndim != 3 || audio->shape[1] != c->audio_dim || audio->shape[2] != na) {
+    g_autofree char *got = audio ? la_shape_to_string (audio->ndim, audio->shape) : g_strdup ("NULL");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
+                 "DiT step call: audio features have shape %s, expected [layers, %d, %d]", got, c->audio_dim, na);
+    return NULL;
+  }
+
+  /* ---- audio tokens: P copies of column 0, then the block's columns (§3.2) ---- */
+  int Lw = audio->shape[0];
+  if (!s->audio_in || s->audio_in->shape[0] != Lw) {
+    g_clear_pointer (&s->audio_in, la_tensor_unref);
+    s->audio_in = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, P + na });
+  }
+  {
+    g_autoptr (LaTensor) ha = la_tensor_new (LA_DTYPE_F32, 3, audio->shape);
+    op->copy (be, ha, audio);
+    const float *src = la_tensor_f32 (ha);
+    float *dst = la_tensor_f32 (s->audio_in);
+    for (gint64 r = 0; r < (gint64) Lw * c->audio_dim; r++) {
+      for (int j = 0; j < P; j++)
+        dst[r * (P + na) + j] = src[r * na];
+      memcpy (dst + r * (P + na) + P, src + r * na, sizeof (float) * na);
+    }
+  }
+  LaTensor *aglob = NULL, *aloc = NULL;
+  if (!la_causal_audio_encoder_forward (m->aenc, s->audio_in, &aglob, &aloc, error))
+    return NULL;
+  g_autoptr (LaTensor) a_glob_all = aglob;
+  g_autoptr (LaTensor) a_loc_all = aloc;
+  int k0 = (P + 3) / 4, ntok = c->num_audio_token + 1;
+  if (a_glob_all->shape[0] != k0 + F || a_loc_all->shape[0] != k0 + F) {
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT step call: audio encoder gave %" G_GINT64_FORMAT
+                 " frames for %d inputs, expected %d", a_glob_all->shape[0], P + na, k0 + F);
+    return NULL;
+  }
+  g_autoptr (LaTensor) a_glob = dit_view (a_glob_all, (gint64) k0 * D, 2, (int64_t[]) { F, D });
+  g_autoptr (LaTensor) a_tok = dit_view (a_loc_all, (gint64) k0 * ntok * D, 3, (int64_t[]) { F, ntok, D });
+  dump (s, "audio_encoder.out_global", a_glob);
+  dump (s, "audio_encoder.out_local", a_tok);
+
+  /* ---- tokens: patch_embedding + cond_encoder bias + trainable_cond_mask[0] ---- */
+  int Kp = c->in_dim * ph * pw;
+  dit_patchify (la_tensor_f32 (s->h_patches), la_tensor_f32 (hx), c->in_dim, F, h, w, 1, ph, pw);
+  op->copy (be, s->patches, s->h_patches);
+  (void) Kp;
+  op->linear (be, s->x, s->patches, m->pe_w, m->pe_b);
+  op->binary (be, LA_BINARY_ADD, s->x, s->x, m->cond_b);
+  op->binary (be, LA_BINARY_ADD, s->x, s->x, m->tcm[0]);
+
+  /* ---- time embedding, e [F, D], e0 [F, 6, D] ---- */
+  {
+    g_autoptr (LaTensor) e0v = dit_view (s->e0, 0, 2, (int64_t[]) { F, 6 * D });
+    time_embed (s, t, F, s->e, e0v);
+  }
+  dump (s, "e0", s->e0);
+
+  /* ---- RoPE: noisy frames n..n+F-1; sink ref at 30 + max(0, n − (30 − d)) ---- */
+  {
+    DitRopeGroup g = { 0 };
+    gint64 fl[DIT_FP_4X];
+    for (int f = 0; f < F; f++)
+      fl[f] = n + f;
+    dit_rope_group_grid (&g, F, fl, s->gh, s->gh, s->gw, s->gw);
+    dit_rope_fill_group (la_tensor_f32 (s->h_freqs), s->HD, &g);
+    dit_rope_group_clear (&g);
+    op->copy (be, s->freqs, s->h_freqs);
+    gint64 R = MAX (0, n - (DIT_REF_TIME - d));
+    sink_freqs (s, DIT_REF_TIME + R, s->h_freqs_cond, s->freqs_cond);
+  }
+  dump (s, "rope_freqs", s->freqs);
+  dump (s, "rope_freqs_cond", s->freqs_cond);
+
+  /* ---- ring slot / active range (§3.11) ---- */
+  gint64 cs = n * s->fsl;
+  DitBlockArgs a = { 0 };
+  if (cs >= s->C) {
+    a.slot = cs % s->C;
+    a.active = s->C;
+  } else {
+    a.slot = cs;
+    a.active = cs + s->L;
+  }
+  a.n_frames = F;
+  a.fsl = s->fsl;
+  a.e0 = s->e0;
+  a.freqs = s->freqs;
+  a.freqs_cond = s->freqs_cond;
+  a.Nc = s->Nc;
+  a.sink = FALSE;
+  char nm[64];
+  for (int l = 0; l < c->num_layers; l++) {
+    a.ctx_k = s->ctx_k[l];
+    a.ctx_v = s->ctx_v[l];
+    a.k_all = s->cache[cache].k_all[l];
+    a.v_all = s->cache[cache].v_all[l];
+    a.cond_k = s->cache[cache].cond_k[l];
+    g_snprintf (nm, sizeof nm, "block%d.in", l);
+    dump (s, nm, s->x);
+    dit_block_forward (m, l, s->x, &a, &s->sc_step);
+    g_snprintf (nm, sizeof nm, "block%d.out", l);
+    dump (s, nm, s->x);
+    int j = m->inject_of_layer[l];
+    if (j >= 0) {
+      if (!la_audio_injector_apply (m->ainj, j, s->x, F, a_tok, a_glob, error))
+        return NULL;
+    }
+    g_snprintf (nm, sizeof nm, "block%d.after_audio_inject", l);
+    dump (s, nm, s->x);
+  }
+
+  /* ---- head: LN(x)·(1 + scale_f) + shift_f, (shift, scale)_f = head.modulation + e[f] ---- */
+  dump (s, "head.in", s->x);
+  for (int f = 0; f < F; f++) {
+    g_autoptr (LaTensor) hm_f = dit_view (s->head_mod, (gint64) f * 2 * D, 2, (int64_t[]) { 2, D });
+    g_autoptr (LaTensor) e_f = dit_rows (s->e, f, 1);
+    op->binary (be, LA_BINARY_ADD, hm_f, m->hm, e_f);
+  }
+  op->layer_norm (be, s->sc_step.u, s->x, NULL, NULL, (float) c->eps);
+  for (int f = 0; f < F; f++) {
+    g_autoptr (LaTensor) rows = dit_rows (s->sc_step.u, (gint64) f * s->fsl, s->fsl);
+    g_autoptr (LaTensor) sh = dit_view (s->head_mod, (gint64) f * 2 * D, 1, (int64_t[]) { D });
+    g_autoptr (LaTensor) sc = dit_view (s->head_mod, (gint64) f * 2 * D + D, 1, (int64_t[]) { D });
+    op->modulate (be, rows, rows, sh, sc);
+  }
+  op->linear (be, s->head_o, s->sc_step.u, m->hh_w, m->hh_b);
+  dump (s, "head.out", s->head_o);
+  if (!la_backend_sync (be, error))
+    return NULL;
+
+  /* ---- unpatchify: v[c, f, ph·i + q, pw·j + r] = o[token (f, i, j)][(q·pw + r)·out + c] ---- */
+  g_autoptr (LaTensor) ho = dit_to_host (be, s->head_o);
+  int od = c->out_dim;
+  LaTensor *v = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { od, F, h, w });
+  const float *o = la_tensor_f32 (ho);
+  float *vp = la_tensor_f32 (v);
+  for (int f = 0; f < F; f++)
+    for (int i = 0; i < s->gh; i++)
+      for (int j = 0; j < s->gw; j++) {
+        const float *row = o + ((gint64) (f * s->gh + i) * s->gw + j) * od * ph * pw;
+        for (int q = 0; q < ph; q++)
+          for (int r = 0; r < pw; r++)
+            for (int cc = 0; cc < od; cc++)
+              vp[(((gint64) cc * F + f) * h + i * ph + q) * w + j * pw + r] = row[(q * pw + r) * od + cc];
+      }
+  return v;
+}
+
+LaTensor *
+la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaTensor *audio, GError **error)
+{
+  const LaDitConfig *c = &s->m->cfg;
+  g_autoptr (LaTensor) x = latent4 (s->be, noise, "noise", c->in_dim, s->F, s->p.lat_h, s->p.lat_w, error);
+  if (!x)
+    return NULL;
+  gint64 n = s->blocks_done * s->F;
+  float *xp = la_tensor_f32 (x);
+  gint64 nel = la_tensor_numel (x);
+  for (int i = 0; i < N_STEPS; i++) {
+    int d;
+    if (s->d_queue->len) {
+      d = g_array_index (s->d_queue, int, 0);
+      g_array_remove_index (s->d_queue, 0);
+    } else
+      d = s->p.fixed_d > 0 ? s->p.fixed_d : g_rand_int_range (s->rng, 4, 31);
+    g_autoptr (LaTensor) v = la_dit_session_step_call (s, i, x, s->timesteps[i], audio, n, d, error);
+    if (!v)
+      return NULL;
+    float dt = s->sigmas[i + 1] - s->sigmas[i];
+    const float *vp = la_tensor_f32 (v);
+    for (gint64 k = 0; k < nel; k++)
+      xp[k] = xp[k] + dt * vp[k];
+  }
+  s->blocks_done++;
+  return la_tensor_ref (x);
+}
+
+LaTensor *
+la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *what)
+{
+  if (cache < 0 || cache >= N_STEPS || layer < 0 || layer >= s->m->cfg.num_layers)
+    return NULL;
+  DitCache *c = &s->cache[cache];
+  if (!strcmp (what, "cond_k"))
+    return la_tensor_ref (c->cond_k[layer]);
+  if (!strcmp (what, "cond_v"))
+    return dit_rows (c->v_all[layer], 0, s->Nc);   /* caller unrefs */
+  if (!strcmp (what, "k"))
+    return dit_rows (c->k_all[layer], s->Nc, s->C);
+  if (!strcmp (what, "v"))
+    return dit_rows (c->v_all[layer], s->Nc, s->C);
+  return NULL;
+}
+
+int
+la_dit_session_sink_tokens (LaDitSession *s)
+{
+  return s->Nc;
+}
+
+gint64
+la_dit_session_blocks_done (LaDitSession *s)
+{
+  return s->blocks_done;
+}
+
+void
+la_dit_session_queue_d (LaDitSession *s, const int *d, int n)
+{
+  for (int i = 0; i < n; i++)
+    g_array_append_val (s->d_queue, d[i]);
+}

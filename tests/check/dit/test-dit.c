@@ -1,0 +1,300 @@
+/* test-dit.c — the DiT on configurations and sizes other than the golden
+ * case: config round trip, RoPE index lists, determinism, audio-prefix
+ * invariance, ring wrap-around over many blocks with flat memory, and the
+ * GError paths for bad weights / inputs.
+ *
+ * LA_DIT_LONG_BLOCKS=N runs N blocks of the tiny model and prints the
+ * resident memory every N/10 blocks (the infinite-length check; default 300).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <liveavatar/la-dit.h>
+#include <liveavatar/la-error.h>
+#include "dit/dit-internal.h"
+
+static void
+tiny_config (LaDitConfig *c, int dim, int heads, int layers)
+{
+  la_dit_config_init_14b (c);
+  c->dim = dim;
+  c->ffn_dim = 2 * dim;
+  c->num_heads = heads;
+  c->num_layers = layers;
+  c->text_dim = 24;
+  c->text_len = 8;
+  c->audio_dim = 20;
+  c->n_inject = 2;
+  c->audio_inject_layers[0] = 0;
+  c->audio_inject_layers[1] = layers - 1;
+}
+
+static LaTensor *
+randn (GRand *r, int ndim, const int64_t *shape)
+{
+  LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
+  float *p = la_tensor_f32 (t);
+  for (gint64 i = 0; i < la_tensor_numel (t); i++)
+    p[i] = (float) (g_rand_double (r) * 2 - 1);
+  return t;
+}
+
+static long
+rss_kb (void)
+{
+  long kb = 0;
+  FILE *f = fopen ("/proc/self/status", "r");
+  char line[256];
+  while (f && fgets (line, sizeof line, f))
+    if (!strncmp (line, "VmRSS:", 6))
+      kb = atol (line + 6);
+  if (f)
+    fclose (f);
+  return kb;
+}
+
+typedef struct {
+  LaBackend *be;
+  LaDitConfig cfg;
+  LaCheckpoint *ck;
+  LaDitModel *m;
+  LaTensor *ref, *mot, *ctx;
+  int lat_h, lat_w;
+} Fx;
+
+static void
+fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_mot)
+{
+  GRand *r = g_rand_new_with_seed (7);
+  f->be = la_backend_cpu_new (1);
+  tiny_config (&f->cfg, dim, heads, layers);
+  f->ck = la_dit_random_weights (&f->cfg, 11);
+  GError *e = NULL;
+  f->m = la_dit_model_new (f->be, &f->cfg, f->ck, &e);
+  g_assert_no_error (e);
+  f->lat_h = lat_h;
+  f->lat_w = lat_w;
+  f->ref = randn (r, 4, (int64_t[]) { 16, 1, lat_h, lat_w });
+  f->mot = randn (r, 4, (int64_t[]) { 16, n_mot, lat_h, lat_w });
+  f->ctx = randn (r, 2, (int64_t[]) { 5, f->cfg.text_dim });
+  g_rand_free (r);
+}
+
+static void
+fx_clear (Fx *f)
+{
+  la_tensor_unref (f->ref);
+  la_tensor_unref (f->mot);
+  la_tensor_unref (f->ctx);
+  la_dit_model_free (f->m);
+  la_checkpoint_unref (f->ck);
+  la_backend_unref (f->be);
+}
+
+static void
+test_config_roundtrip (void)
+{
+  LaDitConfig a, b;
+  tiny_config (&a, 96, 3, 3);
+  g_autofree char *path = g_build_filename (g_get_tmp_dir (), "la-dit-config-test.json", NULL);
+  GError *e = NULL;
+  g_assert_true (la_dit_config_write_json_file (&a, path, &e));
+  g_assert_true (la_dit_config_from_json_file (&b, path, &e));
+  g_assert_no_error (e);
+  g_assert_cmpint (a.dim, ==, b.dim);
+  g_assert_cmpint (a.n_inject, ==, b.n_inject);
+  g_assert_cmpmem (a.audio_inject_layers, sizeof (int) * a.n_inject, b.audio_inject_layers, sizeof (int) * b.n_inject);
+  g_assert_cmpfloat (a.eps, ==, b.eps);
+  g_assert_cmpint (a.text_len, ==, b.text_len);
+  /* a bad config is an error naming the key */
+  JsonObject *o = la_dit_config_to_json_object (&a);
+  json_object_remove_member (o, "num_heads");
+  g_assert_false (la_dit_config_from_json_object (&b, o, &e));
+  g_assert_nonnull (strstr (e->message, "num_heads"));
+  g_clear_error (&e);
+  json_object_unref (o);
+  g_unlink (path);
+}
+
+static void
+test_rope_lists (void)
+{
+  /* dit.md §3.6, 384×704: 2x h = [0,2,4,…,20,23], 4x w = [0,4,8,12,17,21,25,30,34,38,43] */
+  gint64 h2[12], w4[11];
+  dit_linspace_trunc (0, 23, 12, h2);
+  static const gint64 eh2[12] = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 23 };
+  g_assert_cmpmem (h2, sizeof h2, eh2, sizeof eh2);
+  dit_linspace_trunc (0, 43, 11, w4);
+  static const gint64 ew4[11] = { 0, 4, 8, 12, 17, 21, 25, 30, 34, 38, 43 };
+  g_assert_cmpmem (w4, sizeof w4, ew4, sizeof ew4);
+  gint64 f4[4];
+  dit_linspace_trunc (19, 4, 4, f4);
+  g_assert_cmpint (f4[0], ==, 19);
+  g_assert_cmpint (f4[1], ==, 14);
+  g_assert_cmpint (f4[3], ==, 4);
+  /* fp16-rounded tables: cos/sin values are exactly representable in fp16 */
+  DitRopeGroup g = { 0 };
+  gint64 fl[1] = { -19 };
+  dit_rope_group_grid (&g, 1, fl, 1, 1, 1, 1);
+  float fr[64];
+  dit_rope_fill_group (fr, 128, &g);
+  for (int i = 0; i < 128; i++)
+    g_assert_cmpfloat (fr[i], ==, la_round_f16 (fr[i]));
+  /* negative temporal position = conjugate of |pos| (time pairs only) */
+  g_assert_cmpfloat (fr[3], ==, -la_round_f16 ((float) sin (19.0 * 1.0 / pow (10000.0, 2.0 / 44))));
+  dit_rope_group_clear (&g);
+}
+
+static LaTensor *
+run_blocks (Fx *f, int P, int nblocks, int infer_frames, gboolean check_mem)
+{
+  LaDitSessionParams p;
+  la_dit_session_params_init (&p, f->lat_h, f->lat_w);
+  p.infer_frames = infer_frames;
+  p.audio_prefix = P;
+  p.fixed_d = 0;
+  p.d_seed = 5;
+  GError *e = NULL;
+  LaDitSession *s = la_dit_session_new (f->m, &p, f->ref, f->mot, f->ctx, &e);
+  g_assert_no_error (e);
+  GRand *r = g_rand_new_with_seed (99);
+  LaTensor *last = NULL;
+  long rss_ref = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  for (int b = 0; b < nblocks; b++) {
+    g_autoptr (LaTensor) noise = randn (r, 4, (int64_t[]) { 16, 3, f->lat_h, f->lat_w });
+    g_autoptr (LaTensor) au = randn (r, 3, (int64_t[]) { 25, f->cfg.audio_dim, 12 });
+    if (last)
+      la_tensor_unref (last);
+    last = la_dit_session_generate_block (s, noise, au, &e);
+    g_assert_no_error (e);
+    if (check_mem && b == nblocks / 10)
+      rss_ref = rss_kb ();
+    if (check_mem && nblocks >= 10 && (b + 1) % (nblocks / 10) == 0)
+      g_print ("# block %d: RSS %ld kB, %.2f ms/block\n", b + 1, rss_kb (),
+               (g_get_monotonic_time () - t0) / 1000.0 / (b + 1));
+  }
+  if (check_mem) {
+    long rss_end = rss_kb ();
+    g_print ("# %d blocks: RSS %ld kB after block %d, %ld kB at the end (%.2f %%)\n", nblocks, rss_ref,
+             nblocks / 10, rss_end, 100.0 * (rss_end - rss_ref) / rss_ref);
+    g_assert_cmpfloat (rss_end, <=, rss_ref * 1.01 + 64);
+  }
+  g_assert_cmpint (la_dit_session_blocks_done (s), ==, nblocks);
+  g_rand_free (r);
+  la_dit_session_free (s);
+  return last;
+}
+
+static void
+test_stream_other_config (void)
+{
+  /* head_dim 24 (split 4/4/4), 2 layers, non-square latent 16×8, motion shorter than 19 (zero front pad) */
+  Fx f;
+  fx_init (&f, 48, 2, 2, 16, 8, 7);
+  g_autoptr (LaTensor) a = run_blocks (&f, 1, 5, 12, FALSE);
+  g_autoptr (LaTensor) b = run_blocks (&f, 1, 5, 12, FALSE);
+  g_assert_cmpint (a->shape[0], ==, 16);
+  g_assert_cmpint (a->shape[1], ==, 3);
+  g_assert_cmpint (a->shape[2], ==, 16);
+  g_assert_cmpint (a->shape[3], ==, 8);
+  for (gint64 i = 0; i < la_tensor_numel (a); i++)
+    g_assert_true (isfinite (la_tensor_f32 (a)[i]));
+  g_assert_cmpmem (a->data, la_tensor_nbytes (a), b->data, la_tensor_nbytes (b));
+  /* audio prefix P ≡ 1 (mod 4) is irrelevant (replicate padding, §3.2) */
+  g_autoptr (LaTensor) c = run_blocks (&f, 73, 5, 12, FALSE);
+  double md = 0;
+  for (gint64 i = 0; i < la_tensor_numel (a); i++)
+    md = MAX (md, fabs (la_tensor_f32 (a)[i] - la_tensor_f32 (c)[i]));
+  g_print ("# audio prefix 1 vs 73: max |diff| = %g\n", md);
+  g_assert_cmpfloat (md, <=, 1e-4);
+  fx_clear (&f);
+}
+
+static void
+test_long_stream (void)
+{
+  const char *env = g_getenv ("LA_DIT_LONG_BLOCKS");
+  int n = env ? atoi (env) : 300;
+  Fx f;
+  fx_init (&f, 96, 3, 3, 16, 8, 19);
+  g_autoptr (LaTensor) a = run_blocks (&f, 1, n, 24, TRUE);
+  for (gint64 i = 0; i < la_tensor_numel (a); i++)
+    g_assert_true (isfinite (la_tensor_f32 (a)[i]));
+  fx_clear (&f);
+}
+
+static void
+test_bad_input (void)
+{
+  Fx f;
+  fx_init (&f, 48, 2, 2, 16, 8, 19);
+  GError *e = NULL;
+  /* missing tensor */
+  LaCheckpoint *ck = la_dit_random_weights (&f.cfg, 3);
+  la_checkpoint_remove (ck, "blocks.1.ffn.2.weight");
+  g_assert_null (la_dit_model_new (f.be, &f.cfg, ck, &e));
+  g_assert_nonnull (strstr (e->message, "blocks.1.ffn.2.weight"));
+  g_clear_error (&e);
+  la_checkpoint_unref (ck);
+  /* wrong shape */
+  ck = la_dit_random_weights (&f.cfg, 3);
+  g_autoptr (LaTensor) bad = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { 3, 7 });
+  la_checkpoint_add (ck, "head.head.weight", bad);
+  g_assert_null (la_dit_model_new (f.be, &f.cfg, ck, &e));
+  g_assert_nonnull (strstr (e->message, "head.head.weight"));
+  g_clear_error (&e);
+  la_checkpoint_unref (ck);
+  /* config / weights mismatch: more layers in the weights than in the config */
+  LaDitConfig c3 = f.cfg;
+  c3.num_layers = 3;
+  c3.audio_inject_layers[1] = 2;
+  ck = la_dit_random_weights (&c3, 3);
+  g_assert_null (la_dit_model_new (f.be, &f.cfg, ck, &e));
+  g_assert_nonnull (strstr (e->message, "blocks.2"));
+  g_clear_error (&e);
+  la_checkpoint_unref (ck);
+  /* session inputs */
+  LaDitSessionParams p;
+  la_dit_session_params_init (&p, f.lat_h, f.lat_w);
+  p.infer_frames = 12;
+  g_autoptr (LaTensor) badctx = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { 5, f.cfg.text_dim + 1 });
+  g_assert_null (la_dit_session_new (f.m, &p, f.ref, f.mot, badctx, &e));
+  g_assert_nonnull (strstr (e->message, "text_context"));
+  g_clear_error (&e);
+  g_autoptr (LaTensor) badref = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 1, f.lat_h, f.lat_w + 8 });
+  g_assert_null (la_dit_session_new (f.m, &p, badref, f.mot, f.ctx, &e));
+  g_assert_nonnull (strstr (e->message, "ref_latent"));
+  g_clear_error (&e);
+  p.audio_prefix = 3;
+  g_assert_null (la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e));
+  g_assert_nonnull (strstr (e->message, "audio_prefix"));
+  g_clear_error (&e);
+  p.audio_prefix = 1;
+  LaDitSession *s = la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e);
+  g_assert_no_error (e);
+  g_autoptr (LaTensor) noise = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 3, f.lat_h, f.lat_w });
+  g_autoptr (LaTensor) au = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { 25, f.cfg.audio_dim + 1, 12 });
+  g_assert_null (la_dit_session_generate_block (s, noise, au, &e));
+  g_assert_nonnull (strstr (e->message, "audio"));
+  g_clear_error (&e);
+  g_autoptr (LaTensor) au2 = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { 25, f.cfg.audio_dim, 12 });
+  g_autoptr (LaTensor) noise2 = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 2, f.lat_h, f.lat_w });
+  g_assert_null (la_dit_session_generate_block (s, noise2, au2, &e));
+  g_assert_nonnull (strstr (e->message, "noise"));
+  g_clear_error (&e);
+  la_dit_session_free (s);
+  fx_clear (&f);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/dit/config-roundtrip", test_config_roundtrip);
+  g_test_add_func ("/dit/rope-lists", test_rope_lists);
+  g_test_add_func ("/dit/stream-other-config", test_stream_other_config);
+  g_test_add_func ("/dit/bad-input", test_bad_input);
+  g_test_add_func ("/dit/long-stream", test_long_stream);
+  return g_test_run ();
+}
