@@ -6,3 +6,4 @@
 #include "la-backend.h"
 #include "la-checkpoint.h"
 #include "la-model.h"
+#include "la-session.h"

@@ -1,0 +1,626 @@
+/* la-session.c — the streaming loop of dit.md Appendix A on engine threads.
+ *
+ * One engine thread per session owns the per-stream state (DiT caches,
+ * decoder caches, live audio windows) and runs, per block of 12 frames:
+ *
+ *   audio window -> wav2vec2 -> 4 Euler steps of the DiT (4 KV caches)
+ *   -> streaming VAE decode -> RGB frames -> output queue
+ *
+ * The caller's threads only touch the two queues under `lock`: PCM in
+ * (bounded, block or drop-oldest) and frames out (bounded, so a slow
+ * consumer throttles generation instead of growing memory).
+ */
+#include "liveavatar/la-session.h"
+#include "la-model-bundle.h"
+#include "la-noise.h"
+#include <string.h>
+#include <stdlib.h>
+
+#define MOTION_FRAMES 73            /* pixel frames of the motion clip (io.md §3.8) */
+#define PRIME_LATENTS 7             /* decoder priming with the first motion latents (§3.5) */
+#define FIRST_DROP 3                /* frames the first block of a stream drops */
+#define MAX_QUEUED_FRAMES 48
+
+struct _LaSession {
+  LaSessionParams p;
+  char *prompt;
+  LaBackend *be;
+  LaModelBundle *m;
+  int width, height, lat_h, lat_w, z_dim, lat_per_block, blocks_per_clip;
+  LaTensor *ref_lat, *mot_lat, *ctx;
+
+  /* Per stream, owned by the engine thread. */
+  LaDitSession *ds;
+  LaVaeDecoder *dec;
+  LaAudioLive *live;
+  GArray *offline_pcm;
+  gint64 block;
+  gint64 frame_index;
+  LaTensor *first_latent;           /* for the sink refresh at clip 1 */
+  float *noise_clip;                /* [z, lat_per_clip, h, w] of the current clip */
+  gint64 noise_clip_index;
+  gint64 t_first_block_us;
+
+  GMutex lock;
+  GCond cond;
+  GArray *pending;                  /* queued PCM (f32) */
+  GQueue frames;
+  gboolean eos, quit, interrupted, drained;
+  GError *error;
+  GThread *thread;
+  LaSessionStats stats;
+  gsize max_pending;
+};
+
+void
+la_session_params_init (LaSessionParams *p)
+{
+  memset (p, 0, sizeof *p);
+  p->max_area = 720 * 400;
+  p->seed = 420;
+  p->sink_refresh = TRUE;
+  p->audio_mode = LA_AUDIO_LIVE;
+  p->lookahead_ms = 400;
+  p->context_ms = 4000;
+  p->queue_policy = LA_QUEUE_BLOCK;
+  p->max_queue_ms = 2000;
+  p->devices = "cpu";
+}
+
+LaFrame *
+la_frame_ref (LaFrame *f)
+{
+  g_atomic_int_inc (&f->ref_count);
+  return f;
+}
+
+void
+la_frame_unref (LaFrame *f)
+{
+  if (f && g_atomic_int_dec_and_test (&f->ref_count)) {
+    g_free (f->rgb);
+    g_free (f);
+  }
+}
+
+/* ---- per-stream state ---- */
+
+static void
+stream_free (LaSession *s)
+{
+  g_clear_pointer (&s->ds, la_dit_session_free);
+  g_clear_pointer (&s->dec, la_vae_decoder_free);
+  g_clear_pointer (&s->live, la_audio_live_free);
+  g_clear_pointer (&s->first_latent, la_tensor_unref);
+  g_clear_pointer (&s->offline_pcm, g_array_unref);
+  g_clear_pointer (&s->noise_clip, g_free);
+}
+
+static gboolean
+stream_new (LaSession *s, GError **error)
+{
+  LaDitSessionParams dp;
+  la_dit_session_params_init (&dp, s->lat_h, s->lat_w);
+  dp.fixed_d = s->p.sink_offset;
+  dp.d_seed = s->p.seed;
+  s->lat_per_block = dp.frames_per_block;
+  s->blocks_per_clip = dp.infer_frames / (4 * dp.frames_per_block);
+  if (!(s->ds = la_dit_session_new (s->m->dit, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
+    return FALSE;
+  s->dec = la_vae_decoder_new (s->m->vae);
+  if (!la_vae_decoder_prime (s->dec, s->mot_lat, PRIME_LATENTS, error))
+    return FALSE;
+  if (s->p.audio_mode == LA_AUDIO_LIVE) {
+    LaAudioLiveConfig lc;
+    la_audio_live_config_init (&lc);
+    lc.past_ms = s->p.context_ms;
+    lc.lookahead_ms = s->p.lookahead_ms;
+    lc.block_frames = 4 * s->lat_per_block;
+    if (!(s->live = la_audio_live_new (s->m->w2v, &lc, error)))
+      return FALSE;
+  } else
+    s->offline_pcm = g_array_new (FALSE, FALSE, sizeof (float));
+  s->block = 0;
+  s->frame_index = 0;
+  s->noise_clip_index = -1;
+  return TRUE;
+}
+
+/* ---- one block ---- */
+
+static LaTensor *
+block_noise (LaSession *s)
+{
+  gint64 clip = s->block / s->blocks_per_clip, b = s->block % s->blocks_per_clip;
+  gsize plane = (gsize) s->lat_h * s->lat_w, per_clip = (gsize) s->blocks_per_clip * s->lat_per_block;
+  if (clip != s->noise_clip_index) {
+    /* One draw per clip, as the reference (seed + clip), so chunking never changes it. */
+    g_free (s->noise_clip);
+    s->noise_clip = g_new (float, (gsize) s->z_dim * per_clip * plane);
+    la_noise_fill (s->noise_clip, (gsize) s->z_dim * per_clip * plane, s->p.seed, (guint64) clip);
+    s->noise_clip_index = clip;
+  }
+  LaTensor *x = la_tensor_new_v (LA_DTYPE_F32, s->z_dim, s->lat_per_block, s->lat_h, s->lat_w, -1);
+  for (int c = 0; c < s->z_dim; c++)
+    memcpy (la_tensor_f32 (x) + (gsize) c * s->lat_per_block * plane,
+            s->noise_clip + ((gsize) c * per_clip + (gsize) b * s->lat_per_block) * plane,
+            (gsize) s->lat_per_block * plane * sizeof (float));
+  return x;
+}
+
+/* Clean latents [z, F, h, w] -> frames into the output queue. */
+static gboolean
+emit_frames (LaSession *s, LaTensor *lat, GError **error)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (LaTensor) px = la_vae_decoder_decode_block (s->dec, lat, s->block == 0 ? FIRST_DROP : 0, error);
+  if (!px)
+    return FALSE;
+  g_autofree guint8 *rgb = la_vae_frames_to_rgb8 (s->be, px, error);
+  if (!rgb)
+    return FALSE;
+  s->stats.ms_vae = (g_get_monotonic_time () - t0) / 1000.0;
+  int F = (int) px->shape[1];
+  gsize frame_bytes = (gsize) s->width * s->height * 3;
+  g_mutex_lock (&s->lock);
+  for (int f = 0; f < F; f++) {
+    LaFrame *fr = g_new0 (LaFrame, 1);
+    fr->ref_count = 1;
+    fr->width = s->width;
+    fr->height = s->height;
+    fr->stride = 3 * s->width;
+    fr->rgb = g_memdup2 (rgb + f * frame_bytes, frame_bytes);
+    fr->index = s->frame_index++;
+    fr->pts_ns = (fr->index + (s->p.keep_av_lead ? 0 : FIRST_DROP)) * (G_TIME_SPAN_SECOND / LA_SESSION_FPS) * 1000;
+    g_queue_push_tail (&s->frames, fr);
+  }
+  s->stats.frames_out += F;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+static gboolean
+generate_block (LaSession *s, LaTensor *audio, GError **error)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  if (s->block == 0)
+    s->t_first_block_us = t0;
+  if (s->p.sink_refresh && s->block == s->blocks_per_clip && s->first_latent) {
+    /* Rolling sink (dit.md §5.3): from clip 1 on, the sink is the stream's first latent. */
+    if (!la_dit_session_refresh_sink (s->ds, s->first_latent, NULL, error))
+      return FALSE;
+  }
+  g_autoptr (LaTensor) noise = block_noise (s);
+  g_autoptr (LaTensor) lat = la_dit_session_generate_block (s->ds, noise, audio, error);
+  if (!lat)
+    return FALSE;
+  s->stats.ms_dit = (g_get_monotonic_time () - t0) / 1000.0;
+  if (s->block == 0) {
+    s->first_latent = la_tensor_new_v (LA_DTYPE_F32, s->z_dim, 1, s->lat_h, s->lat_w, -1);
+    gsize plane = (gsize) s->lat_h * s->lat_w;
+    for (int c = 0; c < s->z_dim; c++)
+      memcpy (la_tensor_f32 (s->first_latent) + c * plane, la_tensor_f32 (lat) + (gsize) c * s->lat_per_block * plane,
+              plane * sizeof (float));
+  }
+  if (!emit_frames (s, lat, error))
+    return FALSE;
+  s->block++;
+  gint64 now = g_get_monotonic_time ();
+  g_mutex_lock (&s->lock);
+  s->stats.blocks_done = s->block;
+  s->stats.ms_block = (now - t0) / 1000.0;
+  if (now > s->t_first_block_us)
+    s->stats.fps = s->stats.frames_out / ((now - s->t_first_block_us) / 1e6);
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+/* ---- engine thread ---- */
+
+/* Waits for input; returns FALSE on quit.  Takes up to `max` samples. */
+static gboolean
+take_audio (LaSession *s, gsize max, GArray *out, gboolean *eos)
+{
+  g_mutex_lock (&s->lock);
+  while (!s->quit && ((s->pending->len == 0 && !s->eos) || g_queue_get_length (&s->frames) >= MAX_QUEUED_FRAMES))
+    g_cond_wait (&s->cond, &s->lock);
+  if (s->quit) {
+    g_mutex_unlock (&s->lock);
+    return FALSE;
+  }
+  gsize n = MIN (max, s->pending->len);
+  g_array_append_vals (out, s->pending->data, (guint) n);
+  g_array_remove_range (s->pending, 0, (guint) n);
+  *eos = s->eos && s->pending->len == 0;
+  s->stats.queue_ms = s->pending->len / (LA_SESSION_SAMPLE_RATE / 1000.0);
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+static gboolean
+run_live (LaSession *s, GError **error)
+{
+  gsize chunk = (gsize) la_audio_live_block_samples (s->live);
+  g_autoptr (GArray) buf = g_array_new (FALSE, FALSE, sizeof (float));
+  for (;;) {
+    gboolean eos = FALSE;
+    g_array_set_size (buf, 0);
+    if (!take_audio (s, chunk, buf, &eos))
+      return TRUE;
+    gint64 t0 = g_get_monotonic_time ();
+    if (buf->len && !la_audio_live_push (s->live, (float *) buf->data, buf->len, LA_SESSION_SAMPLE_RATE, 1, error))
+      return FALSE;
+    if (eos)
+      la_audio_live_finish (s->live);
+    for (;;) {
+      g_autoptr (LaTensor) a = la_audio_live_pop_block (s->live, error);
+      if (!a) {
+        if (error && *error)
+          return FALSE;
+        break;
+      }
+      s->stats.ms_audio = (g_get_monotonic_time () - t0) / 1000.0;
+      if (!generate_block (s, a, error))
+        return FALSE;
+      t0 = g_get_monotonic_time ();
+    }
+    if (eos)
+      return TRUE;
+  }
+}
+
+/* Offline parity mode: the whole stream's features at once, as the reference. */
+static gboolean
+run_offline (LaSession *s, GError **error)
+{
+  gboolean eos = FALSE;
+  while (!eos)
+    if (!take_audio (s, G_MAXSIZE, s->offline_pcm, &eos))
+      return TRUE;
+  gsize n = s->offline_pcm->len;
+  gsize block_samples = (gsize) 4 * s->lat_per_block * (LA_SESSION_SAMPLE_RATE / LA_SESSION_FPS);
+  gint64 n_blocks = (gint64) ((n + block_samples - 1) / block_samples);
+  if (n_blocks == 0)
+    return TRUE;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr (LaTensor) hs_dev = la_wav2vec2_encode_pcm (s->m->w2v, (float *) s->offline_pcm->data, n,
+                                                        LA_SESSION_SAMPLE_RATE, 1, error);
+  if (!hs_dev)
+    return FALSE;
+  g_autoptr (LaTensor) hs = la_tensor_as_f32 (hs_dev);
+  g_autoptr (LaTensor) f30 = la_audio_interp_linear (hs, 50, 30, FALSE, error);
+  if (!f30)
+    return FALSE;
+  int n_clips;
+  g_autoptr (LaTensor) bucket = la_audio_bucket (f30, 30, LA_SESSION_FPS, 4 * s->lat_per_block * s->blocks_per_clip,
+                                                 0, &n_clips, error);
+  if (!bucket)
+    return FALSE;
+  g_autoptr (LaTensor) emb = la_audio_bucket_to_emb (bucket);
+  s->stats.ms_audio = (g_get_monotonic_time () - t0) / 1000.0;
+  for (gint64 b = 0; b < n_blocks; b++) {
+    g_mutex_lock (&s->lock);
+    while (!s->quit && g_queue_get_length (&s->frames) >= MAX_QUEUED_FRAMES)
+      g_cond_wait (&s->cond, &s->lock);
+    gboolean quit = s->quit;
+    g_mutex_unlock (&s->lock);
+    if (quit)
+      return TRUE;
+    g_autoptr (LaTensor) a = la_audio_emb_slice (emb, b * 4 * s->lat_per_block, 4 * s->lat_per_block);
+    if (!generate_block (s, a, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static gpointer
+engine_thread (gpointer data)
+{
+  LaSession *s = data;
+  GError *e = NULL;
+  gboolean ok = s->live ? run_live (s, &e) : run_offline (s, &e);
+  g_mutex_lock (&s->lock);
+  if (!ok && !s->error)
+    s->error = e;
+  else
+    g_clear_error (&e);
+  if (!s->quit)
+    s->drained = TRUE;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  return NULL;
+}
+
+static void
+stop_thread (LaSession *s)
+{
+  if (!s->thread)
+    return;
+  g_mutex_lock (&s->lock);
+  s->quit = TRUE;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  g_thread_join (s->thread);
+  s->thread = NULL;
+}
+
+static void
+start_thread (LaSession *s)
+{
+  s->quit = FALSE;
+  s->eos = FALSE;
+  s->drained = FALSE;
+  s->interrupted = FALSE;
+  s->thread = g_thread_new ("la-engine", engine_thread, s);
+}
+
+/* ---- setup ---- */
+
+static LaBackend *
+make_backend (const LaSessionParams *p, GError **error)
+{
+  const char *dev = p->devices ? p->devices : "cpu";
+  if (g_str_has_prefix (dev, "cuda")) {
+    /* The CUDA backend does not implement the model ops yet (issue 10): refuse
+     * rather than fail mid-stream. */
+    LaBackend *be = la_backend_cuda_new (dev[4] == ':' ? atoi (dev + 5) : 0, error);
+    if (!be)
+      return NULL;
+    la_backend_unref (be);
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "devices '%s': the CUDA backend cannot run the models yet; use 'cpu'", dev);
+    return NULL;
+  }
+  if (g_strcmp0 (dev, "cpu") != 0) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "devices '%s': expected 'cpu' or 'cuda:N[,M...]'", dev);
+    return NULL;
+  }
+  return la_backend_cpu_new (p->n_threads);
+}
+
+static gboolean
+check_params (const LaSessionParams *p, GError **error)
+{
+#define BAD(...) do { g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, __VA_ARGS__); return FALSE; } while (0)
+  if (!p->model_dir || !*p->model_dir)
+    BAD ("no model folder given");
+  if (!p->ref_rgb || p->ref_width <= 0 || p->ref_height <= 0 || p->ref_stride < 3 * p->ref_width)
+    BAD ("reference image: %dx%d with stride %d is not a packed RGB image", p->ref_width, p->ref_height, p->ref_stride);
+  if (p->prompt && !g_utf8_validate (p->prompt, -1, NULL))
+    BAD ("prompt is not valid UTF-8");
+  if (p->sink_offset && (p->sink_offset < 4 || p->sink_offset > 30))
+    BAD ("sink offset %d outside [4, 30] (0 = random)", p->sink_offset);
+  if (p->lookahead_ms < 0 || p->context_ms < 0 || p->max_queue_ms < 0)
+    BAD ("negative audio window or queue length");
+  if (p->max_area < 0 || (p->max_area && p->max_area < 64 * 64))
+    BAD ("max area %d is below one 64x64 tile", p->max_area);
+#undef BAD
+  return TRUE;
+}
+
+LaSession *
+la_session_new (const LaSessionParams *params, GError **error)
+{
+  if (!check_params (params, error))
+    return NULL;
+  gint64 t0 = g_get_monotonic_time ();
+  LaSession *s = g_new0 (LaSession, 1);
+  s->p = *params;
+  s->prompt = g_strdup (params->prompt ? params->prompt : "");
+  s->p.prompt = s->prompt;
+  s->p.model_dir = s->p.lora = s->p.devices = NULL;   /* not kept */
+  s->p.ref_rgb = NULL;
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->cond);
+  g_queue_init (&s->frames);
+  s->pending = g_array_new (FALSE, FALSE, sizeof (float));
+  s->max_pending = (gsize) (params->max_queue_ms ? params->max_queue_ms : 2000) * (LA_SESSION_SAMPLE_RATE / 1000);
+
+  if (!(s->be = make_backend (params, error)))
+    goto fail;
+  if (!(s->m = la_model_bundle_load (s->be, params->model_dir, params->lora, error)))
+    goto fail;
+  s->z_dim = s->m->vae_cfg.z_dim;
+  {
+    int H, W, sf = la_vae_spatial_factor (&s->m->vae_cfg) * s->m->dit_cfg.patch_size[1];
+    if (!la_image_target_size (params->ref_height, params->ref_width, params->max_area ? params->max_area : 720 * 400,
+                               MAX (64, sf), &H, &W, error))
+      goto fail;
+    /* Pack the caller's rows (any stride) for the resampler. */
+    g_autofree guint8 *packed = g_malloc ((gsize) params->ref_width * params->ref_height * 3);
+    for (int y = 0; y < params->ref_height; y++)
+      memcpy (packed + (gsize) y * params->ref_width * 3, params->ref_rgb + (gsize) y * params->ref_stride,
+              (gsize) params->ref_width * 3);
+    g_autofree guint8 *crop = la_image_resize_crop (packed, params->ref_width, params->ref_height, H, W, NULL, NULL);
+    g_autoptr (LaTensor) px = la_image_to_tensor (crop, W, H);
+    s->width = W;
+    s->height = H;
+    s->lat_h = H / la_vae_spatial_factor (&s->m->vae_cfg);
+    s->lat_w = W / la_vae_spatial_factor (&s->m->vae_cfg);
+    if (!la_vae_encode_session (s->m->vae, px, MOTION_FRAMES, FALSE, &s->ref_lat, &s->mot_lat, error))
+      goto fail;
+  }
+  {
+    g_autoptr (LaTensor) ctx = la_text_encode_prompt (s->m->t5, s->m->tok, s->prompt, s->m->dit_cfg.text_len, NULL, error);
+    if (!ctx)
+      goto fail;
+    s->ctx = la_tensor_as_f32 (ctx);
+  }
+  if (!stream_new (s, error))
+    goto fail;
+  s->stats.ms_setup = (g_get_monotonic_time () - t0) / 1000.0;
+  start_thread (s);
+  return s;
+fail:
+  g_prefix_error (error, "%s", "");
+  la_session_free (s);
+  return NULL;
+}
+
+void
+la_session_free (LaSession *s)
+{
+  if (!s)
+    return;
+  stop_thread (s);
+  stream_free (s);
+  g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
+  g_clear_pointer (&s->ref_lat, la_tensor_unref);
+  g_clear_pointer (&s->mot_lat, la_tensor_unref);
+  g_clear_pointer (&s->ctx, la_tensor_unref);
+  g_clear_pointer (&s->m, la_model_bundle_free);
+  g_clear_pointer (&s->be, la_backend_unref);
+  g_array_unref (s->pending);
+  g_clear_error (&s->error);
+  g_mutex_clear (&s->lock);
+  g_cond_clear (&s->cond);
+  g_free (s->prompt);
+  g_free (s);
+}
+
+void
+la_session_get_size (LaSession *s, int *width, int *height)
+{
+  if (width) *width = s->width;
+  if (height) *height = s->height;
+}
+
+gint64
+la_session_get_latency_ns (LaSession *s)
+{
+  gint64 block_ns = (gint64) 4 * s->lat_per_block * (G_TIME_SPAN_SECOND / LA_SESSION_FPS) * 1000;
+  return block_ns + (s->live ? (gint64) la_audio_live_latency_ns (s->live) : 0);
+}
+
+/* ---- audio in ---- */
+
+static gboolean
+push_f32 (LaSession *s, const float *pcm, gsize n, GError **error)
+{
+  g_mutex_lock (&s->lock);
+  if (s->error) {
+    g_set_error (error, LA_ERROR, s->error->code, "%s", s->error->message);
+    g_mutex_unlock (&s->lock);
+    return FALSE;
+  }
+  gboolean bounded = s->live != NULL;   /* offline mode keeps the whole stream */
+  if (bounded && s->p.queue_policy == LA_QUEUE_BLOCK)
+    while (!s->interrupted && !s->quit && s->pending->len + n > s->max_pending && s->pending->len > 0)
+      g_cond_wait (&s->cond, &s->lock);
+  if (!s->interrupted) {
+    g_array_append_vals (s->pending, pcm, (guint) n);
+    s->stats.audio_samples_in += n;
+    if (bounded && s->pending->len > s->max_pending) {
+      gsize drop = s->pending->len - s->max_pending;
+      g_array_remove_range (s->pending, 0, (guint) drop);
+      s->stats.audio_samples_dropped += drop;
+    }
+    s->stats.queue_ms = s->pending->len / (LA_SESSION_SAMPLE_RATE / 1000.0);
+    g_cond_broadcast (&s->cond);
+  }
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+gboolean
+la_session_push_audio (LaSession *s, const float *pcm, gsize n_samples, GError **error)
+{
+  return push_f32 (s, pcm, n_samples, error);
+}
+
+gboolean
+la_session_push_audio_s16 (LaSession *s, const gint16 *pcm, gsize n_samples, GError **error)
+{
+  g_autofree float *f = g_new (float, n_samples ? n_samples : 1);
+  for (gsize i = 0; i < n_samples; i++)
+    f[i] = pcm[i] / 32768.0f;
+  return push_f32 (s, f, n_samples, error);
+}
+
+void
+la_session_push_silence (LaSession *s, gsize n_samples)
+{
+  g_autofree float *z = g_new0 (float, n_samples ? n_samples : 1);
+  push_f32 (s, z, n_samples, NULL);
+}
+
+void
+la_session_end_of_stream (LaSession *s)
+{
+  g_mutex_lock (&s->lock);
+  s->eos = TRUE;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+/* ---- frames out ---- */
+
+LaFrame *
+la_session_pull_frame (LaSession *s, gint64 timeout_us, GError **error)
+{
+  LaFrame *f = NULL;
+  gint64 end = timeout_us < 0 ? G_MAXINT64 : g_get_monotonic_time () + timeout_us;
+  g_mutex_lock (&s->lock);
+  while (!(f = g_queue_pop_head (&s->frames)) && !s->error && !s->drained && !s->interrupted) {
+    if (timeout_us < 0)
+      g_cond_wait (&s->cond, &s->lock);
+    else if (!g_cond_wait_until (&s->cond, &s->lock, end))
+      break;
+  }
+  if (!f && s->error)
+    g_set_error (error, LA_ERROR, s->error->code, "%s", s->error->message);
+  if (f)
+    g_cond_broadcast (&s->cond);      /* room for the engine */
+  g_mutex_unlock (&s->lock);
+  return f;
+}
+
+gboolean
+la_session_is_drained (LaSession *s)
+{
+  g_mutex_lock (&s->lock);
+  gboolean d = s->drained && g_queue_is_empty (&s->frames);
+  g_mutex_unlock (&s->lock);
+  return d;
+}
+
+void
+la_session_interrupt (LaSession *s)
+{
+  g_mutex_lock (&s->lock);
+  s->interrupted = TRUE;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+void
+la_session_reset (LaSession *s)
+{
+  stop_thread (s);
+  g_mutex_lock (&s->lock);
+  g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
+  g_queue_init (&s->frames);
+  g_array_set_size (s->pending, 0);
+  g_clear_error (&s->error);
+  s->stats.queue_ms = 0;
+  g_mutex_unlock (&s->lock);
+  stream_free (s);
+  GError *e = NULL;
+  if (!stream_new (s, &e)) {
+    g_mutex_lock (&s->lock);
+    s->error = e;
+    s->drained = TRUE;
+    g_mutex_unlock (&s->lock);
+    return;
+  }
+  start_thread (s);
+}
+
+void
+la_session_get_stats (LaSession *s, LaSessionStats *st)
+{
+  g_mutex_lock (&s->lock);
+  *st = s->stats;
+  g_mutex_unlock (&s->lock);
+}
