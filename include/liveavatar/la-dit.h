@@ -72,6 +72,11 @@ typedef struct {
    * d is drawn from a generator seeded with d_seed. */
   int     fixed_d;
   guint64 d_seed;
+  /* TPP "adaptive sink" (§5.3): at the start of clip 1 rebuild the sink of the 4 caches
+   * from the stream's first clean latent frame, motion tokens unchanged.  For the
+   * single-GPU online-decode variant (new motion latents too) call
+   * la_dit_session_refresh_sink yourself. */
+  gboolean refresh_sink_at_clip1;
   LaDitDumpFunc dump;        /* NULL: none */
   gpointer dump_user;
 } LaDitSessionParams;

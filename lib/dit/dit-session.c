@@ -42,7 +42,8 @@ struct _LaDitSession {
   DitRopeGroup g_ref, g_mot[3];
   float timesteps[N_STEPS], sigmas[N_STEPS + 1];
   GRand *rng;
-  GArray *d_queue;                               /* d values for the next calls (replay) */
+  GArray *d_queue;
+  LaTensor *first_latent;                        /* [C, 1, h, w] for the sink refresh */                               /* d values for the next calls (replay) */
   gint64 blocks_done;
   LaDitDumpFunc dump;
   gpointer dump_user;
@@ -322,6 +323,7 @@ la_dit_session_free (LaDitSession *s)
     g_rand_free (s->rng);
   if (s->d_queue)
     g_array_unref (s->d_queue);
+  g_clear_pointer (&s->first_latent, la_tensor_unref);
   if (s->be)
     la_backend_unref (s->be);
   g_free (s);
@@ -680,6 +682,10 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
   if (!x)
     return NULL;
   gint64 n = s->blocks_done * s->F;
+  gint64 blocks_per_clip = s->p.infer_frames / 4 / s->F;
+  if (s->p.refresh_sink_at_clip1 && s->blocks_done == blocks_per_clip && s->first_latent &&
+      !la_dit_session_refresh_sink (s, s->first_latent, NULL, error))
+    return NULL;
   float *xp = la_tensor_f32 (x);
   gint64 nel = la_tensor_numel (x);
   for (int i = 0; i < N_STEPS; i++) {
@@ -696,6 +702,12 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
     const float *vp = la_tensor_f32 (v);
     for (gint64 k = 0; k < nel; k++)
       xp[k] = xp[k] + dt * vp[k];
+  }
+  if (s->blocks_done == 0 && s->p.refresh_sink_at_clip1) {
+    gint64 C = x->shape[0], T = x->shape[1], hw = x->shape[2] * x->shape[3];
+    s->first_latent = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { C, 1, x->shape[2], x->shape[3] });
+    for (gint64 c = 0; c < C; c++)
+      memcpy (la_tensor_f32 (s->first_latent) + c * hw, xp + c * T * hw, sizeof (float) * hw);
   }
   s->blocks_done++;
   return la_tensor_ref (x);

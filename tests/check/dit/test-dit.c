@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <glib/gstdio.h>
 #include <liveavatar/la-dit.h>
 #include <liveavatar/la-error.h>
 #include "dit/dit-internal.h"
@@ -136,7 +137,7 @@ test_rope_lists (void)
   DitRopeGroup g = { 0 };
   gint64 fl[1] = { -19 };
   dit_rope_group_grid (&g, 1, fl, 1, 1, 1, 1);
-  float fr[64];
+  float fr[128];
   dit_rope_fill_group (fr, 128, &g);
   for (int i = 0; i < 128; i++)
     g_assert_cmpfloat (fr[i], ==, la_round_f16 (fr[i]));
@@ -208,6 +209,49 @@ test_stream_other_config (void)
     md = MAX (md, fabs (la_tensor_f32 (a)[i] - la_tensor_f32 (c)[i]));
   g_print ("# audio prefix 1 vs 73: max |diff| = %g\n", md);
   g_assert_cmpfloat (md, <=, 1e-4);
+  fx_clear (&f);
+}
+
+/* refresh_sink_at_clip1 == a manual refresh with the first clean latent frame */
+static void
+test_sink_refresh (void)
+{
+  Fx f;
+  fx_init (&f, 48, 2, 2, 16, 8, 19);
+  LaDitSessionParams p;
+  la_dit_session_params_init (&p, f.lat_h, f.lat_w);
+  p.infer_frames = 12;   /* one block per clip */
+  p.fixed_d = 9;
+  GError *e = NULL;
+  LaTensor *out[3][3] = { { 0 } };
+  for (int mode = 0; mode < 3; mode++) {   /* 0 auto, 1 manual, 2 none */
+    p.refresh_sink_at_clip1 = mode == 0;
+    LaDitSession *s = la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e);
+    g_assert_no_error (e);
+    GRand *r = g_rand_new_with_seed (3);
+    for (int b = 0; b < 3; b++) {
+      g_autoptr (LaTensor) noise = randn (r, 4, (int64_t[]) { 16, 3, f.lat_h, f.lat_w });
+      g_autoptr (LaTensor) au = randn (r, 3, (int64_t[]) { 25, f.cfg.audio_dim, 12 });
+      out[mode][b] = la_dit_session_generate_block (s, noise, au, &e);
+      g_assert_no_error (e);
+      if (mode == 1 && b == 0) {
+        int64_t sh[4] = { 16, 1, f.lat_h, f.lat_w };
+        g_autoptr (LaTensor) first = la_tensor_new (LA_DTYPE_F32, 4, sh);
+        for (int c = 0; c < 16; c++)
+          memcpy (la_tensor_f32 (first) + c * f.lat_h * f.lat_w,
+                  la_tensor_f32 (out[1][0]) + c * 3 * f.lat_h * f.lat_w, sizeof (float) * f.lat_h * f.lat_w);
+        g_assert_true (la_dit_session_refresh_sink (s, first, NULL, &e));
+      }
+    }
+    g_rand_free (r);
+    la_dit_session_free (s);
+  }
+  g_assert_cmpmem (out[0][0]->data, la_tensor_nbytes (out[0][0]), out[2][0]->data, la_tensor_nbytes (out[2][0]));
+  g_assert_cmpmem (out[0][2]->data, la_tensor_nbytes (out[0][2]), out[1][2]->data, la_tensor_nbytes (out[1][2]));
+  g_assert_true (memcmp (out[0][2]->data, out[2][2]->data, la_tensor_nbytes (out[0][2])) != 0);
+  for (int i = 0; i < 3; i++)
+    for (int b = 0; b < 3; b++)
+      la_tensor_unref (out[i][b]);
   fx_clear (&f);
 }
 
@@ -295,6 +339,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dit/rope-lists", test_rope_lists);
   g_test_add_func ("/dit/stream-other-config", test_stream_other_config);
   g_test_add_func ("/dit/bad-input", test_bad_input);
+  g_test_add_func ("/dit/sink-refresh", test_sink_refresh);
   g_test_add_func ("/dit/long-stream", test_long_stream);
   return g_test_run ();
 }
