@@ -80,6 +80,13 @@ def main(out):
          "epoch": 3}
     torch.save(n, os.path.join(out, "tz-nested.pth"))
 
+    # 4b. Enough tensors that the memo passes 256 (LONG_BINPUT / LONG_BINGET),
+    #     as in every real checkpoint.
+    many = collections.OrderedDict()
+    for i in range(40):
+        many["blocks.%d.w" % i] = fval((2,), torch.float16) + i
+    torch.save(many, os.path.join(out, "tz-many.pth"))
+
     # 5. The pre-1.6 format (a bare pickle stream): must be refused clearly.
     torch.save({"w": fval((2,), torch.float32)}, os.path.join(out, "tz-legacy.pth"),
                _use_new_zipfile_serialization=False)

@@ -141,6 +141,23 @@ test_nested (void)
   la_checkpoint_unref (ck);
 }
 
+/* 40 tensors: torch's memo passes 256, so LONG_BINPUT appears. */
+static void
+test_many (void)
+{
+  LaCheckpoint *ck = open_fixture ("tz-many.pth");
+  g_assert_cmpuint (la_checkpoint_size (ck), ==, 40);
+  int64_t s2[] = { 2 };
+  for (int i = 0; i < 40; i++) {
+    char name[32];
+    g_snprintf (name, sizeof name, "blocks.%d.w", i);
+    const LaTensor *t = get (ck, name, LA_DTYPE_F16, 1, s2);
+    g_assert_cmpfloat (at (t, 0), ==, -0.25 + i);
+    g_assert_cmpfloat (at (t, 1), ==, 0.0 + i);
+  }
+  la_checkpoint_unref (ck);
+}
+
 static void
 test_legacy (void)
 {
@@ -257,6 +274,7 @@ main (int argc, char **argv)
   g_test_add_func ("/torchzip/dtypes", test_dtypes);
   g_test_add_func ("/torchzip/views", test_views);
   g_test_add_func ("/torchzip/nested", test_nested);
+  g_test_add_func ("/torchzip/many", test_many);
   g_test_add_func ("/torchzip/legacy", test_legacy);
   g_test_add_func ("/torchzip/checkpoint-open", test_checkpoint_open_dispatch);
   g_test_add_func ("/torchzip/round-trip", test_round_trip);
