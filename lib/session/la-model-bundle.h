@@ -4,6 +4,7 @@
 #include "liveavatar/liveavatar.h"
 #include "liveavatar/la-dit.h"
 #include "liveavatar/la-vae.h"
+#include "liveavatar/la-image.h"
 #include "liveavatar/la-text.h"
 #include "liveavatar/la-audio.h"
 

@@ -1,0 +1,181 @@
+/* The engine session on the tiny generated model: frame accounting (48N-3
+ * for N clips), determinism across audio chunkings, reset, EOS drain of a
+ * partial block, and argument errors. */
+#include <liveavatar/liveavatar.h>
+#include <math.h>
+#include <string.h>
+
+static char *model_dir;
+
+static guint8 *
+make_image (int w, int h)
+{
+  guint8 *rgb = g_malloc ((gsize) w * h * 3);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      guint8 *p = rgb + ((gsize) y * w + x) * 3;
+      p[0] = (guint8) (x * 255 / w);
+      p[1] = (guint8) (y * 255 / h);
+      p[2] = (guint8) ((x + y) & 0xff);
+    }
+  return rgb;
+}
+
+static float *
+make_audio (gsize n)
+{
+  float *a = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    a[i] = 0.3f * sinf ((float) i * 0.05f) * sinf ((float) i * 0.0007f);
+  return a;
+}
+
+static LaSession *
+new_session (int sink_offset, GError **error)
+{
+  static guint8 *img;
+  if (!img)
+    img = make_image (96, 160);
+  LaSessionParams p;
+  la_session_params_init (&p);
+  p.model_dir = model_dir;
+  p.lora = model_dir;
+  p.ref_rgb = img;
+  p.ref_width = 96;
+  p.ref_height = 160;
+  p.ref_stride = 96 * 3;
+  p.prompt = "a person talking";
+  p.max_area = 64 * 128;
+  p.sink_offset = sink_offset;
+  p.n_threads = 1;
+  return la_session_new (&p, error);
+}
+
+/* Pushes n samples in chunks of `chunk`, ends the stream, pulls every frame. */
+static GPtrArray *
+run_stream (LaSession *s, const float *audio, gsize n, gsize chunk)
+{
+  GError *e = NULL;
+  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) la_frame_unref);
+  /* Pushing may block on the bounded queue: pull from this thread in between. */
+  for (gsize off = 0; off < n; off += chunk) {
+    g_assert_true (la_session_push_audio (s, audio + off, MIN (chunk, n - off), &e));
+    g_assert_no_error (e);
+    LaFrame *f;
+    while ((f = la_session_pull_frame (s, 0, &e)))
+      g_ptr_array_add (frames, f);
+    g_assert_no_error (e);
+  }
+  la_session_end_of_stream (s);
+  LaFrame *f;
+  while ((f = la_session_pull_frame (s, -1, &e)))
+    g_ptr_array_add (frames, f);
+  g_assert_no_error (e);
+  g_assert_true (la_session_is_drained (s));
+  return frames;
+}
+
+static void
+test_frame_count (void)
+{
+  GError *e = NULL;
+  g_autoptr (LaSession) s = new_session (10, &e);
+  g_assert_no_error (e);
+  int w, h;
+  la_session_get_size (s, &w, &h);
+  g_assert_cmpint (w % 64, ==, 0);
+  g_assert_cmpint (h % 64, ==, 0);
+  const int N = 2;                                  /* clips of 48 frames = 1.92 s */
+  gsize n = (gsize) N * 48 * 640;
+  g_autofree float *audio = make_audio (n);
+  g_autoptr (GPtrArray) frames = run_stream (s, audio, n, 1600);
+  g_assert_cmpuint (frames->len, ==, 48 * N - 3);
+  for (guint i = 0; i < frames->len; i++) {
+    LaFrame *f = frames->pdata[i];
+    g_assert_cmpint (f->index, ==, i);
+    g_assert_cmpint (f->pts_ns, ==, (gint64) (i + 3) * 40000000);
+    g_assert_cmpint (f->width, ==, w);
+  }
+  LaSessionStats st;
+  la_session_get_stats (s, &st);
+  g_assert_cmpint (st.blocks_done, ==, 4 * N);
+  g_assert_cmpint (st.audio_samples_in, ==, (gint64) n);
+}
+
+static void
+test_determinism_and_reset (void)
+{
+  GError *e = NULL;
+  g_autoptr (LaSession) s = new_session (7, &e);
+  g_assert_no_error (e);
+  gsize n = 30 * 640;                               /* 2.5 blocks: the last is padded */
+  g_autofree float *audio = make_audio (n);
+  g_autoptr (GPtrArray) a = run_stream (s, audio, n, 160);
+  g_assert_cmpuint (a->len, ==, 3 * 12 - 3);
+  la_session_reset (s);
+  g_autoptr (GPtrArray) b = run_stream (s, audio, n, 4001);
+  g_assert_cmpuint (b->len, ==, a->len);
+  for (guint i = 0; i < a->len; i++) {
+    LaFrame *x = a->pdata[i], *y = b->pdata[i];
+    g_assert_cmpmem (x->rgb, (gsize) x->stride * x->height, y->rgb, (gsize) y->stride * y->height);
+  }
+  /* The picture is not constant (the model ran). */
+  LaFrame *f = a->pdata[a->len - 1];
+  gboolean varied = FALSE;
+  for (int i = 3; i < f->stride * f->height && !varied; i++)
+    varied = f->rgb[i] != f->rgb[0];
+  g_assert_true (varied);
+}
+
+static void
+test_bad_arguments (void)
+{
+  GError *e = NULL;
+  LaSessionParams p;
+  la_session_params_init (&p);
+  p.model_dir = "/nonexistent";
+  guint8 px[3] = { 1, 2, 3 };
+  p.ref_rgb = px;
+  p.ref_width = p.ref_height = 1;
+  p.ref_stride = 3;
+  g_assert_null (la_session_new (&p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_NOT_FOUND);
+  g_assert_nonnull (strstr (e->message, "/nonexistent"));
+  g_clear_error (&e);
+  p.model_dir = model_dir;
+  p.prompt = "bad \xff utf8";
+  g_assert_null (la_session_new (&p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_assert_nonnull (strstr (e->message, "UTF-8"));
+  g_clear_error (&e);
+  p.prompt = NULL;
+  p.sink_offset = 31;
+  g_assert_null (la_session_new (&p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+  p.sink_offset = 0;
+  p.devices = "tpu";
+  g_assert_null (la_session_new (&p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  const char *mk = g_getenv ("LA_MKMODEL");
+  g_autofree char *tmp = g_dir_make_tmp ("la-session-XXXXXX", NULL);
+  model_dir = g_build_filename (tmp, "tiny", NULL);
+  g_autofree char *cmd = g_strdup_printf ("'%s' --preset tiny --seed 3 --out '%s' >/dev/null 2>&1", mk ? mk : "liveavatar-mkmodel", model_dir);
+  if (system (cmd) != 0)
+    g_error ("could not generate the tiny model (%s)", cmd);
+  g_test_add_func ("/session/frame-count", test_frame_count);
+  g_test_add_func ("/session/determinism-and-reset", test_determinism_and_reset);
+  g_test_add_func ("/session/bad-arguments", test_bad_arguments);
+  int r = g_test_run ();
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
+  (void) !system (rm);
+  g_free (model_dir);
+  return r;
+}
