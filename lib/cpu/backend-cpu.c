@@ -253,7 +253,10 @@ cpu_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
   g_free (s);
 }
 
-/* im2col per output frame, then one GEMM: y[co, t', :] = W[co, K] . col[K, H'W']. */
+/* im2col per output frame, then one GEMM: y[co, t', :] = W[co, K] . col[K, H'W'].
+ * The column buffer is tiled over output rows (at most ~32 M floats), so a
+ * full-resolution VAE conv (K = 96·27, H'W' = 270 k) does not need gigabytes;
+ * a 1x1x1 stride-1 conv reads x directly (row stride T·H·W), no im2col. */
 static void
 cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b,
             const int stride[3])
@@ -262,22 +265,37 @@ cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, co
   const int64_t Co = w->shape[0], kt = w->shape[2], kh = w->shape[3], kw = w->shape[4];
   const int64_t To = (T - kt) / stride[0] + 1, Ho = (H - kh) / stride[1] + 1, Wo = (W - kw) / stride[2] + 1;
   const int64_t K = Ci * kt * kh * kw, P = Ho * Wo;
-  float *col = g_malloc ((size_t) (K * P) * sizeof (float));
   const float *xs = x->data, *bs = b ? b->data : NULL;
+  const gboolean pointwise = kt == 1 && kh == 1 && kw == 1 && stride[1] == 1 && stride[2] == 1;
+  const int64_t budget = (int64_t) 32 << 20;
+  const int64_t R = pointwise ? Ho : MAX (1, MIN (Ho, budget / MAX (1, K * Wo)));
+  float *col = pointwise ? NULL : g_malloc ((size_t) (K * R * Wo) * sizeof (float));
   for (int64_t to = 0; to < To; to++) {
-#pragma omp parallel for if (K * P > 65536)
-    for (int64_t kk = 0; kk < K; kk++) {
-      int64_t c = kk / (kt * kh * kw), r = kk % (kt * kh * kw);
-      int64_t dt = r / (kh * kw), dh = (r / kw) % kh, dw = r % kw;
-      const float *src = xs + ((c * T + to * stride[0] + dt) * H) * W;
-      float *dst = col + kk * P;
-      for (int64_t ho = 0; ho < Ho; ho++)
-        for (int64_t wo = 0; wo < Wo; wo++)
-          dst[ho * Wo + wo] = src[(ho * stride[1] + dh) * W + wo * stride[2] + dw];
+    for (int64_t h0 = 0; h0 < Ho; h0 += R) {
+      const int64_t rows = MIN (R, Ho - h0), N = rows * Wo;
+      const float *B = NULL;
+      int64_t ldb = N;
+      if (pointwise) {
+        B = xs + (to * stride[0]) * H * W;
+        ldb = T * H * W;
+      } else {
+#pragma omp parallel for if (K * N > 65536)
+        for (int64_t kk = 0; kk < K; kk++) {
+          int64_t c = kk / (kt * kh * kw), r = kk % (kt * kh * kw);
+          int64_t dt = r / (kh * kw), dh = (r / kw) % kh, dw = r % kw;
+          const float *src = xs + ((c * T + to * stride[0] + dt) * H) * W;
+          float *dst = col + kk * N;
+          for (int64_t ho = 0; ho < rows; ho++)
+            for (int64_t wo = 0; wo < Wo; wo++)
+              dst[ho * Wo + wo] = src[((h0 + ho) * stride[1] + dh) * W + wo * stride[2] + dw];
+        }
+        B = col;
+      }
+      /* y is [Co, To, Ho, Wo]: row co of this tile starts at (co*To + to)*P + h0*Wo. */
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Co, (int) N, (int) K, 1.0f,
+                   w->data, (int) K, B, (int) ldb, 0.0f, (float *) y->data + to * P + h0 * Wo,
+                   (int) (To * P));
     }
-    /* y is [Co, To, Ho, Wo]: row co of this frame starts at (co*To + to)*P. */
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) Co, (int) P, (int) K, 1.0f,
-                 w->data, (int) K, col, (int) P, 0.0f, (float *) y->data + to * P, (int) (To * P));
     if (bs)
       for (int64_t co = 0; co < Co; co++) {
         float *yr = (float *) y->data + (co * To + to) * P;
