@@ -57,4 +57,8 @@ G_BEGIN_DECLS
 /* Random LoRA A/B pairs (rank r, bf16, "<module>.lora_{A,B}.default.weight")
  * for every target layer of `base` — for generated test models and benches. */
 LaCheckpoint *la_lora_random (LaCheckpoint *base, int rank, guint64 seed);
+
+/* Writes a complete tiny random-weight model folder in the official layout
+ * (DiT dim 96 / 3 heads / 3 layers, the golden cases' widths) to `dir`. */
+gboolean la_model_write_tiny (const char *dir, guint64 seed, GError **error);
 G_END_DECLS
