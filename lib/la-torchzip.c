@@ -381,6 +381,7 @@ typedef struct {
   GArray     *marks;   /* stack heights at each MARK */
   GHashTable *memo;    /* index -> Pv* */
   gsize       op_off;  /* offset of the current opcode, for messages */
+  guint64     copied;  /* bytes gathered for strided tensors so far */
 } Unpickler;
 
 static void
@@ -593,7 +594,17 @@ rebuild_tensor (Unpickler *u, const Pv *args, GError **error)
   } else if (contiguous && ((guintptr) src % esz) == 0) {
     t = la_tensor_new_view (st->dtype, ndim, shape, u->z->bytes, (void *) src, LA_DEVICE_CPU, 0);
   } else {
-    /* Strided (or misaligned): gather element by element into a new tensor. */
+    /* Strided (or misaligned): gather element by element into a new tensor.
+     * Stride 0 could expand a tiny storage into terabytes; a state dict's
+     * strided tensors are permutations of their storages, so all copies
+     * together stay within twice the file (plus slack) or it is refused. */
+    guint64 bytes = numel * esz;   /* numel <= storage numel unless strides repeat */
+    if (numel > (guint64) st->numel || bytes > 2 * u->z->len + (1u << 20) - u->copied) {
+      pk_error (u, error, LA_ERROR_UNSUPPORTED, "strided tensor in storage '%s' expands %" G_GINT64_FORMAT
+                " elements to %" G_GUINT64_FORMAT, st->s, st->numel, numel);
+      return NULL;
+    }
+    u->copied += bytes;
     t = la_tensor_new (st->dtype, ndim, shape);
     guint8 *dst = t->data;
     gint64 idx[LA_TENSOR_MAX_DIMS] = { 0 };
@@ -842,6 +853,8 @@ unpickle (Unpickler *u, const guint8 *p, gsize len, GError **error)
       const guint8 *nl2 = nl1 ? memchr (nl1 + 1, '\n', len - (gsize) (nl1 + 1 - p)) : NULL;
       if (!nl2)
         return pk_error (u, error, LA_ERROR_FORMAT, "GLOBAL truncated"), NULL;
+      if (memchr (p + pos, '\0', nl2 - (p + pos)))
+        return pk_error (u, error, LA_ERROR_FORMAT, "GLOBAL name holds a NUL byte"), NULL;
       char *mod = g_strndup ((const char *) p + pos, nl1 - (p + pos));
       char *name = g_strndup ((const char *) nl1 + 1, nl2 - nl1 - 1);
       v = load_global (u, mod, name, error);
@@ -904,13 +917,18 @@ dict_has_tensor (const Pv *d)
   return FALSE;
 }
 
+/* `budget` bounds the entries visited: one sub-dict shared under many keys
+ * at every level would otherwise make the walk exponential. */
 static gboolean
-flatten (Zip *z, LaCheckpoint *ck, const Pv *d, const char *prefix, int depth, GError **error)
+flatten (Zip *z, LaCheckpoint *ck, const Pv *d, const char *prefix, int depth, guint64 *budget,
+         GError **error)
 {
   if (depth > 32)
     return fmt_error (error, z, "dicts nested more than 32 deep (or a dict containing itself)");
   for (guint i = 0; i + 1 < d->items->len; i += 2) {
     const Pv *k = d->items->pdata[i], *v = d->items->pdata[i + 1];
+    if ((*budget)-- == 0)
+      return fmt_error (error, z, "the saved dicts share sub-dicts too often to flatten");
     if (v->kind != PV_TENSOR && v->kind != PV_DICT)
       continue;
     char *key = k->kind == PV_STR ? g_strdup (k->s) :
@@ -923,7 +941,7 @@ flatten (Zip *z, LaCheckpoint *ck, const Pv *d, const char *prefix, int depth, G
     if (v->kind == PV_TENSOR)
       la_checkpoint_add (ck, name, v->tensor);
     else
-      ok = flatten (z, ck, v, name, depth + 1, error);
+      ok = flatten (z, ck, v, name, depth + 1, budget, error);
     g_free (name);
     if (!ok)
       return FALSE;
@@ -932,7 +950,7 @@ flatten (Zip *z, LaCheckpoint *ck, const Pv *d, const char *prefix, int depth, G
 }
 
 static LaCheckpoint *
-tensors_from (Zip *z, const Pv *obj, GError **error)
+tensors_from (Zip *z, const Pv *obj, guint64 n_values, GError **error)
 {
   if (obj->kind != PV_DICT) {
     g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED, "%s: the saved object is a %s, not a dict of tensors",
@@ -954,7 +972,8 @@ tensors_from (Zip *z, const Pv *obj, GError **error)
   }
   LaCheckpoint *ck = la_checkpoint_new ();
   la_checkpoint_set_path (ck, z->file);
-  if (!flatten (z, ck, obj, NULL, 0, error)) {
+  guint64 budget = 4 * n_values + 1024;
+  if (!flatten (z, ck, obj, NULL, 0, &budget, error)) {
     la_checkpoint_unref (ck);
     return NULL;
   }
@@ -1013,7 +1032,7 @@ la_torchzip_open_bytes (GBytes *bytes, const char *display_name, GError **error)
   };
   Pv *obj = unpickle (&u, pkl_data, pkl->size, error);
   if (obj)
-    ck = tensors_from (&z, obj, error);
+    ck = tensors_from (&z, obj, u.arena->len, error);
   g_hash_table_unref (u.memo);
   g_array_unref (u.marks);
   g_ptr_array_unref (u.stack);

@@ -35,7 +35,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 status=0
 for t in torchzip safetensors; do
   echo "== fuzz-$t for ${SECS}s"
-  if ! "$B/fuzz/fuzz-$t" "$B/corpus-$t" -max_total_time="$SECS" -max_len=8192 \
+  if ! "$B/fuzz/fuzz-$t" "$B/corpus-$t" -dict="fuzz/$t.dict" -max_total_time="$SECS" -max_len=8192 \
       -artifact_prefix="$B/fuzz-artifacts/$t-" -print_final_stats=1 2>"$B/fuzz-$t.log"; then
     echo "fuzz-$t: FAILED (see $B/fuzz-$t.log and $B/fuzz-artifacts/)"
     tail -40 "$B/fuzz-$t.log"

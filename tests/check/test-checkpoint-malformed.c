@@ -372,6 +372,42 @@ static void e_memo (PklSpec *s) { static const guint8 x[] = { 'h', 99 }; s->inje
 static void e_cycle (PklSpec *s) { static const guint8 x[] = { 'X', 1, 0, 0, 0, 'd', 'h', 1, 's' }; s->inject = x; s->inject_len = 9; }
 static void e_rebuild_param (PklSpec *s) { s->rebuild_name = "_rebuild_parameter"; }
 static void e_long (PklSpec *s) { static const guint8 x[] = { 0x8a, 9, 1,2,3,4,5,6,7,8,9, '0' }; s->inject = x; s->inject_len = 12; }
+static void e_broadcast (PklSpec *s) { s->size[0] = s->size[1] = 1 << 20; s->stride[0] = s->stride[1] = 0; }
+static void e_global_nul (PklSpec *s)
+{
+  static const guint8 x[] = "ccollections\0x\nOrderedDict\n";
+  s->inject = x;
+  s->inject_len = sizeof x - 1;
+}
+/* d_n = {"a": d_(n-1), "b": d_(n-1)}, 30 levels, stored under "k": a DAG
+ * whose tree has 2^30 leaves. */
+static void
+emit_shared (GByteArray *b, int n)
+{
+  op (b, '}');
+  if (n > 0) {
+    op (b, '(');
+    p_str (b, "a", -1);
+    emit_shared (b, n - 1);
+    p_str (b, "b", -1);
+    op (b, 'h'); op (b, (guint8) (10 + n - 1));
+    op (b, 'u');
+  }
+  op (b, 'q'); op (b, (guint8) (10 + n));
+}
+static void
+e_shared (PklSpec *s)
+{
+  static GByteArray *b;
+  if (!b) {
+    b = g_byte_array_new ();
+    p_str (b, "k", -1);
+    emit_shared (b, 30);
+    op (b, 's');
+  }
+  s->inject = b->data;
+  s->inject_len = b->len;
+}
 static void e_trunc_str (PklSpec *s) { static const guint8 x[] = { 'X', 0xff, 0xff, 0xff, 0x7f, 'a' }; s->inject = x; s->inject_len = 6; }
 
 static void
@@ -400,6 +436,9 @@ test_torchzip_pickle (void)
   expect (fn, "rebuild-param-args.pth", with_pkl (e_rebuild_param), LA_ERROR_UNSUPPORTED, "_rebuild_parameter");
   expect (fn, "long-9-bytes.pth", with_pkl (e_long), LA_ERROR_UNSUPPORTED, "9 bytes");
   expect (fn, "string-past-end.pth", with_pkl (e_trunc_str), LA_ERROR_FORMAT, "truncated");
+  expect (fn, "stride0-broadcast.pth", with_pkl (e_broadcast), LA_ERROR_UNSUPPORTED, "expands");
+  expect (fn, "global-nul.pth", with_pkl (e_global_nul), LA_ERROR_FORMAT, "NUL");
+  expect (fn, "shared-subdicts.pth", with_pkl (e_shared), LA_ERROR_FORMAT, "share sub-dicts");
 
   /* A pickle that is only STOP: nothing on the stack. */
   GByteArray *stop = g_byte_array_new ();
