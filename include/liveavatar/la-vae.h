@@ -27,7 +27,18 @@ typedef struct {
   int num_res_blocks;                       /* 2 */
   gboolean temperal_downsample[LA_VAE_MAX_LEVELS - 1]; /* [F, T, T]; decoder uses the reverse */
   float mean[64], std[64];                  /* latent normalisation, z_dim entries */
+  /* The reference as LiveAvatar runs it (VAE wrapper built with dtype bf16,
+   * §3.6): mean/std rounded to bf16, inv_std = bf16(1/std_bf16), and the
+   * (de)normalisation done in bf16 arithmetic where its operands are bf16
+   * (encode: always; decode: when the latents passed in are BF16 — f32
+   * priming latents use fp32 arithmetic with the bf16 constants).
+   * FALSE (la_vae_config_wan21's default): the fp32 wrapper of the golden
+   * cases, inv_std = 1/std in fp32, fp32 arithmetic. */
+  gboolean bf16_norm;
 } LaVaeConfig;
+
+/* The normalisation constants actually used for cfg (z_dim entries each). */
+void la_vae_norm_constants (const LaVaeConfig *cfg, float *mean, float *inv_std);
 
 /* The real Wan2.1_VAE.pth configuration (dim 96) with the fp32 mean/std of §3.6. */
 void la_vae_config_wan21 (LaVaeConfig *cfg);
@@ -77,7 +88,7 @@ void          la_vae_decoder_reset (LaVaeDecoder *dec);
 /* Most latents per decoder pass (default 1 = the reference's split; larger
  * values batch passes — the first pass of a stream is always one latent). */
 void          la_vae_decoder_set_max_pass (LaVaeDecoder *dec, int max_latents);
-/* latents [z_dim, T, h, w] -> frames [3, F, H, W] in [-1, 1] (clamped):
+/* latents [z_dim, T, h, w] (F32, or BF16 such as DiT output) -> frames [3, F, H, W] in [-1, 1] (clamped):
  * F = 1 + 4(T-1) on the stream's first call, 4T afterwards.  */
 LaTensor     *la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **error);
 /* Elements held by the temporal caches (0 before the first pass). */

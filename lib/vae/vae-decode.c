@@ -53,10 +53,11 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
   LaBackend *be = vae->be;
   const LaVaeConfig *cfg = &vae->cfg;
   if (!latents || latents->ndim != 4 || latents->shape[0] != cfg->z_dim || latents->shape[1] < 1
-      || latents->shape[2] < 1 || latents->shape[3] < 1 || latents->dtype != LA_DTYPE_F32) {
+      || latents->shape[2] < 1 || latents->shape[3] < 1
+      || (latents->dtype != LA_DTYPE_F32 && latents->dtype != LA_DTYPE_BF16)) {
     g_autofree char *s = latents ? la_shape_to_string (latents->ndim, latents->shape) : g_strdup ("NULL");
     g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
-                 "VAE decode: latents %s must be f32 [%d, T, h, w]", s, cfg->z_dim);
+                 "VAE decode: latents %s must be f32 or bf16 [%d, T, h, w]", s, cfg->z_dim);
     return NULL;
   }
   const int64_t T = latents->shape[1], h = latents->shape[2], w = latents->shape[3];
@@ -70,7 +71,20 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
   dec->h = (int) h;
   dec->w = (int) w;
   LaTensor *z = la_alloc (be, LA_DTYPE_F32, 4, latents->shape);
-  be->ops->latent_norm (be, z, latents, vae->mean, vae->inv_std, FALSE);
+  if (latents->dtype == LA_DTYPE_BF16) {
+    be->ops->copy (be, z, latents);   /* exact */
+    if (cfg->bf16_norm) {
+      /* bf16 operands -> bf16 arithmetic: z / inv_std, round, + mean, round. */
+      be->ops->latent_norm (be, z, z, vae->zeros, vae->inv_std, FALSE);
+      vae_round_bf16 (be, z);
+      be->ops->latent_norm (be, z, z, vae->mean, vae->ones, FALSE);
+      vae_round_bf16 (be, z);
+    } else {
+      be->ops->latent_norm (be, z, z, vae->mean, vae->inv_std, FALSE);
+    }
+  } else {
+    be->ops->latent_norm (be, z, latents, vae->mean, vae->inv_std, FALSE);
+  }
   LaTensor *x = vae_conv (vae, &vae->conv2, z, 0, 0, STRIDE1, NULL);
   la_tensor_unref (z);
 
@@ -150,7 +164,13 @@ la_vae_decoder_prime (LaVaeDecoder *dec, const LaTensor *motion_latents, int n_p
                  "VAE decoder prime: need motion latents [z, >= %d, h, w]", n_prime);
     return FALSE;
   }
-  LaTensor *m = vae_slice_frames (dec->vae->be, motion_latents, 0, n_prime);
+  LaBackend *be = dec->vae->be;
+  /* The reference's motion latents are f32 (holding bf16 values): their
+   * de-normalisation is fp32 arithmetic, so a BF16 tensor is widened first. */
+  LaTensor *m32 = la_alloc (be, LA_DTYPE_F32, 4, motion_latents->shape);
+  be->ops->copy (be, m32, motion_latents);
+  LaTensor *m = vae_slice_frames (be, m32, 0, n_prime);
+  la_tensor_unref (m32);
   LaTensor *out = la_vae_decoder_decode (dec, m, error);
   la_tensor_unref (m);
   if (!out)

@@ -57,7 +57,17 @@ la_vae_encode (LaVae *vae, const LaTensor *pixels, GError **error)
   int64_t zo[4] = { 0, 0, 0, 0 }, cnt[4] = { cfg->z_dim, total, ml->shape[2], ml->shape[3] };
   be->ops->copy4d (be, mu, zo, ml, zo, cnt);
   la_tensor_unref (ml);
-  be->ops->latent_norm (be, mu, mu, vae->mean, vae->inv_std, TRUE);
+  if (cfg->bf16_norm) {
+    /* mu is the bf16 output of conv1 under autocast; (mu − mean)·inv_std is
+     * bf16 arithmetic: rounded after the subtraction and after the product. */
+    vae_round_bf16 (be, mu);
+    be->ops->latent_norm (be, mu, mu, vae->mean, vae->ones, TRUE);
+    vae_round_bf16 (be, mu);
+    be->ops->latent_norm (be, mu, mu, vae->zeros, vae->inv_std, TRUE);
+    vae_round_bf16 (be, mu);
+  } else {
+    be->ops->latent_norm (be, mu, mu, vae->mean, vae->inv_std, TRUE);
+  }
   if (!la_backend_sync (be, error)) {
     la_tensor_unref (mu);
     return NULL;

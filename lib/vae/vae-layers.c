@@ -33,6 +33,16 @@ vae_tap (LaVae *vae, const char *name, int chunk, LaTensor *t)
     vae->tap (name, chunk, t, vae->tap_data);
 }
 
+/* t <- bf16(t): what storing an f32 result in a bf16 tensor does. */
+void
+vae_round_bf16 (LaBackend *be, LaTensor *t)
+{
+  LaTensor *h = la_alloc (be, LA_DTYPE_BF16, t->ndim, t->shape);
+  be->ops->copy (be, h, t);
+  be->ops->copy (be, t, h);
+  la_tensor_unref (h);
+}
+
 LaTensor *
 vae_slice_frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n)
 {

@@ -286,6 +286,32 @@ vae_state_clear (VaeState *st)
   st->n_slots = 0;
 }
 
+void
+la_vae_norm_constants (const LaVaeConfig *cfg, float *mean, float *inv_std)
+{
+  for (int c = 0; c < cfg->z_dim; c++) {
+    if (cfg->bf16_norm) {
+      /* torch.tensor(mean/std, dtype=bf16); 1.0 / std in bf16 (rounded once). */
+      float s = la_round_bf16 (cfg->std[c]);
+      mean[c] = la_round_bf16 (cfg->mean[c]);
+      inv_std[c] = la_round_bf16 (1.0f / s);
+    } else {
+      mean[c] = cfg->mean[c];
+      inv_std[c] = 1.0f / cfg->std[c];
+    }
+  }
+}
+
+static LaTensor *
+upload_f32 (LaBackend *be, const float *v, int n)
+{
+  int64_t s[1] = { n };
+  g_autoptr (LaTensor) h = la_tensor_new_from_f32 (1, s, v);
+  LaTensor *t = la_alloc (be, LA_DTYPE_F32, 1, s);
+  be->ops->copy (be, t, h);
+  return t;
+}
+
 LaVae *
 la_vae_new (LaBackend *be, LaCheckpoint *ck, const LaVaeConfig *cfg, GError **error)
 {
@@ -305,17 +331,16 @@ la_vae_new (LaBackend *be, LaCheckpoint *ck, const LaVaeConfig *cfg, GError **er
     la_vae_free (vae);
     return NULL;
   }
-  /* Normalisation constants, fp32 path: inv_std = 1/std in fp32 (§3.6). */
-  float inv[64];
-  for (int c = 0; c < cfg->z_dim; c++)
-    inv[c] = 1.0f / cfg->std[c];
-  int64_t zs[1] = { cfg->z_dim };
-  g_autoptr (LaTensor) hm = la_tensor_new_from_f32 (1, zs, cfg->mean);
-  g_autoptr (LaTensor) hs = la_tensor_new_from_f32 (1, zs, inv);
-  vae->mean = la_alloc (be, LA_DTYPE_F32, 1, zs);
-  vae->inv_std = la_alloc (be, LA_DTYPE_F32, 1, zs);
-  be->ops->copy (be, vae->mean, hm);
-  be->ops->copy (be, vae->inv_std, hs);
+  float mean[64], inv[64], zeros[64], ones[64];
+  la_vae_norm_constants (cfg, mean, inv);
+  for (int c = 0; c < cfg->z_dim; c++) {
+    zeros[c] = 0.0f;
+    ones[c] = 1.0f;
+  }
+  vae->mean = upload_f32 (be, mean, cfg->z_dim);
+  vae->inv_std = upload_f32 (be, inv, cfg->z_dim);
+  vae->zeros = upload_f32 (be, zeros, cfg->z_dim);
+  vae->ones = upload_f32 (be, ones, cfg->z_dim);
   return vae;
 }
 
@@ -330,6 +355,8 @@ la_vae_free (LaVae *vae)
   conv_clear (&vae->conv2);
   g_clear_pointer (&vae->mean, la_tensor_unref);
   g_clear_pointer (&vae->inv_std, la_tensor_unref);
+  g_clear_pointer (&vae->zeros, la_tensor_unref);
+  g_clear_pointer (&vae->ones, la_tensor_unref);
   la_backend_unref (vae->be);
   g_free (vae);
 }

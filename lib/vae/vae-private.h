@@ -68,7 +68,8 @@ struct _LaVae {
   LaVaeConfig cfg;
   VaeSide enc, dec;
   VaeConv conv1, conv2;          /* top-level 1x1x1 convs */
-  LaTensor *mean, *inv_std;      /* [z_dim] on be */
+  LaTensor *mean, *inv_std;      /* [z_dim] on be (la_vae_norm_constants) */
+  LaTensor *zeros, *ones;        /* [z_dim], to split (de)normalisation into bf16-rounded steps */
   LaVaeTapFunc tap;
   gpointer tap_data;
 };
@@ -93,6 +94,7 @@ LaTensor *vae_conv (LaVae *vae, const VaeConv *cv, LaTensor *x, int ph, int pw,
                     const int stride[3], VaeSlot *cache);
 LaTensor *vae_norm_silu (LaVae *vae, const LaTensor *x, const LaTensor *gamma, gboolean silu);
 LaTensor *vae_module_forward (LaVae *vae, VaeModule *m, LaTensor *x, VaeState *st);
+void      vae_round_bf16 (LaBackend *be, LaTensor *t);
 LaTensor *vae_slice_frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n);
 void      vae_tap (LaVae *vae, const char *name, int chunk, LaTensor *t);
 LaTensor *vae_side_forward (LaVae *vae, VaeSide *side, const char *prefix,

@@ -359,6 +359,53 @@ test_real_keys (void)
   g_assert_cmpint (cache, <, 645000000);
 }
 
+/* §3.6 bf16 path: the constants are the bf16 values the reference uses, the
+ * encoded latents are bf16-representable, BF16 latents decode. */
+static void
+test_bf16_norm (void)
+{
+  static const float mean_bf16[16] = { -0.7578125f, -0.70703125f, -0.91015625f, 0.107421875f,
+    -0.1748046875f, 0.96484375f, -0.1513671875f, 1.5546875f, 0.4140625f, -0.0712890625f,
+    0.55078125f, -0.36328125f, -0.1923828125f, -0.94921875f, 0.25f, -0.29296875f };
+  static const float inv_bf16[16] = { 0.35546875f, 0.6875f, 0.4296875f, 0.376953125f, 0.8203125f,
+    0.5625f, 0.3828125f, 0.48046875f, 0.306640625f, 0.462890625f, 0.349609375f, 0.64453125f,
+    0.609375f, 0.890625f, 0.353515625f, 0.5234375f };
+  LaVaeConfig cfg;
+  la_vae_config_wan21 (&cfg);
+  cfg.bf16_norm = TRUE;
+  float m[64], s[64];
+  la_vae_norm_constants (&cfg, m, s);
+  for (int c = 0; c < 16; c++) {
+    g_assert_cmpfloat (m[c], ==, mean_bf16[c]);
+    g_assert_cmpfloat (s[c], ==, inv_bf16[c]);
+  }
+  cfg.bf16_norm = FALSE;
+  la_vae_norm_constants (&cfg, m, s);
+  g_assert_cmpfloat (s[0], ==, 1.0f / 2.8184f);
+
+  config_a (&cfg);
+  cfg.z_dim = 16;
+  cfg.bf16_norm = TRUE;
+  LaVae *vae = make_vae (&cfg, 21);
+  g_autoptr (LaTensor) x = rand_tensor (3, 5, 8, 8, 22, -1, 1);
+  g_autoptr (GError) e = NULL;
+  g_autoptr (LaTensor) z = la_vae_encode (vae, x, &e);
+  g_assert_no_error (e);
+  for (int64_t i = 0; i < la_tensor_numel (z); i++)
+    g_assert_cmpfloat (la_tensor_f32 (z)[i], ==, la_round_bf16 (la_tensor_f32 (z)[i]));
+  g_autoptr (LaTensor) zb = la_tensor_to_dtype (z, LA_DTYPE_BF16);
+  LaVaeDecoder *d1 = la_vae_decoder_new (vae), *d2 = la_vae_decoder_new (vae);
+  g_autoptr (LaTensor) y1 = la_vae_decoder_decode (d1, z, &e);
+  g_autoptr (LaTensor) y2 = la_vae_decoder_decode (d2, zb, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (y2->shape[1], ==, 5);
+  /* Same values, other rounding of the de-normalisation: close, not far. */
+  g_assert_cmpfloat (max_diff (y1, y2), <=, 0.1);
+  la_vae_decoder_free (d1);
+  la_vae_decoder_free (d2);
+  la_vae_free (vae);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -369,6 +416,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vae/decode-split", test_decode_split);
   g_test_add_func ("/vae/prime-block", test_prime_block);
   g_test_add_func ("/vae/bad-input", test_bad_input);
+  g_test_add_func ("/vae/bf16-norm", test_bf16_norm);
   g_test_add_func ("/vae/real-keys", test_real_keys);
   int rc = g_test_run ();
   la_backend_unref (be);
