@@ -10,6 +10,7 @@
  * Config and normalisation constants come from case.json.
  */
 #include <stdio.h>
+#include <string.h>
 #include <liveavatar/la-vae.h>
 #include <liveavatar/la-image.h>
 #include "golden.h"
@@ -94,11 +95,10 @@ golden_run_vae (GoldenCase *c, GError **error)
       || !read_floats (ln, "std", cfg.std, cfg.z_dim, error))
     return FALSE;
   LaTensor *img = golden_tensor (c, c->inputs, "image", error);
-  LaTensor *img8 = img ? golden_tensor (c, c->inputs, "image_uint8_hwc", error) : NULL;
-  LaTensor *v9 = img8 ? golden_tensor (c, c->inputs, "video9", error) : NULL;
-  LaTensor *lat = v9 ? golden_tensor (c, c->inputs, "latents", error) : NULL;
+  LaTensor *lat = img ? golden_tensor (c, c->inputs, "latents", error) : NULL;
   if (!lat)
     return FALSE;
+  LaTensor *img8 = la_checkpoint_get (c->inputs, "image_uint8_hwc");
   LaVae *vae = la_vae_new (be, c->weights, &cfg, error);
   if (!vae)
     return FALSE;
@@ -107,60 +107,92 @@ golden_run_vae (GoldenCase *c, GError **error)
   gboolean ok = FALSE;
   LaVaeDecoder *dec = NULL, *dec3 = NULL;
   g_autoptr (LaTensor) d_img = upload (be, img);
-  g_autoptr (LaTensor) d_v9 = upload (be, v9);
   g_autoptr (LaTensor) d_lat = upload (be, lat);
 
   /* Pixel mapping u8/255·2−1 (la_image_to_tensor) vs the reference's. */
-  if (img8->dtype == LA_DTYPE_U8 && img8->ndim == 3 && img8->shape[2] == 3) {
+  if (img8 && img8->dtype == LA_DTYPE_U8 && img8->ndim == 3 && img8->shape[2] == 3) {
     g_autoptr (LaTensor) t = la_image_to_tensor (img8->data, (int) img8->shape[1], (int) img8->shape[0]);
     golden_compare_tol (c, "image (u8 -> [-1,1])", t, img, 0.0, 0.0);
   }
 
-  /* encode.image, encode.ref5 (through the session helper too), encode.video9. */
-  {
-    g_autoptr (LaTensor) e1 = la_vae_encode (vae, d_img, error);
-    if (!e1 || !check (c, "encode.image", e1, error))
+  /* Every "encode.<X>" output: X an input clip, or "ref<N>" = the image
+   * repeated N times (the single-GPU ref encode; also checked through the
+   * session helper).  Intermediates are tagged "encode_<X>". */
+  for (const char * const *np = la_checkpoint_names (c->outputs); *np; np++) {
+    if (!g_str_has_prefix (*np, "encode."))
+      continue;
+    const char *key = *np + strlen ("encode.");
+    LaTensor *px = la_checkpoint_get (c->inputs, key);
+    int reps = 0;
+    g_autoptr (LaTensor) d_px = NULL;
+    if (g_str_equal (key, "image"))
+      d_px = la_tensor_ref (d_img);
+    else if (px)
+      d_px = upload (be, px);
+    else if (sscanf (key, "ref%d", &reps) == 1 && reps > 0) {
+      LaTensor *ref = NULL, *mot = NULL;
+      if (!la_vae_encode_session (vae, d_img, reps, FALSE, &ref, &mot, error))
+        goto out;
+      g_autoptr (LaTensor) r = ref, m = mot;
+      if (la_checkpoint_get (c->outputs, "encode.image") && !check (c, "encode.image", r, error))
+        goto out;
+      if (!check (c, *np, m, error))
+        goto out;
+      if (reps == 5) {
+        /* single-GPU variant: encode(ref x 5)[:, 1:] */
+        if (!la_vae_encode_session (vae, d_img, 5, TRUE, &ref, &mot, error))
+          goto out;
+        g_autoptr (LaTensor) r2 = ref, m2 = mot;
+        g_autoptr (LaTensor) hr = to_host (be, r2);
+        LaTensor *want = la_checkpoint_get (c->outputs, *np);
+        g_autoptr (LaTensor) d5 = upload (be, want);
+        g_autoptr (LaTensor) l1 = frames (be, d5, 1, want->shape[1] - 1);
+        g_autoptr (LaTensor) hl1 = to_host (be, l1);
+        golden_compare (c, "single-GPU ref latent = encode.ref5[:, 1:]", hr, hl1);
+      }
+      continue;
+    } else {
+      g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "%s: output '%s' has no input to encode",
+                   c->dir, *np);
       goto out;
-    LaTensor *ref = NULL, *mot = NULL;
-    if (!la_vae_encode_session (vae, d_img, 5, FALSE, &ref, &mot, error))
-      goto out;
-    g_autoptr (LaTensor) r = ref, m = mot;
-    if (!check (c, "encode.image", r, error) || !check (c, "encode.ref5", m, error))
-      goto out;
-    if (!la_vae_encode_session (vae, d_img, 5, TRUE, &ref, &mot, error))
-      goto out;
-    g_autoptr (LaTensor) r2 = ref, m2 = mot;
-    g_autoptr (LaTensor) hr = to_host (be, r2);
-    LaTensor *ref5 = golden_tensor (c, c->outputs, "encode.ref5", error);
-    if (!ref5)
-      goto out;
-    g_autoptr (LaTensor) d5 = upload (be, ref5);
-    g_autoptr (LaTensor) l1 = frames (be, d5, 1, ref5->shape[1] - 1);
-    g_autoptr (LaTensor) hl1 = to_host (be, l1);
-    golden_compare (c, "single-GPU ref latent = encode.ref5[:, 1:]", hr, hl1);
-    tap.tag = "encode_video9";
-    g_autoptr (LaTensor) e9 = la_vae_encode (vae, d_v9, error);
+    }
+    g_autofree char *tag = g_strdup_printf ("encode_%s", key);
+    tap.tag = tag;
+    g_autoptr (LaTensor) z = la_vae_encode (vae, d_px, error);
     tap.tag = NULL;
     if (tap.error) {
       g_propagate_error (error, g_steal_pointer (&tap.error));
       goto out;
     }
-    if (!e9 || !check (c, "encode.video9", e9, error))
+    if (!z || !check (c, *np, z, error))
       goto out;
   }
 
-  /* stream_decode [0:7], [7:10], [10:13] on one decoder; then the same
-   * stream with up to 3 latents per decoder pass. */
+  /* stream_decode.chunk0, 1, ... on one decoder, the call split taken from
+   * the expected frame counts (first call: 1 + tf·(n−1) frames, later: tf·n);
+   * then the same stream with up to 3 latents per decoder pass. */
   {
     const int64_t T = lat->shape[1];
-    const int64_t cuts[4] = { 0, MIN (7, T), MIN (10, T), MIN (13, T) };
+    const int tf = la_vae_temporal_factor (&cfg);
     dec = la_vae_decoder_new (vae);
     dec3 = la_vae_decoder_new (vae);
     la_vae_decoder_set_max_pass (dec3, 3);
-    for (int k = 0; k < 3; k++) {
-      if (cuts[k + 1] <= cuts[k])
+    int64_t t0 = 0;
+    for (int k = 0;; k++) {
+      char name[64];
+      g_snprintf (name, sizeof name, "stream_decode.chunk%d", k);
+      LaTensor *want = la_checkpoint_get (c->outputs, name);
+      if (!want)
         break;
-      g_autoptr (LaTensor) part = frames (be, d_lat, cuts[k], cuts[k + 1] - cuts[k]);
+      int64_t F = want->ndim == 4 ? want->shape[1] : 0;
+      int64_t n = k == 0 ? 1 + (F - 1) / tf : F / tf;
+      if (n < 1 || t0 + n > T) {
+        g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "%s: %s has %" G_GINT64_FORMAT
+                     " frames, which does not fit the %" G_GINT64_FORMAT " input latents", c->dir, name, F, T);
+        goto out;
+      }
+      g_autoptr (LaTensor) part = frames (be, d_lat, t0, n);
+      t0 += n;
       tap.tag = "stream_decode";
       g_autoptr (LaTensor) y = la_vae_decoder_decode (dec, part, error);
       tap.tag = NULL;
@@ -168,8 +200,6 @@ golden_run_vae (GoldenCase *c, GError **error)
         g_propagate_error (error, g_steal_pointer (&tap.error));
         goto out;
       }
-      char name[64];
-      g_snprintf (name, sizeof name, "stream_decode.chunk%d", k);
       if (!y || !check (c, name, y, error))
         goto out;
       g_autoptr (LaTensor) y3 = la_vae_decoder_decode (dec3, part, error);
