@@ -10,7 +10,9 @@
  *          right/bottom = (d+1)//2) then offset round-half-even((h'-H)/2);
  *  values: u8/255·2 − 1, layout [3, 1, H, W].
  *
- * Decoding uses gdk-pixbuf.  EXIF orientation is deliberately NOT applied
+ * Decoding uses gdk-pixbuf; its JPEG path is libjpeg with default settings
+ * (JDCT_ISLOW, fancy upsampling), bit-identical to plain libjpeg and so to
+ * PIL (tests/check/vae/test-image.c checks it).  EXIF orientation is deliberately NOT applied
  * (gdk_pixbuf_new_from_file does not, and neither does the reference's
  * PIL Image.open(...).convert('RGB')), so the pixels match the reference.
  */

@@ -10,6 +10,10 @@
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-image.h>
+#ifdef HAVE_LIBJPEG
+#include <stdio.h>
+#include <jpeglib.h>
+#endif
 
 static void
 test_size_table (void)
@@ -263,6 +267,55 @@ test_decode (void)
   g_rmdir (dir);
 }
 
+/* gdk-pixbuf's JPEG decode equals plain libjpeg with default settings
+ * (JDCT_ISLOW, fancy upsampling) — the decoder PIL uses (io.md §2.2). */
+static void
+test_jpeg_parity (void)
+{
+#ifdef HAVE_LIBJPEG
+  const int w = 173, h = 91;
+  g_autofree guint8 *img = g_malloc (w * h * 3);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      img[(y * w + x) * 3] = (guint8) (x * x + y);
+      img[(y * w + x) * 3 + 1] = (guint8) (x * 3 + y * y);
+      img[(y * w + x) * 3 + 2] = (guint8) ((x ^ y) * 5);
+    }
+  g_autofree char *dir = g_dir_make_tmp ("la-jpeg-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "t.jpg", NULL);
+  GdkPixbuf *pb = gdk_pixbuf_new_from_data (img, GDK_COLORSPACE_RGB, FALSE, 8, w, h, w * 3, NULL, NULL);
+  g_assert_true (gdk_pixbuf_save (pb, path, "jpeg", NULL, "quality", "75", NULL));
+  g_object_unref (pb);
+  int lw, lh;
+  g_autoptr (GError) e = NULL;
+  g_autofree guint8 *a = la_image_load (path, 0, &lw, &lh, &e);
+  g_assert_no_error (e);
+  struct jpeg_decompress_struct ci;
+  struct jpeg_error_mgr je;
+  ci.err = jpeg_std_error (&je);
+  jpeg_create_decompress (&ci);
+  FILE *f = fopen (path, "rb");
+  g_assert_nonnull (f);
+  jpeg_stdio_src (&ci, f);
+  jpeg_read_header (&ci, TRUE);
+  ci.out_color_space = JCS_RGB;
+  jpeg_start_decompress (&ci);
+  g_autofree guint8 *b = g_malloc (w * h * 3);
+  while (ci.output_scanline < ci.output_height) {
+    JSAMPROW r = b + ci.output_scanline * w * 3;
+    jpeg_read_scanlines (&ci, &r, 1);
+  }
+  jpeg_finish_decompress (&ci);
+  jpeg_destroy_decompress (&ci);
+  fclose (f);
+  g_assert_cmpmem (a, w * h * 3, b, w * h * 3);
+  g_unlink (path);
+  g_rmdir (dir);
+#else
+  g_test_skip ("libjpeg not found at build time");
+#endif
+}
+
 int
 main (int argc, char **argv)
 {
@@ -270,5 +323,6 @@ main (int argc, char **argv)
   g_test_add_func ("/image/size-table", test_size_table);
   g_test_add_func ("/image/resize-crop", test_resize_crop);
   g_test_add_func ("/image/decode", test_decode);
+  g_test_add_func ("/image/jpeg-parity", test_jpeg_parity);
   return g_test_run ();
 }
