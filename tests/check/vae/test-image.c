@@ -5,6 +5,7 @@
  * (RGB, RGBA with alpha dropped), and bad files that must give a GError
  * naming the file.
  */
+#include <math.h>
 #include <string.h>
 #include <glib/gstdio.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
@@ -316,6 +317,33 @@ test_jpeg_parity (void)
 #endif
 }
 
+/* The reference's own example image end to end (decode, size, resize,
+ * crop, [-1, 1]) against the statistics io.md §2.2 verified with PIL. */
+static void
+test_example_image (void)
+{
+  g_autofree char *path = g_build_filename (VAE_TEST_DATA, "dwarven_blacksmith.jpg", NULL);
+  g_autoptr (GError) e = NULL;
+  int w, h, H, W, pl, pr;
+  g_autofree guint8 *rgb = la_image_load (path, 0, &w, &h, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (w, ==, 720);
+  g_assert_cmpint (h, ==, 400);
+  g_assert_true (la_image_target_size (h, w, 720 * 400, 64, &H, &W, NULL));
+  g_autofree guint8 *crop = la_image_resize_crop (rgb, w, h, H, W, &pl, &pr);
+  g_assert_cmpint (pl, ==, 6);
+  g_assert_cmpint (pr, ==, 7);
+  g_autoptr (LaTensor) t = la_image_preprocess_file (path, 720 * 400, &e);
+  g_assert_no_error (e);
+  g_assert_cmpint (t->shape[2], ==, 384);
+  g_assert_cmpint (t->shape[3], ==, 704);
+  double sum = 0;
+  for (int64_t i = 0; i < la_tensor_numel (t); i++)
+    sum += la_tensor_f32 (t)[i];
+  g_assert_cmpfloat (fabs (sum - (-426317.05)), <, 0.01);
+  g_assert_cmpfloat (fabs (sum / la_tensor_numel (t) - (-0.525663)), <, 1e-6);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -324,5 +352,6 @@ main (int argc, char **argv)
   g_test_add_func ("/image/resize-crop", test_resize_crop);
   g_test_add_func ("/image/decode", test_decode);
   g_test_add_func ("/image/jpeg-parity", test_jpeg_parity);
+  g_test_add_func ("/image/example-dwarven", test_example_image);
   return g_test_run ();
 }
