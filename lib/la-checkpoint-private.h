@@ -19,6 +19,11 @@ LaCheckpoint *la_torchzip_open_bytes (GBytes *bytes, const char *display_name,
 gboolean      la_torchzip_write_full (const char *path, LaCheckpoint *ck,
                                       gboolean zip64_end, GError **error);
 
+/* Sizes and offsets at or above this use zip64 fields in the writer
+ * (0xFFFFFFFF, as zip requires; the tests lower it to cover the >4 GiB
+ * layout with small files). */
+extern guint64 la_torchzip_zip64_threshold;
+
 /* CRC-32 (IEEE 802.3, as zip uses), continuing from `crc` (0 to start). */
 guint32       la_crc32 (guint32 crc, const void *data, gsize len);
 

@@ -1063,6 +1063,8 @@ la_torchzip_open (const char *path, GError **error)
 /* ------------------------------------------------------------------------ */
 /* Writer                                                                   */
 
+guint64 la_torchzip_zip64_threshold = 0xFFFFFFFFu;
+
 typedef struct {
   FILE       *f;
   const char *path;
@@ -1096,7 +1098,7 @@ zw_entry (ZipWriter *w, const char *name, const void *data, guint64 size)
     crc = la_crc32 (crc, (const guint8 *) data + done, chunk);
     done += chunk;
   }
-  gboolean big = size >= 0xFFFFFFFFu;
+  gboolean big = size >= la_torchzip_zip64_threshold;
   guint local_x = big ? 20 : 0;                 /* zip64 sizes in the local header */
   guint pad = (guint) ((64 - (hdr + 30 + nl + local_x + 4) % 64) % 64);
   GArray *h = g_array_new (FALSE, FALSE, 1);
@@ -1114,7 +1116,7 @@ zw_entry (ZipWriter *w, const char *name, const void *data, guint64 size)
   zw_raw (w, data, size);
 
   /* Central header; 64-bit values go to a zip64 extra field when needed. */
-  gboolean far = hdr >= 0xFFFFFFFFu;
+  gboolean far = hdr >= la_torchzip_zip64_threshold;
   GArray *c = w->central;
   guint x = (big ? 16 : 0) + (far ? 8 : 0);
   put32 (c, ZIP_CENTRAL_SIG); put16 (c, 0x031E); put16 (c, (big || far) ? 45 : 20);
@@ -1136,7 +1138,7 @@ zw_finish (ZipWriter *w, gboolean zip64_end)
 {
   guint64 cd_off = w->off, cd_size = w->central->len;
   zw_raw (w, w->central->data, w->central->len);
-  zip64_end = zip64_end || cd_off >= 0xFFFFFFFFu || w->n >= 0xFFFF;
+  zip64_end = zip64_end || cd_off >= la_torchzip_zip64_threshold || w->n >= 0xFFFF;
   GArray *e = g_array_new (FALSE, FALSE, 1);
   if (zip64_end) {
     guint64 e64 = w->off;
@@ -1144,7 +1146,7 @@ zw_finish (ZipWriter *w, gboolean zip64_end)
     put32 (e, 0); put32 (e, 0); put64 (e, w->n); put64 (e, w->n); put64 (e, cd_size); put64 (e, cd_off);
     put32 (e, ZIP64_LOC_SIG); put32 (e, 0); put64 (e, e64); put32 (e, 1);
   }
-  gboolean sat = zip64_end && (cd_off >= 0xFFFFFFFFu || w->n >= 0xFFFF);
+  gboolean sat = zip64_end && (cd_off >= la_torchzip_zip64_threshold || w->n >= 0xFFFF);
   put32 (e, ZIP_EOCD_SIG); put16 (e, 0); put16 (e, 0);
   put16 (e, sat ? 0xFFFF : w->n); put16 (e, sat ? 0xFFFF : w->n);
   put32 (e, sat ? 0xFFFFFFFFu : (guint32) cd_size); put32 (e, sat ? 0xFFFFFFFFu : (guint32) cd_off);
