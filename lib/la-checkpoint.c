@@ -124,7 +124,11 @@ is_zip (const char *path)
     return FALSE;
   size_t n = fread (sig, 1, 4, f);
   fclose (f);
-  return n == 4 && sig[0] == 'P' && sig[1] == 'K' && sig[2] == 3 && sig[3] == 4;
+  return (n == 4 && sig[0] == 'P' && sig[1] == 'K' && sig[2] == 3 && sig[3] == 4) ||
+         /* a pre-1.6 torch.save stream (PROTO 2, LONG1 of its 10-byte magic
+          * number): the torch reader explains it.  As a safetensors length
+          * these bytes would mean a header over 100 MiB, which is invalid. */
+         (n == 4 && sig[0] == 0x80 && sig[1] == 2 && sig[2] == 0x8a && sig[3] == 10);
 }
 
 /* A folder: the DiT's sharded index, or a single safetensors / HF weight file. */

@@ -167,6 +167,11 @@ test_legacy (void)
   g_assert_error (err, LA_ERROR, LA_ERROR_UNSUPPORTED);
   g_assert_nonnull (strstr (err->message, p));
   g_clear_error (&err);
+  /* la_checkpoint_open routes it to this reader too (not to safetensors). */
+  g_assert_null (la_checkpoint_open (p, &err));
+  g_assert_error (err, LA_ERROR, LA_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (err->message, "legacy"));
+  g_clear_error (&err);
   g_assert_null (la_torchzip_open ("/nonexistent/x.pth", &err));
   g_assert_error (err, LA_ERROR, LA_ERROR_NOT_FOUND);
   g_clear_error (&err);
