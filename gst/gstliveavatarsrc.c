@@ -1,0 +1,2041 @@
+/* GStreamer
+ * Copyright (C) 2025 gst-liveavatar contributors
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ */
+/**
+ * SECTION:element-liveavatarsrc
+ * @title: liveavatarsrc
+ * @see_also: espeak, audioconvert, videoconvert
+ *
+ * Generates talking-avatar video from speech: 16 kHz mono audio in, raw
+ * video out at the model's size and 25 frames per second.  It hosts the
+ * gst-liveavatar engine session (la-session.h): Wan2.2-S2V causal
+ * diffusion conditioned on a reference image and wav2vec2 audio features.
+ *
+ * Design (why it is a plain GstElement): the sink chain only queues audio
+ * into the session (bounded: blocking when the pipeline is not live,
+ * dropping the oldest audio when it is); a src-pad task pulls finished
+ * frames from the session and pushes them with PTS on a constant 25 fps
+ * grid that starts at the first audio timestamp of the segment.  The
+ * input segment is forwarded unchanged, so audio and video running times
+ * match.  Serialized events travel in order with the frames: each is
+ * tagged with the frame index at which the audio before it ends.  No lock
+ * is held across a push or a session wait.
+ *
+ * In live pipelines, when a frame is not ready by its deadline
+ * (base-time + running-time + latency), the last frame (or the reference
+ * image before the first one) is repeated with the right PTS, a QoS message
+ * is posted and the late generated frame is dropped when it arrives.
+ * Non-live pipelines block and never drop.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 espeak text="Hello there" ! audioconvert ! audioresample ! \
+ *     liveavatarsrc model-path=/models/la reference-image=face.png ! \
+ *     videoconvert ! x264enc ! mp4mux ! filesink location=out.mp4
+ * ]|
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+#include <math.h>
+#include <gst/gst.h>
+#include <gst/audio/audio.h>
+#include <gst/video/video.h>
+
+#include <liveavatar/la-session.h>
+#include <liveavatar/la-error.h>
+#include <liveavatar/la-image.h>
+
+#include "gstliveavatarsrc.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
+#define GST_CAT_DEFAULT gst_live_avatar_src_debug
+
+#define DEFAULT_MODEL_PATH NULL
+#define DEFAULT_LORA_PATH NULL
+#define DEFAULT_REFERENCE_IMAGE NULL
+#define DEFAULT_PROMPT NULL
+#define DEFAULT_DEVICES "cpu"
+#define DEFAULT_SEED 42
+#define DEFAULT_SINK_OFFSET 0
+#define DEFAULT_SINK_REFRESH TRUE
+#define DEFAULT_AUDIO_MODE GST_LIVE_AVATAR_SRC_AUDIO_LIVE
+#define DEFAULT_LOOKAHEAD_MS 80
+#define DEFAULT_CONTEXT_MS 2000
+#define DEFAULT_LATENCY_MS 500
+#define DEFAULT_LEAKY GST_LIVE_AVATAR_SRC_LEAKY_AUTO
+#define DEFAULT_MAX_SIZE_TIME (2 * GST_SECOND)
+#define DEFAULT_QOS TRUE
+#define DEFAULT_MAX_ERRORS 10
+#define DEFAULT_MAX_AREA 0
+#define DEFAULT_THREADS 0
+
+#define FPS_N LA_SESSION_FPS
+#define FPS_D 1
+#define RATE LA_SESSION_SAMPLE_RATE
+#define SAMPLES_PER_FRAME (RATE * FPS_D / FPS_N)
+/* A PTS jump larger than this (one frame, as audiobasesink's alignment
+ * threshold) resyncs the audio time line; DISCONT buffers resync at once. */
+#define RESYNC_TOLERANCE (40 * GST_MSECOND)
+/* How long one task iteration waits for a frame before re-checking the
+ * live deadline and pending events. */
+#define PULL_TIMEOUT_US 10000
+/* RMS above which the input counts as speech for the `state` property. */
+#define SPEECH_RMS 1e-3
+
+enum
+{
+  PROP_0,
+  PROP_MODEL_PATH,
+  PROP_LORA_PATH,
+  PROP_REFERENCE_IMAGE,
+  PROP_REFERENCE_SAMPLE,
+  PROP_PROMPT,
+  PROP_DEVICES,
+  PROP_SEED,
+  PROP_SINK_OFFSET,
+  PROP_SINK_REFRESH,
+  PROP_AUDIO_MODE,
+  PROP_LOOKAHEAD,
+  PROP_CONTEXT,
+  PROP_LATENCY,
+  PROP_LEAKY,
+  PROP_MAX_SIZE_TIME,
+  PROP_QOS,
+  PROP_MAX_ERRORS,
+  PROP_MAX_AREA,
+  PROP_THREADS,
+  PROP_STATS,
+  PROP_STATE,
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS ("audio/x-raw, format = (string) { S16LE, F32LE }, "
+        "rate = (int) 16000, channels = (int) 1, "
+        "layout = (string) interleaved"));
+
+/* memory:CUDAMemory is not advertised: the CUDA backend does not produce
+ * device frames yet, and caps must only offer it when a CUDA session runs. */
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE ("{ RGB, RGBA, I420, NV12 }")));
+
+typedef struct
+{
+  GstEvent *event;
+  gint64 frame;                 /* push once next_frame >= frame */
+} PendingEvent;
+
+#define AFTER_DRAIN G_MAXINT64
+
+struct _GstLiveAvatarSrc
+{
+  GstElement parent;
+
+  GstPad *sinkpad, *srcpad;
+
+  /* Properties and QoS/counters: GST_OBJECT_LOCK. */
+  gchar *model_path, *lora_path, *reference_image, *prompt, *devices;
+  GstSample *reference_sample;
+  guint64 seed;
+  gint sink_offset;
+  gboolean sink_refresh;
+  GstLiveAvatarSrcAudioMode audio_mode;
+  guint lookahead_ms, context_ms, latency_ms;
+  GstLiveAvatarSrcLeaky leaky;
+  guint64 max_size_time;
+  gboolean qos;
+  gint max_errors, max_area, threads;
+  gboolean settings_dirty;      /* READY-mutable settings changed since load */
+  GstLiveAvatarSrcState state;
+  gdouble proportion;
+  GstClockTime earliest_time;
+  guint64 frames_pushed, frames_repeated, frames_dropped;
+  gboolean upstream_live;
+  GstClockTime upstream_min;
+
+  /* Session: created in NULL->READY (or READY->PAUSED after a READY-time
+   * property change), freed in READY->NULL, when no streaming thread runs. */
+  LaSession *session;
+  gint width, height;
+  guint8 *idle_rgb;             /* reference resized to the output size */
+  gint64 session_latency_ns;
+
+  /* Stream state shared by chain, events and task: lock + cond. */
+  GMutex lock;
+  GCond cond;
+  gboolean flushing;
+  gboolean eos;
+  GstFlowReturn srcresult;
+  GQueue events;                /* of PendingEvent */
+  GstAudioInfo ainfo;
+  gboolean have_ainfo;
+  GstSegment in_segment;
+  GstClockTime t0;              /* PTS of frame 0 of this stream */
+  guint64 samples_in;           /* samples (audio + silence) given since t0 */
+
+  /* Task only (reset while the task is stopped or paused). */
+  GstSegment out_segment;
+  gboolean have_out_segment;
+  gint64 next_frame;
+  GstBuffer *last_buffer;
+  GstVideoInfo vinfo, rgbinfo;
+  gboolean negotiated;
+  GstBufferPool *pool;
+  GstVideoConverter *convert;
+  gboolean discont;
+  gint errors;
+  guint64 processed;
+};
+
+#define gst_live_avatar_src_parent_class parent_class
+G_DEFINE_TYPE (GstLiveAvatarSrc, gst_live_avatar_src, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (liveavatarsrc, "liveavatarsrc",
+    GST_RANK_NONE, GST_TYPE_LIVE_AVATAR_SRC,
+    GST_DEBUG_CATEGORY_INIT (gst_live_avatar_src_debug, "liveavatarsrc", 0,
+        "Live Avatar video generation"));
+
+static void gst_live_avatar_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_live_avatar_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static void gst_live_avatar_src_finalize (GObject * object);
+static GstStateChangeReturn gst_live_avatar_src_change_state (GstElement *
+    element, GstStateChange transition);
+static GstFlowReturn gst_live_avatar_src_chain (GstPad * pad,
+    GstObject * parent, GstBuffer * buffer);
+static gboolean gst_live_avatar_src_sink_event (GstPad * pad,
+    GstObject * parent, GstEvent * event);
+static gboolean gst_live_avatar_src_src_event (GstPad * pad,
+    GstObject * parent, GstEvent * event);
+static gboolean gst_live_avatar_src_src_query (GstPad * pad,
+    GstObject * parent, GstQuery * query);
+static gboolean gst_live_avatar_src_src_activate_mode (GstPad * pad,
+    GstObject * parent, GstPadMode mode, gboolean active);
+static void gst_live_avatar_src_loop (GstLiveAvatarSrc * self);
+
+/* Enums */
+
+#define GST_TYPE_LIVE_AVATAR_SRC_LEAKY (gst_live_avatar_src_leaky_get_type ())
+static GType
+gst_live_avatar_src_leaky_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {GST_LIVE_AVATAR_SRC_LEAKY_AUTO,
+        "Auto: none when upstream is not live, downstream when it is", "auto"},
+    {GST_LIVE_AVATAR_SRC_LEAKY_NONE, "Not leaky: block upstream", "none"},
+    {GST_LIVE_AVATAR_SRC_LEAKY_DOWNSTREAM,
+        "Leaky on downstream: drop the oldest audio", "downstream"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&id)) {
+    GType t = g_enum_register_static ("GstLiveAvatarSrcLeaky", values);
+    g_once_init_leave (&id, t);
+  }
+  return (GType) id;
+}
+
+#define GST_TYPE_LIVE_AVATAR_SRC_STATE (gst_live_avatar_src_state_get_type ())
+static GType
+gst_live_avatar_src_state_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {GST_LIVE_AVATAR_SRC_STATE_NULL, "No model loaded", "null"},
+    {GST_LIVE_AVATAR_SRC_STATE_LOADING, "Loading the model", "loading"},
+    {GST_LIVE_AVATAR_SRC_STATE_READY, "Model loaded, not streaming", "ready"},
+    {GST_LIVE_AVATAR_SRC_STATE_IDLE, "Streaming, no speech", "idle"},
+    {GST_LIVE_AVATAR_SRC_STATE_SPEAKING, "Streaming speech", "speaking"},
+    {GST_LIVE_AVATAR_SRC_STATE_ERROR, "Failed", "error"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&id)) {
+    GType t = g_enum_register_static ("GstLiveAvatarSrcState", values);
+    g_once_init_leave (&id, t);
+  }
+  return (GType) id;
+}
+
+#define GST_TYPE_LIVE_AVATAR_SRC_AUDIO_MODE \
+    (gst_live_avatar_src_audio_mode_get_type ())
+static GType
+gst_live_avatar_src_audio_mode_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {GST_LIVE_AVATAR_SRC_AUDIO_LIVE,
+        "Per-block windows with past context and look-ahead", "live"},
+    {GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE,
+        "wav2vec2 over the whole stream so far (reference parity)", "offline"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&id)) {
+    GType t = g_enum_register_static ("GstLiveAvatarSrcAudioMode", values);
+    g_once_init_leave (&id, t);
+  }
+  return (GType) id;
+}
+
+static void
+gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+
+  gobject_class->set_property = gst_live_avatar_src_set_property;
+  gobject_class->get_property = gst_live_avatar_src_get_property;
+  gobject_class->finalize = gst_live_avatar_src_finalize;
+
+  /**
+   * GstLiveAvatarSrc:model-path:
+   *
+   * Model folder: the official Wan2.2-S2V-14B layout, or one written by
+   * liveavatar-mkmodel.  Required.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODEL_PATH,
+      g_param_spec_string ("model-path", "Model path",
+          "Model folder (official Wan2.2-S2V-14B layout or liveavatar-mkmodel "
+          "output); required", DEFAULT_MODEL_PATH,
+          rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLiveAvatarSrc:lora-path:
+   *
+   * LoRA file or folder merged into the DiT at load time (NULL: none).
+   */
+  g_object_class_install_property (gobject_class, PROP_LORA_PATH,
+      g_param_spec_string ("lora-path", "LoRA path",
+          "LoRA file or folder merged at load time (NULL = none)",
+          DEFAULT_LORA_PATH, rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLiveAvatarSrc:reference-image:
+   *
+   * Image file (PNG, JPEG, ...) of the avatar.  Ignored when
+   * reference-sample is set.
+   */
+  g_object_class_install_property (gobject_class, PROP_REFERENCE_IMAGE,
+      g_param_spec_string ("reference-image", "Reference image",
+          "Image file of the avatar (PNG, JPEG, ...); reference-sample wins "
+          "when both are set", DEFAULT_REFERENCE_IMAGE,
+          rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLiveAvatarSrc:reference-sample:
+   *
+   * The avatar image as a #GstSample with raw video caps (any format
+   * videoconvert understands), for applications.
+   */
+  g_object_class_install_property (gobject_class, PROP_REFERENCE_SAMPLE,
+      g_param_spec_boxed ("reference-sample", "Reference sample",
+          "Avatar image as a GstSample with video/x-raw caps (for "
+          "applications); wins over reference-image", GST_TYPE_SAMPLE,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_PROMPT,
+      g_param_spec_string ("prompt", "Prompt",
+          "Text prompt (UTF-8) for the umT5 encoder; NULL = empty",
+          DEFAULT_PROMPT, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_DEVICES,
+      g_param_spec_string ("devices", "Devices",
+          "Devices of the pipeline stages: \"cpu\" or \"cuda:0[,1,...]\"",
+          DEFAULT_DEVICES, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SEED,
+      g_param_spec_uint64 ("seed", "Seed", "Noise seed", 0, G_MAXUINT64,
+          DEFAULT_SEED, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SINK_OFFSET,
+      g_param_spec_int ("sink-offset", "Sink offset",
+          "Rolling-sink offset d in frames (4..30); 0 = random per clip "
+          "(seeded)", 0, 30, DEFAULT_SINK_OFFSET,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_SINK_REFRESH,
+      g_param_spec_boolean ("sink-refresh", "Sink refresh",
+          "Rebuild the sink from the first generated latent after clip 0",
+          DEFAULT_SINK_REFRESH, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_AUDIO_MODE,
+      g_param_spec_enum ("audio-mode", "Audio mode",
+          "How wav2vec2 sees the audio", GST_TYPE_LIVE_AVATAR_SRC_AUDIO_MODE,
+          DEFAULT_AUDIO_MODE, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_LOOKAHEAD,
+      g_param_spec_uint ("audio-lookahead", "Audio look-ahead",
+          "Audio after each block given to wav2vec2 in live mode, in ms "
+          "(adds to the latency)", 0, 2000, DEFAULT_LOOKAHEAD_MS,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_CONTEXT,
+      g_param_spec_uint ("audio-context", "Audio context",
+          "Past audio given to wav2vec2 in live mode, in ms", 0, 60000,
+          DEFAULT_CONTEXT_MS, rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLiveAvatarSrc:latency:
+   *
+   * Expected generation time of one block, added to the reported latency
+   * and to the live deadlines.  Changing it posts a LATENCY message.
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
+          "Expected generation time per block in ms, added to the reported "
+          "latency (block + look-ahead + this)", 0, 60000, DEFAULT_LATENCY_MS,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_LEAKY,
+      g_param_spec_enum ("leaky", "Leaky",
+          "What to do when the audio queue is full",
+          GST_TYPE_LIVE_AVATAR_SRC_LEAKY, DEFAULT_LEAKY,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MAX_SIZE_TIME,
+      g_param_spec_uint64 ("max-size-time", "Max size time",
+          "Bound of the audio queue in ns (at least one block + look-ahead "
+          "is always accepted)", 100 * GST_MSECOND, 600 * GST_SECOND,
+          DEFAULT_MAX_SIZE_TIME, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_QOS,
+      g_param_spec_boolean ("qos", "QoS",
+          "Handle downstream QoS in live pipelines (drop frames already late)",
+          DEFAULT_QOS, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MAX_ERRORS,
+      g_param_spec_int ("max-errors", "Max errors",
+          "Consecutive generation errors tolerated before failing "
+          "(-1 = never fail)", -1, G_MAXINT, DEFAULT_MAX_ERRORS,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MAX_AREA,
+      g_param_spec_int ("max-area", "Max area",
+          "Pixel-area budget of the output size (multiples of 64 chosen from "
+          "the reference aspect); 0 = 720*400", 0, G_MAXINT, DEFAULT_MAX_AREA,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_int ("threads", "Threads",
+          "CPU threads of the CPU backend; 0 = all", 0, 1024, DEFAULT_THREADS,
+          rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLiveAvatarSrc:stats:
+   *
+   * Read-only statistics, built fresh at each read:
+   * fps (double, generated frames per wall second), ms-audio, ms-dit,
+   * ms-vae, ms-block (double, last block's stage times), ms-setup (double,
+   * model load + prefill), latency (guint64 ns, reported minimum latency of
+   * this element), frames-pushed, frames-repeated, frames-dropped (guint64),
+   * frames-generated, block-index (gint64, blocks generated in this
+   * stream), audio-samples-in, audio-samples-dropped (gint64), queue-ms
+   * (double), sink-offset (int, configured), width, height (int).
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Generation statistics (see the element documentation)",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_STATE,
+      g_param_spec_enum ("state", "State", "Runtime state",
+          GST_TYPE_LIVE_AVATAR_SRC_STATE, GST_LIVE_AVATAR_SRC_STATE_NULL,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_set_static_metadata (element_class,
+      "Live Avatar generator", "Converter/Audio/Video",
+      "Generates talking-avatar video from speech audio with the Live Avatar "
+      "diffusion model", "gst-liveavatar contributors");
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+
+  element_class->change_state =
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_change_state);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_LIVE_AVATAR_SRC_LEAKY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_LIVE_AVATAR_SRC_STATE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_LIVE_AVATAR_SRC_AUDIO_MODE, 0);
+}
+
+static void
+gst_live_avatar_src_init (GstLiveAvatarSrc * self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad,
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_chain));
+  gst_pad_set_event_function (self->sinkpad,
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_sink_event));
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_event_function (self->srcpad,
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_src_event));
+  gst_pad_set_query_function (self->srcpad,
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_src_query));
+  gst_pad_set_activatemode_function (self->srcpad,
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_src_activate_mode));
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  self->devices = g_strdup (DEFAULT_DEVICES);
+  self->seed = DEFAULT_SEED;
+  self->sink_offset = DEFAULT_SINK_OFFSET;
+  self->sink_refresh = DEFAULT_SINK_REFRESH;
+  self->audio_mode = DEFAULT_AUDIO_MODE;
+  self->lookahead_ms = DEFAULT_LOOKAHEAD_MS;
+  self->context_ms = DEFAULT_CONTEXT_MS;
+  self->latency_ms = DEFAULT_LATENCY_MS;
+  self->leaky = DEFAULT_LEAKY;
+  self->max_size_time = DEFAULT_MAX_SIZE_TIME;
+  self->qos = DEFAULT_QOS;
+  self->max_errors = DEFAULT_MAX_ERRORS;
+  self->max_area = DEFAULT_MAX_AREA;
+  self->threads = DEFAULT_THREADS;
+  self->state = GST_LIVE_AVATAR_SRC_STATE_NULL;
+  self->earliest_time = GST_CLOCK_TIME_NONE;
+  self->proportion = 1.0;
+
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->events);
+  gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
+  gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
+  self->t0 = GST_CLOCK_TIME_NONE;
+  self->flushing = TRUE;
+  self->srcresult = GST_FLOW_FLUSHING;
+}
+
+static void
+pending_event_free (gpointer data)
+{
+  PendingEvent *pe = data;
+  gst_event_unref (pe->event);
+  g_free (pe);
+}
+
+static void
+gst_live_avatar_src_finalize (GObject * object)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (object);
+
+  g_free (self->model_path);
+  g_free (self->lora_path);
+  g_free (self->reference_image);
+  g_free (self->prompt);
+  g_free (self->devices);
+  g_clear_pointer (&self->reference_sample, gst_sample_unref);
+  g_queue_clear_full (&self->events, pending_event_free);
+  g_clear_pointer (&self->session, la_session_free);
+  g_clear_pointer (&self->idle_rgb, g_free);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+/* Properties */
+
+/* Called with the object lock: TRUE when @pspec may change in the current
+ * state.  The GST_PARAM_MUTABLE_* flags are only hints to applications; this
+ * enforces them (a refused change keeps the old value and logs a warning,
+ * not a g_warning, which would abort gst-check tests). */
+static gboolean
+property_is_mutable (GstLiveAvatarSrc * self, GParamSpec * pspec)
+{
+  GstState cur = GST_STATE (self), pending = GST_STATE_PENDING (self);
+  GstState st = pending != GST_STATE_VOID_PENDING ? MAX (cur, pending) : cur;
+
+  if ((pspec->flags & GST_PARAM_MUTABLE_READY) && st > GST_STATE_READY) {
+    GST_WARNING_OBJECT (self, "property '%s' can only be changed in the NULL "
+        "or READY state; ignoring the change in %s", pspec->name,
+        gst_element_state_get_name (st));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+gst_live_avatar_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (object);
+  gboolean post_latency = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  if (!property_is_mutable (self, pspec)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  if (pspec->flags & GST_PARAM_MUTABLE_READY)
+    self->settings_dirty = TRUE;
+
+  switch (prop_id) {
+    case PROP_MODEL_PATH:
+      g_free (self->model_path);
+      self->model_path = g_value_dup_string (value);
+      break;
+    case PROP_LORA_PATH:
+      g_free (self->lora_path);
+      self->lora_path = g_value_dup_string (value);
+      break;
+    case PROP_REFERENCE_IMAGE:
+      g_free (self->reference_image);
+      self->reference_image = g_value_dup_string (value);
+      break;
+    case PROP_REFERENCE_SAMPLE:
+      g_clear_pointer (&self->reference_sample, gst_sample_unref);
+      self->reference_sample = g_value_dup_boxed (value);
+      break;
+    case PROP_PROMPT:
+      g_free (self->prompt);
+      self->prompt = g_value_dup_string (value);
+      break;
+    case PROP_DEVICES:
+      g_free (self->devices);
+      self->devices = g_value_dup_string (value);
+      break;
+    case PROP_SEED:
+      self->seed = g_value_get_uint64 (value);
+      break;
+    case PROP_SINK_OFFSET:
+      self->sink_offset = g_value_get_int (value);
+      break;
+    case PROP_SINK_REFRESH:
+      self->sink_refresh = g_value_get_boolean (value);
+      break;
+    case PROP_AUDIO_MODE:
+      self->audio_mode = g_value_get_enum (value);
+      break;
+    case PROP_LOOKAHEAD:
+      self->lookahead_ms = g_value_get_uint (value);
+      break;
+    case PROP_CONTEXT:
+      self->context_ms = g_value_get_uint (value);
+      break;
+    case PROP_LATENCY:
+      post_latency = self->latency_ms != g_value_get_uint (value);
+      self->latency_ms = g_value_get_uint (value);
+      break;
+    case PROP_LEAKY:
+      self->leaky = g_value_get_enum (value);
+      break;
+    case PROP_MAX_SIZE_TIME:
+      self->max_size_time = g_value_get_uint64 (value);
+      break;
+    case PROP_QOS:
+      self->qos = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_ERRORS:
+      self->max_errors = g_value_get_int (value);
+      break;
+    case PROP_MAX_AREA:
+      self->max_area = g_value_get_int (value);
+      break;
+    case PROP_THREADS:
+      self->threads = g_value_get_int (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+
+  /* As gst_aggregator_set_latency: the application recomputes and
+   * redistributes the pipeline latency. */
+  if (post_latency)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+}
+
+static GstClockTime
+own_latency_locked (GstLiveAvatarSrc * self)
+{
+  gint64 sess = self->session_latency_ns;
+  if (sess <= 0)                /* no session yet: one block + look-ahead */
+    sess = gst_util_uint64_scale (LA_SESSION_FRAMES_PER_BLOCK, GST_SECOND,
+        FPS_N) + self->lookahead_ms * GST_MSECOND;
+  return (GstClockTime) sess + self->latency_ms * GST_MSECOND;
+}
+
+static GstStructure *
+make_stats (GstLiveAvatarSrc * self)
+{
+  LaSessionStats st = { 0 };
+  GstStructure *s;
+
+  /* The session is only freed in READY->NULL with no reader in flight from
+   * the streaming side; get_stats takes the session's own lock. */
+  GST_OBJECT_LOCK (self);
+  if (self->session)
+    la_session_get_stats (self->session, &st);
+  s = gst_structure_new ("application/x-liveavatarsrc-stats",
+      "fps", G_TYPE_DOUBLE, st.fps,
+      "ms-audio", G_TYPE_DOUBLE, st.ms_audio,
+      "ms-dit", G_TYPE_DOUBLE, st.ms_dit,
+      "ms-vae", G_TYPE_DOUBLE, st.ms_vae,
+      "ms-block", G_TYPE_DOUBLE, st.ms_block,
+      "ms-setup", G_TYPE_DOUBLE, st.ms_setup,
+      "latency", G_TYPE_UINT64, (guint64) (self->upstream_min +
+          own_latency_locked (self)),
+      "frames-pushed", G_TYPE_UINT64, self->frames_pushed,
+      "frames-repeated", G_TYPE_UINT64, self->frames_repeated,
+      "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "frames-generated", G_TYPE_INT64, st.frames_out,
+      "block-index", G_TYPE_INT64, st.blocks_done,
+      "audio-samples-in", G_TYPE_INT64, st.audio_samples_in,
+      "audio-samples-dropped", G_TYPE_INT64, st.audio_samples_dropped,
+      "queue-ms", G_TYPE_DOUBLE, st.queue_ms,
+      "sink-offset", G_TYPE_INT, self->sink_offset,
+      "width", G_TYPE_INT, self->width, "height", G_TYPE_INT, self->height,
+      NULL);
+  GST_OBJECT_UNLOCK (self);
+  return s;
+}
+
+static void
+gst_live_avatar_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (object);
+
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, make_stats (self));
+    return;
+  }
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL_PATH:
+      g_value_set_string (value, self->model_path);
+      break;
+    case PROP_LORA_PATH:
+      g_value_set_string (value, self->lora_path);
+      break;
+    case PROP_REFERENCE_IMAGE:
+      g_value_set_string (value, self->reference_image);
+      break;
+    case PROP_REFERENCE_SAMPLE:
+      g_value_set_boxed (value, self->reference_sample);
+      break;
+    case PROP_PROMPT:
+      g_value_set_string (value, self->prompt);
+      break;
+    case PROP_DEVICES:
+      g_value_set_string (value, self->devices);
+      break;
+    case PROP_SEED:
+      g_value_set_uint64 (value, self->seed);
+      break;
+    case PROP_SINK_OFFSET:
+      g_value_set_int (value, self->sink_offset);
+      break;
+    case PROP_SINK_REFRESH:
+      g_value_set_boolean (value, self->sink_refresh);
+      break;
+    case PROP_AUDIO_MODE:
+      g_value_set_enum (value, self->audio_mode);
+      break;
+    case PROP_LOOKAHEAD:
+      g_value_set_uint (value, self->lookahead_ms);
+      break;
+    case PROP_CONTEXT:
+      g_value_set_uint (value, self->context_ms);
+      break;
+    case PROP_LATENCY:
+      g_value_set_uint (value, self->latency_ms);
+      break;
+    case PROP_LEAKY:
+      g_value_set_enum (value, self->leaky);
+      break;
+    case PROP_MAX_SIZE_TIME:
+      g_value_set_uint64 (value, self->max_size_time);
+      break;
+    case PROP_QOS:
+      g_value_set_boolean (value, self->qos);
+      break;
+    case PROP_MAX_ERRORS:
+      g_value_set_int (value, self->max_errors);
+      break;
+    case PROP_MAX_AREA:
+      g_value_set_int (value, self->max_area);
+      break;
+    case PROP_THREADS:
+      g_value_set_int (value, self->threads);
+      break;
+    case PROP_STATE:
+      g_value_set_enum (value, self->state);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+set_state (GstLiveAvatarSrc * self, GstLiveAvatarSrcState st)
+{
+  gboolean changed;
+
+  GST_OBJECT_LOCK (self);
+  changed = self->state != st;
+  self->state = st;
+  GST_OBJECT_UNLOCK (self);
+  if (changed)
+    GST_DEBUG_OBJECT (self, "state %d", st);
+}
+
+/* Model loading (NULL->READY) */
+
+/* Decodes the reference sample into packed RGB8 through a video converter,
+ * so any raw format an application has is accepted. */
+static guint8 *
+sample_to_rgb (GstSample * sample, gint * w, gint * h, GError ** error)
+{
+  GstCaps *caps = gst_sample_get_caps (sample);
+  GstBuffer *buf = gst_sample_get_buffer (sample);
+  GstVideoInfo in_info, out_info;
+  GstVideoFrame in_frame, out_frame;
+  GstVideoConverter *conv;
+  GstBuffer *out;
+  guint8 *rgb;
+  gint y;
+
+  if (!caps || !buf || !gst_video_info_from_caps (&in_info, caps)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+        "reference-sample: needs video/x-raw caps and a buffer");
+    return NULL;
+  }
+  gst_video_info_set_format (&out_info, GST_VIDEO_FORMAT_RGB,
+      GST_VIDEO_INFO_WIDTH (&in_info), GST_VIDEO_INFO_HEIGHT (&in_info));
+  if (!gst_video_frame_map (&in_frame, &in_info, buf, GST_MAP_READ)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+        "reference-sample: buffer too small for its caps");
+    return NULL;
+  }
+  out = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&out_info), NULL);
+  gst_video_frame_map (&out_frame, &out_info, out, GST_MAP_WRITE);
+  conv = gst_video_converter_new (&in_info, &out_info, NULL);
+  gst_video_converter_frame (conv, &in_frame, &out_frame);
+  gst_video_converter_free (conv);
+
+  *w = GST_VIDEO_INFO_WIDTH (&out_info);
+  *h = GST_VIDEO_INFO_HEIGHT (&out_info);
+  rgb = g_malloc ((gsize) 3 * *w * *h);
+  for (y = 0; y < *h; y++)
+    memcpy (rgb + (gsize) y * 3 * *w,
+        (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&out_frame, 0) +
+        (gsize) y * GST_VIDEO_FRAME_PLANE_STRIDE (&out_frame, 0), 3 * *w);
+  gst_video_frame_unmap (&out_frame);
+  gst_video_frame_unmap (&in_frame);
+  gst_buffer_unref (out);
+  return rgb;
+}
+
+/* Maps an engine error to the GStreamer error domain/code of the notes
+ * (missing -> RESOURCE/NOT_FOUND, corrupt -> RESOURCE/OPEN_READ, bad
+ * settings -> LIBRARY/SETTINGS, device -> LIBRARY/INIT). */
+static void
+post_engine_error (GstLiveAvatarSrc * self, const gchar * what, GError * err)
+{
+  gchar *msg = g_strdup_printf ("%s: %s", what, err->message);
+
+  if (err->domain == LA_ERROR && err->code == LA_ERROR_NOT_FOUND)
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", msg), (NULL));
+  else if (err->domain == LA_ERROR && (err->code == LA_ERROR_IO ||
+          err->code == LA_ERROR_FORMAT || err->code == LA_ERROR_SHAPE))
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, ("%s", msg), (NULL));
+  else if (err->domain == LA_ERROR && (err->code == LA_ERROR_INVALID_ARG ||
+          err->code == LA_ERROR_UNSUPPORTED))
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("%s", msg), (NULL));
+  else if (err->domain == G_FILE_ERROR && err->code == G_FILE_ERROR_NOENT)
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", msg), (NULL));
+  else
+    GST_ELEMENT_ERROR (self, LIBRARY, INIT, ("%s", msg), (NULL));
+  g_free (msg);
+}
+
+static void
+post_progress (GstLiveAvatarSrc * self, GstProgressType type,
+    const gchar * text)
+{
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_progress (GST_OBJECT (self), type, "load", text));
+}
+
+static gboolean
+load_session (GstLiveAvatarSrc * self)
+{
+  LaSessionParams p;
+  GError *err = NULL;
+  gchar *model_path, *lora_path, *ref_path, *prompt, *devices;
+  GstSample *sample;
+  guint8 *ref = NULL;
+  gint rw = 0, rh = 0, w = 0, h = 0;
+  LaSession *session;
+  gint64 lat;
+
+  la_session_params_init (&p);
+  GST_OBJECT_LOCK (self);
+  model_path = g_strdup (self->model_path);
+  lora_path = g_strdup (self->lora_path);
+  ref_path = g_strdup (self->reference_image);
+  prompt = g_strdup (self->prompt);
+  devices = g_strdup (self->devices);
+  sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
+      : NULL;
+  p.seed = self->seed;
+  p.sink_offset = self->sink_offset;
+  p.sink_refresh = self->sink_refresh;
+  p.audio_mode = self->audio_mode == GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE ?
+      LA_AUDIO_OFFLINE : LA_AUDIO_LIVE;
+  p.lookahead_ms = self->lookahead_ms;
+  p.context_ms = self->context_ms;
+  /* The session drops the oldest audio beyond max_queue_ms; blocking for
+   * non-live pipelines is done by the chain function, because liveness is
+   * only known once data flows while the policy is fixed at load time. */
+  p.queue_policy = LA_QUEUE_DROP_OLDEST;
+  p.max_queue_ms = (int) (self->max_size_time / GST_MSECOND);
+  p.max_area = self->max_area;
+  p.n_threads = self->threads;
+  self->settings_dirty = FALSE;
+  self->state = GST_LIVE_AVATAR_SRC_STATE_LOADING;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!model_path || !*model_path)
+    goto no_model;
+
+  if (sample) {
+    ref = sample_to_rgb (sample, &rw, &rh, &err);
+    if (!ref)
+      goto ref_failed;
+  } else if (ref_path && *ref_path) {
+    ref = la_image_load (ref_path, 0, &rw, &rh, &err);
+    if (!ref)
+      goto ref_failed;
+  } else {
+    goto no_reference;
+  }
+
+  p.model_dir = model_path;
+  p.lora = lora_path && *lora_path ? lora_path : NULL;
+  p.prompt = prompt;
+  p.devices = devices;
+  p.ref_rgb = ref;
+  p.ref_width = rw;
+  p.ref_height = rh;
+  p.ref_stride = 3 * rw;
+
+  post_progress (self, GST_PROGRESS_TYPE_START, "Loading the model");
+  GST_INFO_OBJECT (self, "loading model %s on %s", model_path, devices);
+  session = la_session_new (&p, &err);
+  if (!session)
+    goto session_failed;
+  post_progress (self, GST_PROGRESS_TYPE_COMPLETE, "Model loaded");
+
+  la_session_get_size (session, &w, &h);
+  lat = la_session_get_latency_ns (session);
+
+  GST_OBJECT_LOCK (self);
+  self->session = session;
+  self->width = w;
+  self->height = h;
+  self->session_latency_ns = lat;
+  g_free (self->idle_rgb);
+  self->idle_rgb = la_image_resize_crop (ref, rw, rh, h, w, NULL, NULL);
+  self->state = GST_LIVE_AVATAR_SRC_STATE_READY;
+  GST_OBJECT_UNLOCK (self);
+  GST_INFO_OBJECT (self, "session ready: %dx%d, latency %" GST_TIME_FORMAT,
+      w, h, GST_TIME_ARGS (lat));
+
+done:
+  g_free (ref);
+  g_free (model_path);
+  g_free (lora_path);
+  g_free (ref_path);
+  g_free (prompt);
+  g_free (devices);
+  if (sample)
+    gst_sample_unref (sample);
+  g_clear_error (&err);
+  return self->session != NULL;
+
+  /* ERRORS */
+no_model:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("No model folder: set the model-path property (liveavatar-mkmodel "
+            "--preset tiny --out DIR writes a test model)"), (NULL));
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    goto done;
+  }
+no_reference:
+  {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("No avatar image: set reference-image or reference-sample"), (NULL));
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    goto done;
+  }
+ref_failed:
+  {
+    post_engine_error (self, "Cannot read the reference image", err);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    goto done;
+  }
+session_failed:
+  {
+    post_progress (self, GST_PROGRESS_TYPE_ERROR, "Loading failed");
+    post_engine_error (self, "Cannot load the model", err);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    goto done;
+  }
+}
+
+static void
+free_session (GstLiveAvatarSrc * self)
+{
+  LaSession *s;
+
+  GST_OBJECT_LOCK (self);
+  s = self->session;
+  self->session = NULL;
+  self->session_latency_ns = 0;
+  g_clear_pointer (&self->idle_rgb, g_free);
+  GST_OBJECT_UNLOCK (self);
+  if (s)
+    la_session_free (s);
+}
+
+/* Stream state */
+
+/* Called with self->lock, streaming stopped. */
+static void
+reset_stream_locked (GstLiveAvatarSrc * self)
+{
+  g_queue_clear_full (&self->events, pending_event_free);
+  g_queue_init (&self->events);
+  self->eos = FALSE;
+  self->t0 = GST_CLOCK_TIME_NONE;
+  self->samples_in = 0;
+  gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
+}
+
+/* Task-only state; called while the task is stopped or paused. */
+static void
+reset_task_state (GstLiveAvatarSrc * self)
+{
+  gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
+  self->have_out_segment = FALSE;
+  self->next_frame = 0;
+  gst_clear_buffer (&self->last_buffer);
+  self->discont = TRUE;
+  self->errors = 0;
+  self->processed = 0;
+  GST_OBJECT_LOCK (self);
+  self->earliest_time = GST_CLOCK_TIME_NONE;
+  self->proportion = 1.0;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+release_output (GstLiveAvatarSrc * self)
+{
+  if (self->pool) {
+    gst_buffer_pool_set_active (self->pool, FALSE);
+    gst_clear_object (&self->pool);
+  }
+  g_clear_pointer (&self->convert, gst_video_converter_free);
+  self->negotiated = FALSE;
+}
+
+static GstStateChangeReturn
+gst_live_avatar_src_change_state (GstElement * element,
+    GstStateChange transition)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (element);
+  GstStateChangeReturn ret;
+  gboolean dirty;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!load_session (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      GST_OBJECT_LOCK (self);
+      dirty = self->settings_dirty;
+      self->frames_pushed = self->frames_repeated = self->frames_dropped = 0;
+      GST_OBJECT_UNLOCK (self);
+      /* READY-mutable properties changed in READY: reload now. */
+      if (dirty) {
+        free_session (self);
+        if (!load_session (self))
+          return GST_STATE_CHANGE_FAILURE;
+      }
+      la_session_reset (self->session);
+      g_mutex_lock (&self->lock);
+      reset_stream_locked (self);
+      g_mutex_unlock (&self->lock);
+      reset_task_state (self);
+      set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE)
+    return ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      /* Pads are deactivated: the task is stopped. */
+      g_mutex_lock (&self->lock);
+      reset_stream_locked (self);
+      g_mutex_unlock (&self->lock);
+      reset_task_state (self);
+      release_output (self);
+      set_state (self, GST_LIVE_AVATAR_SRC_STATE_READY);
+      break;
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      free_session (self);
+      set_state (self, GST_LIVE_AVATAR_SRC_STATE_NULL);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* Sink side: chain and events (upstream thread) */
+
+/* Called with self->lock: frame index from which the audio queued so far is
+ * complete; an event arriving now is pushed before that frame. */
+static gint64
+event_frame_locked (GstLiveAvatarSrc * self)
+{
+  return (gint64) ((self->samples_in + SAMPLES_PER_FRAME - 1) /
+      SAMPLES_PER_FRAME);
+}
+
+static void
+enqueue_event_locked (GstLiveAvatarSrc * self, GstEvent * event, gint64 frame)
+{
+  PendingEvent *pe = g_new (PendingEvent, 1);
+  pe->event = event;
+  pe->frame = frame;
+  g_queue_push_tail (&self->events, pe);
+  g_cond_broadcast (&self->cond);
+}
+
+static gboolean
+is_live_leaky (GstLiveAvatarSrc * self)
+{
+  gboolean leaky;
+
+  GST_OBJECT_LOCK (self);
+  leaky = self->leaky == GST_LIVE_AVATAR_SRC_LEAKY_DOWNSTREAM ||
+      (self->leaky == GST_LIVE_AVATAR_SRC_LEAKY_AUTO && self->upstream_live);
+  GST_OBJECT_UNLOCK (self);
+  return leaky;
+}
+
+/* Non-leaky: wait until the session's queue has room for @ms of audio
+ * (the session itself would drop the oldest).  At least one block plus
+ * look-ahead is always admitted, so generation can always proceed.
+ * Returns FALSE when flushing. */
+static gboolean
+wait_for_room (GstLiveAvatarSrc * self, gdouble ms)
+{
+  gdouble max_ms, floor_ms;
+  LaSessionStats st;
+
+  GST_OBJECT_LOCK (self);
+  max_ms = self->max_size_time / (gdouble) GST_MSECOND;
+  floor_ms = 1000.0 * LA_SESSION_FRAMES_PER_BLOCK / FPS_N +
+      self->lookahead_ms + 2 * ms;
+  GST_OBJECT_UNLOCK (self);
+  max_ms = MAX (max_ms, floor_ms);
+
+  g_mutex_lock (&self->lock);
+  while (!self->flushing) {
+    la_session_get_stats (self->session, &st);
+    if (st.queue_ms <= 0 || st.queue_ms + ms <= max_ms)
+      break;
+    g_cond_wait_until (&self->cond, &self->lock,
+        g_get_monotonic_time () + 5 * G_TIME_SPAN_MILLISECOND);
+  }
+  g_mutex_unlock (&self->lock);
+  return !self->flushing;
+}
+
+static void
+update_speaking (GstLiveAvatarSrc * self, const GstMapInfo * map,
+    gboolean is_f32)
+{
+  gdouble acc = 0;
+  gsize i, n = map->size / (is_f32 ? 4 : 2);
+
+  if (n == 0)
+    return;
+  for (i = 0; i < n; i++) {
+    gdouble v = is_f32 ? ((const gfloat *) map->data)[i]
+        : ((const gint16 *) map->data)[i] / 32768.0;
+    acc += v * v;
+  }
+  set_state (self, sqrt (acc / n) > SPEECH_RMS ?
+      GST_LIVE_AVATAR_SRC_STATE_SPEAKING : GST_LIVE_AVATAR_SRC_STATE_IDLE);
+}
+
+static GstFlowReturn
+gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+  GstClockTime pts, expected;
+  GstFlowReturn ret;
+  gsize n, skip = 0, silence = 0;
+  gint bpf;
+  gboolean is_f32, ok;
+  GstMapInfo map;
+  GError *err = NULL;
+
+  g_mutex_lock (&self->lock);
+  if (self->flushing || self->srcresult != GST_FLOW_OK)
+    goto out_flow;
+  if (self->eos)
+    goto out_eos;
+  if (!self->have_ainfo)
+    goto not_negotiated;
+
+  bpf = GST_AUDIO_INFO_BPF (&self->ainfo);
+  is_f32 = GST_AUDIO_INFO_FORMAT (&self->ainfo) == GST_AUDIO_FORMAT_F32LE;
+  buf = gst_audio_buffer_clip (buf, &self->in_segment, RATE, bpf);
+  if (!buf) {
+    g_mutex_unlock (&self->lock);
+    return GST_FLOW_OK;
+  }
+
+  n = gst_buffer_get_size (buf) / bpf;
+  pts = GST_BUFFER_PTS (buf);
+  if (!GST_CLOCK_TIME_IS_VALID (self->t0)) {
+    self->t0 = GST_CLOCK_TIME_IS_VALID (pts) ? pts : self->in_segment.start;
+    self->samples_in = 0;
+    GST_DEBUG_OBJECT (self, "t0 %" GST_TIME_FORMAT, GST_TIME_ARGS (self->t0));
+  } else if (GST_CLOCK_TIME_IS_VALID (pts)) {
+    /* Resync: keep the frame grid, fill holes with silence and cut
+     * overlaps, so the audio time line stays continuous from t0. */
+    GstClockTime tol = GST_BUFFER_IS_DISCONT (buf) ? GST_SECOND / RATE :
+        RESYNC_TOLERANCE;
+    expected = self->t0 + gst_util_uint64_scale (self->samples_in,
+        GST_SECOND, RATE);
+    if (pts > expected + tol) {
+      silence = gst_util_uint64_scale (pts - expected, RATE, GST_SECOND);
+      GST_DEBUG_OBJECT (self, "audio hole of %" G_GSIZE_FORMAT " samples",
+          silence);
+    } else if (pts + tol < expected) {
+      skip = gst_util_uint64_scale (expected - pts, RATE, GST_SECOND);
+      GST_DEBUG_OBJECT (self, "audio overlap of %" G_GSIZE_FORMAT " samples",
+          skip);
+    }
+  }
+  g_mutex_unlock (&self->lock);
+
+  if (skip >= n) {
+    gst_buffer_unref (buf);
+    return GST_FLOW_OK;
+  }
+  if (silence) {
+    la_session_push_silence (self->session, silence);
+    g_mutex_lock (&self->lock);
+    self->samples_in += silence;
+    g_mutex_unlock (&self->lock);
+  }
+
+  if (!is_live_leaky (self) &&
+      !wait_for_room (self, 1000.0 * (n - skip) / RATE)) {
+    gst_buffer_unref (buf);
+    g_mutex_lock (&self->lock);
+    goto out_flow;
+  }
+
+  gst_buffer_map (buf, &map, GST_MAP_READ);
+  if (is_f32)
+    ok = la_session_push_audio (self->session,
+        (const gfloat *) map.data + skip, n - skip, &err);
+  else
+    ok = la_session_push_audio_s16 (self->session,
+        (const gint16 *) map.data + skip, n - skip, &err);
+  update_speaking (self, &map, is_f32);
+  gst_buffer_unmap (buf, &map);
+  gst_buffer_unref (buf);
+  if (!ok)
+    goto push_failed;
+
+  g_mutex_lock (&self->lock);
+  self->samples_in += n - skip;
+  ret = self->srcresult;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return ret;
+
+  /* ERRORS */
+out_flow:
+  {
+    ret = self->flushing ? GST_FLOW_FLUSHING : self->srcresult;
+    g_mutex_unlock (&self->lock);
+    GST_LOG_OBJECT (self, "refusing buffer: %s", gst_flow_get_name (ret));
+    gst_buffer_unref (buf);
+    return ret;
+  }
+out_eos:
+  {
+    g_mutex_unlock (&self->lock);
+    gst_buffer_unref (buf);
+    return GST_FLOW_EOS;
+  }
+not_negotiated:
+  {
+    g_mutex_unlock (&self->lock);
+    gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+        ("audio buffer before caps"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+push_failed:
+  {
+    gboolean flushing;
+    g_mutex_lock (&self->lock);
+    flushing = self->flushing;
+    g_mutex_unlock (&self->lock);
+    if (flushing) {
+      g_clear_error (&err);
+      return GST_FLOW_FLUSHING;
+    }
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("la_session_push_audio: %s", err ? err->message : "failed"));
+    g_clear_error (&err);
+    return GST_FLOW_ERROR;
+  }
+}
+
+static gboolean
+gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
+    GstEvent * event)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+
+  GST_LOG_OBJECT (self, "sink event %" GST_PTR_FORMAT, event);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
+      GstAudioInfo info;
+      gboolean ok;
+
+      gst_event_parse_caps (event, &caps);
+      ok = gst_audio_info_from_caps (&info, caps);
+      if (ok) {
+        g_mutex_lock (&self->lock);
+        self->ainfo = info;
+        self->have_ainfo = TRUE;
+        g_mutex_unlock (&self->lock);
+      }
+      /* Consumed: the element makes its own video caps. */
+      gst_event_unref (event);
+      return ok;
+    }
+    case GST_EVENT_SEGMENT:{
+      const GstSegment *seg;
+
+      gst_event_parse_segment (event, &seg);
+      if (seg->format != GST_FORMAT_TIME) {
+        GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
+            ("need a TIME segment, got %s", gst_format_get_name (seg->format)));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      g_mutex_lock (&self->lock);
+      self->in_segment = *seg;
+      enqueue_event_locked (self, event, event_frame_locked (self));
+      g_mutex_unlock (&self->lock);
+      return TRUE;
+    }
+    case GST_EVENT_GAP:{
+      GstClockTime ts, dur, expected;
+      gsize silence = 0;
+
+      /* A gap is silence: the avatar keeps moving through it. */
+      gst_event_parse_gap (event, &ts, &dur);
+      g_mutex_lock (&self->lock);
+      if (!self->flushing && !self->eos && GST_CLOCK_TIME_IS_VALID (ts)) {
+        if (!GST_CLOCK_TIME_IS_VALID (self->t0)) {
+          self->t0 = ts;
+          self->samples_in = 0;
+        }
+        expected = self->t0 + gst_util_uint64_scale (self->samples_in,
+            GST_SECOND, RATE);
+        if (GST_CLOCK_TIME_IS_VALID (dur) && ts + dur > expected)
+          silence = gst_util_uint64_scale (ts + dur - expected, RATE,
+              GST_SECOND);
+        self->samples_in += silence;
+      }
+      g_mutex_unlock (&self->lock);
+      if (silence) {
+        GST_DEBUG_OBJECT (self, "gap: %" G_GSIZE_FORMAT " samples of silence",
+            silence);
+        la_session_push_silence (self->session, silence);
+      }
+      gst_event_unref (event);
+      return TRUE;
+    }
+    case GST_EVENT_EOS:
+      g_mutex_lock (&self->lock);
+      self->eos = TRUE;
+      enqueue_event_locked (self, event, AFTER_DRAIN);
+      g_mutex_unlock (&self->lock);
+      /* The session pads the last partial block with silence. */
+      la_session_end_of_stream (self->session);
+      return TRUE;
+    case GST_EVENT_FLUSH_START:
+      g_mutex_lock (&self->lock);
+      self->flushing = TRUE;
+      self->srcresult = GST_FLOW_FLUSHING;
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      la_session_interrupt (self->session);
+      gst_pad_push_event (self->srcpad, event);
+      /* Waits for the task to leave its iteration (it only waits with a
+       * timeout or on the interrupted session). */
+      gst_pad_pause_task (self->srcpad);
+      return TRUE;
+    case GST_EVENT_FLUSH_STOP:{
+      gboolean ret;
+
+      la_session_reset (self->session);
+      g_mutex_lock (&self->lock);
+      reset_stream_locked (self);
+      self->flushing = FALSE;
+      self->srcresult = GST_FLOW_OK;
+      g_mutex_unlock (&self->lock);
+      reset_task_state (self);
+      ret = gst_pad_push_event (self->srcpad, event);
+      gst_pad_start_task (self->srcpad,
+          (GstTaskFunction) gst_live_avatar_src_loop, self, NULL);
+      return ret;
+    }
+    default:
+      if (GST_EVENT_IS_SERIALIZED (event)) {
+        g_mutex_lock (&self->lock);
+        if (self->flushing) {
+          g_mutex_unlock (&self->lock);
+          gst_event_unref (event);
+          return FALSE;
+        }
+        enqueue_event_locked (self, event, event_frame_locked (self));
+        g_mutex_unlock (&self->lock);
+        return TRUE;
+      }
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+/* Source side (task) */
+
+static gboolean
+negotiate (GstLiveAvatarSrc * self)
+{
+  GstCaps *caps, *peer;
+  GstStructure *s;
+  GstQuery *query;
+  GstBufferPool *pool = NULL;
+  GstStructure *config;
+  guint size, min = 0, max = 0;
+  gint w, h;
+
+  GST_OBJECT_LOCK (self);
+  w = self->width;
+  h = self->height;
+  GST_OBJECT_UNLOCK (self);
+
+  peer = gst_pad_get_allowed_caps (self->srcpad);
+  if (!peer || gst_caps_is_empty (peer)) {
+    gst_clear_caps (&peer);
+    goto no_caps;
+  }
+  caps = gst_caps_truncate (peer);
+  caps = gst_caps_make_writable (caps);
+  s = gst_caps_get_structure (caps, 0);
+  gst_structure_fixate_field_nearest_int (s, "width", w);
+  gst_structure_fixate_field_nearest_int (s, "height", h);
+  gst_structure_fixate_field_nearest_fraction (s, "framerate", FPS_N, FPS_D);
+  if (gst_structure_has_field (s, "pixel-aspect-ratio"))
+    gst_structure_fixate_field_nearest_fraction (s, "pixel-aspect-ratio", 1,
+        1);
+  caps = gst_caps_fixate (caps);
+
+  if (!gst_video_info_from_caps (&self->vinfo, caps) ||
+      GST_VIDEO_INFO_WIDTH (&self->vinfo) != w ||
+      GST_VIDEO_INFO_HEIGHT (&self->vinfo) != h ||
+      GST_VIDEO_INFO_FPS_N (&self->vinfo) != FPS_N ||
+      GST_VIDEO_INFO_FPS_D (&self->vinfo) != FPS_D) {
+    GST_DEBUG_OBJECT (self, "unusable caps %" GST_PTR_FORMAT, caps);
+    gst_caps_unref (caps);
+    goto no_caps;
+  }
+  GST_DEBUG_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
+  if (!gst_pad_set_caps (self->srcpad, caps)) {
+    gst_caps_unref (caps);
+    goto no_caps;
+  }
+
+  /* Packed RGB8 frames of the session (stride 3*width, unpadded). */
+  gst_video_info_set_format (&self->rgbinfo, GST_VIDEO_FORMAT_RGB, w, h);
+  self->rgbinfo.stride[0] = 3 * w;
+  self->rgbinfo.size = (gsize) 3 * w * h;
+  g_clear_pointer (&self->convert, gst_video_converter_free);
+  self->convert = gst_video_converter_new (&self->rgbinfo, &self->vinfo,
+      NULL);
+
+  /* Allocation: a downstream pool if offered, else a video pool. */
+  query = gst_query_new_allocation (caps, TRUE);
+  size = GST_VIDEO_INFO_SIZE (&self->vinfo);
+  if (gst_pad_peer_query (self->srcpad, query) &&
+      gst_query_get_n_allocation_pools (query) > 0) {
+    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
+    size = MAX (size, GST_VIDEO_INFO_SIZE (&self->vinfo));
+  }
+  if (!pool)
+    pool = gst_video_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, size, min, max);
+  if (gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
+    gst_buffer_pool_config_add_option (config,
+        GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config (pool, config)) {
+    /* The pool changed our request: accept what it validated. */
+    config = gst_buffer_pool_get_config (pool);
+    gst_buffer_pool_set_config (pool, config);
+  }
+  gst_query_unref (query);
+  gst_caps_unref (caps);
+
+  if (self->pool) {
+    gst_buffer_pool_set_active (self->pool, FALSE);
+    gst_object_unref (self->pool);
+  }
+  self->pool = pool;
+  if (!gst_buffer_pool_set_active (pool, TRUE))
+    goto no_caps;
+  self->negotiated = TRUE;
+  return TRUE;
+
+  /* ERRORS */
+no_caps:
+  {
+    gst_pad_mark_reconfigure (self->srcpad);
+    return FALSE;
+  }
+}
+
+static GstBuffer *
+render_rgb (GstLiveAvatarSrc * self, const guint8 * rgb, gint w, gint h)
+{
+  GstBuffer *in, *out = NULL;
+  GstVideoFrame in_frame, out_frame;
+
+  if (w != GST_VIDEO_INFO_WIDTH (&self->rgbinfo) ||
+      h != GST_VIDEO_INFO_HEIGHT (&self->rgbinfo)) {
+    GST_ERROR_OBJECT (self, "frame of %dx%d, negotiated %dx%d", w, h,
+        GST_VIDEO_INFO_WIDTH (&self->rgbinfo),
+        GST_VIDEO_INFO_HEIGHT (&self->rgbinfo));
+    return NULL;
+  }
+  if (gst_buffer_pool_acquire_buffer (self->pool, &out, NULL) != GST_FLOW_OK)
+    return NULL;
+  in = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY, (gpointer) rgb,
+      self->rgbinfo.size, 0, self->rgbinfo.size, NULL, NULL);
+  gst_video_frame_map (&in_frame, &self->rgbinfo, in, GST_MAP_READ);
+  if (!gst_video_frame_map (&out_frame, &self->vinfo, out, GST_MAP_WRITE)) {
+    gst_video_frame_unmap (&in_frame);
+    gst_buffer_unref (in);
+    gst_buffer_unref (out);
+    return NULL;
+  }
+  gst_video_converter_frame (self->convert, &in_frame, &out_frame);
+  gst_video_frame_unmap (&out_frame);
+  gst_video_frame_unmap (&in_frame);
+  gst_buffer_unref (in);
+  return out;
+}
+
+static GstClockTime
+frame_pts (GstClockTime t0, gint64 index)
+{
+  return t0 + gst_util_uint64_scale (index, GST_SECOND * FPS_D, FPS_N);
+}
+
+static void
+post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
+    GstClockTimeDiff jitter, gboolean live)
+{
+  GstMessage *msg;
+  guint64 dropped;
+
+  GST_OBJECT_LOCK (self);
+  dropped = self->frames_dropped + self->frames_repeated;
+  GST_OBJECT_UNLOCK (self);
+  msg = gst_message_new_qos (GST_OBJECT (self), live,
+      gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME, pts),
+      gst_segment_to_stream_time (&self->out_segment, GST_FORMAT_TIME, pts),
+      pts, dur);
+  gst_message_set_qos_values (msg, jitter, 1.0, 1000000);
+  gst_message_set_qos_stats (msg, GST_FORMAT_BUFFERS, self->processed,
+      dropped);
+  gst_element_post_message (GST_ELEMENT (self), msg);
+}
+
+/* Pushes @buf (owned) as frame @index.  Returns the flow result. */
+static GstFlowReturn
+push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
+    gint64 index, gboolean repeated)
+{
+  GstClockTime pts = frame_pts (t0, index);
+  GstClockTime dur = frame_pts (t0, index + 1) - pts;
+  guint64 cstart, cstop;
+  GstClockTime rt, earliest;
+  gboolean qos, live;
+  GstFlowReturn ret;
+
+  self->next_frame = index + 1;
+  self->processed++;
+  if (!gst_segment_clip (&self->out_segment, GST_FORMAT_TIME, pts, pts + dur,
+          &cstart, &cstop)) {
+    GST_LOG_OBJECT (self, "frame %" G_GINT64_FORMAT " outside the segment",
+        index);
+    gst_buffer_unref (buf);
+    return GST_FLOW_OK;
+  }
+
+  GST_OBJECT_LOCK (self);
+  qos = self->qos;
+  live = self->upstream_live;
+  earliest = self->earliest_time;
+  GST_OBJECT_UNLOCK (self);
+  rt = gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME, pts);
+  /* Downstream QoS, live only (non-live never drops). */
+  if (qos && live && GST_CLOCK_TIME_IS_VALID (earliest) &&
+      GST_CLOCK_TIME_IS_VALID (rt) && rt + dur <= earliest) {
+    GST_OBJECT_LOCK (self);
+    self->frames_dropped++;
+    GST_OBJECT_UNLOCK (self);
+    gst_buffer_unref (buf);
+    post_qos (self, pts, dur, (GstClockTimeDiff) (earliest - rt), live);
+    self->discont = TRUE;
+    return GST_FLOW_OK;
+  }
+
+  buf = gst_buffer_make_writable (buf);
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION (buf) = dur;
+  GST_BUFFER_OFFSET (buf) = index;
+  GST_BUFFER_OFFSET_END (buf) = index + 1;
+  if (self->discont) {
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    self->discont = FALSE;
+  } else {
+    GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DISCONT);
+  }
+  if (repeated)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
+  else
+    GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_GAP);
+
+  gst_buffer_replace (&self->last_buffer, buf);
+  GST_OBJECT_LOCK (self);
+  self->frames_pushed++;
+  GST_OBJECT_UNLOCK (self);
+  GST_LOG_OBJECT (self, "pushing frame %" G_GINT64_FORMAT " pts %"
+      GST_TIME_FORMAT "%s", index, GST_TIME_ARGS (pts),
+      repeated ? " (repeat)" : "");
+  ret = gst_pad_push (self->srcpad, buf);
+  return ret;
+}
+
+/* Live: a repeated frame (the last one, or the reference image before the
+ * first) stands in for frame next_frame whose deadline passed. */
+static GstFlowReturn
+push_repeat (GstLiveAvatarSrc * self, GstClockTime t0, GstClockTimeDiff late)
+{
+  GstBuffer *buf;
+  gint64 index = self->next_frame;
+  GstClockTime pts = frame_pts (t0, index);
+
+  if (self->last_buffer)
+    buf = gst_buffer_copy (self->last_buffer);
+  else
+    buf = render_rgb (self, self->idle_rgb, self->width, self->height);
+  if (!buf)
+    return GST_FLOW_ERROR;
+  GST_OBJECT_LOCK (self);
+  self->frames_repeated++;
+  GST_OBJECT_UNLOCK (self);
+  GST_DEBUG_OBJECT (self, "frame %" G_GINT64_FORMAT " missed its deadline by %"
+      GST_STIME_FORMAT ", repeating", index, GST_STIME_ARGS (late));
+  post_qos (self, pts, frame_pts (t0, index + 1) - pts, late, TRUE);
+  return push_frame (self, buf, t0, index, TRUE);
+}
+
+/* The live deadline of frame @index as a clock time, or NONE. */
+static GstClockTime
+frame_deadline (GstLiveAvatarSrc * self, GstClockTime t0, gint64 index)
+{
+  GstClockTime rt, base, lat;
+
+  rt = gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME,
+      frame_pts (t0, index));
+  if (!GST_CLOCK_TIME_IS_VALID (rt))
+    return GST_CLOCK_TIME_NONE;
+  base = gst_element_get_base_time (GST_ELEMENT (self));
+  GST_OBJECT_LOCK (self);
+  lat = self->upstream_min + own_latency_locked (self);
+  GST_OBJECT_UNLOCK (self);
+  return base + rt + lat;
+}
+
+static void
+query_upstream_latency (GstLiveAvatarSrc * self)
+{
+  GstQuery *q = gst_query_new_latency ();
+  gboolean live = FALSE;
+  GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
+
+  if (gst_pad_peer_query (self->sinkpad, q))
+    gst_query_parse_latency (q, &live, &min, &max);
+  gst_query_unref (q);
+  GST_OBJECT_LOCK (self);
+  self->upstream_live = live;
+  self->upstream_min = GST_CLOCK_TIME_IS_VALID (min) ? min : 0;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  PendingEvent *pe;
+  GstClockTime t0;
+  gboolean eos, drained, live;
+  LaFrame *frame;
+  GError *err = NULL;
+  GstClock *clock;
+
+  /* 1. Serialized events whose audio is complete, in order. */
+  g_mutex_lock (&self->lock);
+  eos = self->eos;
+  g_mutex_unlock (&self->lock);
+  drained = eos && la_session_is_drained (self->session);
+
+  g_mutex_lock (&self->lock);
+  while (!self->flushing && (pe = g_queue_peek_head (&self->events)) &&
+      (pe->frame <= self->next_frame || drained)) {
+    GstEvent *event = gst_event_ref (pe->event);
+    GstEventType type = GST_EVENT_TYPE (event);
+
+    g_queue_pop_head (&self->events);
+    pending_event_free (pe);
+    g_mutex_unlock (&self->lock);
+
+    if (type == GST_EVENT_SEGMENT) {
+      const GstSegment *seg;
+      if (!self->negotiated && !negotiate (self)) {
+        gst_event_unref (event);
+        goto not_negotiated;
+      }
+      gst_event_parse_segment (event, &seg);
+      self->out_segment = *seg;
+      self->have_out_segment = TRUE;
+      query_upstream_latency (self);
+    }
+    GST_LOG_OBJECT (self, "pushing %" GST_PTR_FORMAT, event);
+    gst_pad_push_event (self->srcpad, event);
+    if (type == GST_EVENT_EOS)
+      goto pause_eos;
+    g_mutex_lock (&self->lock);
+  }
+  t0 = self->t0;
+  if (self->flushing) {
+    g_mutex_unlock (&self->lock);
+    goto flushing;
+  }
+  g_mutex_unlock (&self->lock);
+
+  /* 2. Caps, renegotiated when downstream asks. */
+  if (self->have_out_segment && (!self->negotiated ||
+          gst_pad_check_reconfigure (self->srcpad))) {
+    if (!negotiate (self))
+      goto not_negotiated;
+  }
+
+  /* 3. The next generated frame. */
+  frame = la_session_pull_frame (self->session, PULL_TIMEOUT_US, &err);
+  if (err)
+    goto generation_error;
+  self->errors = 0;
+  if (frame) {
+    if (!self->negotiated || !GST_CLOCK_TIME_IS_VALID (t0)) {
+      /* A frame without a segment or audio time line: cannot happen with
+       * a well-behaved upstream, which sends SEGMENT first. */
+      GST_WARNING_OBJECT (self, "frame before segment/audio, dropped");
+      la_frame_unref (frame);
+      return;
+    }
+    if (frame->index < self->next_frame) {
+      /* Already stood in for by a repeat at its deadline. */
+      GST_OBJECT_LOCK (self);
+      self->frames_dropped++;
+      GST_OBJECT_UNLOCK (self);
+      la_frame_unref (frame);
+      return;
+    }
+    if (frame->index > self->next_frame)
+      self->discont = TRUE;
+    {
+      GstBuffer *buf = render_rgb (self, frame->rgb, frame->width,
+          frame->height);
+      gint64 index = frame->index;
+      la_frame_unref (frame);
+      if (!buf)
+        goto render_error;
+      ret = push_frame (self, buf, t0, index, FALSE);
+    }
+  } else {
+    /* 4. Live: keep the grid when generation misses a deadline. */
+    GST_OBJECT_LOCK (self);
+    live = self->upstream_live;
+    GST_OBJECT_UNLOCK (self);
+    clock = gst_element_get_clock (GST_ELEMENT (self));
+    if (live && clock && self->negotiated && GST_CLOCK_TIME_IS_VALID (t0) &&
+        GST_STATE (self) == GST_STATE_PLAYING) {
+      GstClockTime deadline = frame_deadline (self, t0, self->next_frame);
+      GstClockTime now = gst_clock_get_time (clock);
+      if (GST_CLOCK_TIME_IS_VALID (deadline) && now >= deadline)
+        ret = push_repeat (self, t0, GST_CLOCK_DIFF (deadline, now));
+    }
+    if (clock)
+      gst_object_unref (clock);
+  }
+
+  if (ret != GST_FLOW_OK)
+    goto push_failed;
+  return;
+
+  /* ERRORS */
+flushing:
+  {
+    GST_DEBUG_OBJECT (self, "flushing, pausing task");
+    gst_pad_pause_task (self->srcpad);
+    return;
+  }
+pause_eos:
+  {
+    GST_DEBUG_OBJECT (self, "EOS pushed, pausing task");
+    g_mutex_lock (&self->lock);
+    if (self->srcresult == GST_FLOW_OK)
+      self->srcresult = GST_FLOW_EOS;
+    g_mutex_unlock (&self->lock);
+    gst_pad_pause_task (self->srcpad);
+    return;
+  }
+not_negotiated:
+  {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+        ("cannot negotiate %dx%d at %d/%d fps with downstream", self->width,
+            self->height, FPS_N, FPS_D));
+    ret = GST_FLOW_NOT_NEGOTIATED;
+    goto stop;
+  }
+generation_error:
+  {
+    gint max;
+    GST_OBJECT_LOCK (self);
+    max = self->max_errors;
+    GST_OBJECT_UNLOCK (self);
+    g_mutex_lock (&self->lock);
+    if (self->flushing) {
+      g_mutex_unlock (&self->lock);
+      g_clear_error (&err);
+      goto flushing;
+    }
+    g_mutex_unlock (&self->lock);
+    self->errors++;
+    if (max >= 0 && self->errors > max) {
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Avatar generation failed"),
+          ("%s (%d consecutive errors)", err->message, self->errors));
+      g_clear_error (&err);
+      set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+      ret = GST_FLOW_ERROR;
+      goto stop;
+    }
+    GST_ELEMENT_WARNING (self, STREAM, FAILED, ("Avatar generation failed"),
+        ("%s (%d consecutive errors)", err->message, self->errors));
+    g_clear_error (&err);
+    return;
+  }
+render_error:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("cannot convert the generated frame"));
+    ret = GST_FLOW_ERROR;
+    goto stop;
+  }
+push_failed:
+  {
+    if (ret == GST_FLOW_FLUSHING)
+      goto flushing;
+    if (ret == GST_FLOW_EOS || ret == GST_FLOW_NOT_LINKED ||
+        ret < GST_FLOW_EOS)
+      GST_ELEMENT_FLOW_ERROR (self, ret);
+    goto stop;
+  }
+stop:
+  {
+    g_mutex_lock (&self->lock);
+    self->srcresult = ret;
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+    /* Upstream gets @ret from chain; downstream gets EOS to finish. */
+    if (ret != GST_FLOW_FLUSHING)
+      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+    gst_pad_pause_task (self->srcpad);
+    return;
+  }
+}
+
+static gboolean
+gst_live_avatar_src_src_activate_mode (GstPad * pad, GstObject * parent,
+    GstPadMode mode, gboolean active)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+
+  if (active) {
+    g_mutex_lock (&self->lock);
+    self->flushing = FALSE;
+    self->srcresult = GST_FLOW_OK;
+    g_mutex_unlock (&self->lock);
+    return gst_pad_start_task (pad, (GstTaskFunction) gst_live_avatar_src_loop,
+        self, NULL);
+  }
+
+  g_mutex_lock (&self->lock);
+  self->flushing = TRUE;
+  self->srcresult = GST_FLOW_FLUSHING;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  if (self->session)
+    la_session_interrupt (self->session);
+  /* Waits for the loop to finish its iteration (it never blocks for long:
+   * the session wait has a timeout and was interrupted). */
+  return gst_pad_stop_task (pad);
+}
+
+static gboolean
+gst_live_avatar_src_src_event (GstPad * pad, GstObject * parent,
+    GstEvent * event)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_QOS:{
+      GstQOSType type;
+      gdouble proportion;
+      GstClockTimeDiff diff;
+      GstClockTime ts;
+
+      gst_event_parse_qos (event, &type, &proportion, &diff, &ts);
+      GST_OBJECT_LOCK (self);
+      self->proportion = proportion;
+      if (GST_CLOCK_TIME_IS_VALID (ts))
+        self->earliest_time = diff > 0 ? ts + 2 * diff : ts + diff;
+      GST_OBJECT_UNLOCK (self);
+      gst_event_unref (event);
+      return TRUE;
+    }
+    case GST_EVENT_RECONFIGURE:
+      /* Handled by the task (gst_pad_check_reconfigure); not forwarded. */
+      gst_event_unref (event);
+      return TRUE;
+    case GST_EVENT_SEEK:{
+      gdouble rate;
+      gst_event_parse_seek (event, &rate, NULL, NULL, NULL, NULL, NULL, NULL);
+      if (rate != 1.0) {
+        GST_WARNING_OBJECT (self, "refusing seek with rate %f", rate);
+        gst_event_unref (event);
+        return FALSE;
+      }
+      return gst_pad_push_event (self->sinkpad, event);
+    }
+    default:
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+static gboolean
+gst_live_avatar_src_src_query (GstPad * pad, GstObject * parent,
+    GstQuery * query)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_CAPS:{
+      GstCaps *filter, *caps, *res;
+      gint w, h;
+
+      gst_query_parse_caps (query, &filter);
+      caps = gst_pad_get_pad_template_caps (pad);
+      GST_OBJECT_LOCK (self);
+      w = self->width;
+      h = self->height;
+      GST_OBJECT_UNLOCK (self);
+      /* With a model loaded: its size, 25/1 and square pixels. */
+      if (w > 0 && h > 0) {
+        caps = gst_caps_make_writable (caps);
+        gst_caps_set_simple (caps, "width", G_TYPE_INT, w, "height",
+            G_TYPE_INT, h, "framerate", GST_TYPE_FRACTION, FPS_N, FPS_D,
+            "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
+      }
+      if (filter) {
+        res = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+        gst_caps_unref (caps);
+        caps = res;
+      }
+      gst_query_set_caps_result (query, caps);
+      gst_caps_unref (caps);
+      return TRUE;
+    }
+    case GST_QUERY_LATENCY:{
+      GstQuery *q = gst_query_new_latency ();
+      gboolean live = FALSE;
+      GstClockTime min = 0, max = GST_CLOCK_TIME_NONE, own, max_size;
+
+      if (gst_pad_peer_query (self->sinkpad, q))
+        gst_query_parse_latency (q, &live, &min, &max);
+      gst_query_unref (q);
+      if (!GST_CLOCK_TIME_IS_VALID (min))
+        min = 0;
+      GST_OBJECT_LOCK (self);
+      self->upstream_live = live;
+      self->upstream_min = min;
+      own = own_latency_locked (self);
+      max_size = self->max_size_time;
+      GST_OBJECT_UNLOCK (self);
+      /* We add one block + look-ahead + the configured generation time;
+       * the audio queue can absorb max-size-time more. */
+      min += own;
+      if (GST_CLOCK_TIME_IS_VALID (max))
+        max += own + max_size;
+      GST_DEBUG_OBJECT (self, "latency live %d min %" GST_TIME_FORMAT
+          " max %" GST_TIME_FORMAT, live, GST_TIME_ARGS (min),
+          GST_TIME_ARGS (max));
+      gst_query_set_latency (query, live, min, max);
+      return TRUE;
+    }
+    default:
+      return gst_pad_query_default (pad, parent, query);
+  }
+}
