@@ -19,6 +19,8 @@
  *   BINPERSID ('storage', <X>Storage, key, location, numel) -> storage entry
  *   REDUCE    _rebuild_tensor_v2(storage, offset, size, stride, requires_grad,
  *                                hooks[, metadata]) -> tensor
+ * torch.save's default is protocol 2; protocol 4 (pickle_protocol=4) adds
+ * FRAME, SHORT_BINUNICODE, MEMOIZE and STACK_GLOBAL, which are accepted too.
  * Nothing is ever executed; any other opcode or global is an error.  A
  * contiguous tensor is a zero-copy view into the mapping; a strided one is
  * copied into a contiguous tensor.
@@ -863,6 +865,16 @@ unpickle (Unpickler *u, const guint8 *p, gsize len, GError **error)
       if (!v)
         return NULL;
       pos = nl2 + 1 - p;
+      break;
+    }
+    case 0x93: {        /* STACK_GLOBAL (protocol 4): module and name from the stack */
+      POP (name);
+      POP (mod);
+      if (mod->kind != PV_STR || name->kind != PV_STR)
+        return pk_error (u, error, LA_ERROR_FORMAT, "STACK_GLOBAL needs two strings"), NULL;
+      v = load_global (u, mod->s, name->s, error);
+      if (!v)
+        return NULL;
       break;
     }
     case 'R': {         /* REDUCE */

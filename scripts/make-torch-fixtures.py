@@ -87,6 +87,9 @@ def main(out):
         many["blocks.%d.w" % i] = fval((2,), torch.float16) + i
     torch.save(many, os.path.join(out, "tz-many.pth"))
 
+    # 4c. Protocol 4 (FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL).
+    torch.save(d, os.path.join(out, "tz-dtypes-proto4.pth"), pickle_protocol=4)
+
     # 5. The pre-1.6 format (a bare pickle stream): must be refused clearly.
     torch.save({"w": fval((2,), torch.float32)}, os.path.join(out, "tz-legacy.pth"),
                _use_new_zipfile_serialization=False)

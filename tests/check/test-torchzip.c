@@ -79,9 +79,9 @@ test_state_dict (gconstpointer fixture)
 }
 
 static void
-test_dtypes (void)
+test_dtypes (gconstpointer fixture)
 {
-  LaCheckpoint *ck = open_fixture ("tz-dtypes.pth");
+  LaCheckpoint *ck = open_fixture (fixture);
   g_assert_cmpuint (la_checkpoint_size (ck), ==, 13);
   int64_t s23[] = { 2, 3 }, s35[] = { 3, 5 }, s4[] = { 4 }, s22[] = { 2, 2 }, s5[] = { 5 }, s3[] = { 3 };
   int64_t s03[] = { 0, 3 }, s5d[] = { 1, 2, 1, 2, 3 };
@@ -303,7 +303,9 @@ main (int argc, char **argv)
   g_test_add_func ("/torchzip/crc32", test_crc32);
   g_test_add_data_func ("/torchzip/state-dict", "tz-state-dict-f32.pth", test_state_dict);
   g_test_add_data_func ("/torchzip/prefix-unaligned", "tz-prefix-unaligned.pth", test_state_dict);
-  g_test_add_func ("/torchzip/dtypes", test_dtypes);
+  g_test_add_data_func ("/torchzip/dtypes", "tz-dtypes.pth", test_dtypes);
+  /* pickle_protocol=4: FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL */
+  g_test_add_data_func ("/torchzip/dtypes-protocol4", "tz-dtypes-proto4.pth", test_dtypes);
   g_test_add_func ("/torchzip/views", test_views);
   g_test_add_func ("/torchzip/nested", test_nested);
   g_test_add_func ("/torchzip/many", test_many);
