@@ -41,11 +41,12 @@ la_vae_config_wan21 (LaVaeConfig *cfg)
 static gboolean
 int_member (JsonObject *o, const char *m, int *out, GError **error)
 {
-  if (!json_object_has_member (o, m)) {
-    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "VAE config: member '%s' is missing", m);
+  JsonNode *n = json_object_get_member (o, m);
+  if (!n || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "VAE config: member '%s' is missing or not an integer", m);
     return FALSE;
   }
-  *out = (int) json_object_get_int_member (o, m);
+  *out = (int) json_node_get_int (n);
   return TRUE;
 }
 
@@ -56,9 +57,9 @@ la_vae_config_from_json (LaVaeConfig *cfg, gpointer json_object, GError **error)
   if (!int_member (o, "dim", &cfg->dim, error) || !int_member (o, "z_dim", &cfg->z_dim, error)
       || !int_member (o, "num_res_blocks", &cfg->num_res_blocks, error))
     return FALSE;
-  JsonArray *dm = json_object_has_member (o, "dim_mult") ? json_object_get_array_member (o, "dim_mult") : NULL;
-  JsonArray *td = json_object_has_member (o, "temperal_downsample")
-                    ? json_object_get_array_member (o, "temperal_downsample") : NULL;
+  JsonNode *dmn = json_object_get_member (o, "dim_mult"), *tdn = json_object_get_member (o, "temperal_downsample");
+  JsonArray *dm = dmn && JSON_NODE_HOLDS_ARRAY (dmn) ? json_node_get_array (dmn) : NULL;
+  JsonArray *td = tdn && JSON_NODE_HOLDS_ARRAY (tdn) ? json_node_get_array (tdn) : NULL;
   if (!dm || !td || json_array_get_length (dm) < 2 || json_array_get_length (dm) > LA_VAE_MAX_LEVELS
       || json_array_get_length (td) != json_array_get_length (dm) - 1) {
     g_set_error (error, LA_ERROR, LA_ERROR_FORMAT,
@@ -67,13 +68,19 @@ la_vae_config_from_json (LaVaeConfig *cfg, gpointer json_object, GError **error)
     return FALSE;
   }
   cfg->n_levels = (int) json_array_get_length (dm);
-  for (int i = 0; i < cfg->n_levels; i++)
+  for (int i = 0; i < cfg->n_levels; i++) {
     cfg->dim_mult[i] = (int) json_array_get_int_element (dm, i);
+    if (cfg->dim_mult[i] < 1) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "VAE config: dim_mult[%d] must be >= 1", i);
+      return FALSE;
+    }
+  }
   for (int i = 0; i < cfg->n_levels - 1; i++)
     cfg->temperal_downsample[i] = json_array_get_boolean_element (td, i);
-  if (json_object_has_member (o, "attn_scales")) {
-    JsonArray *as = json_object_get_array_member (o, "attn_scales");
-    if (as && json_array_get_length (as) > 0) {
+  JsonNode *asn = json_object_get_member (o, "attn_scales");
+  if (asn && !JSON_NODE_HOLDS_NULL (asn)) {
+    JsonArray *as = JSON_NODE_HOLDS_ARRAY (asn) ? json_node_get_array (asn) : NULL;
+    if (!as || json_array_get_length (as) > 0) {
       g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
                    "VAE config: attn_scales must be empty (as in Wan2.1); extra attention blocks are not implemented");
       return FALSE;

@@ -323,6 +323,12 @@ la_vae_new (LaBackend *be, LaCheckpoint *ck, const LaVaeConfig *cfg, GError **er
                  cfg->dim, cfg->z_dim, cfg->n_levels, cfg->num_res_blocks);
     return NULL;
   }
+  for (int i = 0; i < cfg->n_levels; i++)
+    if (cfg->dim_mult[i] < 1) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "VAE config: dim_mult[%d] = %d must be >= 1",
+                   i, cfg->dim_mult[i]);
+      return NULL;
+    }
   LaVae *vae = g_new0 (LaVae, 1);
   vae->be = la_backend_ref (be);
   vae->cfg = *cfg;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-vae.h>
+#include <json-glib/json-glib.h>
 
 static LaBackend *be;
 
@@ -406,6 +407,43 @@ test_bf16_norm (void)
   la_vae_free (vae);
 }
 
+static gboolean
+parse_cfg (const char *json, LaVaeConfig *cfg, GError **error)
+{
+  g_autoptr (JsonNode) n = json_from_string (json, NULL);
+  g_assert_nonnull (n);
+  la_vae_config_wan21 (cfg);
+  return la_vae_config_from_json (cfg, json_node_get_object (n), error);
+}
+
+static void
+test_config_json (void)
+{
+  LaVaeConfig cfg;
+  g_autoptr (GError) e = NULL;
+  g_assert_true (parse_cfg ("{\"dim\": 8, \"z_dim\": 16, \"dim_mult\": [1, 2, 4, 4], \"num_res_blocks\": 2,"
+                            " \"attn_scales\": [], \"temperal_downsample\": [false, true, true]}", &cfg, &e));
+  g_assert_no_error (e);
+  g_assert_cmpint (cfg.dim, ==, 8);
+  g_assert_cmpint (cfg.n_levels, ==, 4);
+  g_assert_true (cfg.temperal_downsample[2] && !cfg.temperal_downsample[0]);
+  const char *bad[] = {
+    "{\"z_dim\": 16, \"dim_mult\": [1, 2], \"num_res_blocks\": 2, \"temperal_downsample\": [true]}",
+    "{\"dim\": \"8\", \"z_dim\": 16, \"dim_mult\": [1, 2], \"num_res_blocks\": 2, \"temperal_downsample\": [true]}",
+    "{\"dim\": 8, \"z_dim\": 16, \"dim_mult\": [1, 0], \"num_res_blocks\": 2, \"temperal_downsample\": [true]}",
+    "{\"dim\": 8, \"z_dim\": 16, \"dim_mult\": [1, 2], \"num_res_blocks\": 2, \"temperal_downsample\": []}",
+    "{\"dim\": 8, \"z_dim\": 16, \"dim_mult\": [1, 2], \"num_res_blocks\": 2, \"temperal_downsample\": [true],"
+    " \"attn_scales\": [0.5]}",
+    "{\"dim\": 8, \"z_dim\": 0, \"dim_mult\": [1, 2], \"num_res_blocks\": 2, \"temperal_downsample\": [true]}",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (GError) be2 = NULL;
+    g_assert_false (parse_cfg (bad[i], &cfg, &be2));
+    g_assert_nonnull (be2);
+    g_test_message ("%s", be2->message);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -417,6 +455,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vae/prime-block", test_prime_block);
   g_test_add_func ("/vae/bad-input", test_bad_input);
   g_test_add_func ("/vae/bf16-norm", test_bf16_norm);
+  g_test_add_func ("/vae/config-json", test_config_json);
   g_test_add_func ("/vae/real-keys", test_real_keys);
   int rc = g_test_run ();
   la_backend_unref (be);
