@@ -318,6 +318,17 @@ test_bad_input (void)
   g_assert_null (la_vae_new (be, ck2, &other, &e));
   g_assert_nonnull (e);
   g_assert_nonnull (strstr (e->message, "encoder.conv1.weight"));
+  g_clear_error (&e);
+
+  /* A backend without one of the VAE ops: an error naming the op. */
+  LaBackendOps partial = *be->ops;
+  partial.copy4d = NULL;
+  LaBackend fake = *be;
+  fake.ops = &partial;
+  fake.ref_count = 100;
+  g_assert_null (la_vae_new (&fake, ck2, &cfg, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (e->message, "copy4d"));
 }
 
 static void
