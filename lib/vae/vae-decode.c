@@ -93,7 +93,7 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
   for (int64_t t = 0; t < T;) {
     int64_t n = dec->st.chunk == 0 ? 1 : MIN (dec->max_pass, T - t);
     LaTensor *xin = vae_slice_frames (be, x, t, n);
-    LaTensor *y = vae_side_forward (vae, &vae->dec, "decoder", NULL, xin, &dec->st);
+    LaTensor *y = vae_side_forward (vae, &vae->dec, "decoder", xin, &dec->st);
     frames += y->shape[1];
     g_ptr_array_add (outs, y);
     dec->st.chunk++;

@@ -34,7 +34,7 @@ la_vae_encode (LaVae *vae, const LaTensor *pixels, GError **error)
     int64_t t0 = i == 0 ? 0 : 1 + 4 * (i - 1), n = i == 0 ? 1 : 4;
     st.chunk = i;
     LaTensor *x = vae_slice_frames (be, pixels, t0, n);
-    LaTensor *y = vae_side_forward (vae, &vae->enc, "encoder", NULL, x, &st);
+    LaTensor *y = vae_side_forward (vae, &vae->enc, "encoder", x, &st);
     total += y->shape[1];
     g_ptr_array_add (outs, y);
   }

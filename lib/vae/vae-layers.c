@@ -300,8 +300,7 @@ run_mods (LaVae *vae, VaeSide *side, int from, int to, LaTensor *x, VaeState *st
  * head).  Takes x.  Decoder order: middle then stages; encoder: stages then
  * middle.  Taps "<prefix>.conv1", each module, "<prefix>.middle", "<prefix>.head". */
 LaTensor *
-vae_side_forward (LaVae *vae, VaeSide *side, const char *prefix, const char *unused,
-                  LaTensor *x, VaeState *st)
+vae_side_forward (LaVae *vae, VaeSide *side, const char *prefix, LaTensor *x, VaeState *st)
 {
   char name[64];
   gboolean middle_first = side == &vae->dec;

@@ -97,5 +97,5 @@ LaTensor *vae_module_forward (LaVae *vae, VaeModule *m, LaTensor *x, VaeState *s
 void      vae_round_bf16 (LaBackend *be, LaTensor *t);
 LaTensor *vae_slice_frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n);
 void      vae_tap (LaVae *vae, const char *name, int chunk, LaTensor *t);
-LaTensor *vae_side_forward (LaVae *vae, VaeSide *side, const char *prefix,
-                            const char *stage_name, LaTensor *x, VaeState *st);
+LaTensor *vae_side_forward (LaVae *vae, VaeSide *side, const char *prefix, LaTensor *x,
+                            VaeState *st);
