@@ -1,31 +1,26 @@
-/* backend-cuda.cu — the CUDA backend's device, memory and GEMM core.
+/* backend-cuda.cu — the CUDA backend's device, memory, copies, ops table and
+ * the la-cuda.h extras (weight precision, allocator figures, CUDA graphs).
  *
- * Memory lives in GBytes whose free function is cudaFree, so LaTensor
- * refcounting works unchanged on the device.  GEMMs go through cuBLAS with
- * fp32 accumulation.  The remaining ops of LaBackendOps (norms, attention,
- * convolutions, FP8 GEMMs) are issue 10's work: their table entries are NULL
- * here, and model code must not run on this backend until they exist.
+ * Memory plan.  Tensors are GBytes whose free function hands the block back
+ * to a caching allocator (LaCudaPool): per-size free lists, sizes rounded up
+ * (512 B below 1 MiB, 2 MiB above) so a steady-state loop that allocates the
+ * same shapes every block is served entirely from the cache (zero cudaMalloc
+ * after warm-up; la_cuda_mem_stats() proves it).  Everything runs on one
+ * stream, so a block freed after its last use was enqueued can be reused by
+ * the next op without events (the PyTorch caching-allocator argument).
+ * Op temporaries (type casts, im2col, FP8 activations) come from the same
+ * pool through la_cuda_scratch_get/put.
+ *
+ * Errors.  Ops never return errors; the first failure is kept (sticky) and
+ * reported by sync(), like cudaGetLastError.
  */
-#include <cuda_runtime.h>
-#include <cublas_v2.h>
-#include <cuda_bf16.h>
+#include "cuda-internal.h"
 #include <string.h>
 
-extern "C" {
-#include "liveavatar/la-backend.h"
-#include "liveavatar/la-error.h"
-}
+/* ---------------------------------------------------------------- errors */
 
-struct LaCudaBackend {
-  LaBackend parent;
-  cublasHandle_t blas;
-  cudaStream_t stream;
-  GMutex lock;
-  GError *error;
-};
-
-static void
-record_error (LaCudaBackend *self, const char *what, const char *detail)
+void
+la_cuda_record_error (LaCudaBackend *self, const char *what, const char *detail)
 {
   g_mutex_lock (&self->lock);
   if (!self->error)
@@ -34,13 +29,199 @@ record_error (LaCudaBackend *self, const char *what, const char *detail)
   g_mutex_unlock (&self->lock);
 }
 
-#define CU_CHECK(self, call) do { cudaError_t e_ = (call); \
-    if (e_ != cudaSuccess) record_error ((self), #call, cudaGetErrorString (e_)); } while (0)
+gboolean
+la_cuda_dtype_ok (LaCudaBackend *self, const char *op, const LaTensor *t)
+{
+  if (t->dtype == LA_DTYPE_F32 || t->dtype == LA_DTYPE_BF16 || t->dtype == LA_DTYPE_F16)
+    return TRUE;
+  char *msg = g_strdup_printf ("dtype %s of tensor %s not supported (f32, bf16, f16)",
+                               la_dtype_name (t->dtype), t->name ? t->name : "(unnamed)");
+  la_cuda_record_error (self, op, msg);
+  g_free (msg);
+  return FALSE;
+}
+
+/* ------------------------------------------------------- caching allocator */
+
+struct LaCudaPool {
+  gint ref;
+  GMutex lock;
+  int device;
+  GHashTable *bins;        /* rounded size -> GSList of free pointers */
+  GHashTable *sizes;       /* pointer -> rounded size, for every live block */
+  GHashTable *graph_owned; /* pointer -> LaCudaGraph that captured its allocation */
+  GPtrArray *capturing;    /* pointers allocated during the current capture, or NULL */
+  LaCudaMemStats st;
+};
+
+struct _LaCudaGraph {
+  LaCudaBackend *be;
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  GPtrArray *owned;        /* pointers allocated during capture */
+  GPtrArray *held;         /* of those, the ones whose tensors were freed: kept until graph_free */
+};
+
+static size_t
+round_size (size_t n)
+{
+  if (n == 0)
+    n = 1;
+  if (n < ((size_t) 1 << 20))
+    return (n + 511) & ~(size_t) 511;
+  return (n + ((size_t) 2 << 20) - 1) & ~(((size_t) 2 << 20) - 1);
+}
 
 static void
-free_device (gpointer p)
+pool_unref (LaCudaPool *pool)
 {
-  cudaFree (p);
+  if (!g_atomic_int_dec_and_test (&pool->ref))
+    return;
+  GHashTableIter it;
+  gpointer k, v;
+  cudaSetDevice (pool->device);
+  g_hash_table_iter_init (&it, pool->bins);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    for (GSList *l = (GSList *) v; l; l = l->next)
+      cudaFree (l->data);
+  g_hash_table_destroy (pool->bins);
+  g_hash_table_destroy (pool->sizes);
+  g_hash_table_destroy (pool->graph_owned);
+  g_mutex_clear (&pool->lock);
+  g_free (pool);
+}
+
+static void
+free_bin (gpointer list)
+{
+  g_slist_free ((GSList *) list);
+}
+
+static LaCudaPool *
+pool_new (int device)
+{
+  LaCudaPool *pool = g_new0 (LaCudaPool, 1);
+  pool->ref = 1;
+  pool->device = device;
+  g_mutex_init (&pool->lock);
+  pool->bins = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, free_bin);
+  pool->sizes = g_hash_table_new (g_direct_hash, g_direct_equal);
+  pool->graph_owned = g_hash_table_new (g_direct_hash, g_direct_equal);
+  return pool;
+}
+
+static void *
+pool_get (LaCudaBackend *self, size_t bytes)
+{
+  LaCudaPool *pool = self->pool;
+  gint64 key = (gint64) round_size (bytes);
+  void *p = NULL;
+  g_mutex_lock (&pool->lock);
+  gpointer okey = NULL, oval = NULL;
+  if (g_hash_table_steal_extended (pool->bins, &key, &okey, &oval)) {
+    GSList *l = (GSList *) oval;
+    p = l->data;
+    GSList *rest = g_slist_delete_link (l, l);
+    if (rest)
+      g_hash_table_insert (pool->bins, okey, rest);
+    else
+      g_free (okey);
+    pool->st.cached -= (guint64) key;
+    pool->st.n_reuse++;
+  } else {
+    cudaSetDevice (pool->device);
+    cudaError_t e = cudaMalloc (&p, (size_t) key);
+    if (e != cudaSuccess) {
+      /* Out of memory: give the cache back to the driver and try once more. */
+      (void) cudaGetLastError ();
+      GHashTableIter it;
+      gpointer k, v;
+      g_hash_table_iter_init (&it, pool->bins);
+      while (g_hash_table_iter_next (&it, &k, &v))
+        for (GSList *b = (GSList *) v; b; b = b->next) {
+          g_hash_table_remove (pool->sizes, b->data);
+          cudaFree (b->data);
+        }
+      g_hash_table_remove_all (pool->bins);
+      pool->st.cached = 0;
+      e = cudaMalloc (&p, (size_t) key);
+    }
+    if (e != cudaSuccess) {
+      g_mutex_unlock (&pool->lock);
+      char *msg = g_strdup_printf ("%" G_GINT64_FORMAT " bytes: %s", key, cudaGetErrorString (e));
+      la_cuda_record_error (self, "cudaMalloc", msg);
+      g_free (msg);
+      return NULL;
+    }
+    pool->st.n_malloc++;
+  }
+  g_hash_table_insert (pool->sizes, p, GSIZE_TO_POINTER ((gsize) key));
+  pool->st.in_use += (guint64) key;
+  if (pool->st.in_use + pool->st.cached > pool->st.peak)
+    pool->st.peak = pool->st.in_use + pool->st.cached;
+  if (pool->capturing)
+    g_ptr_array_add (pool->capturing, p);
+  g_mutex_unlock (&pool->lock);
+  return p;
+}
+
+static void
+pool_put_locked (LaCudaPool *pool, void *p, gboolean from_graph)
+{
+  gint64 key = (gint64) GPOINTER_TO_SIZE (g_hash_table_lookup (pool->sizes, p));
+  if (!from_graph) {
+    LaCudaGraph *g = (LaCudaGraph *) g_hash_table_lookup (pool->graph_owned, p);
+    if (g) {            /* a captured graph still writes here on replay: keep it */
+      g_ptr_array_add (g->held, p);
+      return;
+    }
+  }
+  gpointer okey = NULL, oval = NULL;
+  if (!g_hash_table_steal_extended (pool->bins, &key, &okey, &oval))
+    okey = g_memdup2 (&key, sizeof key);
+  g_hash_table_insert (pool->bins, okey, g_slist_prepend ((GSList *) oval, p));
+  pool->st.in_use -= (guint64) key;
+  pool->st.cached += (guint64) key;
+}
+
+typedef struct {
+  LaCudaPool *pool;
+  void *p;
+} PoolBlock;
+
+static void
+pool_block_free (gpointer data)
+{
+  PoolBlock *b = (PoolBlock *) data;
+  g_mutex_lock (&b->pool->lock);
+  pool_put_locked (b->pool, b->p, FALSE);
+  g_mutex_unlock (&b->pool->lock);
+  pool_unref (b->pool);
+  g_free (b);
+}
+
+void *
+la_cuda_scratch_get (LaCudaBackend *self, size_t bytes)
+{
+  return pool_get (self, bytes);
+}
+
+void
+la_cuda_scratch_put (LaCudaBackend *self, void *p)
+{
+  if (!p)
+    return;
+  g_mutex_lock (&self->pool->lock);
+  pool_put_locked (self->pool, p, FALSE);
+  g_mutex_unlock (&self->pool->lock);
+}
+
+/* ------------------------------------------------------------ memory ops */
+
+__global__ void
+set_scalar (float *p, float v)
+{
+  *p = v;
 }
 
 static LaTensor *
@@ -54,102 +235,110 @@ cuda_alloc (LaBackend *be, LaDType dtype, int ndim, const int64_t *shape)
   for (int i = 0; i < ndim; i++)
     probe.shape[i] = shape[i];
   size_t n = la_tensor_nbytes (&probe);
-  void *p = NULL;
-  cudaSetDevice (be->device_index);
-  cudaError_t e = cudaMalloc (&p, n ? n : 256);
-  if (e != cudaSuccess) {
-    record_error (self, "cudaMalloc", cudaGetErrorString (e));
+  /* e4m3 tensors carry their fp32 dequantisation scale after the data. */
+  size_t total = dtype == LA_DTYPE_F8_E4M3 ? la_cuda_scale_offset (n) + 256 : n;
+  void *p = pool_get (self, total);
+  if (!p)
     return NULL;
+  LA_CU_CHECK (self, cudaMemsetAsync (p, 0, n, self->stream));   /* la_alloc zero-fills, as on the CPU */
+  if (dtype == LA_DTYPE_F8_E4M3) {
+    /* a kernel, not a host copy, so that allocation works inside a graph capture */
+    set_scalar<<<1, 1, 0, self->stream>>> ((float *) ((char *) p + la_cuda_scale_offset (n)), 1.0f);
+    LA_CU_CHECK (self, cudaGetLastError ());
   }
-  cudaMemsetAsync (p, 0, n, self->stream);
-  GBytes *b = g_bytes_new_with_free_func (p, n, free_device, p);
+  PoolBlock *blk = g_new (PoolBlock, 1);
+  blk->pool = self->pool;
+  blk->p = p;
+  g_atomic_int_inc (&self->pool->ref);
+  GBytes *b = g_bytes_new_with_free_func (p, n, pool_block_free, blk);
   LaTensor *t = la_tensor_new_view (dtype, ndim, shape, b, p, LA_DEVICE_CUDA, be->device_index);
   g_bytes_unref (b);
   return t;
 }
 
-/* Same dtype: a plain memcpy of any direction.  Otherwise convert on the host. */
+static gboolean
+device_float (LaDType t)
+{
+  return t == LA_DTYPE_F32 || t == LA_DTYPE_BF16 || t == LA_DTYPE_F16 || t == LA_DTYPE_F8_E4M3;
+}
+
+/* dst <- src for any pair of host/device tensors and dtypes.  Float casts run
+ * on the device; copies that touch host memory synchronise (the host buffer
+ * may be pageable or freed right after).  Casting into e4m3 is the raw
+ * saturating cast of la_convert (scale slot untouched); la_cuda_quantize_fp8
+ * is the scaled quantiser. */
 static void
 cuda_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
 {
   LaCudaBackend *self = (LaCudaBackend *) be;
-  size_t n = (size_t) la_tensor_numel (src);
+  int64_t n = la_tensor_numel (src);
+  if (la_tensor_numel (dst) != n) {
+    la_cuda_record_error (self, "copy", "element counts differ");
+    return;
+  }
+  gboolean dh = dst->device != LA_DEVICE_CUDA, sh = src->device != LA_DEVICE_CUDA;
+  if (dh && sh) {
+    la_convert (dst->data, dst->dtype, src->data, src->dtype, (size_t) n);
+    return;
+  }
+  if ((dh || sh) && self->capturing) {
+    la_cuda_record_error (self, "copy", "host<->device copy inside a CUDA graph capture");
+    return;
+  }
   if (dst->dtype == src->dtype) {
-    CU_CHECK (self, cudaMemcpyAsync (dst->data, src->data, la_tensor_nbytes (src), cudaMemcpyDefault, self->stream));
-    CU_CHECK (self, cudaStreamSynchronize (self->stream));
+    LA_CU_CHECK (self, cudaMemcpyAsync (dst->data, src->data, la_tensor_nbytes (src), cudaMemcpyDefault,
+                                        self->stream));
+    if (dh || sh)
+      LA_CU_CHECK (self, cudaStreamSynchronize (self->stream));
+    return;
+  }
+  if (device_float (dst->dtype) && device_float (src->dtype)) {
+    if (!dh && !sh) {
+      la_cuda_convert (self, dst->data, dst->dtype, src->data, src->dtype, n);
+    } else if (sh) {          /* upload raw, cast on the device */
+      void *tmp = la_cuda_scratch_get (self, la_tensor_nbytes (src));
+      if (!tmp)
+        return;
+      LA_CU_CHECK (self, cudaMemcpyAsync (tmp, src->data, la_tensor_nbytes (src), cudaMemcpyHostToDevice,
+                                          self->stream));
+      la_cuda_convert (self, dst->data, dst->dtype, tmp, src->dtype, n);
+      LA_CU_CHECK (self, cudaStreamSynchronize (self->stream));
+      la_cuda_scratch_put (self, tmp);
+    } else {                  /* cast on the device, download */
+      void *tmp = la_cuda_scratch_get (self, la_tensor_nbytes (dst));
+      if (!tmp)
+        return;
+      la_cuda_convert (self, tmp, dst->dtype, src->data, src->dtype, n);
+      LA_CU_CHECK (self, cudaMemcpyAsync (dst->data, tmp, la_tensor_nbytes (dst), cudaMemcpyDeviceToHost,
+                                          self->stream));
+      LA_CU_CHECK (self, cudaStreamSynchronize (self->stream));
+      la_cuda_scratch_put (self, tmp);
+    }
+    return;
+  }
+  /* Integer or f64 conversions: rare (indices, tables), done on the host. */
+  if (self->capturing) {
+    la_cuda_record_error (self, "copy", "non-float cast inside a CUDA graph capture");
     return;
   }
   void *hs = g_malloc (la_tensor_nbytes (src)), *hd = g_malloc (la_tensor_nbytes (dst));
-  CU_CHECK (self, cudaMemcpyAsync (hs, src->data, la_tensor_nbytes (src), cudaMemcpyDefault, self->stream));
-  CU_CHECK (self, cudaStreamSynchronize (self->stream));
-  la_convert (hd, dst->dtype, hs, src->dtype, n);
-  CU_CHECK (self, cudaMemcpyAsync (dst->data, hd, la_tensor_nbytes (dst), cudaMemcpyDefault, self->stream));
-  CU_CHECK (self, cudaStreamSynchronize (self->stream));
+  LA_CU_CHECK (self, cudaMemcpyAsync (hs, src->data, la_tensor_nbytes (src), cudaMemcpyDefault, self->stream));
+  LA_CU_CHECK (self, cudaStreamSynchronize (self->stream));
+  la_convert (hd, dst->dtype, hs, src->dtype, (size_t) n);
+  LA_CU_CHECK (self, cudaMemcpyAsync (dst->data, hd, la_tensor_nbytes (dst), cudaMemcpyDefault, self->stream));
+  LA_CU_CHECK (self, cudaStreamSynchronize (self->stream));
   g_free (hs);
   g_free (hd);
-}
-
-__global__ void
-fill_f32 (float *p, int64_t n, float v)
-{
-  int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x;
-  if (i < n)
-    p[i] = v;
-}
-
-__global__ void
-fill_bf16 (__nv_bfloat16 *p, int64_t n, float v)
-{
-  int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x;
-  if (i < n)
-    p[i] = __float2bfloat16_rn (v);
-}
-
-static void
-cuda_fill (LaBackend *be, LaTensor *y, float value)
-{
-  LaCudaBackend *self = (LaCudaBackend *) be;
-  int64_t n = la_tensor_numel (y);
-  unsigned blocks = (unsigned) ((n + 255) / 256);
-  if (n == 0)
-    return;
-  if (y->dtype == LA_DTYPE_F32)
-    fill_f32<<<blocks, 256, 0, self->stream>>> ((float *) y->data, n, value);
-  else if (y->dtype == LA_DTYPE_BF16)
-    fill_bf16<<<blocks, 256, 0, self->stream>>> ((__nv_bfloat16 *) y->data, n, value);
-  else
-    record_error (self, "fill", "dtype not supported");
-  CU_CHECK (self, cudaGetLastError ());
-}
-
-static cudaDataType_t
-cuda_type (LaDType t)
-{
-  return t == LA_DTYPE_BF16 ? CUDA_R_16BF : t == LA_DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
-}
-
-/* y[M,N] = x[M,K] w[N,K]^T: in column-major terms y^T = w . x^T. */
-static void
-cuda_linear (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *bias)
-{
-  LaCudaBackend *self = (LaCudaBackend *) be;
-  int64_t K = x->shape[x->ndim - 1], M = la_tensor_numel (x) / K, N = w->shape[0];
-  float one = 1.0f, zero = 0.0f;
-  if (bias)
-    record_error (self, "linear", "bias epilogue not implemented in the CUDA backend yet");
-  cublasStatus_t st = cublasGemmEx (self->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int) N, (int) M, (int) K, &one,
-                                    w->data, cuda_type (w->dtype), (int) K, x->data, cuda_type (x->dtype), (int) K,
-                                    &zero, y->data, cuda_type (y->dtype), (int) N,
-                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  if (st != CUBLAS_STATUS_SUCCESS)
-    record_error (self, "cublasGemmEx", cublasGetStatusString (st));
 }
 
 static gboolean
 cuda_sync (LaBackend *be, GError **error)
 {
   LaCudaBackend *self = (LaCudaBackend *) be;
-  CU_CHECK (self, cudaStreamSynchronize (self->stream));
+  if (self->capturing)
+    la_cuda_record_error (self, "sync", "called inside a CUDA graph capture");
+  else
+    LA_CU_CHECK (self, cudaStreamSynchronize (self->stream));
   g_mutex_lock (&self->lock);
   GError *e = self->error;
   self->error = NULL;
@@ -165,8 +354,14 @@ static void
 cuda_destroy (LaBackend *be)
 {
   LaCudaBackend *self = (LaCudaBackend *) be;
+  cudaSetDevice (be->device_index);
+  cudaStreamSynchronize (self->stream);
   cublasDestroy (self->blas);
+  cublasLtDestroy (self->lt);
+  cudaFree (self->lt_workspace);
   cudaStreamDestroy (self->stream);
+  g_hash_table_destroy (self->lt_algos);
+  pool_unref (self->pool);
   g_clear_error (&self->error);
   g_mutex_clear (&self->lock);
   g_free (self);
@@ -180,14 +375,42 @@ make_ops (void)
   o.name = "cuda";
   o.alloc = cuda_alloc;
   o.copy = cuda_copy;
-  o.fill = cuda_fill;
-  o.linear = cuda_linear;
+  o.fill = la_cuda_fill;
+  o.linear = la_cuda_linear;
+  o.matmul = la_cuda_matmul;
+  o.layer_norm = la_cuda_layer_norm;
+  o.rms_norm = la_cuda_rms_norm;
+  o.unary = la_cuda_unary;
+  o.binary = la_cuda_binary;
+  o.axpy = la_cuda_axpy;
+  o.modulate = la_cuda_modulate;
+  o.softmax = la_cuda_softmax;
+  o.attention = la_cuda_attention;
+  o.conv3d = la_cuda_conv3d;
+  o.conv1d = la_cuda_conv1d;
+  o.channel_rms_norm = la_cuda_channel_rms_norm;
+  o.copy4d = la_cuda_copy4d;
+  o.upsample2x = la_cuda_upsample2x;
+  o.latent_norm = la_cuda_latent_norm;
+  o.clamp = la_cuda_clamp;
+  o.rope = la_cuda_rope;
   o.sync = cuda_sync;
   o.destroy = cuda_destroy;
   return o;
 }
 
 static const LaBackendOps cuda_ops = make_ops ();
+
+extern "C" int
+la_cuda_device_count (void)
+{
+  int count = 0;
+  if (cudaGetDeviceCount (&count) != cudaSuccess) {
+    (void) cudaGetLastError ();
+    return 0;
+  }
+  return count;
+}
 
 extern "C" LaBackend *
 la_backend_cuda_new (int device_index, GError **error)
@@ -207,14 +430,278 @@ la_backend_cuda_new (int device_index, GError **error)
   self->parent.device_index = device_index;
   self->parent.ref_count = 1;
   self->parent.n_threads = 1;
+  self->weights = LA_CUDA_WEIGHTS_F32;
   g_mutex_init (&self->lock);
+  self->lt_workspace_size = (size_t) 32 << 20;
   if (cudaStreamCreateWithFlags (&self->stream, cudaStreamNonBlocking) != cudaSuccess ||
-      cublasCreate (&self->blas) != CUBLAS_STATUS_SUCCESS) {
-    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "CUDA device %d: cannot create a stream or cuBLAS handle", device_index);
+      cublasCreate (&self->blas) != CUBLAS_STATUS_SUCCESS ||
+      cublasLtCreate (&self->lt) != CUBLAS_STATUS_SUCCESS ||
+      cudaMalloc (&self->lt_workspace, self->lt_workspace_size) != cudaSuccess) {
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE,
+                 "CUDA device %d: cannot create a stream, cuBLAS(Lt) handle or workspace", device_index);
     g_mutex_clear (&self->lock);
     g_free (self);
     return NULL;
   }
   cublasSetStream (self->blas, self->stream);
+  /* Pure fp32 GEMMs for f32 tensors (no TF32): the golden cases compare at fp32 tolerance. */
+  cublasSetMathMode (self->blas, CUBLAS_DEFAULT_MATH);
+  self->pool = pool_new (device_index);
+  self->lt_algos = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return &self->parent;
+}
+
+/* ------------------------------------------------------------- la-cuda.h */
+
+static LaCudaBackend *
+as_cuda (LaBackend *be, GError **error)
+{
+  if (!be || be->ops != &cuda_ops) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "not a CUDA backend");
+    return NULL;
+  }
+  return (LaCudaBackend *) be;
+}
+
+extern "C" gboolean
+la_cuda_set_weights (LaBackend *be, LaCudaWeights weights, GError **error)
+{
+  LaCudaBackend *self = as_cuda (be, error);
+  if (!self)
+    return FALSE;
+  if (weights < LA_CUDA_WEIGHTS_F32 || weights > LA_CUDA_WEIGHTS_FP8) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "weight precision %d unknown", (int) weights);
+    return FALSE;
+  }
+  if (weights == LA_CUDA_WEIGHTS_FP8) {
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties (&prop, be->device_index) == cudaSuccess &&
+        prop.major * 10 + prop.minor < 89) {
+      g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "CUDA device %d (sm_%d%d): FP8 GEMMs need sm_89 or newer",
+                   be->device_index, prop.major, prop.minor);
+      return FALSE;
+    }
+  }
+  self->weights = weights;
+  return TRUE;
+}
+
+extern "C" LaCudaWeights
+la_cuda_get_weights (LaBackend *be)
+{
+  LaCudaBackend *self = as_cuda (be, NULL);
+  return self ? self->weights : LA_CUDA_WEIGHTS_F32;
+}
+
+extern "C" float *
+la_cuda_fp8_scale_ptr (const LaTensor *t)
+{
+  if (!t || t->dtype != LA_DTYPE_F8_E4M3 || t->device != LA_DEVICE_CUDA)
+    return NULL;
+  return (float *) ((char *) t->data + la_cuda_scale_offset (la_tensor_nbytes (t)));
+}
+
+extern "C" gboolean
+la_cuda_quantize_fp8 (LaBackend *be, LaTensor *dst, const LaTensor *src, GError **error)
+{
+  LaCudaBackend *self = as_cuda (be, error);
+  if (!self)
+    return FALSE;
+  if (dst->dtype != LA_DTYPE_F8_E4M3 || dst->device != LA_DEVICE_CUDA || src->device != LA_DEVICE_CUDA ||
+      la_tensor_numel (dst) != la_tensor_numel (src) ||
+      !(src->dtype == LA_DTYPE_F32 || src->dtype == LA_DTYPE_BF16 || src->dtype == LA_DTYPE_F16)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+                 "quantize_fp8: dst must be a device e4m3 tensor and src a device f32/bf16/f16 tensor "
+                 "of the same size (%s)", src->name ? src->name : "unnamed");
+    return FALSE;
+  }
+  la_cuda_fp8_quantize_raw (self, dst->data, src->data, src->dtype, la_tensor_numel (src),
+                            la_cuda_fp8_scale_ptr (dst));
+  return TRUE;
+}
+
+extern "C" LaTensor *
+la_cuda_upload_weight (LaBackend *be, const LaTensor *host, gboolean fp8_eligible, GError **error)
+{
+  LaCudaBackend *self = as_cuda (be, error);
+  if (!self)
+    return NULL;
+  if (!la_dtype_is_float (host->dtype)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "weight %s: dtype %s is not a float type",
+                 host->name ? host->name : "unnamed", la_dtype_name (host->dtype));
+    return NULL;
+  }
+  LaDType dt = self->weights == LA_CUDA_WEIGHTS_F32 ? LA_DTYPE_F32 : LA_DTYPE_BF16;
+  gboolean fp8 = self->weights == LA_CUDA_WEIGHTS_FP8 && fp8_eligible;
+  if (fp8 && (host->ndim != 2 || host->shape[0] % 16 || host->shape[1] % 16)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+                 "weight %s: FP8 linears need a 2-D weight with both sizes multiples of 16", 
+                 host->name ? host->name : "unnamed");
+    return NULL;
+  }
+  /* Quantise from the bf16-rounded value when the source is wider: the
+   * reference quantises the bf16 checkpoint weight (io.md §8). */
+  LaTensor *stage = la_alloc (be, fp8 ? LA_DTYPE_BF16 : dt, host->ndim, host->shape);
+  if (!stage) {
+    la_backend_sync (be, error);
+    return NULL;
+  }
+  be->ops->copy (be, stage, host);
+  if (!fp8) {
+    if (host->name)
+      la_tensor_set_name (stage, host->name);
+    if (!la_backend_sync (be, error)) {
+      la_tensor_unref (stage);
+      return NULL;
+    }
+    return stage;
+  }
+  LaTensor *q = la_alloc (be, LA_DTYPE_F8_E4M3, host->ndim, host->shape);
+  if (q)
+    la_cuda_quantize_fp8 (be, q, stage, NULL);
+  la_tensor_unref (stage);
+  if (!q || !la_backend_sync (be, error)) {
+    if (q)
+      la_tensor_unref (q);
+    return NULL;
+  }
+  if (host->name)
+    la_tensor_set_name (q, host->name);
+  return q;
+}
+
+extern "C" void
+la_cuda_mem_stats (LaBackend *be, LaCudaMemStats *out)
+{
+  LaCudaBackend *self = as_cuda (be, NULL);
+  memset (out, 0, sizeof *out);
+  if (!self)
+    return;
+  g_mutex_lock (&self->pool->lock);
+  *out = self->pool->st;
+  g_mutex_unlock (&self->pool->lock);
+}
+
+extern "C" void
+la_cuda_mem_trim (LaBackend *be)
+{
+  LaCudaBackend *self = as_cuda (be, NULL);
+  if (!self)
+    return;
+  LaCudaPool *pool = self->pool;
+  cudaStreamSynchronize (self->stream);
+  g_mutex_lock (&pool->lock);
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, pool->bins);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    for (GSList *l = (GSList *) v; l; l = l->next) {
+      g_hash_table_remove (pool->sizes, l->data);
+      cudaFree (l->data);
+    }
+  g_hash_table_remove_all (pool->bins);
+  pool->st.cached = 0;
+  g_mutex_unlock (&pool->lock);
+}
+
+/* ------------------------------------------------------------ CUDA graphs */
+
+extern "C" gboolean
+la_cuda_graph_begin (LaBackend *be, GError **error)
+{
+  LaCudaBackend *self = as_cuda (be, error);
+  if (!self)
+    return FALSE;
+  if (self->capturing) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "a CUDA graph capture is already open");
+    return FALSE;
+  }
+  if (!la_backend_sync (be, error))
+    return FALSE;
+  g_mutex_lock (&self->pool->lock);
+  self->pool->capturing = g_ptr_array_new ();
+  g_mutex_unlock (&self->pool->lock);
+  cudaError_t e = cudaStreamBeginCapture (self->stream, cudaStreamCaptureModeRelaxed);
+  if (e != cudaSuccess) {
+    g_mutex_lock (&self->pool->lock);
+    g_ptr_array_free (self->pool->capturing, TRUE);
+    self->pool->capturing = NULL;
+    g_mutex_unlock (&self->pool->lock);
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "cudaStreamBeginCapture: %s", cudaGetErrorString (e));
+    return FALSE;
+  }
+  self->capturing = TRUE;
+  return TRUE;
+}
+
+extern "C" LaCudaGraph *
+la_cuda_graph_end (LaBackend *be, GError **error)
+{
+  LaCudaBackend *self = as_cuda (be, error);
+  if (!self)
+    return NULL;
+  if (!self->capturing) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "no CUDA graph capture is open");
+    return NULL;
+  }
+  cudaGraph_t graph = NULL;
+  cudaError_t e = cudaStreamEndCapture (self->stream, &graph);
+  self->capturing = FALSE;
+  LaCudaGraph *g = g_new0 (LaCudaGraph, 1);
+  g_mutex_lock (&self->pool->lock);
+  g->owned = self->pool->capturing;
+  self->pool->capturing = NULL;
+  g->held = g_ptr_array_new ();
+  for (guint i = 0; i < g->owned->len; i++)
+    g_hash_table_insert (self->pool->graph_owned, g_ptr_array_index (g->owned, i), g);
+  g_mutex_unlock (&self->pool->lock);
+  g->be = self;
+  la_backend_ref (be);
+  GError *op_error = NULL;
+  if (e == cudaSuccess)
+    e = cudaGraphInstantiate (&g->exec, graph, 0);
+  g->graph = graph;
+  if (e != cudaSuccess || !la_backend_sync (be, &op_error)) {
+    if (op_error)
+      g_propagate_error (error, op_error);
+    else
+      g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "CUDA graph capture: %s", cudaGetErrorString (e));
+    la_cuda_graph_free (g);
+    return NULL;
+  }
+  return g;
+}
+
+extern "C" gboolean
+la_cuda_graph_launch (LaCudaGraph *g, GError **error)
+{
+  cudaError_t e = cudaGraphLaunch (g->exec, g->be->stream);
+  if (e != cudaSuccess) {
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "cudaGraphLaunch: %s", cudaGetErrorString (e));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+extern "C" void
+la_cuda_graph_free (LaCudaGraph *g)
+{
+  if (!g)
+    return;
+  LaCudaBackend *self = g->be;
+  cudaStreamSynchronize (self->stream);
+  if (g->exec)
+    cudaGraphExecDestroy (g->exec);
+  if (g->graph)
+    cudaGraphDestroy (g->graph);
+  g_mutex_lock (&self->pool->lock);
+  for (guint i = 0; i < g->owned->len; i++)
+    g_hash_table_remove (self->pool->graph_owned, g_ptr_array_index (g->owned, i));
+  for (guint i = 0; i < g->held->len; i++)
+    pool_put_locked (self->pool, g_ptr_array_index (g->held, i), TRUE);
+  g_mutex_unlock (&self->pool->lock);
+  g_ptr_array_free (g->owned, TRUE);
+  g_ptr_array_free (g->held, TRUE);
+  la_backend_unref (&self->parent);
+  g_free (g);
 }
