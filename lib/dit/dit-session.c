@@ -329,6 +329,23 @@ la_dit_session_free (LaDitSession *s)
   g_free (s);
 }
 
+/* The sink K/V are a function of (ref, motion, prompt) only, identical for the
+ * 4 caches: prefill cache 0 and copy (the official code runs it 4 times, §8.2-14). */
+static gboolean
+prefill_all (LaDitSession *s, GError **error)
+{
+  if (!la_dit_session_sink_call (s, 0, error))
+    return FALSE;
+  for (int i = 1; i < N_STEPS; i++)
+    for (int l = 0; l < s->m->cfg.num_layers; l++) {
+      g_autoptr (LaTensor) v0 = dit_rows (s->cache[0].v_all[l], 0, s->Nc);
+      g_autoptr (LaTensor) vi = dit_rows (s->cache[i].v_all[l], 0, s->Nc);
+      s->be->ops->copy (s->be, s->cache[i].cond_k[l], s->cache[0].cond_k[l]);
+      s->be->ops->copy (s->be, vi, v0);
+    }
+  return la_backend_sync (s->be, error);
+}
+
 LaDitSession *
 la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *ref_latent,
                     const LaTensor *motion_latents, const LaTensor *text_context, GError **error)
@@ -438,11 +455,10 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
     la_dit_session_free (s);
     return NULL;
   }
-  for (int i = 0; i < N_STEPS; i++)
-    if (!la_dit_session_sink_call (s, i, error)) {
-      la_dit_session_free (s);
-      return NULL;
-    }
+  if (!prefill_all (s, error)) {
+    la_dit_session_free (s);
+    return NULL;
+  }
   return s;
 }
 
@@ -469,10 +485,7 @@ la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent, const 
     s->be->ops->binary (s->be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
   } else if (!embed_sink (s, ref_latent, motion_latents, error))
     return FALSE;
-  for (int i = 0; i < N_STEPS; i++)
-    if (!la_dit_session_sink_call (s, i, error))
-      return FALSE;
-  return TRUE;
+  return prefill_all (s, error);
 }
 
 gboolean
