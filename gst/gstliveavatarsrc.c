@@ -64,12 +64,12 @@ GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
 #define DEFAULT_REFERENCE_IMAGE NULL
 #define DEFAULT_PROMPT NULL
 #define DEFAULT_DEVICES "cpu"
-#define DEFAULT_SEED 42
+#define DEFAULT_SEED 420
 #define DEFAULT_SINK_OFFSET 0
 #define DEFAULT_SINK_REFRESH TRUE
 #define DEFAULT_AUDIO_MODE GST_LIVE_AVATAR_SRC_AUDIO_LIVE
-#define DEFAULT_LOOKAHEAD_MS 80
-#define DEFAULT_CONTEXT_MS 2000
+#define DEFAULT_LOOKAHEAD_MS 400
+#define DEFAULT_CONTEXT_MS 4000
 #define DEFAULT_LATENCY_MS 500
 #define DEFAULT_LEAKY GST_LIVE_AVATAR_SRC_LEAKY_AUTO
 #define DEFAULT_MAX_SIZE_TIME (2 * GST_SECOND)
@@ -158,6 +158,7 @@ struct _GstLiveAvatarSrc
   gboolean qos;
   gint max_errors, max_area, threads;
   gboolean settings_dirty;      /* READY-mutable settings changed since load */
+  guint64 queue_bound_ms;       /* audio queue bound given to the session */
   GstLiveAvatarSrcState state;
   gdouble proportion;
   GstClockTime earliest_time;
@@ -189,6 +190,7 @@ struct _GstLiveAvatarSrc
   GstSegment out_segment;
   gboolean have_out_segment;
   gint64 next_frame;
+  LaFrame *held;                /* pulled, waiting for its events */
   GstBuffer *last_buffer;
   GstVideoInfo vinfo, rgbinfo;
   gboolean negotiated;
@@ -887,9 +889,15 @@ load_session (GstLiveAvatarSrc * self)
    * non-live pipelines is done by the chain function, because liveness is
    * only known once data flows while the policy is fixed at load time. */
   p.queue_policy = LA_QUEUE_DROP_OLDEST;
-  p.max_queue_ms = (int) (self->max_size_time / GST_MSECOND);
-  p.max_area = self->max_area;
+  /* At least one block + look-ahead + 500 ms must fit, or a blocking
+   * upstream could never give the engine a full block. */
+  self->queue_bound_ms = MAX (self->max_size_time / GST_MSECOND,
+      1000 * LA_SESSION_FRAMES_PER_BLOCK / FPS_N + self->lookahead_ms + 500);
+  p.max_queue_ms = (int) self->queue_bound_ms;
+  if (self->max_area > 0)
+    p.max_area = self->max_area;
   p.n_threads = self->threads;
+  /* Defaults come from la_session_params_init (). */
   self->settings_dirty = FALSE;
   self->state = GST_LIVE_AVATAR_SRC_STATE_LOADING;
   GST_OBJECT_UNLOCK (self);
@@ -1019,6 +1027,7 @@ reset_task_state (GstLiveAvatarSrc * self)
   gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
   self->have_out_segment = FALSE;
   self->next_frame = 0;
+  g_clear_pointer (&self->held, la_frame_unref);
   gst_clear_buffer (&self->last_buffer);
   self->discont = TRUE;
   self->errors = 0;
@@ -1133,21 +1142,20 @@ is_live_leaky (GstLiveAvatarSrc * self)
 }
 
 /* Non-leaky: wait until the session's queue has room for @ms of audio
- * (the session itself would drop the oldest).  At least one block plus
- * look-ahead is always admitted, so generation can always proceed.
+ * (the session itself would drop the oldest).  The bound admits a block +
+ * look-ahead + 500 ms, so generation can always proceed; a buffer is always
+ * admitted into an empty queue.
  * Returns FALSE when flushing. */
 static gboolean
 wait_for_room (GstLiveAvatarSrc * self, gdouble ms)
 {
-  gdouble max_ms, floor_ms;
+  gdouble max_ms;
+  gboolean flushing;
   LaSessionStats st;
 
   GST_OBJECT_LOCK (self);
-  max_ms = self->max_size_time / (gdouble) GST_MSECOND;
-  floor_ms = 1000.0 * LA_SESSION_FRAMES_PER_BLOCK / FPS_N +
-      self->lookahead_ms + 2 * ms;
+  max_ms = self->queue_bound_ms;
   GST_OBJECT_UNLOCK (self);
-  max_ms = MAX (max_ms, floor_ms);
 
   g_mutex_lock (&self->lock);
   while (!self->flushing) {
@@ -1157,8 +1165,9 @@ wait_for_room (GstLiveAvatarSrc * self, gdouble ms)
     g_cond_wait_until (&self->cond, &self->lock,
         g_get_monotonic_time () + 5 * G_TIME_SPAN_MILLISECOND);
   }
+  flushing = self->flushing;
   g_mutex_unlock (&self->lock);
-  return !self->flushing;
+  return !flushing;
 }
 
 static void
@@ -1449,6 +1458,7 @@ negotiate (GstLiveAvatarSrc * self)
   h = self->height;
   GST_OBJECT_UNLOCK (self);
 
+  gst_pad_check_reconfigure (self->srcpad);     /* clear the flag */
   peer = gst_pad_get_allowed_caps (self->srcpad);
   if (!peer || gst_caps_is_empty (peer)) {
     gst_clear_caps (&peer);
@@ -1484,9 +1494,17 @@ negotiate (GstLiveAvatarSrc * self)
   gst_video_info_set_format (&self->rgbinfo, GST_VIDEO_FORMAT_RGB, w, h);
   self->rgbinfo.stride[0] = 3 * w;
   self->rgbinfo.size = (gsize) 3 * w * h;
+  GST_VIDEO_INFO_FPS_N (&self->rgbinfo) = GST_VIDEO_INFO_FPS_N (&self->vinfo);
+  GST_VIDEO_INFO_FPS_D (&self->rgbinfo) = GST_VIDEO_INFO_FPS_D (&self->vinfo);
+  GST_VIDEO_INFO_PAR_N (&self->rgbinfo) = GST_VIDEO_INFO_PAR_N (&self->vinfo);
+  GST_VIDEO_INFO_PAR_D (&self->rgbinfo) = GST_VIDEO_INFO_PAR_D (&self->vinfo);
   g_clear_pointer (&self->convert, gst_video_converter_free);
   self->convert = gst_video_converter_new (&self->rgbinfo, &self->vinfo,
       NULL);
+  if (!self->convert) {
+    gst_caps_unref (caps);
+    goto no_caps;
+  }
 
   /* Allocation: a downstream pool if offered, else a video pool. */
   query = gst_query_new_allocation (caps, TRUE);
@@ -1718,19 +1736,33 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
   PendingEvent *pe;
   GstClockTime t0;
   gboolean eos, drained, live;
+  gint64 held_index;
   LaFrame *frame;
   GError *err = NULL;
   GstClock *clock;
 
-  /* 1. Serialized events whose audio is complete, in order. */
+  /* 1. The next generated frame (held until its events are out). */
+  if (!self->held) {
+    self->held = la_session_pull_frame (self->session, PULL_TIMEOUT_US, &err);
+    if (err)
+      goto generation_error;
+    self->errors = 0;
+  }
+  /* The frame's place on the audio time line (la-session.h: pts_ns, which
+   * is index + 3 frames unless keep_av_lead), as a grid index. */
+  held_index = self->held ? (gint64) gst_util_uint64_scale_round
+      (self->held->pts_ns, FPS_N, GST_SECOND * FPS_D) : self->next_frame;
+
+  /* 2. Serialized events whose audio ends before that frame, in order;
+   * everything once the session is drained after EOS. */
   g_mutex_lock (&self->lock);
   eos = self->eos;
   g_mutex_unlock (&self->lock);
-  drained = eos && la_session_is_drained (self->session);
+  drained = !self->held && eos && la_session_is_drained (self->session);
 
   g_mutex_lock (&self->lock);
   while (!self->flushing && (pe = g_queue_peek_head (&self->events)) &&
-      (pe->frame <= self->next_frame || drained)) {
+      (pe->frame <= held_index || drained)) {
     GstEvent *event = gst_event_ref (pe->event);
     GstEventType type = GST_EVENT_TYPE (event);
 
@@ -1762,27 +1794,22 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
   }
   g_mutex_unlock (&self->lock);
 
-  /* 2. Caps, renegotiated when downstream asks. */
+  /* 3. Caps, renegotiated when downstream asks. */
   if (self->have_out_segment && (!self->negotiated ||
           gst_pad_check_reconfigure (self->srcpad))) {
     if (!negotiate (self))
       goto not_negotiated;
   }
 
-  /* 3. The next generated frame. */
-  frame = la_session_pull_frame (self->session, PULL_TIMEOUT_US, &err);
-  if (err)
-    goto generation_error;
-  self->errors = 0;
-  if (frame) {
-    if (!self->negotiated || !GST_CLOCK_TIME_IS_VALID (t0)) {
-      /* A frame without a segment or audio time line: cannot happen with
-       * a well-behaved upstream, which sends SEGMENT first. */
-      GST_WARNING_OBJECT (self, "frame before segment/audio, dropped");
-      la_frame_unref (frame);
+  if (self->held) {
+    if (!self->have_out_segment || !GST_CLOCK_TIME_IS_VALID (t0)) {
+      /* Audio (hence this frame) came before its SEGMENT went out; keep
+       * it until the next iteration has pushed the events. */
       return;
     }
-    if (frame->index < self->next_frame) {
+    frame = self->held;
+    self->held = NULL;
+    if (held_index < self->next_frame) {
       /* Already stood in for by a repeat at its deadline. */
       GST_OBJECT_LOCK (self);
       self->frames_dropped++;
@@ -1790,16 +1817,15 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
       la_frame_unref (frame);
       return;
     }
-    if (frame->index > self->next_frame)
+    if (held_index > self->next_frame && self->next_frame > 0)
       self->discont = TRUE;
     {
       GstBuffer *buf = render_rgb (self, frame->rgb, frame->width,
           frame->height);
-      gint64 index = frame->index;
       la_frame_unref (frame);
       if (!buf)
         goto render_error;
-      ret = push_frame (self, buf, t0, index, FALSE);
+      ret = push_frame (self, buf, t0, held_index, FALSE);
     }
   } else {
     /* 4. Live: keep the grid when generation misses a deadline. */

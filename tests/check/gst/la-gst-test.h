@@ -1,0 +1,162 @@
+/* la-gst-test.h — helpers shared by the liveavatarsrc GstHarness tests:
+ * make a configured element, feed timestamped mono audio, collect output
+ * frames until EOS.
+ */
+#pragma once
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <string.h>
+#include <math.h>
+
+#define SR 16000
+#define SPF 640                 /* samples per video frame at 25 fps */
+#define FRAME_NS (GST_SECOND / 25)
+#define AUDIO_CAPS "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved"
+
+static const gchar *la_model_dir;       /* set by each test's main */
+
+/* A small RGB reference image as a GstSample (a horizontal gradient). */
+static GstSample *
+make_ref_sample (gint w, gint h)
+{
+  GstVideoInfo info;
+  GstBuffer *buf;
+  GstMapInfo map;
+  GstCaps *caps;
+  GstSample *s;
+  gint x, y;
+
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, w, h);
+  buf = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&info), NULL);
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (y = 0; y < h; y++)
+    for (x = 0; x < w; x++) {
+      guint8 *p = map.data + y * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0) + 3 * x;
+      p[0] = x * 255 / w;
+      p[1] = y * 255 / h;
+      p[2] = 128;
+    }
+  gst_buffer_unmap (buf, &map);
+  caps = gst_video_info_to_caps (&info);
+  s = gst_sample_new (buf, caps, NULL, NULL);
+  gst_buffer_unref (buf);
+  gst_caps_unref (caps);
+  return s;
+}
+
+static GstElement *
+make_element (void)
+{
+  GstElement *e = gst_element_factory_make ("liveavatarsrc", NULL);
+  GstSample *ref = make_ref_sample (48, 48);
+
+  fail_unless (e != NULL, "liveavatarsrc not registered");
+  g_object_set (e, "model-path", la_model_dir, "reference-sample", ref,
+      "max-area", 64 * 64, "latency", 0, NULL);
+  gst_sample_unref (ref);
+  return e;
+}
+
+/* Harness around a configured element, PLAYING; @live picks the upstream
+ * latency answer.  A bus is attached for QoS/error messages. */
+static GstHarness *
+make_harness (gboolean live, GstBus ** bus)
+{
+  GstElement *e = make_element ();
+  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
+
+  gst_object_unref (e);
+  if (bus) {
+    *bus = gst_bus_new ();
+    gst_element_set_bus (h->element, *bus);
+  }
+  gst_harness_set_live (h, live);
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  return h;
+}
+
+/* Pushes @n samples of a 220 Hz tone from @pts in buffers of @per samples. */
+static GstFlowReturn
+push_audio (GstHarness * h, GstClockTime pts, gsize n, gsize per,
+    gboolean discont)
+{
+  gsize done = 0;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  while (done < n && ret == GST_FLOW_OK) {
+    gsize k = MIN (per, n - done), i;
+    GstBuffer *buf = gst_harness_create_buffer (h, k * 2);
+    GstMapInfo map;
+
+    gst_buffer_map (buf, &map, GST_MAP_WRITE);
+    for (i = 0; i < k; i++)
+      ((gint16 *) map.data)[i] =
+          (gint16) (8000 * sin (2 * G_PI * 220 * (done + i) / SR));
+    gst_buffer_unmap (buf, &map);
+    GST_BUFFER_PTS (buf) = pts + gst_util_uint64_scale (done, GST_SECOND, SR);
+    GST_BUFFER_DURATION (buf) = gst_util_uint64_scale (k, GST_SECOND, SR);
+    if (discont && done == 0)
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
+    ret = gst_harness_push (h, buf);
+    done += k;
+  }
+  return ret;
+}
+
+static gboolean
+eos_received (GstHarness * h)
+{
+  GstEvent *ev = gst_pad_get_sticky_event (h->sinkpad, GST_EVENT_EOS, 0);
+  if (ev)
+    gst_event_unref (ev);
+  return ev != NULL;
+}
+
+/* Pulls every buffer until EOS (gst_harness_pull_until_eos can miss the
+ * last buffer when EOS is already queued); returns them (caller frees with
+ * g_ptr_array_unref).  EOS is sticky on the harness pad once it went by, and
+ * every buffer before it is queued by then. */
+static GPtrArray *
+pull_all (GstHarness * h)
+{
+  GPtrArray *a = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_buffer_unref);
+  gint64 end = g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND;
+  GstBuffer *buf;
+  gboolean done;
+
+  do {
+    done = eos_received (h);
+    while ((buf = gst_harness_try_pull (h)))
+      g_ptr_array_add (a, buf);
+    if (!done)
+      g_usleep (1000);
+  } while (!done && g_get_monotonic_time () < end);
+  fail_unless (done, "no EOS");
+  return a;
+}
+
+/* Frames expected for S samples after EOS: the last partial block is padded,
+ * blocks of 12 frames, the first block of a stream yields 9 (io.md §7.1). */
+static guint
+expected_frames (gsize samples)
+{
+  gsize block = 12 * SPF;
+  return (guint) (12 * ((samples + block - 1) / block) - 3);
+}
+
+/* PTS strictly on the grid t0 + k*40 ms, each k once, contiguous. */
+static void
+check_grid (GPtrArray * a, GstClockTime t0, gint64 first_k)
+{
+  guint i;
+  for (i = 0; i < a->len; i++) {
+    GstBuffer *b = g_ptr_array_index (a, i);
+    GstClockTime want = t0 + gst_util_uint64_scale (first_k + i, GST_SECOND,
+        25);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), want);
+    fail_unless_equals_uint64 (GST_BUFFER_DURATION (b),
+        t0 + gst_util_uint64_scale (first_k + i + 1, GST_SECOND, 25) - want);
+  }
+}

@@ -1,0 +1,288 @@
+/* mock-session.c — a test-only implementation of la-session.h for the
+ * element's streaming-logic tests: same contract and frame accounting as
+ * the engine (blocks of 12 frames, the first block of a stream yields 9,
+ * frame k at audio time (k+3)/25 s, EOS pads the last partial block, bounded
+ * queue dropping the oldest audio), but frames are synthetic (grey level =
+ * frame index) and a block costs LA_MOCK_BLOCK_MS of wall time (default 0),
+ * so live deadlines and QoS can be tested on a slow "engine".
+ * la_session_new fails with LA_ERROR_NOT_FOUND when model_dir is missing,
+ * like the engine.  The real engine is tested by test-liveavatarsrc-engine.
+ */
+#include <string.h>
+#include <stdlib.h>
+#include <math.h>
+#include <liveavatar/la-session.h>
+#include <liveavatar/la-error.h>
+
+#define SPF (LA_SESSION_SAMPLE_RATE / LA_SESSION_FPS)
+#define BLOCK (LA_SESSION_FRAMES_PER_BLOCK * SPF)
+#define FIRST_DROP 3
+#define GST_SECOND_NS G_GINT64_CONSTANT (1000000000)
+
+struct _LaSession
+{
+  LaSessionParams p;
+  int w, h;
+  GMutex lock;
+  GCond cond;
+  GThread *thread;
+  gsize pending, max_pending;   /* samples queued */
+  gboolean eos, quit, interrupted, drained;
+  GQueue frames;
+  gint64 frame_index, blocks;
+  gint block_ms;
+  LaSessionStats stats;
+};
+
+void
+la_session_params_init (LaSessionParams * p)
+{
+  memset (p, 0, sizeof *p);
+  p->max_area = 720 * 400;
+  p->seed = 420;
+  p->sink_refresh = TRUE;
+  p->lookahead_ms = 400;
+  p->context_ms = 4000;
+  p->max_queue_ms = 2000;
+  p->devices = "cpu";
+}
+
+LaFrame *
+la_frame_ref (LaFrame * f)
+{
+  g_atomic_int_inc (&f->ref_count);
+  return f;
+}
+
+void
+la_frame_unref (LaFrame * f)
+{
+  if (f && g_atomic_int_dec_and_test (&f->ref_count)) {
+    g_free (f->rgb);
+    g_free (f);
+  }
+}
+
+static gpointer
+engine (gpointer data)
+{
+  LaSession *s = data;
+  gsize look = (gsize) s->p.lookahead_ms * (LA_SESSION_SAMPLE_RATE / 1000);
+
+  g_mutex_lock (&s->lock);
+  for (;;) {
+    while (!s->quit && !(s->pending >= BLOCK + look) && !(s->eos
+            && !s->drained))
+      g_cond_wait (&s->cond, &s->lock);
+    if (s->quit)
+      break;
+    if (s->eos && s->pending == 0) {
+      s->drained = TRUE;
+      g_cond_broadcast (&s->cond);
+      continue;
+    }
+    s->pending -= MIN (s->pending, BLOCK);
+    if (s->block_ms > 0) {
+      gint64 end = g_get_monotonic_time () + s->block_ms * 1000;
+      while (!s->quit && g_cond_wait_until (&s->cond, &s->lock, end));
+      if (s->quit)
+        break;
+    }
+    for (int k = s->blocks == 0 ? FIRST_DROP : 0;
+        k < LA_SESSION_FRAMES_PER_BLOCK; k++) {
+      LaFrame *f = g_new0 (LaFrame, 1);
+      f->ref_count = 1;
+      f->width = s->w;
+      f->height = s->h;
+      f->stride = 3 * s->w;
+      f->rgb = g_malloc ((gsize) 3 * s->w * s->h);
+      memset (f->rgb, (int) (s->frame_index & 255), (gsize) 3 * s->w * s->h);
+      f->index = s->frame_index++;
+      f->pts_ns = (f->index + FIRST_DROP) * (GST_SECOND_NS / LA_SESSION_FPS);
+      g_queue_push_tail (&s->frames, f);
+      s->stats.frames_out++;
+    }
+    s->blocks++;
+    s->stats.blocks_done = s->blocks;
+    g_cond_broadcast (&s->cond);
+  }
+  g_mutex_unlock (&s->lock);
+  return NULL;
+}
+
+static void
+start (LaSession * s)
+{
+  s->quit = s->eos = s->interrupted = s->drained = FALSE;
+  s->pending = 0;
+  s->frame_index = s->blocks = 0;
+  s->thread = g_thread_new ("mock-engine", engine, s);
+}
+
+static void
+stop (LaSession * s)
+{
+  g_mutex_lock (&s->lock);
+  s->quit = TRUE;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+  g_thread_join (s->thread);
+  g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
+}
+
+LaSession *
+la_session_new (const LaSessionParams * p, GError ** error)
+{
+  LaSession *s;
+  const char *ms = g_getenv ("LA_MOCK_BLOCK_MS");
+
+  if (!p->model_dir || !g_file_test (p->model_dir, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND,
+        "model folder '%s' not found", p->model_dir ? p->model_dir : "");
+    return NULL;
+  }
+  if (!p->ref_rgb || p->ref_width <= 0 || p->ref_height <= 0) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "no reference image");
+    return NULL;
+  }
+  s = g_new0 (LaSession, 1);
+  s->p = *p;
+  /* Square output of the area budget, multiples of 64. */
+  s->w = s->h = MAX (64,
+      (int) sqrt ((double) (p->max_area ? p->max_area : 720 * 400)) / 64 * 64);
+  s->max_pending = (gsize) (p->max_queue_ms ? p->max_queue_ms : 2000) *
+      (LA_SESSION_SAMPLE_RATE / 1000);
+  s->block_ms = ms ? atoi (ms) : 0;
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->cond);
+  g_queue_init (&s->frames);
+  start (s);
+  return s;
+}
+
+void
+la_session_free (LaSession * s)
+{
+  if (!s)
+    return;
+  stop (s);
+  g_mutex_clear (&s->lock);
+  g_cond_clear (&s->cond);
+  g_free (s);
+}
+
+void
+la_session_get_size (LaSession * s, int *width, int *height)
+{
+  *width = s->w;
+  *height = s->h;
+}
+
+gint64
+la_session_get_latency_ns (LaSession * s)
+{
+  return (gint64) LA_SESSION_FRAMES_PER_BLOCK * (GST_SECOND_NS /
+      LA_SESSION_FPS) + (gint64) s->p.lookahead_ms * 1000000;
+}
+
+static gboolean
+push (LaSession * s, gsize n)
+{
+  g_mutex_lock (&s->lock);
+  if (!s->interrupted && !s->eos) {
+    s->pending += n;
+    s->stats.audio_samples_in += n;
+    if (s->pending > s->max_pending) {
+      s->stats.audio_samples_dropped += s->pending - s->max_pending;
+      s->pending = s->max_pending;
+    }
+    g_cond_broadcast (&s->cond);
+  }
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+gboolean
+la_session_push_audio (LaSession * s, const float *pcm, gsize n, GError ** e)
+{
+  return push (s, n);
+}
+
+gboolean
+la_session_push_audio_s16 (LaSession * s, const gint16 * pcm, gsize n,
+    GError ** e)
+{
+  return push (s, n);
+}
+
+void
+la_session_push_silence (LaSession * s, gsize n)
+{
+  push (s, n);
+}
+
+void
+la_session_end_of_stream (LaSession * s)
+{
+  g_mutex_lock (&s->lock);
+  s->eos = TRUE;
+  /* Pad the last partial block (and the look-ahead) with silence. */
+  if (s->pending % BLOCK)
+    s->pending += BLOCK - s->pending % BLOCK;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+LaFrame *
+la_session_pull_frame (LaSession * s, gint64 timeout_us, GError ** error)
+{
+  LaFrame *f;
+  gint64 end = g_get_monotonic_time () + timeout_us;
+
+  g_mutex_lock (&s->lock);
+  while (!(f = g_queue_pop_head (&s->frames)) && !s->drained
+      && !s->interrupted) {
+    if (timeout_us < 0)
+      g_cond_wait (&s->cond, &s->lock);
+    else if (!g_cond_wait_until (&s->cond, &s->lock, end))
+      break;
+  }
+  g_mutex_unlock (&s->lock);
+  return f;
+}
+
+gboolean
+la_session_is_drained (LaSession * s)
+{
+  gboolean d;
+  g_mutex_lock (&s->lock);
+  d = s->drained && g_queue_is_empty (&s->frames);
+  g_mutex_unlock (&s->lock);
+  return d;
+}
+
+void
+la_session_interrupt (LaSession * s)
+{
+  g_mutex_lock (&s->lock);
+  s->interrupted = TRUE;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
+}
+
+void
+la_session_reset (LaSession * s)
+{
+  stop (s);
+  memset (&s->stats, 0, sizeof s->stats);
+  start (s);
+}
+
+void
+la_session_get_stats (LaSession * s, LaSessionStats * st)
+{
+  g_mutex_lock (&s->lock);
+  *st = s->stats;
+  st->queue_ms = s->pending * 1000.0 / LA_SESSION_SAMPLE_RATE;
+  g_mutex_unlock (&s->lock);
+}

@@ -1,0 +1,708 @@
+/* test-liveavatarsrc.c — liveavatarsrc streaming logic with GstHarness.
+ *
+ * The element code is the real one; the session behind it is
+ * mock-session.c (la-session.h contract, synthetic frames, optional
+ * LA_MOCK_BLOCK_MS per block), so these tests are fast and deterministic on
+ * a 2-core CI machine.  test-liveavatarsrc-engine.c covers the CPU engine.
+ */
+#include "la-gst-test.h"
+#include <stdlib.h>
+
+/* ---- caps ---- */
+
+GST_START_TEST (test_caps_accept_refuse)
+{
+  GstElement *e = make_element ();
+  GstPad *sink = gst_element_get_static_pad (e, "sink");
+  const gchar *ok[] = {
+    "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved",
+    "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved",
+  };
+  const gchar *bad[] = {
+    "audio/x-raw,format=S16LE,rate=44100,channels=1,layout=interleaved",
+    "audio/x-raw,format=S16LE,rate=16000,channels=2,layout=interleaved",
+    "audio/x-raw,format=S32LE,rate=16000,channels=1,layout=interleaved",
+    "video/x-raw,format=RGB,width=64,height=64",
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (ok); i++) {
+    GstCaps *c = gst_caps_from_string (ok[i]);
+    fail_unless (gst_pad_query_accept_caps (sink, c), "refused %s", ok[i]);
+    gst_caps_unref (c);
+  }
+  for (i = 0; i < G_N_ELEMENTS (bad); i++) {
+    GstCaps *c = gst_caps_from_string (bad[i]);
+    fail_if (gst_pad_query_accept_caps (sink, c), "accepted %s", bad[i]);
+    gst_caps_unref (c);
+  }
+  gst_object_unref (sink);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* Output caps are fixated to the model size (mock: 64x64 for max-area
+ * 64*64), 25/1, square pixels, in the format downstream picks. */
+GST_START_TEST (test_caps_fixation)
+{
+  const gchar *formats[] = { "I420", "NV12", "RGBA", "RGB" };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    GstHarness *h = make_harness (FALSE, NULL);
+    gchar *want = g_strdup_printf ("video/x-raw,format=%s", formats[i]);
+    GstCaps *caps;
+    GstVideoInfo info;
+    GstBuffer *b;
+
+    gst_harness_set_sink_caps_str (h, want);
+    fail_unless_equals_int (push_audio (h, 0, SR, 1600, FALSE), GST_FLOW_OK);
+    b = gst_harness_pull (h);
+    fail_unless (b != NULL);
+    caps = gst_pad_get_current_caps (h->sinkpad);
+    fail_unless (gst_video_info_from_caps (&info, caps));
+    fail_unless_equals_string (gst_video_format_to_string (info.finfo->format),
+        formats[i]);
+    fail_unless_equals_int (info.width, 64);
+    fail_unless_equals_int (info.height, 64);
+    fail_unless_equals_int (info.fps_n, 25);
+    fail_unless_equals_int (info.fps_d, 1);
+    fail_unless_equals_int (info.par_n, 1);
+    fail_unless (gst_buffer_get_size (b) >= info.size);
+    gst_caps_unref (caps);
+    gst_buffer_unref (b);
+    g_free (want);
+    gst_harness_teardown (h);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_caps_not_negotiated)
+{
+  GstBus *bus;
+  GstHarness *h = make_harness (FALSE, &bus);
+  GstMessage *msg;
+  GError *err = NULL;
+
+  /* A size the model does not make: the element never rescales. */
+  gst_harness_set_sink_caps_str (h, "video/x-raw,width=320,height=240");
+  push_audio (h, 0, SR, 1600, FALSE);
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_CORE_ERROR,
+          GST_CORE_ERROR_NEGOTIATION), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ---- frame grid ---- */
+
+/* 2 clips of audio (3.84 s) in 10/20/40/100 ms buffers: 48*2-3 frames, PTS
+ * strictly on the 25 fps grid from t0 (frame k at t0 + (k+3)*40 ms, the
+ * first block's 3-frame lead dropped), exactly 10 frames in every 400 ms
+ * window, no duplicate PTS. */
+GST_START_TEST (test_frame_grid)
+{
+  const guint ms[] = { 10, 20, 40, 100 };
+  const GstClockTime t0 = 2 * GST_SECOND;
+  guint i, j;
+
+  for (i = 0; i < G_N_ELEMENTS (ms); i++) {
+    GstHarness *h = make_harness (FALSE, NULL);
+    GPtrArray *a;
+    gsize n = 2 * 48 * SPF;
+
+    fail_unless_equals_int (push_audio (h, t0, n, ms[i] * SR / 1000, FALSE),
+        GST_FLOW_OK);
+    gst_harness_push_event (h, gst_event_new_eos ());
+    a = pull_all (h);
+    fail_unless_equals_int (a->len, 48 * 2 - 3);
+    check_grid (a, t0, 3);
+    for (j = 1; j < 9; j++) {
+      GstClockTime lo = t0 + j * 400 * GST_MSECOND, hi = lo + 400 * GST_MSECOND;
+      guint k, count = 0;
+      for (k = 0; k < a->len; k++) {
+        GstClockTime p = GST_BUFFER_PTS (g_ptr_array_index (a, k));
+        count += p >= lo && p < hi;
+      }
+      fail_unless_equals_int (count, 10);
+    }
+    g_ptr_array_unref (a);
+    gst_harness_teardown (h);
+  }
+}
+
+GST_END_TEST;
+
+/* N clips of audio give 48N-3 frames. */
+GST_START_TEST (test_frame_count_clips)
+{
+  guint n;
+
+  for (n = 1; n <= 3; n++) {
+    GstHarness *h = make_harness (FALSE, NULL);
+    GPtrArray *a;
+
+    push_audio (h, 0, n * 48 * SPF, 1600, FALSE);
+    gst_harness_push_event (h, gst_event_new_eos ());
+    a = pull_all (h);
+    fail_unless_equals_int (a->len, 48 * n - 3);
+    g_ptr_array_unref (a);
+    gst_harness_teardown (h);
+  }
+}
+
+GST_END_TEST;
+
+/* The input segment is forwarded unchanged, so the running time of a frame
+ * equals the running time of the audio it was made from. */
+GST_START_TEST (test_segment_running_time)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  GstSegment seg, *out = NULL;
+  GstEvent *ev;
+  GPtrArray *a;
+  guint i;
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.base = 7 * GST_SECOND;
+  seg.start = GST_SECOND;
+  seg.time = 100 * GST_SECOND;
+  gst_harness_push_event (h, gst_event_new_segment (&seg));
+  push_audio (h, GST_SECOND, 48 * SPF, 320, FALSE);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  a = pull_all (h);
+  fail_unless_equals_int (a->len, 45);
+
+  while ((ev = gst_harness_try_pull_event (h))) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
+      const GstSegment *s;
+      gst_event_parse_segment (ev, &s);
+      if (out)
+        gst_segment_free (out);
+      out = gst_segment_copy (s);
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless (out != NULL);
+  fail_unless (gst_segment_is_equal (out, &seg));
+  for (i = 0; i < a->len; i++) {
+    GstClockTime pts = GST_BUFFER_PTS (g_ptr_array_index (a, i));
+    /* Frame i shows audio at 1 s + (i+3)*40 ms: running time 7 s + (i+3)*40 ms. */
+    fail_unless_equals_uint64 (gst_segment_to_running_time (out,
+            GST_FORMAT_TIME, pts), 7 * GST_SECOND + (i + 3) * FRAME_NS);
+  }
+  gst_segment_free (out);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ---- GAP / DISCONT / EOS / flush ---- */
+
+/* 1 s audio, a 1 s GAP, 1 s audio: the gap becomes silence, the grid has no
+ * hole and the frame count is that of 3 s. */
+GST_START_TEST (test_gap)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  GPtrArray *a;
+
+  push_audio (h, 0, SR, 1600, FALSE);
+  gst_harness_push_event (h, gst_event_new_gap (GST_SECOND, GST_SECOND));
+  push_audio (h, 2 * GST_SECOND, SR, 1600, FALSE);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  a = pull_all (h);
+  fail_unless_equals_int (a->len, expected_frames (3 * SR));
+  check_grid (a, 0, 3);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* A DISCONT buffer 500 ms late resyncs with silence (grid kept); a
+ * 200 ms overlap is cut. */
+GST_START_TEST (test_discont)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  GPtrArray *a;
+
+  push_audio (h, 0, SR, 1600, FALSE);
+  push_audio (h, 1500 * GST_MSECOND, SR, 1600, TRUE);
+  push_audio (h, 2300 * GST_MSECOND, SR, 1600, TRUE);  /* overlaps by 200 ms */
+  gst_harness_push_event (h, gst_event_new_eos ());
+  a = pull_all (h);
+  fail_unless_equals_int (a->len, expected_frames (SR * 33 / 10));
+  check_grid (a, 0, 3);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* EOS drains the last partial block (0.5 s -> 2 blocks -> 21 frames) and
+ * EOS follows the last frame. */
+GST_START_TEST (test_eos_drain)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  GPtrArray *a;
+  GstEvent *ev;
+  gboolean saw_eos = FALSE;
+
+  push_audio (h, 0, SR / 2, 800, FALSE);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  a = pull_all (h);
+  fail_unless_equals_int (a->len, expected_frames (SR / 2));
+  while ((ev = gst_harness_try_pull_event (h))) {
+    saw_eos |= GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  fail_unless (saw_eos);
+  /* After EOS the chain refuses data. */
+  fail_unless_equals_int (push_audio (h, GST_SECOND, 160, 160, FALSE),
+      GST_FLOW_EOS);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* Flush mid-generation (slow engine): no deadlock, the stream restarts
+ * from frame 0 of a fresh session state. */
+GST_START_TEST (test_flush)
+{
+  GstHarness *h;
+  GstSegment seg;
+  GPtrArray *a;
+  GstBuffer *b;
+
+  g_setenv ("LA_MOCK_BLOCK_MS", "30", TRUE);
+  h = make_harness (FALSE, NULL);
+  push_audio (h, 0, 3 * SR, 1600, FALSE);
+  b = gst_harness_pull (h);
+  gst_buffer_unref (b);
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  while ((b = gst_harness_try_pull (h)))
+    gst_buffer_unref (b);
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  gst_harness_push_event (h, gst_event_new_segment (&seg));
+  push_audio (h, 0, 48 * SPF, 1600, FALSE);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  a = pull_all (h);
+  fail_unless_equals_int (a->len, 45);
+  check_grid (a, 0, 3);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+  g_unsetenv ("LA_MOCK_BLOCK_MS");
+}
+
+GST_END_TEST;
+
+/* ---- latency ---- */
+
+GST_START_TEST (test_latency_query)
+{
+  gboolean live_mode;
+
+  for (live_mode = FALSE; live_mode <= TRUE; live_mode++) {
+    GstHarness *h = make_harness (live_mode, NULL);
+    GstPad *src = gst_element_get_static_pad (h->element, "src");
+    GstQuery *q = gst_query_new_latency ();
+    gboolean live;
+    GstClockTime min, max;
+
+    g_object_set (h->element, "latency", 300, NULL);
+    gst_harness_set_upstream_latency (h, 20 * GST_MSECOND);
+    fail_unless (gst_pad_query (src, q));
+    gst_query_parse_latency (q, &live, &min, &max);
+    fail_unless_equals_int (live, live_mode);
+    /* upstream 20 ms + block (12 frames) + look-ahead (400 ms) + 300 ms */
+    fail_unless_equals_uint64 (min, 20 * GST_MSECOND + 480 * GST_MSECOND +
+        400 * GST_MSECOND + 300 * GST_MSECOND);
+    fail_unless (max == GST_CLOCK_TIME_NONE || max >= min);
+    gst_query_unref (q);
+    gst_object_unref (src);
+    gst_harness_teardown (h);
+  }
+}
+
+GST_END_TEST;
+
+/* ---- live deadlines and non-live back-pressure ---- */
+
+/* Live, engine far too slow: at each passed deadline the element pushes a
+ * repeated (here: the reference image, nothing generated yet) frame with the
+ * right PTS, flagged GAP, and posts a QoS message. */
+GST_START_TEST (test_live_deadlines)
+{
+  GstHarness *h;
+  GstBus *bus;
+  GstMessage *msg;
+  GstClockTime base, lat = (480 + 400) * GST_MSECOND;
+  guint i, n = 10;
+  GstStructure *st;
+  guint64 repeated;
+
+  g_setenv ("LA_MOCK_BLOCK_MS", "60000", TRUE);
+  h = make_harness (TRUE, &bus);
+  base = gst_element_get_base_time (h->element);
+  push_audio (h, 0, SR, 1600, FALSE);
+  /* Deadline of frame k: base + k*40 ms + latency (upstream 0). */
+  gst_harness_set_time (h, base + lat + (n - 1) * FRAME_NS);
+  for (i = 0; i < n; i++) {
+    GstBuffer *b = gst_harness_pull (h);
+    fail_unless (b != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), i * FRAME_NS);
+    fail_unless (GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_GAP));
+    gst_buffer_unref (b);
+  }
+  /* Nothing beyond the deadline that has passed. */
+  g_usleep (100000);
+  fail_unless (gst_harness_try_pull (h) == NULL);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_QOS);
+  fail_unless (msg != NULL, "no QoS message");
+  gst_message_unref (msg);
+  g_object_get (h->element, "stats", &st, NULL);
+  fail_unless (gst_structure_get_uint64 (st, "frames-repeated", &repeated));
+  fail_unless_equals_uint64 (repeated, n);
+  gst_structure_free (st);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  g_unsetenv ("LA_MOCK_BLOCK_MS");
+}
+
+GST_END_TEST;
+
+typedef struct
+{
+  GstHarness *h;
+  gsize n;
+} Feeder;
+
+static gpointer
+feed (gpointer data)
+{
+  Feeder *f = data;
+  push_audio (f->h, 0, f->n, 1600, FALSE);
+  gst_harness_push_event (f->h, gst_event_new_eos ());
+  return NULL;
+}
+
+/* Non-live with a slow engine and a small queue: upstream blocks, nothing is
+ * dropped, every frame comes out. */
+GST_START_TEST (test_nonlive_never_drops)
+{
+  GstHarness *h;
+  GPtrArray *a;
+  Feeder f;
+  GThread *t;
+  GstStructure *st;
+  guint64 dropped, repeated;
+  gint64 adrop;
+
+  g_setenv ("LA_MOCK_BLOCK_MS", "20", TRUE);
+  h = make_harness (FALSE, NULL);
+  gst_element_set_state (h->element, GST_STATE_NULL);
+  g_object_set (h->element, "max-size-time", (guint64) GST_SECOND, NULL);
+  gst_harness_play (h);
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  f.h = h;
+  f.n = 5 * SR;
+  t = g_thread_new ("feeder", feed, &f);
+  a = pull_all (h);
+  g_thread_join (t);
+  fail_unless_equals_int (a->len, expected_frames (5 * SR));
+  check_grid (a, 0, 3);
+  g_object_get (h->element, "stats", &st, NULL);
+  gst_structure_get_uint64 (st, "frames-dropped", &dropped);
+  gst_structure_get_uint64 (st, "frames-repeated", &repeated);
+  gst_structure_get_int64 (st, "audio-samples-dropped", &adrop);
+  fail_unless_equals_uint64 (dropped, 0);
+  fail_unless_equals_uint64 (repeated, 0);
+  fail_unless_equals_int64 (adrop, 0);
+  gst_structure_free (st);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+  g_unsetenv ("LA_MOCK_BLOCK_MS");
+}
+
+GST_END_TEST;
+
+/* ---- properties and interface ---- */
+
+static int
+cmp_pspec (const void *a, const void *b)
+{
+  return strcmp ((*(GParamSpec * const *) a)->name,
+      (*(GParamSpec * const *) b)->name);
+}
+
+static gchar *
+describe_interface (void)
+{
+  GstElementFactory *f = gst_element_factory_find ("liveavatarsrc");
+  GstElement *e = gst_element_factory_create (f, NULL);
+  GString *s = g_string_new (NULL);
+  GParamSpec **props;
+  guint i, n;
+  const GList *l;
+
+  /* Sorted by name: the class lists properties in hash order. */
+  props = g_object_class_list_properties (G_OBJECT_GET_CLASS (e), &n);
+  qsort (props, n, sizeof *props, cmp_pspec);
+  for (i = 0; i < n; i++) {
+    GParamSpec *p = props[i];
+    const GValue *def = g_param_spec_get_default_value (p);
+    gchar *dv = NULL;
+
+    if (p->owner_type != G_OBJECT_TYPE (e))
+      continue;
+    if (G_VALUE_HOLDS_ENUM (def)) {
+      GEnumValue *ev = g_enum_get_value (g_type_class_peek (G_VALUE_TYPE (def)),
+          g_value_get_enum (def));
+      dv = g_strdup (ev ? ev->value_nick : "?");
+    } else if (!G_VALUE_HOLDS_BOXED (def)) {
+      dv = gst_value_serialize (def);
+    }
+    g_string_append_printf (s, "property %s %s default=%s flags=%s%s%s%s%s\n",
+        p->name, g_type_name (p->value_type), dv ? dv : "NULL",
+        (p->flags & G_PARAM_READABLE) ? "r" : "-",
+        (p->flags & G_PARAM_WRITABLE) ? "w" : "-",
+        (p->flags & GST_PARAM_MUTABLE_READY) ? ",mutable-ready" : "",
+        (p->flags & GST_PARAM_MUTABLE_PLAYING) ? ",mutable-playing" : "",
+        (p->flags & GST_PARAM_CONTROLLABLE) ? ",controllable" : "");
+    g_free (dv);
+  }
+  g_free (props);
+  for (l = gst_element_factory_get_static_pad_templates (f); l; l = l->next) {
+    GstStaticPadTemplate *t = l->data;
+    GstCaps *c = gst_static_caps_get (&t->static_caps);
+    gchar *cs = gst_caps_to_string (c);
+    g_string_append_printf (s, "pad %s %s %s %s\n", t->name_template,
+        t->direction == GST_PAD_SRC ? "src" : "sink",
+        t->presence == GST_PAD_ALWAYS ? "always" : "other", cs);
+    g_free (cs);
+    gst_caps_unref (c);
+  }
+  g_string_append_printf (s, "klass %s\n",
+      gst_element_factory_get_metadata (f, GST_ELEMENT_METADATA_KLASS));
+  gst_object_unref (e);
+  gst_object_unref (f);
+  return g_string_free (s, FALSE);
+}
+
+/* Pins property names, types, defaults, flags and pad caps against the
+ * checked-in expectation (LA_UPDATE_EXPECTED=1 rewrites it). */
+GST_START_TEST (test_interface_pinned)
+{
+  gchar *got = describe_interface (), *want = NULL;
+
+  if (g_getenv ("LA_UPDATE_EXPECTED"))
+    g_file_set_contents (LA_PROPS_EXPECTED, got, -1, NULL);
+  fail_unless (g_file_get_contents (LA_PROPS_EXPECTED, &want, NULL, NULL),
+      "cannot read %s", LA_PROPS_EXPECTED);
+  fail_unless_equals_string (got, want);
+  g_free (got);
+  g_free (want);
+}
+
+GST_END_TEST;
+
+/* READY-mutable properties are refused in PAUSED/PLAYING (the old value
+ * stays); PLAYING-mutable ones change. */
+GST_START_TEST (test_property_mutability)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  gchar *path;
+  guint lat;
+  gint state;
+
+  g_object_set (h->element, "model-path", "/elsewhere", "seed",
+      (guint64) 7, NULL);
+  g_object_get (h->element, "model-path", &path, NULL);
+  fail_unless_equals_string (path, la_model_dir);
+  g_free (path);
+  g_object_set (h->element, "latency", 123, NULL);
+  g_object_get (h->element, "latency", &lat, "state", &state, NULL);
+  fail_unless_equals_int (lat, 123);
+  fail_unless (state == 3 || state == 4);       /* idle or speaking */
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ---- errors and life cycle ---- */
+
+GST_START_TEST (test_missing_model)
+{
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (e, bus);
+  g_object_set (e, "model-path", "/nonexistent/liveavatar-model", NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_NOT_FOUND), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+
+  /* No model-path at all: the same error, with a hint. */
+  gst_element_set_state (e, GST_STATE_NULL);
+  g_object_set (e, "model-path", NULL, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+
+  /* Reusable: back to NULL, fix the property, it runs. */
+  gst_element_set_state (e, GST_STATE_NULL);
+  g_object_set (e, "model-path", la_model_dir, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_bad_settings)
+{
+  GstElement *e = gst_element_factory_make ("liveavatarsrc", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (e, bus);
+  g_object_set (e, "model-path", la_model_dir, NULL);   /* no reference */
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_LIBRARY_ERROR,
+          GST_LIBRARY_ERROR_SETTINGS), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  g_object_set (e, "reference-image", "/nonexistent/face.png", NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (err->domain == GST_RESOURCE_ERROR, "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* Repeated NULL<->PLAYING cycles, with some data each time (run under
+ * valgrind with --setup valgrindgst for leaks). */
+GST_START_TEST (test_state_cycles)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  guint i, n = g_getenv ("LA_VALGRIND") ? 10 : 50;
+
+  for (i = 0; i < n; i++) {
+    GstBuffer *b;
+    gst_element_set_state (h->element, GST_STATE_NULL);
+    gst_harness_play (h);
+    gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+    push_audio (h, 0, 12 * SPF + 6400, 1600, FALSE);
+    if (i % 2 == 0) {
+      b = gst_harness_pull (h);
+      fail_unless (b != NULL);
+      gst_buffer_unref (b);
+    }
+    while ((b = gst_harness_try_pull (h)))
+      gst_buffer_unref (b);
+  }
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_two_elements)
+{
+  GstHarness *h1 = make_harness (FALSE, NULL), *h2 = make_harness (FALSE,
+      NULL);
+  GPtrArray *a1, *a2;
+
+  push_audio (h1, 0, 48 * SPF, 1600, FALSE);
+  push_audio (h2, 0, 2 * 48 * SPF, 640, FALSE);
+  gst_harness_push_event (h1, gst_event_new_eos ());
+  gst_harness_push_event (h2, gst_event_new_eos ());
+  a1 = pull_all (h1);
+  a2 = pull_all (h2);
+  fail_unless_equals_int (a1->len, 45);
+  fail_unless_equals_int (a2->len, 93);
+  g_ptr_array_unref (a1);
+  g_ptr_array_unref (a2);
+  gst_harness_teardown (h1);
+  gst_harness_teardown (h2);
+}
+
+GST_END_TEST;
+
+static Suite *
+liveavatarsrc_suite (void)
+{
+  Suite *s = suite_create ("liveavatarsrc");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_caps_accept_refuse);
+  tcase_add_test (tc, test_caps_fixation);
+  tcase_add_test (tc, test_caps_not_negotiated);
+  tcase_add_test (tc, test_frame_grid);
+  tcase_add_test (tc, test_frame_count_clips);
+  tcase_add_test (tc, test_segment_running_time);
+  tcase_add_test (tc, test_gap);
+  tcase_add_test (tc, test_discont);
+  tcase_add_test (tc, test_eos_drain);
+  tcase_add_test (tc, test_flush);
+  tcase_add_test (tc, test_latency_query);
+  tcase_add_test (tc, test_live_deadlines);
+  tcase_add_test (tc, test_nonlive_never_drops);
+  tcase_add_test (tc, test_interface_pinned);
+  tcase_add_test (tc, test_property_mutability);
+  tcase_add_test (tc, test_missing_model);
+  tcase_add_test (tc, test_bad_settings);
+  tcase_add_test (tc, test_state_cycles);
+  tcase_add_test (tc, test_two_elements);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  /* The mock session only needs the model folder to exist. */
+  la_model_dir = g_get_tmp_dir ();
+  gst_check_init (&argc, &argv);
+  return gst_check_run_suite (liveavatarsrc_suite (), "liveavatarsrc",
+      __FILE__);
+}
