@@ -50,7 +50,7 @@ struct LaCudaPool {
   GHashTable *bins;        /* rounded size -> GSList of free pointers */
   GHashTable *sizes;       /* pointer -> rounded size, for every live block */
   GHashTable *graph_owned; /* pointer -> LaCudaGraph that captured its allocation */
-  GPtrArray *capturing;    /* pointers allocated during the current capture, or NULL */
+  LaCudaGraph *capturing;  /* the graph being captured, or NULL */
   LaCudaMemStats st;
 };
 
@@ -159,8 +159,10 @@ pool_get (LaCudaBackend *self, size_t bytes)
   pool->st.in_use += (guint64) key;
   if (pool->st.in_use + pool->st.cached > pool->st.peak)
     pool->st.peak = pool->st.in_use + pool->st.cached;
-  if (pool->capturing)
-    g_ptr_array_add (pool->capturing, p);
+  if (pool->capturing) {
+    g_ptr_array_add (pool->capturing->owned, p);
+    g_hash_table_insert (pool->graph_owned, p, pool->capturing);
+  }
   g_mutex_unlock (&pool->lock);
   return p;
 }
@@ -170,8 +172,12 @@ pool_put_locked (LaCudaPool *pool, void *p, gboolean from_graph)
 {
   gint64 key = (gint64) GPOINTER_TO_SIZE (g_hash_table_lookup (pool->sizes, p));
   if (!from_graph) {
-    LaCudaGraph *g = (LaCudaGraph *) g_hash_table_lookup (pool->graph_owned, p);
-    if (g) {            /* a captured graph still writes here on replay: keep it */
+    /* Freed during a capture (the graph may use it, whoever allocated it), or
+     * allocated during one (the graph writes it on every replay): the graph
+     * keeps the block until la_cuda_graph_free. */
+    LaCudaGraph *g = pool->capturing ? pool->capturing
+                     : (LaCudaGraph *) g_hash_table_lookup (pool->graph_owned, p);
+    if (g) {
       g_ptr_array_add (g->held, p);
       return;
     }
@@ -618,15 +624,20 @@ la_cuda_graph_begin (LaBackend *be, GError **error)
   }
   if (!la_backend_sync (be, error))
     return FALSE;
+  LaCudaGraph *g = g_new0 (LaCudaGraph, 1);
+  g->owned = g_ptr_array_new ();
+  g->held = g_ptr_array_new ();
+  g->be = self;
+  la_backend_ref (be);
   g_mutex_lock (&self->pool->lock);
-  self->pool->capturing = g_ptr_array_new ();
+  self->pool->capturing = g;
   g_mutex_unlock (&self->pool->lock);
   cudaError_t e = cudaStreamBeginCapture (self->stream, cudaStreamCaptureModeRelaxed);
   if (e != cudaSuccess) {
     g_mutex_lock (&self->pool->lock);
-    g_ptr_array_free (self->pool->capturing, TRUE);
     self->pool->capturing = NULL;
     g_mutex_unlock (&self->pool->lock);
+    la_cuda_graph_free (g);
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "cudaStreamBeginCapture: %s", cudaGetErrorString (e));
     return FALSE;
   }
@@ -647,16 +658,10 @@ la_cuda_graph_end (LaBackend *be, GError **error)
   cudaGraph_t graph = NULL;
   cudaError_t e = cudaStreamEndCapture (self->stream, &graph);
   self->capturing = FALSE;
-  LaCudaGraph *g = g_new0 (LaCudaGraph, 1);
   g_mutex_lock (&self->pool->lock);
-  g->owned = self->pool->capturing;
+  LaCudaGraph *g = self->pool->capturing;
   self->pool->capturing = NULL;
-  g->held = g_ptr_array_new ();
-  for (guint i = 0; i < g->owned->len; i++)
-    g_hash_table_insert (self->pool->graph_owned, g_ptr_array_index (g->owned, i), g);
   g_mutex_unlock (&self->pool->lock);
-  g->be = self;
-  la_backend_ref (be);
   GError *op_error = NULL;
   if (e == cudaSuccess)
     e = cudaGraphInstantiate (&g->exec, graph, 0);

@@ -1,0 +1,727 @@
+/* check-ops.c — check-and-time harness for every CUDA op (llm.c dev/cuda style).
+ *
+ *   liveavatar-cuda-check [GROUP...]     groups: memory elementwise norms gemm
+ *                                         fp8 attention conv vae rope alloc graph
+ *                                         (none given: all)
+ *   liveavatar-cuda-check --bench        the 14B hot-loop shapes, timed only
+ *
+ * Each case makes random host inputs, runs the CPU backend's op (the f32
+ * reference) and the CUDA op on the same data (uploaded as f32, then as
+ * bf16), downloads, and prints max-abs / rel-L2 against the reference, the
+ * tolerance and the CUDA time per call.  Sizes are deliberately odd (not
+ * multiples of the kernels' tiles) so edge handling is exercised.
+ * Exit status: 0 all pass, 1 a case failed, 77 no CUDA device (skip).
+ */
+#include "liveavatar/liveavatar.h"
+#include "liveavatar/la-cuda.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static LaBackend *cpu, *gpu;
+static int n_fail, n_pass;
+
+/* ------------------------------------------------------------ helpers */
+
+static guint32 rng_state = 12345;
+
+static float
+frand (void)        /* uniform [-1, 1) */
+{
+  rng_state = rng_state * 1664525u + 1013904223u;
+  return (float) (rng_state >> 8) / 8388608.0f - 1.0f;
+}
+
+static LaTensor *
+rnd (int ndim, const int64_t *shape, float scale)
+{
+  LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
+  float *p = la_tensor_f32 (t);
+  for (int64_t i = 0; i < la_tensor_numel (t); i++)
+    p[i] = scale * frand ();
+  return t;
+}
+
+#define SH(...) ((const int64_t[]) { __VA_ARGS__ })
+#define R(nd, scale, ...) rnd (nd, SH (__VA_ARGS__), scale)
+
+static LaTensor *
+up (const LaTensor *h, LaDType dt)
+{
+  if (!h)
+    return NULL;
+  LaTensor *d = la_alloc (gpu, dt, h->ndim, h->shape);
+  gpu->ops->copy (gpu, d, h);
+  return d;
+}
+
+static LaTensor *
+down (const LaTensor *d)
+{
+  LaTensor *h = la_tensor_new (LA_DTYPE_F32, d->ndim, d->shape);
+  gpu->ops->copy (gpu, h, d);
+  return h;
+}
+
+static LaTensor *
+like (const LaTensor *h, LaDType dt)   /* zeroed device tensor of h's shape */
+{
+  return la_alloc (gpu, dt, h->ndim, h->shape);
+}
+
+static LaTensor *
+cpu_like (const LaTensor *h)
+{
+  return la_tensor_new (LA_DTYPE_F32, h->ndim, h->shape);
+}
+
+static void
+compare (const char *name, LaDType dt, const LaTensor *ref, const LaTensor *dev, double tol, double ms)
+{
+  GError *error = NULL;
+  if (!la_backend_sync (gpu, &error)) {
+    printf ("FAIL %-34s %-4s device error: %s\n", name, la_dtype_name (dt), error->message);
+    g_clear_error (&error);
+    n_fail++;
+    return;
+  }
+  LaTensor *got = down (dev);
+  const float *a = la_tensor_f32 (ref), *b = la_tensor_f32 (got);
+  double maxabs = 0, num = 0, den = 0;
+  int64_t n = la_tensor_numel (ref);
+  gboolean finite = TRUE;
+  for (int64_t i = 0; i < n; i++) {
+    double d = (double) b[i] - a[i];
+    if (!isfinite (b[i]) && isfinite (a[i]))
+      finite = FALSE;
+    maxabs = fmax (maxabs, fabs (d));
+    num += d * d;
+    den += (double) a[i] * a[i];
+  }
+  double rel = den > 0 ? sqrt (num / den) : sqrt (num);
+  if (dt == LA_DTYPE_BF16 || dt == LA_DTYPE_F16)
+    tol = MAX (tol, 2e-2);      /* inputs rounded to 8 (11) mantissa bits */
+  gboolean ok = finite && rel <= tol && la_tensor_numel (got) == n;
+  printf ("%s %-34s %-4s max-abs %.3e rel-L2 %.3e (tol %.0e)  %8.3f ms\n", ok ? "pass" : "FAIL", name,
+          la_dtype_name (dt), maxabs, rel, tol, ms);
+  ok ? n_pass++ : n_fail++;
+  la_tensor_unref (got);
+}
+
+/* Runs `stmt` (a CUDA op) once to warm up, then reps times; ms per call. */
+#define TIMED(ms, reps, stmt) do { \
+    stmt; la_backend_sync (gpu, NULL); \
+    gint64 t0_ = g_get_monotonic_time (); \
+    for (int r_ = 0; r_ < (reps); r_++) { stmt; } \
+    la_backend_sync (gpu, NULL); \
+    (ms) = (g_get_monotonic_time () - t0_) / 1000.0 / (reps); } while (0)
+
+static const LaDType DTS[] = { LA_DTYPE_F32, LA_DTYPE_BF16 };
+#define FOR_DT for (size_t di_ = 0; di_ < G_N_ELEMENTS (DTS); di_++) for (LaDType dt = DTS[di_], once_ = 1; once_; once_ = 0)
+
+/* ------------------------------------------------------------ groups */
+
+static void
+g_memory (void)
+{
+  /* copies in every direction and float dtype pair, against la_convert */
+  LaTensor *x = R (2, 3.0f, 37, 129);
+  const LaDType types[] = { LA_DTYPE_F32, LA_DTYPE_BF16, LA_DTYPE_F16, LA_DTYPE_F8_E4M3 };
+  for (size_t i = 0; i < G_N_ELEMENTS (types); i++) {
+    LaTensor *ref_n = la_tensor_to_dtype (x, types[i]);
+    LaTensor *ref = la_tensor_to_dtype (ref_n, LA_DTYPE_F32);
+    LaTensor *d = up (x, types[i]);                       /* host f32 -> device t (device cast) */
+    LaTensor *d2 = la_alloc (gpu, LA_DTYPE_F32, 2, x->shape);
+    gpu->ops->copy (gpu, d2, d);                          /* device t -> device f32 */
+    char name[64];
+    g_snprintf (name, sizeof name, "copy f32->%s->f32", la_dtype_name (types[i]));
+    compare (name, types[i], ref, d2, 0.0, 0);
+    LaTensor *h = la_tensor_new (types[i], 2, x->shape);  /* device t -> host t (raw) */
+    gpu->ops->copy (gpu, h, d);
+    gboolean same = memcmp (h->data, ref_n->data, la_tensor_nbytes (h)) == 0;
+    printf ("%s %-34s %-4s bit-exact with la_convert\n", same ? "pass" : "FAIL", "copy download raw",
+            la_dtype_name (types[i]));
+    same ? n_pass++ : n_fail++;
+    la_tensor_unref (h);
+    la_tensor_unref (d2);
+    la_tensor_unref (d);
+    la_tensor_unref (ref);
+    la_tensor_unref (ref_n);
+  }
+  FOR_DT {
+    LaTensor *ref = cpu_like (x), *d = like (x, dt);
+    double ms;
+    cpu->ops->fill (cpu, ref, 0.375f);
+    TIMED (ms, 10, gpu->ops->fill (gpu, d, 0.375f));
+    compare ("fill", dt, ref, d, 0.0, ms);
+    la_tensor_unref (ref);
+    la_tensor_unref (d);
+  }
+  la_tensor_unref (x);
+}
+
+static void
+g_elementwise (void)
+{
+  LaTensor *x = R (3, 4.0f, 3, 41, 67), *b = R (1, 1.0f, 67), *b2 = R (2, 1.0f, 41, 67);
+  static const char *unames[] = { "gelu_tanh", "gelu_erf", "silu", "relu", "tanh", "sigmoid" };
+  FOR_DT {
+    LaTensor *dx = up (x, dt), *db = up (b, dt), *db2 = up (b2, dt), *dy = like (x, dt);
+    LaTensor *ref = cpu_like (x);
+    double ms;
+    char name[64];
+    for (int op = LA_UNARY_GELU_TANH; op <= LA_UNARY_SIGMOID; op++) {
+      cpu->ops->unary (cpu, op, ref, x);
+      TIMED (ms, 10, gpu->ops->unary (gpu, op, dy, dx));
+      g_snprintf (name, sizeof name, "unary %s", unames[op]);
+      compare (name, dt, ref, dy, 1e-6, ms);
+    }
+    static const char *bnames[] = { "add", "sub", "mul" };
+    for (int op = LA_BINARY_ADD; op <= LA_BINARY_MUL; op++) {
+      cpu->ops->binary (cpu, op, ref, x, b);
+      TIMED (ms, 10, gpu->ops->binary (gpu, op, dy, dx, db));
+      g_snprintf (name, sizeof name, "binary %s (row broadcast)", bnames[op]);
+      compare (name, dt, ref, dy, 1e-6, ms);
+      cpu->ops->binary (cpu, op, ref, x, b2);
+      gpu->ops->binary (gpu, op, dy, dx, db2);
+      g_snprintf (name, sizeof name, "binary %s (2-D broadcast)", bnames[op]);
+      compare (name, dt, ref, dy, 1e-6, 0);
+    }
+    cpu->ops->axpy (cpu, ref, x, -0.625f, b2);
+    TIMED (ms, 10, gpu->ops->axpy (gpu, dy, dx, -0.625f, db2));
+    compare ("axpy", dt, ref, dy, 1e-6, ms);
+    cpu->ops->modulate (cpu, ref, x, b2, b);
+    TIMED (ms, 10, gpu->ops->modulate (gpu, dy, dx, db2, db));
+    compare ("modulate", dt, ref, dy, 1e-6, ms);
+    cpu->ops->clamp (cpu, ref, x, -1.5f, 2.25f);
+    TIMED (ms, 10, gpu->ops->clamp (gpu, dy, dx, -1.5f, 2.25f));
+    compare ("clamp", dt, ref, dy, 0.0, ms);
+    /* in place: y == x */
+    LaTensor *xin = la_tensor_to_dtype (x, LA_DTYPE_F32), *dxin = up (x, dt);
+    cpu->ops->unary (cpu, LA_UNARY_SILU, xin, xin);
+    gpu->ops->unary (gpu, LA_UNARY_SILU, dxin, dxin);
+    compare ("unary silu in place", dt, xin, dxin, 1e-6, 0);
+    la_tensor_unref (xin);
+    la_tensor_unref (dxin);
+    la_tensor_unref (ref);
+    la_tensor_unref (dx);
+    la_tensor_unref (db);
+    la_tensor_unref (db2);
+    la_tensor_unref (dy);
+  }
+  la_tensor_unref (x);
+  la_tensor_unref (b);
+  la_tensor_unref (b2);
+}
+
+static void
+g_norms (void)
+{
+  LaTensor *x = R (2, 3.0f, 77, 5120), *w = R (1, 1.0f, 5120), *bb = R (1, 1.0f, 5120);
+  LaTensor *xs = R (3, 5.0f, 5, 29, 1003);
+  LaTensor *xc = R (4, 2.0f, 96, 3, 17, 29), *g = R (1, 1.0f, 96);
+  FOR_DT {
+    LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (bb, dt), *dy = like (x, dt), *ref = cpu_like (x);
+    double ms;
+    cpu->ops->layer_norm (cpu, ref, x, w, bb, 1e-6f);
+    TIMED (ms, 10, gpu->ops->layer_norm (gpu, dy, dx, dw, db, 1e-6f));
+    compare ("layer_norm affine [77,5120]", dt, ref, dy, 1e-5, ms);
+    cpu->ops->layer_norm (cpu, ref, x, NULL, NULL, 1e-6f);
+    gpu->ops->layer_norm (gpu, dy, dx, NULL, NULL, 1e-6f);
+    compare ("layer_norm plain", dt, ref, dy, 1e-5, 0);
+    cpu->ops->rms_norm (cpu, ref, x, w, 1e-6f);
+    TIMED (ms, 10, gpu->ops->rms_norm (gpu, dy, dx, dw, 1e-6f));
+    compare ("rms_norm [77,5120]", dt, ref, dy, 1e-5, ms);
+    gpu->ops->rms_norm (gpu, dx, dx, NULL, 1e-6f);      /* in place */
+    cpu->ops->rms_norm (cpu, ref, x, NULL, 1e-6f);
+    compare ("rms_norm in place, no gain", dt, ref, dx, 1e-5, 0);
+    LaTensor *dxs = up (xs, dt), *dys = like (xs, dt), *refs = cpu_like (xs);
+    cpu->ops->softmax (cpu, refs, xs);
+    TIMED (ms, 10, gpu->ops->softmax (gpu, dys, dxs));
+    compare ("softmax [5,29,1003]", dt, refs, dys, 1e-5, ms);
+    LaTensor *dxc = up (xc, dt), *dg = up (g, dt), *dyc = like (xc, dt), *refc = cpu_like (xc);
+    cpu->ops->channel_rms_norm (cpu, refc, xc, g, 1e-12f);
+    TIMED (ms, 10, gpu->ops->channel_rms_norm (gpu, dyc, dxc, dg, 1e-12f));
+    compare ("channel_rms_norm [96,3,17,29]", dt, refc, dyc, 1e-5, ms);
+    LaTensor *objs[] = { dx, dw, db, dy, ref, dxs, dys, refs, dxc, dg, dyc, refc };
+    for (size_t i = 0; i < G_N_ELEMENTS (objs); i++)
+      la_tensor_unref (objs[i]);
+  }
+  la_tensor_unref (x);
+  la_tensor_unref (w);
+  la_tensor_unref (bb);
+  la_tensor_unref (xs);
+  la_tensor_unref (xc);
+  la_tensor_unref (g);
+}
+
+static void
+g_gemm (void)
+{
+  LaTensor *x = R (3, 1.0f, 2, 67, 320), *w = R (2, 0.1f, 136, 320), *b = R (1, 1.0f, 136);
+  FOR_DT {
+    LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt);
+    LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 3, SH (2, 67, 136)), *dy = la_alloc (gpu, dt, 3, ref->shape);
+    double ms;
+    cpu->ops->linear (cpu, ref, x, w, b);
+    TIMED (ms, 10, gpu->ops->linear (gpu, dy, dx, dw, db));
+    compare ("linear + bias [134,320]x[136,320]T", dt, ref, dy, 1e-5, ms);
+    cpu->ops->linear (cpu, ref, x, w, NULL);
+    gpu->ops->linear (gpu, dy, dx, dw, NULL);
+    compare ("linear no bias", dt, ref, dy, 1e-5, 0);
+    /* mixed: f32 activations, weight in dt, f32 output */
+    LaTensor *dx32 = up (x, LA_DTYPE_F32), *dy32 = la_alloc (gpu, LA_DTYPE_F32, 3, ref->shape);
+    gpu->ops->linear (gpu, dy32, dx32, dw, NULL);
+    compare ("linear f32 x, weight in dtype", dt, ref, dy32, 1e-5, 0);
+    la_tensor_unref (dx32);
+    la_tensor_unref (dy32);
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++)
+        for (int bb = 0; bb < 2; bb++) {
+          const int64_t B = 3, M = 19, K = 45, N = 23;
+          LaTensor *a = ta ? R (3, 1.0f, B, K, M) : R (3, 1.0f, B, M, K);
+          LaTensor *bm = bb ? (tb ? R (2, 1.0f, N, K) : R (2, 1.0f, K, N)) : (tb ? R (3, 1.0f, B, N, K) : R (3, 1.0f, B, K, N));
+          LaTensor *c = R (3, 1.0f, B, M, N), *dc;
+          LaTensor *da = up (a, dt), *dbm = up (bm, dt);
+          dc = up (c, dt);
+          LaTensor *cref = la_tensor_to_dtype (c, LA_DTYPE_F32);
+          if (dt != LA_DTYPE_F32) {     /* the reference starts from the bf16-rounded c */
+            la_tensor_unref (cref);
+            cref = down (dc);
+          }
+          cpu->ops->matmul (cpu, cref, a, bm, ta, tb, 0.75f, 0.5f);
+          gpu->ops->matmul (gpu, dc, da, dbm, ta, tb, 0.75f, 0.5f);
+          char name[64];
+          g_snprintf (name, sizeof name, "matmul ta=%d tb=%d b-bcast=%d beta", ta, tb, bb);
+          compare (name, dt, cref, dc, 1e-5, 0);
+          la_tensor_unref (a);
+          la_tensor_unref (bm);
+          la_tensor_unref (c);
+          la_tensor_unref (cref);
+          la_tensor_unref (da);
+          la_tensor_unref (dbm);
+          la_tensor_unref (dc);
+        }
+    la_tensor_unref (dx);
+    la_tensor_unref (dw);
+    la_tensor_unref (db);
+    la_tensor_unref (ref);
+    la_tensor_unref (dy);
+  }
+  la_tensor_unref (x);
+  la_tensor_unref (w);
+  la_tensor_unref (b);
+}
+
+static float
+scale_of (const LaTensor *q)
+{
+  float s = 0;
+  LaTensor *h = la_tensor_new (LA_DTYPE_F32, 1, SH (1));
+  /* the scale slot is a device float; read it with a 1-element f32 view */
+  GBytes *bytes = g_bytes_new_static (la_cuda_fp8_scale_ptr (q), sizeof (float));
+  LaTensor *v = la_tensor_new_view (LA_DTYPE_F32, 1, SH (1), bytes, la_cuda_fp8_scale_ptr (q), LA_DEVICE_CUDA,
+                                    q->device_index);
+  gpu->ops->copy (gpu, h, v);
+  s = la_tensor_f32 (h)[0];
+  la_tensor_unref (v);
+  g_bytes_unref (bytes);
+  la_tensor_unref (h);
+  return s;
+}
+
+static void
+g_fp8 (void)
+{
+  /* io.md §10.6: amax 1000, 448, 1, 0.5, 0 -> s = 0.448, 1, 448, 448, 448 (slot holds 1/s) */
+  const float amax[] = { 1000.0f, 448.0f, 1.0f, 0.5f, 0.0f }, want_s[] = { 0.448f, 1.0f, 448.0f, 448.0f, 448.0f };
+  for (int i = 0; i < 5; i++) {
+    LaTensor *x = R (2, amax[i] * 0.5f, 16, 32);
+    la_tensor_f32 (x)[77] = -amax[i];
+    LaTensor *dx = up (x, LA_DTYPE_F32), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, x->shape);
+    GError *error = NULL;
+    la_cuda_quantize_fp8 (gpu, q, dx, &error);
+    float got = scale_of (q), want = 1.0f / want_s[i];
+    gboolean ok = !error && fabsf (got - want) <= 1e-6f * want;
+    printf ("%s %-34s amax %g: 1/s %.6g (want %.6g)\n", ok ? "pass" : "FAIL", "fp8 quantiser scale", amax[i],
+            got, want);
+    ok ? n_pass++ : n_fail++;
+    /* dequantised values vs x: e4m3 keeps 3 mantissa bits */
+    LaTensor *deq = la_tensor_new (LA_DTYPE_F32, 2, x->shape), *qh = la_tensor_new (LA_DTYPE_F8_E4M3, 2, x->shape);
+    gpu->ops->copy (gpu, qh, q);
+    la_convert (deq->data, LA_DTYPE_F32, qh->data, LA_DTYPE_F8_E4M3, (size_t) la_tensor_numel (x));
+    for (int64_t j = 0; j < la_tensor_numel (x); j++)
+      la_tensor_f32 (deq)[j] *= got;
+    LaTensor *ddeq = up (deq, LA_DTYPE_F32);
+    if (amax[i] > 0)
+      compare ("fp8 quantise round trip", LA_DTYPE_F8_E4M3, x, ddeq, 0.07, 0);
+    la_tensor_unref (ddeq);
+    la_tensor_unref (deq);
+    la_tensor_unref (qh);
+    g_clear_error (&error);
+    la_tensor_unref (x);
+    la_tensor_unref (dx);
+    la_tensor_unref (q);
+  }
+  /* FP8 linear vs the f32 reference (io.md §10.6: rel Frobenius <~ 3 % with fast accumulation) */
+  const int64_t shapes[][3] = { { 96, 512, 256 }, { 333, 5120, 5120 }, { 333, 13824, 5120 }, { 333, 5120, 13824 } };
+  for (int s = 0; s < 4; s++) {
+    const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+    LaTensor *x = R (2, 2.0f, M, K), *w = R (2, 0.02f, N, K), *b = R (1, 0.5f, N);
+    LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 2, SH (M, N));
+    cpu->ops->linear (cpu, ref, x, w, b);
+    LaTensor *dw = up (w, LA_DTYPE_BF16), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, w->shape);
+    la_cuda_quantize_fp8 (gpu, q, dw, NULL);
+    LaTensor *dx = up (x, LA_DTYPE_BF16), *db = up (b, LA_DTYPE_BF16), *dy = la_alloc (gpu, LA_DTYPE_BF16, 2, ref->shape);
+    double ms;
+    TIMED (ms, 5, gpu->ops->linear (gpu, dy, dx, q, db));
+    char name[64];
+    g_snprintf (name, sizeof name, "fp8 linear+bias [%ld,%ld]x[%ld,%ld]T", (long) M, (long) K, (long) N, (long) K);
+    compare (name, LA_DTYPE_F8_E4M3, ref, dy, 0.05, ms);
+    if (ms > 0)
+      printf ("     %.1f TFLOP/s\n", 2.0 * M * N * K / (ms * 1e-3) / 1e12);
+    LaTensor *objs[] = { x, w, b, ref, dw, q, dx, db, dy };
+    for (size_t i = 0; i < G_N_ELEMENTS (objs); i++)
+      la_tensor_unref (objs[i]);
+  }
+  /* dynamic activation scale: two calls with different amax must both be right */
+  {
+    LaTensor *w = R (2, 0.05f, 64, 128), *x1 = R (2, 1.0f, 8, 128), *x2 = R (2, 300.0f, 8, 128);
+    LaTensor *r1 = la_tensor_new (LA_DTYPE_F32, 2, SH (8, 64)), *r2 = la_tensor_new (LA_DTYPE_F32, 2, SH (8, 64));
+    cpu->ops->linear (cpu, r1, x1, w, NULL);
+    cpu->ops->linear (cpu, r2, x2, w, NULL);
+    LaTensor *dw = up (w, LA_DTYPE_F32), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, w->shape);
+    la_cuda_quantize_fp8 (gpu, q, dw, NULL);
+    LaTensor *d1 = up (x1, LA_DTYPE_F32), *d2 = up (x2, LA_DTYPE_F32);
+    LaTensor *y1 = la_alloc (gpu, LA_DTYPE_F32, 2, r1->shape), *y2 = la_alloc (gpu, LA_DTYPE_F32, 2, r2->shape);
+    gpu->ops->linear (gpu, y1, d1, q, NULL);
+    gpu->ops->linear (gpu, y2, d2, q, NULL);
+    compare ("fp8 linear call 1 (amax ~1)", LA_DTYPE_F8_E4M3, r1, y1, 0.05, 0);
+    compare ("fp8 linear call 2 (amax ~300)", LA_DTYPE_F8_E4M3, r2, y2, 0.05, 0);
+    LaTensor *objs[] = { w, x1, x2, r1, r2, dw, q, d1, d2, y1, y2 };
+    for (size_t i = 0; i < G_N_ELEMENTS (objs); i++)
+      la_tensor_unref (objs[i]);
+  }
+}
+
+static void
+g_attention (void)
+{
+  /* (Lq, Lk, H, D, bias): odd lengths; D = 128 (the real head dim) and tiny-model D */
+  const int cases[][5] = { { 77, 301, 2, 128, 0 }, { 50, 45, 3, 16, 1 }, { 1, 1, 1, 8, 0 }, { 129, 64, 4, 40, 1 } };
+  for (size_t c = 0; c < G_N_ELEMENTS (cases); c++) {
+    const int64_t Lq = cases[c][0], Lk = cases[c][1], H = cases[c][2], D = cases[c][3];
+    LaTensor *q = R (2, 1.0f, Lq, H * D), *k = R (2, 1.0f, Lk, H * D), *v = R (2, 1.0f, Lk, H * D);
+    LaTensor *bias = cases[c][4] ? R (3, 2.0f, H, Lq, Lk) : NULL;
+    LaTensor *ref = cpu_like (q);
+    const float scale = 1.0f / sqrtf ((float) D);
+    cpu->ops->attention (cpu, ref, q, k, v, (int) H, scale, bias);
+    FOR_DT {
+      LaTensor *dq = up (q, dt), *dk = up (k, dt), *dv = up (v, dt), *db = up (bias, dt), *dout = like (q, dt);
+      double ms;
+      TIMED (ms, 5, gpu->ops->attention (gpu, dout, dq, dk, dv, (int) H, scale, db));
+      char name[64];
+      g_snprintf (name, sizeof name, "attention Lq%ld Lk%ld H%ld D%ld%s", (long) Lq, (long) Lk, (long) H, (long) D,
+                  bias ? " bias" : "");
+      compare (name, dt, ref, dout, 1e-5, ms);
+      la_tensor_unref (dq);
+      la_tensor_unref (dk);
+      la_tensor_unref (dv);
+      if (db)
+        la_tensor_unref (db);
+      la_tensor_unref (dout);
+    }
+    la_tensor_unref (q);
+    la_tensor_unref (k);
+    la_tensor_unref (v);
+    if (bias)
+      la_tensor_unref (bias);
+    la_tensor_unref (ref);
+  }
+}
+
+static void
+g_conv (void)
+{
+  /* conv3d: (Ci, T, H, W, Co, kt, kh, kw, st, sh, sw) */
+  const int c3[][11] = { { 5, 4, 11, 13, 7, 3, 3, 3, 1, 1, 1 }, { 4, 3, 12, 10, 6, 1, 3, 3, 1, 2, 2 },
+                         { 6, 5, 7, 9, 8, 1, 1, 1, 1, 1, 1 }, { 3, 7, 5, 6, 4, 3, 1, 1, 2, 1, 1 },
+                         { 16, 1, 24, 40, 12, 1, 1, 1, 1, 1, 1 } };
+  for (size_t c = 0; c < G_N_ELEMENTS (c3); c++) {
+    const int *p = c3[c];
+    const int stride[3] = { p[8], p[9], p[10] };
+    LaTensor *x = R (4, 1.0f, p[0], p[1], p[2], p[3]), *w = R (5, 0.2f, p[4], p[0], p[5], p[6], p[7]);
+    LaTensor *b = R (1, 1.0f, p[4]);
+    const int64_t To = (p[1] - p[5]) / p[8] + 1, Ho = (p[2] - p[6]) / p[9] + 1, Wo = (p[3] - p[7]) / p[10] + 1;
+    LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (p[4], To, Ho, Wo));
+    cpu->ops->conv3d (cpu, ref, x, w, b, stride);
+    FOR_DT {
+      LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
+      double ms;
+      TIMED (ms, 5, gpu->ops->conv3d (gpu, dy, dx, dw, db, stride));
+      char name[64];
+      g_snprintf (name, sizeof name, "conv3d k%dx%dx%d s%d,%d,%d Ci%d Co%d", p[5], p[6], p[7], p[8], p[9], p[10],
+                  p[0], p[4]);
+      compare (name, dt, ref, dy, 1e-5, ms);
+      la_tensor_unref (dx);
+      la_tensor_unref (dw);
+      la_tensor_unref (db);
+      la_tensor_unref (dy);
+    }
+    la_tensor_unref (x);
+    la_tensor_unref (w);
+    la_tensor_unref (b);
+    la_tensor_unref (ref);
+  }
+  /* conv1d: (T, B, Cin, Cout, K, stride, pad_l, pad_r, replicate, groups, x_cf, bias) */
+  const int c1[][12] = { { 57, 1, 8, 12, 5, 1, 2, 2, 0, 1, 0, 1 }, { 400, 1, 1, 16, 10, 5, 0, 0, 0, 1, 1, 0 },
+                         { 33, 2, 16, 16, 7, 1, 3, 3, 0, 4, 0, 1 }, { 21, 1, 6, 9, 3, 2, 2, 0, 1, 3, 1, 1 } };
+  for (size_t c = 0; c < G_N_ELEMENTS (c1); c++) {
+    const int *p = c1[c];
+    const int64_t T = p[0], B = p[1], Cin = p[2], Cout = p[3], K = p[4];
+    LaTensor *x = p[10] ? (B > 1 ? R (3, 1.0f, B, Cin, T) : R (2, 1.0f, Cin, T))
+                        : (B > 1 ? R (3, 1.0f, T, B, Cin) : R (2, 1.0f, T, Cin));
+    LaTensor *w = R (3, 0.3f, Cout, Cin / p[9], K), *b = p[11] ? R (1, 1.0f, Cout) : NULL;
+    const int64_t Tout = (T + p[6] + p[7] - K) / p[5] + 1;
+    LaTensor *ref = B > 1 ? la_tensor_new (LA_DTYPE_F32, 3, SH (Tout, B, Cout)) : la_tensor_new (LA_DTYPE_F32, 2, SH (Tout, Cout));
+    cpu->ops->conv1d (cpu, ref, x, w, b, p[5], p[6], p[7], p[8], p[9], p[10]);
+    FOR_DT {
+      LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
+      double ms;
+      TIMED (ms, 5, gpu->ops->conv1d (gpu, dy, dx, dw, db, p[5], p[6], p[7], p[8], p[9], p[10]));
+      char name[64];
+      g_snprintf (name, sizeof name, "conv1d T%d B%d K%d s%d g%d%s%s", p[0], p[1], p[4], p[5], p[9],
+                  p[8] ? " repl" : "", p[10] ? " cf" : "");
+      compare (name, dt, ref, dy, 1e-5, ms);
+      la_tensor_unref (dx);
+      la_tensor_unref (dw);
+      if (db)
+        la_tensor_unref (db);
+      la_tensor_unref (dy);
+    }
+    la_tensor_unref (x);
+    la_tensor_unref (w);
+    if (b)
+      la_tensor_unref (b);
+    la_tensor_unref (ref);
+  }
+}
+
+static void
+g_vae (void)
+{
+  LaTensor *x = R (4, 2.0f, 6, 5, 7, 9), *m = R (1, 1.0f, 6), *s = R (1, 1.0f, 6);
+  for (int i = 0; i < 6; i++)
+    la_tensor_f32 (s)[i] = 1.5f + la_tensor_f32 (s)[i];     /* inv_std away from 0 */
+  FOR_DT {
+    LaTensor *dx = up (x, dt), *dm = up (m, dt), *ds = up (s, dt);
+    double ms;
+    LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (6, 5, 14, 18)), *dy = like (ref, dt);
+    cpu->ops->upsample2x (cpu, ref, x);
+    TIMED (ms, 10, gpu->ops->upsample2x (gpu, dy, dx));
+    compare ("upsample2x", dt, ref, dy, 0.0, ms);
+    la_tensor_unref (ref);
+    la_tensor_unref (dy);
+    for (int enc = 0; enc < 2; enc++) {
+      LaTensor *r2 = cpu_like (x), *dy2 = like (x, dt);
+      cpu->ops->latent_norm (cpu, r2, x, m, s, enc);
+      gpu->ops->latent_norm (gpu, dy2, dx, dm, ds, enc);
+      compare (enc ? "latent_norm encode" : "latent_norm decode", dt, r2, dy2, 1e-6, 0);
+      la_tensor_unref (r2);
+      la_tensor_unref (dy2);
+    }
+    /* copy4d into a bigger box, rest untouched (starts from a non-zero fill) */
+    LaTensor *r3 = la_tensor_new (LA_DTYPE_F32, 4, SH (8, 6, 9, 11)), *dy3 = like (r3, dt);
+    cpu->ops->fill (cpu, r3, -3.0f);
+    gpu->ops->fill (gpu, dy3, -3.0f);
+    const int64_t yoff[4] = { 1, 2, 1, 0 }, xoff[4] = { 2, 1, 0, 3 }, cnt[4] = { 4, 4, 7, 6 };
+    cpu->ops->copy4d (cpu, r3, yoff, x, xoff, cnt);
+    TIMED (ms, 10, gpu->ops->copy4d (gpu, dy3, yoff, dx, xoff, cnt));
+    compare ("copy4d", dt, r3, dy3, 0.0, ms);
+    la_tensor_unref (r3);
+    la_tensor_unref (dy3);
+    la_tensor_unref (dx);
+    la_tensor_unref (dm);
+    la_tensor_unref (ds);
+  }
+  la_tensor_unref (x);
+  la_tensor_unref (m);
+  la_tensor_unref (s);
+}
+
+static void
+g_rope (void)
+{
+  const int64_t L = 37, H = 3, HD = 128;
+  LaTensor *x = R (2, 2.0f, L, H * HD), *f = la_tensor_new (LA_DTYPE_F32, 3, SH (L, HD / 2, 2));
+  for (int64_t i = 0; i < L * HD / 2; i++) {      /* fp16-rounded cos/sin as the DiT builds them */
+    double a = 0.37 * (double) (i / (HD / 2)) * pow (10000.0, -(double) (i % (HD / 2)) / (HD / 2));
+    la_tensor_f32 (f)[2 * i] = la_round_f16 ((float) cos (a));
+    la_tensor_f32 (f)[2 * i + 1] = la_round_f16 ((float) sin (a));
+  }
+  FOR_DT {
+    LaTensor *dx = up (x, dt), *df = up (f, LA_DTYPE_F32), *dy = like (x, dt), *ref = cpu_like (x);
+    double ms;
+    cpu->ops->rope (cpu, ref, x, f, (int) H);
+    TIMED (ms, 10, gpu->ops->rope (gpu, dy, dx, df, (int) H));
+    compare ("rope [37, 3x128]", dt, ref, dy, 1e-7, ms);
+    gpu->ops->rope (gpu, dx, dx, df, (int) H);         /* in place */
+    compare ("rope in place", dt, ref, dx, 1e-7, 0);
+    la_tensor_unref (dx);
+    la_tensor_unref (df);
+    la_tensor_unref (dy);
+    la_tensor_unref (ref);
+  }
+  la_tensor_unref (x);
+  la_tensor_unref (f);
+}
+
+/* The same shapes allocated every "block": after the first, nothing is cudaMalloc'd. */
+static void
+g_alloc (void)
+{
+  LaCudaMemStats s0, s1;
+  for (int blk = 0; blk < 4; blk++) {
+    if (blk == 1)
+      la_cuda_mem_stats (gpu, &s0);
+    LaTensor *a = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (300, 5120));
+    LaTensor *b = la_alloc (gpu, LA_DTYPE_F32, 2, SH (300, 5120));
+    LaTensor *w = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (512, 5120));
+    gpu->ops->linear (gpu, b, a, w, NULL);
+    la_tensor_unref (a);
+    la_tensor_unref (b);
+    la_tensor_unref (w);
+  }
+  la_backend_sync (gpu, NULL);
+  la_cuda_mem_stats (gpu, &s1);
+  gboolean ok = s1.n_malloc == s0.n_malloc && s1.n_reuse > s0.n_reuse;
+  printf ("%s %-34s cudaMalloc %lu -> %lu, reuses %lu -> %lu, peak %.1f MiB\n", ok ? "pass" : "FAIL",
+          "allocator steady state", (unsigned long) s0.n_malloc, (unsigned long) s1.n_malloc,
+          (unsigned long) s0.n_reuse, (unsigned long) s1.n_reuse, s1.peak / 1048576.0);
+  ok ? n_pass++ : n_fail++;
+}
+
+/* Capture layer_norm -> linear -> silu, replay after changing the input in place. */
+static void
+g_graph (void)
+{
+  LaTensor *x = R (2, 1.0f, 40, 256), *w = R (2, 0.1f, 96, 256), *x2 = R (2, 3.0f, 40, 256);
+  LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 2, SH (40, 96)), *tmp = cpu_like (x);
+  LaTensor *dx = up (x, LA_DTYPE_F32), *dw = up (w, LA_DTYPE_F32), *dy = la_alloc (gpu, LA_DTYPE_F32, 2, ref->shape);
+  LaTensor *dx2 = up (x2, LA_DTYPE_F32);
+  GError *error = NULL;
+  for (int pass = 0; pass < 2; pass++) {     /* eager warm-up, then capture */
+    if (pass == 1 && !la_cuda_graph_begin (gpu, &error))
+      break;
+    LaTensor *n = la_alloc (gpu, LA_DTYPE_F32, 2, x->shape);
+    gpu->ops->layer_norm (gpu, n, dx, NULL, NULL, 1e-6f);
+    gpu->ops->linear (gpu, dy, n, dw, NULL);
+    gpu->ops->unary (gpu, LA_UNARY_SILU, dy, dy);
+    la_tensor_unref (n);
+  }
+  LaCudaGraph *g = error ? NULL : la_cuda_graph_end (gpu, &error);
+  if (!g) {
+    printf ("FAIL %-34s %s\n", "graph capture", error ? error->message : "?");
+    g_clear_error (&error);
+    n_fail++;
+  } else {
+    for (int rep = 0; rep < 2; rep++) {
+      LaTensor *src = rep ? x2 : x;
+      gpu->ops->copy (gpu, dx, rep ? dx2 : dx);         /* new input, same address */
+      la_cuda_graph_launch (g, NULL);
+      cpu->ops->layer_norm (cpu, tmp, src, NULL, NULL, 1e-6f);
+      cpu->ops->linear (cpu, ref, tmp, w, NULL);
+      cpu->ops->unary (cpu, LA_UNARY_SILU, ref, ref);
+      compare (rep ? "graph replay, new input" : "graph replay", LA_DTYPE_F32, ref, dy, 1e-5, 0);
+    }
+    la_cuda_graph_free (g);
+  }
+  LaTensor *objs[] = { x, w, x2, ref, tmp, dx, dw, dy, dx2 };
+  for (size_t i = 0; i < G_N_ELEMENTS (objs); i++)
+    la_tensor_unref (objs[i]);
+}
+
+/* 14B hot-loop shapes (performance-and-peers.md §4): times only. */
+static void
+bench (void)
+{
+  GError *error = NULL;
+  const int64_t M = 3168;
+  const int64_t gemms[][2] = { { 5120, 5120 }, { 13824, 5120 }, { 5120, 13824 } };
+  for (int fp8 = 0; fp8 < 2; fp8++)
+    for (int i = 0; i < 3; i++) {
+      const int64_t N = gemms[i][0], K = gemms[i][1];
+      LaTensor *w = la_cuda_random_weight (gpu, fp8 ? LA_DTYPE_F8_E4M3 : LA_DTYPE_BF16, 2, SH (N, K), 7, 0.02f, &error);
+      LaTensor *x = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 2, SH (M, K), 8, 1.0f, &error);
+      LaTensor *b = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 1, SH (N), 9, 0.1f, &error);
+      if (!w || !x || !b) {
+        printf ("bench: %s\n", error ? error->message : "?");
+        g_clear_error (&error);
+        return;
+      }
+      LaTensor *y = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (M, N));
+      double ms;
+      TIMED (ms, 20, gpu->ops->linear (gpu, y, x, w, b));
+      printf ("bench linear %s [%ld,%ld]x[%ld,%ld]T  %8.3f ms  %6.1f TFLOP/s\n", fp8 ? "fp8 " : "bf16", (long) M,
+              (long) K, (long) N, (long) K, ms, 2.0 * M * N * K / (ms * 1e-3) / 1e12);
+      la_tensor_unref (w);
+      la_tensor_unref (x);
+      la_tensor_unref (b);
+      la_tensor_unref (y);
+    }
+  const int64_t Lq = 3168, Lk = 15312, H = 40, D = 128;
+  LaTensor *q = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 2, SH (Lq, H * D), 1, 1.0f, &error);
+  LaTensor *k = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 2, SH (Lk, H * D), 2, 1.0f, &error);
+  LaTensor *v = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 2, SH (Lk, H * D), 3, 1.0f, &error);
+  LaTensor *o = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (Lq, H * D));
+  double ms;
+  TIMED (ms, 3, gpu->ops->attention (gpu, o, q, k, v, (int) H, 1.0f / sqrtf ((float) D), NULL));
+  printf ("bench attention Lq %ld Lk %ld H %ld D %ld  %8.3f ms  %6.1f TFLOP/s\n", (long) Lq, (long) Lk, (long) H,
+          (long) D, ms, 4.0 * Lq * Lk * H * D / (ms * 1e-3) / 1e12);
+  la_tensor_unref (q);
+  la_tensor_unref (k);
+  la_tensor_unref (v);
+  la_tensor_unref (o);
+  if (!la_backend_sync (gpu, &error)) {
+    printf ("bench: %s\n", error->message);
+    g_clear_error (&error);
+    n_fail++;
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  if (la_cuda_device_count () == 0) {
+    printf ("SKIP: no CUDA device\n");
+    return 77;
+  }
+  GError *error = NULL;
+  gpu = la_backend_cuda_new (0, &error);
+  if (!gpu) {
+    printf ("SKIP: %s\n", error->message);
+    return 77;
+  }
+  cpu = la_backend_cpu_new (0);
+  static const struct { const char *name; void (*fn) (void); } groups[] = {
+    { "memory", g_memory }, { "elementwise", g_elementwise }, { "norms", g_norms }, { "gemm", g_gemm },
+    { "fp8", g_fp8 }, { "attention", g_attention }, { "conv", g_conv }, { "vae", g_vae }, { "rope", g_rope },
+    { "alloc", g_alloc }, { "graph", g_graph },
+  };
+  if (argc > 1 && strcmp (argv[1], "--bench") == 0)
+    bench ();
+  else
+    for (size_t i = 0; i < G_N_ELEMENTS (groups); i++) {
+      gboolean want = argc <= 1;
+      for (int a = 1; a < argc; a++)
+        want |= strcmp (argv[a], groups[i].name) == 0;
+      if (want) {
+        printf ("== %s\n", groups[i].name);
+        groups[i].fn ();
+      }
+    }
+  la_backend_unref (gpu);
+  la_backend_unref (cpu);
+  printf ("%d passed, %d failed\n", n_pass, n_fail);
+  return n_fail ? 1 : 0;
+}
