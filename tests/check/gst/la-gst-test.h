@@ -17,7 +17,7 @@
 static const gchar *la_model_dir;       /* set by each test's main */
 
 /* A small RGB reference image as a GstSample (a horizontal gradient). */
-static GstSample *
+G_GNUC_UNUSED static GstSample *
 make_ref_sample (gint w, gint h)
 {
   GstVideoInfo info;
@@ -45,7 +45,7 @@ make_ref_sample (gint w, gint h)
   return s;
 }
 
-static GstElement *
+G_GNUC_UNUSED static GstElement *
 make_element (void)
 {
   GstElement *e = gst_element_factory_make ("liveavatarsrc", NULL);
@@ -60,7 +60,7 @@ make_element (void)
 
 /* Harness around a configured element, PLAYING; @live picks the upstream
  * latency answer.  A bus is attached for QoS/error messages. */
-static GstHarness *
+G_GNUC_UNUSED static GstHarness *
 make_harness (gboolean live, GstBus ** bus)
 {
   GstElement *e = make_element ();
@@ -77,7 +77,7 @@ make_harness (gboolean live, GstBus ** bus)
 }
 
 /* Pushes @n samples of a 220 Hz tone from @pts in buffers of @per samples. */
-static GstFlowReturn
+G_GNUC_UNUSED static GstFlowReturn
 push_audio (GstHarness * h, GstClockTime pts, gsize n, gsize per,
     gboolean discont)
 {
@@ -104,7 +104,7 @@ push_audio (GstHarness * h, GstClockTime pts, gsize n, gsize per,
   return ret;
 }
 
-static gboolean
+G_GNUC_UNUSED static gboolean
 eos_received (GstHarness * h)
 {
   GstEvent *ev = gst_pad_get_sticky_event (h->sinkpad, GST_EVENT_EOS, 0);
@@ -117,7 +117,7 @@ eos_received (GstHarness * h)
  * last buffer when EOS is already queued); returns them (caller frees with
  * g_ptr_array_unref).  EOS is sticky on the harness pad once it went by, and
  * every buffer before it is queued by then. */
-static GPtrArray *
+G_GNUC_UNUSED static GPtrArray *
 pull_all (GstHarness * h)
 {
   GPtrArray *a = g_ptr_array_new_with_free_func ((GDestroyNotify)
@@ -139,7 +139,7 @@ pull_all (GstHarness * h)
 
 /* Frames expected for S samples after EOS: the last partial block is padded,
  * blocks of 12 frames, the first block of a stream yields 9 (io.md §7.1). */
-static guint
+G_GNUC_UNUSED static guint
 expected_frames (gsize samples)
 {
   gsize block = 12 * SPF;
@@ -147,7 +147,7 @@ expected_frames (gsize samples)
 }
 
 /* PTS strictly on the grid t0 + k*40 ms, each k once, contiguous. */
-static void
+G_GNUC_UNUSED static void
 check_grid (GPtrArray * a, GstClockTime t0, gint64 first_k)
 {
   guint i;
