@@ -11,9 +11,15 @@
  * Never materialises the [Lq, Lk] logits, so Lk of 15 k costs no memory.
  *
  * This is the correctness kernel (CUDA cores, fp32 math, any D <= 128 for
- * the tiny golden models).  The tensor-core kernel for D = 128 bf16
- * (mma.sync m16n8k16, FA2 tiling) or cuDNN's fused SDPA is the planned fast
- * path; see docs/cuda.md.
+ * the tiny golden models).
+ *
+ * Tensor-core path (16-bit q, k, v and a large Lq·Lk, or LA_CUDA_ATTN=gemm):
+ * per group of heads and chunk of query rows, S = scale·QKᵀ (+ bias) by a
+ * strided-batched cuBLAS GEMM into fp32, softmax rows into a 16-bit P (the
+ * rounding FlashAttention also applies before P·V), O = P·V by a second
+ * batched GEMM.  Scratch is bounded (~1.5 GB at most); logits never exceed
+ * it.  A fused mma.sync FlashAttention-2 kernel or cuDNN SDPA is the planned
+ * replacement (docs/cuda.md).  LA_CUDA_ATTN=flash forces the kernel above.
  */
 #include "cuda-internal.h"
 #include <math.h>
@@ -111,6 +117,115 @@ k_attention (void *out, int ot, const void *q, int qt, const void *k, int kt, co
   }
 }
 
+__global__ void
+k_add_bias_tile (float *s, const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t h0, int64_t nh, int64_t r0,
+                 int64_t nr)
+{
+  const int64_t total = nh * nr * Lk;
+  for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < total; i += (int64_t) gridDim.x * blockDim.x) {
+    int64_t j = i % Lk, r = (i / Lk) % nr, h = i / (Lk * nr);
+    s[i] += la_ld (bias, bt, ((h0 + h) * Lq + r0 + r) * Lk + j);
+  }
+}
+
+/* softmax rows of fp32 S into 16-bit P (la_cuda_softmax's kernel works on tensors; this is the raw form) */
+__global__ void
+k_softmax_rows (void *p, int pt, const float *s, int64_t N)
+{
+  __shared__ float red[32];
+  const int64_t base = blockIdx.x * N;
+  float mx = -INFINITY;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x)
+    mx = fmaxf (mx, s[base + i]);
+  for (int o = 16; o > 0; o >>= 1)
+    mx = fmaxf (mx, __shfl_xor_sync (0xffffffffu, mx, o));
+  if (threadIdx.x % 32 == 0)
+    red[threadIdx.x / 32] = mx;
+  __syncthreads ();
+  mx = -INFINITY;
+  for (int w = 0; w < (int) (blockDim.x / 32); w++)
+    mx = fmaxf (mx, red[w]);
+  __syncthreads ();
+  float sum = 0.0f;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x)
+    sum += mx == -INFINITY ? 0.0f : expf (s[base + i] - mx);
+  for (int o = 16; o > 0; o >>= 1)
+    sum += __shfl_xor_sync (0xffffffffu, sum, o);
+  if (threadIdx.x % 32 == 0)
+    red[threadIdx.x / 32] = sum;
+  __syncthreads ();
+  sum = 0.0f;
+  for (int w = 0; w < (int) (blockDim.x / 32); w++)
+    sum += red[w];
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x)
+    la_st (p, pt, base + i, mx == -INFINITY ? 0.0f : expf (s[base + i] - mx) * inv);
+}
+
+static void
+attention_gemm (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                int64_t H, int64_t D, int64_t Lq, int64_t Lk, float scale, const LaTensor *bias)
+{
+  const int64_t HD = H * D;
+  const LaDType in_t = q->dtype;            /* bf16 or f16, same for k and v (checked by the caller) */
+  /* Budget of ~256 M logits (1 GiB fp32 S + 0.5 GiB P): rows of one head, then heads per group. */
+  const int64_t budget = (int64_t) 256 << 20;
+  const int64_t nr = MAX (1, MIN (Lq, budget / MAX (1, Lk)));
+  const int64_t nh = nr < Lq ? 1 : MAX (1, MIN (H, budget / MAX (1, Lq * Lk)));
+  float *S = (float *) la_cuda_scratch_get (self, (size_t) (nh * nr * Lk) * sizeof (float) + 16);
+  void *P = la_cuda_scratch_get (self, (size_t) (nh * nr * Lk) * la_dtype_size (in_t) + 16);
+  void *O = out->data;
+  LaDType ot = out->dtype;
+  void *otmp = NULL;
+  if (!(ot == in_t || ot == LA_DTYPE_F32)) {
+    ot = LA_DTYPE_F32;
+    O = otmp = la_cuda_scratch_get (self, (size_t) la_tensor_numel (out) * sizeof (float) + 16);
+  }
+  const size_t ie = la_dtype_size (in_t), oe = la_dtype_size (ot);
+  if (S && P && O)
+    for (int64_t h0 = 0; h0 < H; h0 += nh) {
+      const int64_t gh = MIN (nh, H - h0);
+      for (int64_t r0 = 0; r0 < Lq; r0 += nr) {
+        const int64_t rows = MIN (nr, Lq - r0);
+        /* Sᵀ_h (col-major [Lk, rows]) = K_h (col-major [D, Lk] ld HD, T) · Q_hᵀ (col-major [D, rows] ld HD) */
+        la_cuda_gemm (self, CUBLAS_OP_T, CUBLAS_OP_N, Lk, rows, D, scale,
+                      (const char *) k->data + (size_t) (h0 * D) * ie, HD, D,
+                      (const char *) q->data + (size_t) (r0 * HD + h0 * D) * ie, HD, D, in_t,
+                      0.0f, S, LA_DTYPE_F32, Lk, rows * Lk, gh);
+        if (bias) {
+          const int64_t total = gh * rows * Lk;
+          k_add_bias_tile<<<la_cuda_blocks (total, 256), 256, 0, self->stream>>> (S, bias->data, bias->dtype, Lq, Lk,
+                                                                                h0, gh, r0, rows);
+        }
+        k_softmax_rows<<<(unsigned) (gh * rows), 256, 0, self->stream>>> (P, in_t, S, Lk);
+        LA_CU_CHECK (self, cudaGetLastError ());
+        /* O_hᵀ (col-major [D, rows] ld HD) = V_hᵀ (col-major [D, Lk] ld HD) · P_hᵀ (col-major [Lk, rows]) */
+        la_cuda_gemm (self, CUBLAS_OP_N, CUBLAS_OP_N, D, rows, Lk, 1.0f,
+                      (const char *) v->data + (size_t) (h0 * D) * ie, HD, D, P, Lk, rows * Lk, in_t,
+                      0.0f, (char *) O + (size_t) (r0 * HD + h0 * D) * oe, ot, HD, D, gh);
+      }
+    }
+  if (otmp)
+    la_cuda_convert (self, out->data, out->dtype, otmp, LA_DTYPE_F32, la_tensor_numel (out));
+  la_cuda_scratch_put (self, S);
+  la_cuda_scratch_put (self, P);
+  la_cuda_scratch_put (self, otmp);
+}
+
+/* 0 auto, 1 flash kernel, 2 GEMM path (LA_CUDA_ATTN=flash|gemm, read once). */
+static int
+attention_mode (void)
+{
+  static gsize once = 0;
+  static int mode = 0;
+  if (g_once_init_enter (&once)) {
+    const char *e = g_getenv ("LA_CUDA_ATTN");
+    mode = e && g_str_equal (e, "flash") ? 1 : e && g_str_equal (e, "gemm") ? 2 : 0;
+    g_once_init_leave (&once, 1);
+  }
+  return mode;
+}
+
 extern "C" void
 la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
                    int n_heads, float scale, const LaTensor *bias)
@@ -129,6 +244,13 @@ la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTens
     return;
   if ((Lq + BQ - 1) / BQ > 2147483647 || n_heads > 65535) {
     la_cuda_record_error (self, "attention", "grid too large");
+    return;
+  }
+  const gboolean half = (q->dtype == LA_DTYPE_BF16 || q->dtype == LA_DTYPE_F16) && k->dtype == q->dtype &&
+                        v->dtype == q->dtype;
+  const int mode = attention_mode ();
+  if (half && (mode == 2 || (mode == 0 && Lq * Lk >= ((int64_t) 1 << 20)))) {
+    attention_gemm (self, out, q, k, v, n_heads, HD / n_heads, Lq, Lk, scale, bias);
     return;
   }
   dim3 grid ((unsigned) ((Lq + BQ - 1) / BQ), (unsigned) n_heads);
