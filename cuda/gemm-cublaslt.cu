@@ -170,8 +170,8 @@ fp8_linear (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor 
 {
   if (M == 0 || N == 0)
     return;
-  if (K % 16 || N % 16 || w->ndim != 2 || w->shape[1] != K) {
-    la_cuda_record_error (self, "linear (FP8)", "weight must be [N, K] with N and K multiples of 16");
+  if (K % 16 || N % 16 || w->ndim != 2 || w->shape[1] != K || ((uintptr_t) w->data & 255)) {
+    la_cuda_record_error (self, "linear (FP8)", "weight must be a whole (256-byte aligned) [N, K] tensor with N and K multiples of 16");
     return;
   }
   const float *w_scale = la_cuda_fp8_scale_ptr (w);
@@ -195,8 +195,11 @@ fp8_linear (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor 
     goto done;
   x_scale = (float *) ((char *) xq + xbytes);
   la_cuda_fp8_quantize_raw (self, xq, x->data, x->dtype, M * K, x_scale);
+  /* cuBLASLt's heuristics assume 256-byte aligned pointers (the default
+   * preference); row views into bigger tensors may not be, so such bias / D
+   * go through aligned scratch. */
   if (bias) {
-    if (bias->dtype == LA_DTYPE_BF16)
+    if (bias->dtype == LA_DTYPE_BF16 && !((uintptr_t) bias->data & 255))
       bias_bf16 = bias->data;
     else {
       btmp = la_cuda_scratch_get (self, (size_t) N * 2 + 16);
@@ -207,7 +210,7 @@ fp8_linear (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor 
     }
   }
   d = y->data;
-  if (y->dtype != LA_DTYPE_BF16) {
+  if (y->dtype != LA_DTYPE_BF16 || ((uintptr_t) y->data & 255)) {
     d = ytmp = la_cuda_scratch_get (self, (size_t) (M * N) * 2 + 16);
     if (!ytmp)
       goto done;
