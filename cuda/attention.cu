@@ -13,13 +13,14 @@
  * This is the correctness kernel (CUDA cores, fp32 math, any D <= 128 for
  * the tiny golden models).
  *
- * Tensor-core path (16-bit q, k, v and a large Lq·Lk, or LA_CUDA_ATTN=gemm):
+ * Tensor-core paths for 16-bit q, k, v: the fused WMMA kernel below (the
+ * default when D is a multiple of 16), or (LA_CUDA_ATTN=gemm):
  * per group of heads and chunk of query rows, S = scale·QKᵀ (+ bias) by a
  * strided-batched cuBLAS GEMM into fp32, softmax rows into a 16-bit P (the
  * rounding FlashAttention also applies before P·V), O = P·V by a second
  * batched GEMM.  Scratch is bounded (~1.5 GB at most); logits never exceed
  * it.  A fused mma.sync FlashAttention-2 kernel or cuDNN SDPA is the planned
- * replacement (docs/cuda.md).  LA_CUDA_ATTN=flash forces the kernel above.
+ * replacement (docs/cuda.md).  LA_CUDA_ATTN=flash|gemm|wmma forces a path.
  */
 #include "cuda-internal.h"
 #include <math.h>
@@ -212,7 +213,159 @@ attention_gemm (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaT
   la_cuda_scratch_put (self, otmp);
 }
 
-/* 0 auto, 1 flash kernel, 2 GEMM path (LA_CUDA_ATTN=flash|gemm, read once). */
+/* ---------------------------------------------------------------- WMMA
+ * Fused tensor-core attention (FlashAttention-2 structure with the WMMA API),
+ * 16-bit q/k/v, D a multiple of 16 up to 128.  Block = 4 warps = 64 query
+ * rows of one head; K/V tiles of 32 keys in shared memory (16-bit).  Per
+ * tile each warp computes S[16×32] = Q_w·Kᵀ with wmma 16×16×16 into fp32
+ * shared memory, lane pairs (one row each, half the columns) do the online
+ * softmax in fp32 (scale, bias, mask), write P in 16-bit and rescale the
+ * fp32 output rows kept in shared memory, then O_w += P·V with wmma.
+ * Shared memory: 82 944 B (dynamic; fits sm_89's 99 KB and sm_90's 227 KB).
+ */
+#include <mma.h>
+
+#define WQ 64                 /* query rows per block (16 per warp) */
+#define WK 32                 /* keys per tile */
+#define LDQ (DMAX + 8)        /* 16-bit rows of Q, K, V in shared memory */
+#define LDS (WK + 4)          /* fp32 S rows */
+#define LDP (WK + 8)          /* 16-bit P rows */
+#define LDO (DMAX + 4)        /* fp32 O rows */
+#define WMMA_SMEM ((WQ * LDQ + 2 * WK * LDQ) * 2 + WARPS * 16 * (LDS * 4 + LDP * 2 + LDO * 4))
+
+template <typename T>
+__global__ void __launch_bounds__ (WARPS * 32)
+k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int kt, const void *v, int vt,
+                  const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t HD, int D, float scale)
+{
+  using namespace nvcuda;
+  extern __shared__ __align__ (128) unsigned char smem[];
+  T *Qs = (T *) smem;
+  T *Ks = Qs + WQ * LDQ;
+  T *Vs = Ks + WK * LDQ;
+  float *Ss = (float *) (Vs + WK * LDQ);
+  T *Ps = (T *) (Ss + WARPS * 16 * LDS);
+  float *Os = (float *) (Ps + WARPS * 16 * LDP);
+  const int h = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t q0 = (int64_t) blockIdx.x * WQ, col0 = (int64_t) h * D;
+  float *Sw = Ss + warp * 16 * LDS, *Ow = Os + warp * 16 * LDO;
+  T *Pw = Ps + warp * 16 * LDP;
+
+  for (int i = threadIdx.x; i < WQ * D; i += blockDim.x) {
+    int r = i / D, d = i % D;
+    float x = q0 + r < Lq ? la_ld (q, qt, (q0 + r) * HD + col0 + d) : 0.0f;
+    Qs[r * LDQ + d] = (T) x;
+  }
+  for (int i = lane; i < 16 * D; i += 32)
+    Ow[(i / D) * LDO + i % D] = 0.0f;
+  /* lane pair (2r, 2r+1) owns row r of this warp's 16 rows */
+  const int r = lane >> 1, half = lane & 1;
+  const int64_t qi = q0 + warp * 16 + r;
+  float m = -INFINITY, l = 0.0f;
+
+  for (int64_t k0 = 0; k0 < Lk; k0 += WK) {
+    __syncthreads ();
+    for (int i = threadIdx.x; i < WK * D; i += blockDim.x) {
+      int kr = i / D, d = i % D;
+      gboolean in = k0 + kr < Lk;
+      Ks[kr * LDQ + d] = (T) (in ? la_ld (k, kt, (k0 + kr) * HD + col0 + d) : 0.0f);
+      Vs[kr * LDQ + d] = (T) (in ? la_ld (v, vt, (k0 + kr) * HD + col0 + d) : 0.0f);
+    }
+    __syncthreads ();
+
+    /* S = Q_w · Kᵀ: K stored [key][d] is Kᵀ in column-major with ldm LDQ */
+    for (int j = 0; j < WK / 16; j++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::fill_fragment (acc, 0.0f);
+      for (int kk = 0; kk < D / 16; kk++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+        wmma::load_matrix_sync (a, Qs + warp * 16 * LDQ + kk * 16, LDQ);
+        wmma::load_matrix_sync (b, Ks + j * 16 * LDQ + kk * 16, LDQ);
+        wmma::mma_sync (acc, a, b, acc);
+      }
+      wmma::store_matrix_sync (Sw + j * 16, acc, LDS, wmma::mem_row_major);
+    }
+    __syncwarp ();
+
+    /* online softmax on row r, columns half·16 .. +16 */
+    float sv[16], tmax = -INFINITY;
+    for (int c = 0; c < 16; c++) {
+      const int64_t key = k0 + half * 16 + c;
+      float x = -INFINITY;
+      if (key < Lk && qi < Lq) {
+        x = scale * Sw[r * LDS + half * 16 + c];
+        if (bias)
+          x += la_ld (bias, bt, ((int64_t) h * Lq + qi) * Lk + key);
+      }
+      sv[c] = x;
+      tmax = fmaxf (tmax, x);
+    }
+    tmax = fmaxf (tmax, __shfl_xor_sync (0xffffffffu, tmax, 1));
+    const float mnew = fmaxf (m, tmax);
+    const float corr = mnew == -INFINITY ? 1.0f : expf (m - mnew);
+    float psum = 0.0f;
+    for (int c = 0; c < 16; c++) {
+      const float p = mnew == -INFINITY ? 0.0f : expf (sv[c] - mnew);
+      const T pt = (T) p;
+      Pw[r * LDP + half * 16 + c] = pt;
+      psum += (float) pt;        /* the sum of what P·V actually uses */
+    }
+    psum += __shfl_xor_sync (0xffffffffu, psum, 1);
+    l = l * corr + psum;
+    m = mnew;
+    for (int c = half * (D / 2); c < (half + 1) * (D / 2); c++)
+      Ow[r * LDO + c] *= corr;
+    __syncwarp ();
+
+    /* O_w += P · V */
+    for (int j = 0; j < D / 16; j++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+      wmma::load_matrix_sync (acc, Ow + j * 16, LDO, wmma::mem_row_major);
+      for (int kk = 0; kk < WK / 16; kk++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
+        wmma::load_matrix_sync (a, Pw + kk * 16, LDP);
+        wmma::load_matrix_sync (b, Vs + kk * 16 * LDQ + j * 16, LDQ);
+        wmma::mma_sync (acc, a, b, acc);
+      }
+      wmma::store_matrix_sync (Ow + j * 16, acc, LDO, wmma::mem_row_major);
+    }
+    __syncwarp ();
+  }
+
+  if (qi < Lq) {
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+    for (int c = half * (D / 2); c < (half + 1) * (D / 2); c++)
+      la_st (out, ot, qi * HD + col0 + c, Ow[r * LDO + c] * inv);
+  }
+}
+
+static void
+attention_wmma (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                int64_t H, int64_t D, int64_t Lq, int64_t Lk, float scale, const LaTensor *bias)
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once)) {   /* opt in to > 48 KB of dynamic shared memory (per device; one device per process assumed) */
+    cudaFuncSetAttribute (k_attention_wmma<__nv_bfloat16>, cudaFuncAttributeMaxDynamicSharedMemorySize, WMMA_SMEM);
+    cudaFuncSetAttribute (k_attention_wmma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, WMMA_SMEM);
+    g_once_init_leave (&once, 1);
+  }
+  dim3 grid ((unsigned) ((Lq + WQ - 1) / WQ), (unsigned) H);
+  const void *bd = bias ? bias->data : NULL;
+  const int bt = bias ? bias->dtype : 0;
+  if (q->dtype == LA_DTYPE_F16)
+    k_attention_wmma<__half><<<grid, WARPS * 32, WMMA_SMEM, self->stream>>> (
+        out->data, out->dtype, q->data, q->dtype, k->data, k->dtype, v->data, v->dtype, bd, bt, Lq, Lk, H * D, (int) D,
+        scale);
+  else
+    k_attention_wmma<__nv_bfloat16><<<grid, WARPS * 32, WMMA_SMEM, self->stream>>> (
+        out->data, out->dtype, q->data, q->dtype, k->data, k->dtype, v->data, v->dtype, bd, bt, Lq, Lk, H * D, (int) D,
+        scale);
+  LA_CU_CHECK (self, cudaGetLastError ());
+}
+
+/* 0 auto, 1 flash kernel, 2 GEMM path, 3 WMMA kernel (LA_CUDA_ATTN=flash|gemm|wmma, read once). */
 static int
 attention_mode (void)
 {
@@ -220,7 +373,7 @@ attention_mode (void)
   static int mode = 0;
   if (g_once_init_enter (&once)) {
     const char *e = g_getenv ("LA_CUDA_ATTN");
-    mode = e && g_str_equal (e, "flash") ? 1 : e && g_str_equal (e, "gemm") ? 2 : 0;
+    mode = !e ? 0 : g_str_equal (e, "flash") ? 1 : g_str_equal (e, "gemm") ? 2 : g_str_equal (e, "wmma") ? 3 : 0;
     g_once_init_leave (&once, 1);
   }
   return mode;
@@ -249,8 +402,13 @@ la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTens
   const gboolean half = (q->dtype == LA_DTYPE_BF16 || q->dtype == LA_DTYPE_F16) && k->dtype == q->dtype &&
                         v->dtype == q->dtype;
   const int mode = attention_mode ();
-  if (half && (mode == 2 || (mode == 0 && Lq * Lk >= ((int64_t) 1 << 20)))) {
-    attention_gemm (self, out, q, k, v, n_heads, HD / n_heads, Lq, Lk, scale, bias);
+  const int64_t D = HD / n_heads;
+  if (half && mode == 2) {
+    attention_gemm (self, out, q, k, v, n_heads, D, Lq, Lk, scale, bias);
+    return;
+  }
+  if (half && (mode == 0 || mode == 3) && D % 16 == 0 && (Lq + WQ - 1) / WQ <= 2147483647) {
+    attention_wmma (self, out, q, k, v, n_heads, D, Lq, Lk, scale, bias);
     return;
   }
   dim3 grid ((unsigned) ((Lq + BQ - 1) / BQ), (unsigned) n_heads);
