@@ -450,6 +450,10 @@ la_backend_cuda_new (int device_index, GError **error)
     return NULL;
   }
   cublasSetStream (self->blas, self->stream);
+  /* cuBLAS and cuBLASLt share one workspace: both run in order on the one
+   * stream, and a user workspace keeps cuBLAS from allocating inside a graph
+   * capture. */
+  cublasSetWorkspace (self->blas, self->lt_workspace, self->lt_workspace_size);
   /* Pure fp32 GEMMs for f32 tensors (no TF32): the golden cases compare at fp32 tolerance. */
   cublasSetMathMode (self->blas, CUBLAS_DEFAULT_MATH);
   self->pool = pool_new (device_index);

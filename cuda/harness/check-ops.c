@@ -19,6 +19,7 @@
 #include <string.h>
 
 static LaBackend *cpu, *gpu;
+static GError *timed_error;     /* a device error seen while timing, reported by the next compare */
 static int n_fail, n_pass;
 
 /* ------------------------------------------------------------ helpers */
@@ -78,8 +79,8 @@ cpu_like (const LaTensor *h)
 static void
 compare (const char *name, LaDType dt, const LaTensor *ref, const LaTensor *dev, double tol, double ms)
 {
-  GError *error = NULL;
-  if (!la_backend_sync (gpu, &error)) {
+  GError *error = g_steal_pointer (&timed_error);
+  if (error || !la_backend_sync (gpu, &error)) {
     printf ("FAIL %-34s %-4s device error: %s\n", name, la_dtype_name (dt), error->message);
     g_clear_error (&error);
     n_fail++;
@@ -110,10 +111,11 @@ compare (const char *name, LaDType dt, const LaTensor *ref, const LaTensor *dev,
 
 /* Runs `stmt` (a CUDA op) once to warm up, then reps times; ms per call. */
 #define TIMED(ms, reps, stmt) do { \
-    stmt; la_backend_sync (gpu, NULL); \
+    stmt; \
+    if (!timed_error) la_backend_sync (gpu, &timed_error); \
     gint64 t0_ = g_get_monotonic_time (); \
     for (int r_ = 0; r_ < (reps); r_++) { stmt; } \
-    la_backend_sync (gpu, NULL); \
+    if (!timed_error) la_backend_sync (gpu, &timed_error); \
     (ms) = (g_get_monotonic_time () - t0_) / 1000.0 / (reps); } while (0)
 
 static const LaDType DTS[] = { LA_DTYPE_F32, LA_DTYPE_BF16 };
@@ -627,7 +629,8 @@ g_graph (void)
   } else {
     for (int rep = 0; rep < 2; rep++) {
       LaTensor *src = rep ? x2 : x;
-      gpu->ops->copy (gpu, dx, rep ? dx2 : dx);         /* new input, same address */
+      if (rep)
+        gpu->ops->copy (gpu, dx, dx2);                  /* new input, same address */
       la_cuda_graph_launch (g, NULL);
       cpu->ops->layer_norm (cpu, tmp, src, NULL, NULL, 1e-6f);
       cpu->ops->linear (cpu, ref, tmp, w, NULL);
@@ -682,7 +685,7 @@ bench (void)
   la_tensor_unref (k);
   la_tensor_unref (v);
   la_tensor_unref (o);
-  if (!la_backend_sync (gpu, &error)) {
+  if ((error = g_steal_pointer (&timed_error)) || !la_backend_sync (gpu, &error)) {
     printf ("bench: %s\n", error->message);
     g_clear_error (&error);
     n_fail++;
