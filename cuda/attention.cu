@@ -383,7 +383,7 @@ extern "C" void
 la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
                    int n_heads, float scale, const LaTensor *bias)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   const int64_t HD = q->shape[q->ndim - 1], Lq = HD ? la_tensor_numel (q) / HD : 0;
   const int64_t Lk = k->shape[k->ndim - 1] ? la_tensor_numel (k) / k->shape[k->ndim - 1] : 0;
   if (n_heads <= 0 || HD % n_heads || HD / n_heads > DMAX || k->shape[k->ndim - 1] != HD ||

@@ -233,7 +233,7 @@ set_scalar (float *p, float v)
 static LaTensor *
 cuda_alloc (LaBackend *be, LaDType dtype, int ndim, const int64_t *shape)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   LaTensor probe;
   memset (&probe, 0, sizeof probe);
   probe.dtype = dtype;
@@ -276,7 +276,7 @@ device_float (LaDType t)
 static void
 cuda_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t n = la_tensor_numel (src);
   if (la_tensor_numel (dst) != n) {
     la_cuda_record_error (self, "copy", "element counts differ");
@@ -340,7 +340,7 @@ cuda_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
 static gboolean
 cuda_sync (LaBackend *be, GError **error)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   if (self->capturing)
     la_cuda_record_error (self, "sync", "called inside a CUDA graph capture");
   else
@@ -359,7 +359,7 @@ cuda_sync (LaBackend *be, GError **error)
 static void
 cuda_destroy (LaBackend *be)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   cudaSetDevice (be->device_index);
   cudaStreamSynchronize (self->stream);
   cublasDestroy (self->blas);
@@ -470,7 +470,7 @@ as_cuda (LaBackend *be, GError **error)
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "not a CUDA backend");
     return NULL;
   }
-  return (LaCudaBackend *) be;
+  return la_cuda_self (be);
 }
 
 extern "C" gboolean
@@ -684,6 +684,7 @@ la_cuda_graph_end (LaBackend *be, GError **error)
 extern "C" gboolean
 la_cuda_graph_launch (LaCudaGraph *g, GError **error)
 {
+  cudaSetDevice (g->be->parent.device_index);
   cudaError_t e = cudaGraphLaunch (g->exec, g->be->stream);
   if (e != cudaSuccess) {
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "cudaGraphLaunch: %s", cudaGetErrorString (e));
@@ -698,6 +699,7 @@ la_cuda_graph_free (LaCudaGraph *g)
   if (!g)
     return;
   LaCudaBackend *self = g->be;
+  cudaSetDevice (self->parent.device_index);
   cudaStreamSynchronize (self->stream);
   if (g->exec)
     cudaGraphExecDestroy (g->exec);

@@ -61,7 +61,7 @@ extern "C" void
 la_cuda_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b,
                 const int stride[3])
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   if (!gemm_dtypes_ok (self, "conv3d", y, x, w, b))
     return;
   if (x->ndim != 4 || w->ndim != 5 || y->ndim != 4 || w->shape[1] != x->shape[0] || stride[0] < 1 ||
@@ -150,7 +150,7 @@ extern "C" void
 la_cuda_conv1d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b, int stride,
                 int pad_l, int pad_r, gboolean replicate, int groups, gboolean x_cf)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   if (!gemm_dtypes_ok (self, "conv1d", y, x, w, b))
     return;
   int64_t T, B, Cin;

@@ -39,6 +39,16 @@ struct LaCudaBackend {
 
 void la_cuda_record_error (LaCudaBackend *self, const char *what, const char *detail);
 
+/* Every op starts here: the calling thread's current device must be the
+ * backend's (TPP runs one backend per GPU, possibly from several threads;
+ * cudaSetDevice to the current device costs next to nothing). */
+static inline LaCudaBackend *
+la_cuda_self (LaBackend *be)
+{
+  cudaSetDevice (be->device_index);
+  return (LaCudaBackend *) be;
+}
+
 #define LA_CU_CHECK(self, call) do { cudaError_t e_ = (call); \
     if (e_ != cudaSuccess) la_cuda_record_error ((self), #call, cudaGetErrorString (e_)); } while (0)
 #define LA_CUBLAS_CHECK(self, call) do { cublasStatus_t s_ = (call); \

@@ -20,7 +20,7 @@ k_fill (void *y, int yt, int64_t n, float v)
 extern "C" void
 la_cuda_fill (LaBackend *be, LaTensor *y, float value)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t n = la_tensor_numel (y);
   if (n == 0 || !la_cuda_dtype_ok (self, "fill", y))
     return;
@@ -56,7 +56,7 @@ k_unary (int op, void *y, int yt, const void *x, int xt, int64_t n)
 extern "C" void
 la_cuda_unary (LaBackend *be, LaUnaryOp op, LaTensor *y, const LaTensor *x)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t n = la_tensor_numel (x);
   if (n == 0 || !la_cuda_dtype_ok (self, "unary", y) || !la_cuda_dtype_ok (self, "unary", x))
     return;
@@ -96,13 +96,13 @@ launch_binary (LaCudaBackend *self, const char *name, int op, float alpha, LaTen
 extern "C" void
 la_cuda_binary (LaBackend *be, LaBinaryOp op, LaTensor *y, const LaTensor *a, const LaTensor *b)
 {
-  launch_binary ((LaCudaBackend *) be, "binary", (int) op, 0.0f, y, a, b);
+  launch_binary (la_cuda_self (be), "binary", (int) op, 0.0f, y, a, b);
 }
 
 extern "C" void
 la_cuda_axpy (LaBackend *be, LaTensor *y, const LaTensor *a, float alpha, const LaTensor *b)
 {
-  launch_binary ((LaCudaBackend *) be, "axpy", -1, alpha, y, a, b);
+  launch_binary (la_cuda_self (be), "axpy", -1, alpha, y, a, b);
 }
 
 __global__ void
@@ -116,7 +116,7 @@ k_modulate (void *y, int yt, const void *x, int xt, const void *sh, int sht, int
 extern "C" void
 la_cuda_modulate (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *shift, const LaTensor *scale)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t n = la_tensor_numel (x), ms = la_tensor_numel (shift), mc = la_tensor_numel (scale);
   if (n == 0)
     return;
@@ -145,7 +145,7 @@ k_clamp (void *y, int yt, const void *x, int xt, int64_t n, float lo, float hi)
 extern "C" void
 la_cuda_clamp (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, float hi)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t n = la_tensor_numel (x);
   if (n == 0 || !la_cuda_dtype_ok (self, "clamp", y) || !la_cuda_dtype_ok (self, "clamp", x))
     return;

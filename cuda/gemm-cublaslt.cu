@@ -83,7 +83,7 @@ static void fp8_linear (LaCudaBackend *self, LaTensor *y, const LaTensor *x, con
 extern "C" void
 la_cuda_linear (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *bias)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   const int64_t K = x->shape[x->ndim - 1], M = K ? la_tensor_numel (x) / K : 0, N = w->shape[0];
   if (!la_cuda_dtype_ok (self, "linear", x) || !la_cuda_dtype_ok (self, "linear", y) ||
       (bias && !la_cuda_dtype_ok (self, "linear", bias)))
@@ -119,7 +119,7 @@ extern "C" void
 la_cuda_matmul (LaBackend *be, LaTensor *c, const LaTensor *a, const LaTensor *b,
                 gboolean trans_a, gboolean trans_b, float alpha, float beta)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   if (!la_cuda_dtype_ok (self, "matmul", a) || !la_cuda_dtype_ok (self, "matmul", b) ||
       !la_cuda_dtype_ok (self, "matmul", c))
     return;

@@ -81,7 +81,7 @@ rows_ok (LaCudaBackend *self, const char *op, const LaTensor *x, int64_t *R, int
 extern "C" void
 la_cuda_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b, float eps)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t R, N;
   if (!rows_ok (self, "layer_norm", x, &R, &N) || !la_cuda_dtype_ok (self, "layer_norm", x) ||
       !la_cuda_dtype_ok (self, "layer_norm", y) || (w && !la_cuda_dtype_ok (self, "layer_norm", w)) ||
@@ -114,7 +114,7 @@ k_rms_norm (void *y, int yt, const void *x, int xt, const void *w, int wt, int64
 extern "C" void
 la_cuda_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t R, N;
   if (!rows_ok (self, "rms_norm", x, &R, &N) || !la_cuda_dtype_ok (self, "rms_norm", x) ||
       !la_cuda_dtype_ok (self, "rms_norm", y) || (w && !la_cuda_dtype_ok (self, "rms_norm", w)))
@@ -145,7 +145,7 @@ k_softmax (void *y, int yt, const void *x, int xt, int64_t N)
 extern "C" void
 la_cuda_softmax (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   int64_t R, N;
   if (!rows_ok (self, "softmax", x, &R, &N) || !la_cuda_dtype_ok (self, "softmax", x) ||
       !la_cuda_dtype_ok (self, "softmax", y))
@@ -175,7 +175,7 @@ k_channel_rms_norm (void *y, int yt, const void *x, int xt, const void *g, int g
 extern "C" void
 la_cuda_channel_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *gamma, float eps)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   const int64_t C = x->shape[0], P = C ? la_tensor_numel (x) / C : 0;
   if (P == 0 || !la_cuda_dtype_ok (self, "channel_rms_norm", x) || !la_cuda_dtype_ok (self, "channel_rms_norm", y) ||
       !la_cuda_dtype_ok (self, "channel_rms_norm", gamma))

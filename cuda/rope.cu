@@ -25,7 +25,7 @@ k_rope (void *y, int yt, const void *x, int xt, const void *f, int ft, int64_t L
 extern "C" void
 la_cuda_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   const int64_t W = x->shape[x->ndim - 1], L = W ? la_tensor_numel (x) / W : 0;
   if (L == 0)
     return;

@@ -27,7 +27,7 @@ extern "C" void
 la_cuda_copy4d (LaBackend *be, LaTensor *y, const int64_t yoff[4], const LaTensor *x, const int64_t xoff[4],
                 const int64_t count[4])
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   const int64_t total = count[0] * count[1] * count[2] * count[3];
   if (total <= 0)
     return;
@@ -56,7 +56,7 @@ k_upsample2x (void *y, int yt, const void *x, int xt, int64_t H, int64_t W, int6
 extern "C" void
 la_cuda_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   if (x->ndim < 2) {
     la_cuda_record_error (self, "upsample2x", "x needs at least 2 dims");
     return;
@@ -84,7 +84,7 @@ extern "C" void
 la_cuda_latent_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *mean, const LaTensor *inv_std,
                      gboolean encode)
 {
-  LaCudaBackend *self = (LaCudaBackend *) be;
+  LaCudaBackend *self = la_cuda_self (be);
   const int64_t total = la_tensor_numel (x), C = x->shape[0];
   if (total == 0 || C == 0 || !la_cuda_dtype_ok (self, "latent_norm", y) || !la_cuda_dtype_ok (self, "latent_norm", x) ||
       !la_cuda_dtype_ok (self, "latent_norm", mean) || !la_cuda_dtype_ok (self, "latent_norm", inv_std))
