@@ -3,7 +3,9 @@
  *   liveavatar-cuda-check [GROUP...]     groups: memory elementwise norms gemm
  *                                         fp8 attention conv vae rope alloc graph
  *                                         (none given: all)
- *   liveavatar-cuda-check --bench        the 14B hot-loop shapes, timed only
+ *   liveavatar-cuda-check --bench        the 14B hot-loop shapes, timed only: GEMMs,
+ *                                         attention, the VAE's big conv, and one whole
+ *                                         DiT block (FP8 / bf16, eager / CUDA graph)
  *
  * Each case makes random host inputs, runs the CPU backend's op (the f32
  * reference) and the CUDA op on the same data (uploaded as f32, then as
@@ -644,6 +646,114 @@ g_graph (void)
     la_tensor_unref (objs[i]);
 }
 
+/* One Wan2.2-S2V-14B transformer block at 704x384 (dit.md §3.7, performance-
+ * and-peers.md §4.2): 3168 query tokens, 15312 self-attention keys (rolling
+ * window + sink), 512 text tokens; weights random on the GPU (FP8 or bf16),
+ * activations bf16, residual f32.  Prints ms per block, TFLOP/s and the
+ * forward / FPS it implies for 40 blocks and 4 steps on one GPU (audio
+ * injection, embeddings and the head not included: < 5 % of the FLOPs). */
+static void
+bench_block (gboolean fp8, gboolean graph)
+{
+  GError *error = NULL;
+  const int64_t M = 3168, C = 5120, F = 13824, H = 40, D = 128, LKV = 15312, LT = 512;
+  const LaDType wt = fp8 ? LA_DTYPE_F8_E4M3 : LA_DTYPE_BF16, bf = LA_DTYPE_BF16;
+  guint64 seed = 100;
+#define RW(dt, std, ...) la_cuda_random_weight (gpu, dt, G_N_ELEMENTS (SH (__VA_ARGS__)), SH (__VA_ARGS__), seed++, std, &error)
+  LaTensor *w[8] = { RW (wt, 0.02f, C, C), RW (wt, 0.02f, C, C), RW (wt, 0.02f, C, C), RW (wt, 0.02f, C, C),
+                     RW (wt, 0.02f, C, C), RW (wt, 0.02f, C, C), RW (wt, 0.02f, F, C), RW (wt, 0.02f, C, F) };
+  LaTensor *bC = RW (bf, 0.02f, C), *bF = RW (bf, 0.02f, F), *g = RW (LA_DTYPE_F32, 0.5f, C);
+  LaTensor *sh = RW (LA_DTYPE_F32, 0.1f, C), *sc = RW (LA_DTYPE_F32, 0.1f, C), *gate = RW (LA_DTYPE_F32, 0.5f, C);
+  LaTensor *kc = RW (bf, 1.0f, LKV, C), *vc = RW (bf, 1.0f, LKV, C), *tk = RW (bf, 1.0f, LT, C), *tv = RW (bf, 1.0f, LT, C);
+  LaTensor *x = RW (LA_DTYPE_F32, 1.0f, M, C), *fr = RW (LA_DTYPE_F32, 0.7f, M, D / 2, 2);
+#undef RW
+  if (error) {
+    printf ("bench block: %s\n", error->message);
+    g_clear_error (&error);
+    n_fail++;
+    return;
+  }
+  LaTensor *n = la_alloc (gpu, bf, 2, SH (M, C)), *q = la_alloc (gpu, bf, 2, SH (M, C)), *a = la_alloc (gpu, bf, 2, SH (M, C));
+  LaTensor *o = la_alloc (gpu, LA_DTYPE_F32, 2, SH (M, C)), *h = la_alloc (gpu, bf, 2, SH (M, F));
+  /* this block's keys/values are the last M rows of the caches */
+  const size_t tail = (size_t) (LKV - M) * C * 2;
+  LaTensor *kn = la_tensor_new_view (bf, 2, SH (M, C), kc->storage, (char *) kc->data + tail, LA_DEVICE_CUDA, 0);
+  LaTensor *vn = la_tensor_new_view (bf, 2, SH (M, C), vc->storage, (char *) vc->data + tail, LA_DEVICE_CUDA, 0);
+  const LaBackendOps *op = gpu->ops;
+  const float sm = 1.0f / sqrtf ((float) D);
+#define BLOCK() do { \
+    op->layer_norm (gpu, n, x, NULL, NULL, 1e-6f); op->modulate (gpu, n, n, sh, sc); \
+    op->linear (gpu, q, n, w[0], bC); op->linear (gpu, kn, n, w[1], bC); op->linear (gpu, vn, n, w[2], bC); \
+    op->rms_norm (gpu, q, q, g, 1e-6f); op->rms_norm (gpu, kn, kn, g, 1e-6f); \
+    op->rope (gpu, q, q, fr, (int) H); op->rope (gpu, kn, kn, fr, (int) H); \
+    op->attention (gpu, a, q, kc, vc, (int) H, sm, NULL); \
+    op->linear (gpu, o, a, w[3], bC); op->binary (gpu, LA_BINARY_MUL, o, o, gate); op->binary (gpu, LA_BINARY_ADD, x, x, o); \
+    op->layer_norm (gpu, n, x, g, g, 1e-6f); op->linear (gpu, q, n, w[4], bC); \
+    op->attention (gpu, a, q, tk, tv, (int) H, sm, NULL); \
+    op->linear (gpu, o, a, w[5], bC); op->binary (gpu, LA_BINARY_ADD, x, x, o); \
+    op->layer_norm (gpu, n, x, NULL, NULL, 1e-6f); op->modulate (gpu, n, n, sh, sc); \
+    op->linear (gpu, h, n, w[6], bF); op->unary (gpu, LA_UNARY_GELU_TANH, h, h); \
+    op->linear (gpu, o, h, w[7], bC); op->binary (gpu, LA_BINARY_MUL, o, o, gate); op->binary (gpu, LA_BINARY_ADD, x, x, o); \
+  } while (0)
+  double ms = 0;
+  LaCudaGraph *gr = NULL;
+  if (graph) {
+    BLOCK ();                                   /* warm-up: allocator, cuBLASLt algorithm cache */
+    if (la_cuda_graph_begin (gpu, &error)) {
+      BLOCK ();
+      gr = la_cuda_graph_end (gpu, &error);
+    }
+    if (gr)
+      TIMED (ms, 5, la_cuda_graph_launch (gr, NULL));
+  } else
+    TIMED (ms, 5, BLOCK ());
+#undef BLOCK
+  if (!error)
+    la_backend_sync (gpu, &error);
+  if (!error && timed_error)
+    error = g_steal_pointer (&timed_error);
+  const double flop = 2.0 * M * (6.0 * C * C + 2.0 * C * F) + 4.0 * M * (LKV + LT) * C;
+  if (error) {
+    printf ("bench block %s%s: %s\n", fp8 ? "fp8" : "bf16", graph ? " graph" : "", error->message);
+    g_clear_error (&error);
+    n_fail++;
+  } else {
+    LaCudaMemStats st;
+    la_cuda_mem_stats (gpu, &st);
+    printf ("bench DiT block %s%-6s %8.2f ms  %6.1f TFLOP/s  -> forward (40 blocks) %7.1f ms, 4 steps: %5.2f FPS on one GPU"
+            "  (pool peak %.2f GiB)\n", fp8 ? "fp8 " : "bf16", graph ? " graph" : "", ms, flop / (ms * 1e-3) / 1e12,
+            40 * ms, 12.0 / (4 * 40 * ms * 1e-3), st.peak / 1073741824.0);
+  }
+  la_cuda_graph_free (gr);
+  LaTensor *all[] = { w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], bC, bF, g, sh, sc, gate, kc, vc, tk, tv, x, fr,
+                      n, q, a, o, h, kn, vn };
+  for (size_t i = 0; i < G_N_ELEMENTS (all); i++)
+    la_tensor_unref (all[i]);
+}
+
+/* The VAE decoder's heaviest conv (dit.md/io.md: 96 channels at 384x704, 3x3x3). */
+static void
+bench_conv (void)
+{
+  GError *error = NULL;
+  LaTensor *x = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 4, SH (96, 6, 386, 706), 1, 1.0f, &error);
+  LaTensor *w = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 5, SH (96, 96, 3, 3, 3), 2, 0.05f, &error);
+  if (!x || !w) {
+    printf ("bench conv: %s\n", error ? error->message : "?");
+    g_clear_error (&error);
+    return;
+  }
+  LaTensor *y = la_alloc (gpu, LA_DTYPE_BF16, 4, SH (96, 4, 384, 704));
+  const int stride[3] = { 1, 1, 1 };
+  double ms;
+  TIMED (ms, 3, gpu->ops->conv3d (gpu, y, x, w, NULL, stride));
+  printf ("bench conv3d 96->96 3x3x3 [4 frames 384x704] bf16  %8.3f ms  %6.1f TFLOP/s\n", ms,
+          2.0 * 96 * 96 * 27 * 4 * 384 * 704 / (ms * 1e-3) / 1e12);
+  la_tensor_unref (x);
+  la_tensor_unref (w);
+  la_tensor_unref (y);
+}
+
 /* 14B hot-loop shapes (performance-and-peers.md §4): times only. */
 static void
 bench (void)
@@ -711,8 +821,13 @@ main (int argc, char **argv)
     { "fp8", g_fp8 }, { "attention", g_attention }, { "conv", g_conv }, { "vae", g_vae }, { "rope", g_rope },
     { "alloc", g_alloc }, { "graph", g_graph },
   };
-  if (argc > 1 && strcmp (argv[1], "--bench") == 0)
+  if (argc > 1 && strcmp (argv[1], "--bench") == 0) {
     bench ();
+    bench_conv ();
+    for (int fp8 = 1; fp8 >= 0; fp8--)
+      for (int graph = 0; graph < 2; graph++)
+        bench_block (fp8, graph);
+  }
   else
     for (size_t i = 0; i < G_N_ELEMENTS (groups); i++) {
       gboolean want = argc <= 1;
