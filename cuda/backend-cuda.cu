@@ -131,8 +131,9 @@ pool_get (LaCudaBackend *self, size_t bytes)
   } else {
     cudaSetDevice (pool->device);
     cudaError_t e = cudaMalloc (&p, (size_t) key);
-    if (e != cudaSuccess) {
-      /* Out of memory: give the cache back to the driver and try once more. */
+    if (e != cudaSuccess && !pool->capturing) {
+      /* Out of memory: give the cache back to the driver and try once more
+       * (not inside a graph capture, where cudaFree is not allowed). */
       (void) cudaGetLastError ();
       GHashTableIter it;
       gpointer k, v;
@@ -292,6 +293,8 @@ cuda_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
     return;
   }
   if (dst->dtype == src->dtype) {
+    if (dst->data == src->data)
+      return;
     LA_CU_CHECK (self, cudaMemcpyAsync (dst->data, src->data, la_tensor_nbytes (src), cudaMemcpyDefault,
                                         self->stream));
     if (dh || sh)
