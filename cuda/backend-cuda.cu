@@ -367,6 +367,7 @@ cuda_destroy (LaBackend *be)
   cudaStreamSynchronize (self->stream);
   cublasDestroy (self->blas);
   cublasLtDestroy (self->lt);
+  la_cuda_cudnn_destroy (self);
   cudaFree (self->lt_workspace);
   cudaStreamDestroy (self->stream);
   g_hash_table_destroy (self->lt_algos);

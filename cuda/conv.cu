@@ -12,8 +12,9 @@
  *   output steps, then one GEMM batched over groups.
  * Columns are built in the weight's dtype (bf16 weights → bf16 GEMM); y not
  * writable by cuBLAS in that type (f32 GEMM into bf16 y) goes through an f32
- * scratch.  Implicit GEMM (no column buffer) is the planned fast path for
- * the full-resolution VAE stages (docs/cuda.md).
+ * scratch.  16-bit convs go to cuDNN first (conv-cudnn.cu) and come back
+ * here only if cuDNN declines; implicit GEMM of our own remains a plan
+ * (docs/cuda.md).
  */
 #include "cuda-internal.h"
 
@@ -75,6 +76,11 @@ la_cuda_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w
     return;
   const int64_t To = (T - kt) / stride[0] + 1, Ho = (H - kh) / stride[1] + 1, Wo = (W - kw) / stride[2] + 1;
   const int64_t K = Ci * kt * kh * kw, P = Ho * Wo;
+  if (la_cuda_conv3d_cudnn (self, y, x, w, stride)) {
+    if (b)
+      la_cuda_add_bias_channels (self, y->data, y->dtype, b->data, b->dtype, Co, To * P);
+    return;
+  }
   const LaDType in_t = w->dtype;
   const size_t esz = la_dtype_size (in_t);
   LaDType ot;

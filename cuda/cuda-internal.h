@@ -32,7 +32,8 @@ struct LaCudaBackend {
   LaCudaPool *pool;
   void *lt_workspace;       /* cuBLASLt workspace, allocated once */
   size_t lt_workspace_size;
-  GHashTable *lt_algos;     /* FP8 GEMM shape -> cuBLASLt algorithm (heuristics are slow) */
+  void *cudnn;               /* cudnnHandle_t, created on first use (conv-cudnn.cu) */
+  GHashTable *lt_algos;     /* shape key -> cuBLASLt / cuDNN algorithm (heuristics are slow) */
   LaCudaWeights weights;
   gboolean capturing;       /* inside la_cuda_graph_begin/end */
 };
@@ -159,6 +160,11 @@ void la_cuda_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x);
 void la_cuda_latent_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *mean,
                           const LaTensor *inv_std, gboolean encode);
 }
+
+/* conv-cudnn.cu: conv3d by cuDNN for 16-bit x, w, y (FALSE: not done, use im2col). */
+gboolean la_cuda_conv3d_cudnn (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor *w,
+                               const int stride[3]);
+void la_cuda_cudnn_destroy (LaCudaBackend *self);
 
 /* fp8.cu: amax -> scale -> cast on the device; scale_out gets 1/s. */
 void la_cuda_fp8_quantize_raw (LaCudaBackend *self, void *dst, const void *src, LaDType st, int64_t n,
