@@ -720,3 +720,64 @@ la_cuda_graph_free (LaCudaGraph *g)
   la_backend_unref (&self->parent);
   g_free (g);
 }
+
+/* ------------------------------------------------------- cross-stream events */
+
+struct _LaCudaEvent {
+  cudaEvent_t ev;
+  int device;
+};
+
+extern "C" LaCudaEvent *
+la_cuda_event_record (LaBackend *be, GError **error)
+{
+  LaCudaBackend *self = as_cuda (be, error);
+  if (!self)
+    return NULL;
+  LaCudaEvent *e = g_new0 (LaCudaEvent, 1);
+  e->device = be->device_index;
+  cudaError_t st = cudaEventCreateWithFlags (&e->ev, cudaEventDisableTiming);
+  if (st == cudaSuccess)
+    st = cudaEventRecord (e->ev, self->stream);
+  if (st != cudaSuccess) {
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "CUDA device %d: event record: %s", be->device_index,
+                 cudaGetErrorString (st));
+    if (e->ev)
+      cudaEventDestroy (e->ev);
+    g_free (e);
+    return NULL;
+  }
+  return e;
+}
+
+extern "C" gboolean
+la_cuda_event_wait (LaBackend *be, LaCudaEvent *ev, GError **error)
+{
+  LaCudaBackend *self = as_cuda (be, error);
+  if (!self)
+    return FALSE;
+  cudaError_t st = cudaStreamWaitEvent (self->stream, ev->ev, 0);
+  if (st != cudaSuccess) {
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "CUDA device %d: event wait: %s", be->device_index,
+                 cudaGetErrorString (st));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+extern "C" gboolean
+la_cuda_event_query (LaCudaEvent *ev)
+{
+  cudaSetDevice (ev->device);
+  return cudaEventQuery (ev->ev) != cudaErrorNotReady;
+}
+
+extern "C" void
+la_cuda_event_free (LaCudaEvent *ev)
+{
+  if (!ev)
+    return;
+  cudaSetDevice (ev->device);
+  cudaEventDestroy (ev->ev);
+  g_free (ev);
+}

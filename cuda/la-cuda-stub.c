@@ -24,4 +24,8 @@ gboolean la_cuda_graph_begin (LaBackend *be, GError **error) { no_cuda (error); 
 LaCudaGraph *la_cuda_graph_end (LaBackend *be, GError **error) { no_cuda (error); return NULL; }
 gboolean la_cuda_graph_launch (LaCudaGraph *g, GError **error) { no_cuda (error); return FALSE; }
 void la_cuda_graph_free (LaCudaGraph *g) {}
+LaCudaEvent *la_cuda_event_record (LaBackend *be, GError **error) { no_cuda (error); return NULL; }
+gboolean la_cuda_event_wait (LaBackend *be, LaCudaEvent *ev, GError **error) { no_cuda (error); return FALSE; }
+gboolean la_cuda_event_query (LaCudaEvent *ev) { return TRUE; }
+void la_cuda_event_free (LaCudaEvent *ev) {}
 int la_cuda_device_count (void) { return 0; }

@@ -1,7 +1,7 @@
 /* check-ops.c — check-and-time harness for every CUDA op (llm.c dev/cuda style).
  *
  *   liveavatar-cuda-check [GROUP...]     groups: memory elementwise norms gemm
- *                                         fp8 attention conv vae rope alloc graph
+ *                                         fp8 attention conv vae rope alloc graph streams
  *                                         (none given: all)
  *   liveavatar-cuda-check --bench        the 14B hot-loop shapes, timed only: GEMMs,
  *                                         attention, the VAE's big conv, and one whole
@@ -646,6 +646,47 @@ g_graph (void)
     la_tensor_unref (objs[i]);
 }
 
+/* Two backends (two streams) on one device: A produces, B consumes after an event. */
+static void
+g_streams (void)
+{
+  GError *error = NULL;
+  LaBackend *b2 = la_backend_cuda_new (0, &error);
+  if (!b2) {
+    printf ("FAIL %-34s %s\n", "second backend", error->message);
+    g_clear_error (&error);
+    n_fail++;
+    return;
+  }
+  LaTensor *x = R (2, 2.0f, 512, 4096), *ref = cpu_like (x);
+  cpu->ops->unary (cpu, LA_UNARY_SILU, ref, x);
+  cpu->ops->unary (cpu, LA_UNARY_TANH, ref, ref);
+  LaTensor *dx = up (x, LA_DTYPE_F32), *ya = like (x, LA_DTYPE_F32);
+  LaTensor *yb = la_alloc (b2, LA_DTYPE_F32, 2, x->shape);
+  for (int i = 0; i < 20; i++)                 /* make A's stream busy for a while */
+    gpu->ops->unary (gpu, LA_UNARY_SILU, ya, dx);
+  LaCudaEvent *ev = la_cuda_event_record (gpu, &error);
+  gboolean ok = ev && la_cuda_event_wait (b2, ev, &error);
+  if (ok) {
+    b2->ops->unary (b2, LA_UNARY_TANH, yb, ya);  /* B reads A's tensor directly */
+    ok = la_backend_sync (b2, &error);
+  }
+  if (ok)
+    compare ("two streams, event ordered", LA_DTYPE_F32, ref, yb, 1e-6, 0);
+  else {
+    printf ("FAIL %-34s %s\n", "two streams", error ? error->message : "?");
+    g_clear_error (&error);
+    n_fail++;
+  }
+  la_cuda_event_free (ev);
+  la_tensor_unref (yb);
+  la_tensor_unref (ya);
+  la_tensor_unref (dx);
+  la_tensor_unref (x);
+  la_tensor_unref (ref);
+  la_backend_unref (b2);
+}
+
 /* One Wan2.2-S2V-14B transformer block at 704x384 (dit.md §3.7, performance-
  * and-peers.md §4.2): 3168 query tokens, 15312 self-attention keys (rolling
  * window + sink), 512 text tokens; weights random on the GPU (FP8 or bf16),
@@ -819,7 +860,7 @@ main (int argc, char **argv)
   static const struct { const char *name; void (*fn) (void); } groups[] = {
     { "memory", g_memory }, { "elementwise", g_elementwise }, { "norms", g_norms }, { "gemm", g_gemm },
     { "fp8", g_fp8 }, { "attention", g_attention }, { "conv", g_conv }, { "vae", g_vae }, { "rope", g_rope },
-    { "alloc", g_alloc }, { "graph", g_graph },
+    { "alloc", g_alloc }, { "graph", g_graph }, { "streams", g_streams },
   };
   if (argc > 1 && strcmp (argv[1], "--bench") == 0) {
     bench ();

@@ -80,6 +80,22 @@ LaCudaGraph *la_cuda_graph_end (LaBackend *be, GError **error);
 gboolean  la_cuda_graph_launch (LaCudaGraph *g, GError **error);
 void      la_cuda_graph_free (LaCudaGraph *g);
 
+/* Cross-stream ordering.  Each CUDA backend has its own stream (and pool);
+ * a second backend on the same device runs concurrently (e.g. the VAE
+ * decoding block n while the DiT denoises block n+1), and a backend per
+ * device gives TPP stages.  A tensor made on backend A and read on backend B
+ * (copy works across backends and devices: peer copies through UVA) must be
+ * ordered: ev = la_cuda_event_record (A) after A's producing ops, then
+ * la_cuda_event_wait (B, ev) before B's consuming ops — no host blocking.
+ * The producer must keep the tensor alive until B's use has completed
+ * (la_cuda_event_record (B) + la_cuda_event_query/sync), since A's pool may
+ * reuse a freed block immediately. */
+typedef struct _LaCudaEvent LaCudaEvent;
+LaCudaEvent *la_cuda_event_record (LaBackend *be, GError **error);
+gboolean  la_cuda_event_wait (LaBackend *be, LaCudaEvent *ev, GError **error);
+gboolean  la_cuda_event_query (LaCudaEvent *ev);     /* TRUE once the recorded work has finished */
+void      la_cuda_event_free (LaCudaEvent *ev);
+
 /* Number of CUDA devices (0 when none or no CUDA build). */
 int       la_cuda_device_count (void);
 
