@@ -36,7 +36,6 @@ struct _LaSession {
   GArray *offline_pcm;
   gint64 block;
   gint64 frame_index;
-  LaTensor *first_latent;           /* for the sink refresh at clip 1 */
   float *noise_clip;                /* [z, lat_per_clip, h, w] of the current clip */
   gint64 noise_clip_index;
   gint64 t_first_block_us;
@@ -91,7 +90,6 @@ stream_free (LaSession *s)
   g_clear_pointer (&s->ds, la_dit_session_free);
   g_clear_pointer (&s->dec, la_vae_decoder_free);
   g_clear_pointer (&s->live, la_audio_live_free);
-  g_clear_pointer (&s->first_latent, la_tensor_unref);
   g_clear_pointer (&s->offline_pcm, g_array_unref);
   g_clear_pointer (&s->noise_clip, g_free);
 }
@@ -103,6 +101,8 @@ stream_new (LaSession *s, GError **error)
   la_dit_session_params_init (&dp, s->lat_h, s->lat_w);
   dp.fixed_d = s->p.sink_offset;
   dp.d_seed = s->p.seed;
+  /* Rolling sink (dit.md §5.3): from clip 1 on, the sink is the stream's first latent. */
+  dp.refresh_sink_at_clip1 = s->p.sink_refresh;
   s->lat_per_block = dp.frames_per_block;
   s->blocks_per_clip = dp.infer_frames / (4 * dp.frames_per_block);
   if (!(s->ds = la_dit_session_new (s->m->dit, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
@@ -186,23 +186,11 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
   gint64 t0 = g_get_monotonic_time ();
   if (s->block == 0)
     s->t_first_block_us = t0;
-  if (s->p.sink_refresh && s->block == s->blocks_per_clip && s->first_latent) {
-    /* Rolling sink (dit.md §5.3): from clip 1 on, the sink is the stream's first latent. */
-    if (!la_dit_session_refresh_sink (s->ds, s->first_latent, NULL, error))
-      return FALSE;
-  }
   g_autoptr (LaTensor) noise = block_noise (s);
   g_autoptr (LaTensor) lat = la_dit_session_generate_block (s->ds, noise, audio, error);
   if (!lat)
     return FALSE;
   s->stats.ms_dit = (g_get_monotonic_time () - t0) / 1000.0;
-  if (s->block == 0) {
-    s->first_latent = la_tensor_new_v (LA_DTYPE_F32, s->z_dim, 1, s->lat_h, s->lat_w, -1);
-    gsize plane = (gsize) s->lat_h * s->lat_w;
-    for (int c = 0; c < s->z_dim; c++)
-      memcpy (la_tensor_f32 (s->first_latent) + c * plane, la_tensor_f32 (lat) + (gsize) c * s->lat_per_block * plane,
-              plane * sizeof (float));
-  }
   if (!emit_frames (s, lat, error))
     return FALSE;
   s->block++;

@@ -1,0 +1,282 @@
+/* liveavatar-bench — speed and memory figures (never assertions).
+ *
+ *   liveavatar-bench [--preset tiny|mid] [--what dit,vae,wav2vec2,soak] [--blocks N]
+ *
+ *   dit       ms per denoising step and per block (4 steps) of the DiT session
+ *   vae       ms per decoded block (3 latents -> 12 frames) and decoder cache size
+ *   wav2vec2  real-time factor of the full-size wav2vec2-large architecture
+ *             (random weights generated in memory)
+ *   soak      N blocks of the DiT session with resident memory sampled along
+ *             the way (flat memory, no position overflow)
+ *
+ * Presets: tiny = the golden widths (dim 96, 3 heads, 3 layers) at 128x64
+ * pixels; mid = dim 512, 8 heads, 8 layers at 256x128 pixels.  Weights are
+ * random; timings are wall-clock on this machine's CPU backend.
+ */
+#include <liveavatar/liveavatar.h>
+#include <liveavatar/la-dit.h>
+#include <liveavatar/la-vae.h>
+#include <liveavatar/la-audio.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <math.h>
+
+typedef struct {
+  const char *name;
+  int dim, heads, layers, ffn, text_dim, audio_dim;
+  int H, W;
+  int vae_dim;
+} Preset;
+
+static const Preset presets[] = {
+  { "tiny", 96, 3, 3, 192, 32, 32, 128, 64, 8 },
+  { "mid", 512, 8, 8, 1536, 256, 256, 256, 128, 32 },
+};
+
+static double now_ms (void) { return g_get_monotonic_time () / 1000.0; }
+
+static long
+rss_kb (void)
+{
+  g_autofree char *s = NULL;
+  if (!g_file_get_contents ("/proc/self/status", &s, NULL, NULL))
+    return -1;
+  const char *p = strstr (s, "VmRSS:");
+  return p ? atol (p + 6) : -1;
+}
+
+static LaTensor *
+randn (int ndim, const int64_t *shape, GRand *r, float scale)
+{
+  LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
+  for (int64_t i = 0; i < la_tensor_numel (t); i++)
+    la_tensor_f32 (t)[i] = (float) g_rand_double_range (r, -1, 1) * scale;
+  return t;
+}
+
+static void
+dit_config (const Preset *p, LaDitConfig *c)
+{
+  la_dit_config_init_14b (c);
+  c->dim = p->dim; c->num_heads = p->heads; c->num_layers = p->layers; c->ffn_dim = p->ffn;
+  c->text_dim = p->text_dim; c->audio_dim = p->audio_dim; c->text_len = 16;
+  c->n_inject = 2; c->audio_inject_layers[0] = 0; c->audio_inject_layers[1] = p->layers - 1;
+}
+
+typedef struct {
+  LaDitModel *model;
+  LaDitSession *s;
+  LaTensor *noise, *audio;
+} DitRig;
+
+static gboolean
+dit_rig (LaBackend *be, const Preset *p, DitRig *rig, GError **error)
+{
+  LaDitConfig c;
+  dit_config (p, &c);
+  g_autoptr (LaCheckpoint) w = la_dit_random_weights (&c, 7);
+  if (!(rig->model = la_dit_model_new (be, &c, w, error)))
+    return FALSE;
+  int h = p->H / 8, wd = p->W / 8;
+  LaDitSessionParams sp;
+  la_dit_session_params_init (&sp, h, wd);
+  sp.fixed_d = 0;
+  sp.d_seed = 1;
+  g_autoptr (GRand) r = g_rand_new_with_seed (3);
+  g_autoptr (LaTensor) ref = randn (4, (int64_t[]) { c.in_dim, 1, h, wd }, r, 1);
+  g_autoptr (LaTensor) mot = randn (4, (int64_t[]) { c.in_dim, sp.motion_latent_frames, h, wd }, r, 1);
+  g_autoptr (LaTensor) ctx = randn (2, (int64_t[]) { 8, c.text_dim }, r, 1);
+  if (!(rig->s = la_dit_session_new (rig->model, &sp, ref, mot, ctx, error)))
+    return FALSE;
+  rig->noise = randn (4, (int64_t[]) { c.in_dim, sp.frames_per_block, h, wd }, r, 1);
+  rig->audio = randn (3, (int64_t[]) { 25, c.audio_dim, 4 * sp.frames_per_block }, r, 1);
+  return TRUE;
+}
+
+static void
+dit_rig_free (DitRig *rig)
+{
+  g_clear_pointer (&rig->s, la_dit_session_free);
+  g_clear_pointer (&rig->model, la_dit_model_free);
+  g_clear_pointer (&rig->noise, la_tensor_unref);
+  g_clear_pointer (&rig->audio, la_tensor_unref);
+}
+
+static gboolean
+bench_dit (LaBackend *be, const Preset *p, int blocks, GError **error)
+{
+  DitRig rig = { 0 };
+  if (!dit_rig (be, p, &rig, error))
+    return FALSE;
+  double best = 1e30, sum = 0;
+  for (int b = 0; b < blocks; b++) {
+    double t0 = now_ms ();
+    LaTensor *x = la_dit_session_generate_block (rig.s, rig.noise, rig.audio, error);
+    if (!x) {
+      dit_rig_free (&rig);
+      return FALSE;
+    }
+    la_tensor_unref (x);
+    double dt = now_ms () - t0;
+    best = MIN (best, dt);
+    sum += dt;
+  }
+  printf ("dit  %-4s %dx%d  dim %d heads %d layers %d: %.1f ms/block (best %.1f), %.1f ms/step, %.2f blocks/s\n",
+          p->name, p->W, p->H, p->dim, p->heads, p->layers, sum / blocks, best, sum / blocks / 4, 1000.0 * blocks / sum);
+  dit_rig_free (&rig);
+  return TRUE;
+}
+
+static gboolean
+bench_soak (LaBackend *be, const Preset *p, int blocks, GError **error)
+{
+  DitRig rig = { 0 };
+  if (!dit_rig (be, p, &rig, error))
+    return FALSE;
+  long rss0 = 0;
+  double t0 = now_ms ();
+  int warm = MIN (20, blocks / 10 + 1);
+  printf ("soak %s: %d blocks\n", p->name, blocks);
+  for (int b = 0; b < blocks; b++) {
+    LaTensor *x = la_dit_session_generate_block (rig.s, rig.noise, rig.audio, error);
+    if (!x) {
+      g_prefix_error (error, "block %d: ", b);
+      dit_rig_free (&rig);
+      return FALSE;
+    }
+    la_tensor_unref (x);
+    if (b + 1 == warm)
+      rss0 = rss_kb ();
+    if ((b + 1) % MAX (1, blocks / 10) == 0 || b + 1 == blocks)
+      printf ("  block %6d  rss %ld kB  (%.1f ms/block)\n", b + 1, rss_kb (), (now_ms () - t0) / (b + 1));
+  }
+  long rss1 = rss_kb ();
+  printf ("soak %s: rss after warm-up %ld kB, at the end %ld kB (%+.2f %%)\n", p->name, rss0, rss1,
+          rss0 > 0 ? 100.0 * (rss1 - rss0) / rss0 : 0.0);
+  dit_rig_free (&rig);
+  return TRUE;
+}
+
+static gboolean
+bench_vae (LaBackend *be, const Preset *p, int blocks, GError **error)
+{
+  LaVaeConfig c;
+  la_vae_config_wan21 (&c);
+  c.dim = p->vae_dim;
+  g_autoptr (LaCheckpoint) w = la_vae_random_weights (&c, 5);
+  LaVae *vae = la_vae_new (be, w, &c, error);
+  if (!vae)
+    return FALSE;
+  int h = p->H / 8, wd = p->W / 8;
+  g_autoptr (GRand) r = g_rand_new_with_seed (4);
+  g_autoptr (LaTensor) mot = randn (4, (int64_t[]) { c.z_dim, 7, h, wd }, r, 1);
+  g_autoptr (LaTensor) blk = randn (4, (int64_t[]) { c.z_dim, 3, h, wd }, r, 1);
+  LaVaeDecoder *dec = la_vae_decoder_new (vae);
+  gboolean ok = la_vae_decoder_prime (dec, mot, 7, error);
+  double sum = 0;
+  for (int b = 0; ok && b < blocks; b++) {
+    double t0 = now_ms ();
+    LaTensor *px = la_vae_decoder_decode_block (dec, blk, b == 0 ? 3 : 0, error);
+    ok = px != NULL;
+    if (px)
+      la_tensor_unref (px);
+    sum += now_ms () - t0;
+  }
+  if (ok)
+    printf ("vae  %-4s %dx%d  dim %d: %.1f ms/block (12 frames), decoder caches %" G_GINT64_FORMAT " elements (formula %" G_GINT64_FORMAT ")\n",
+            p->name, p->W, p->H, c.dim, sum / blocks, la_vae_decoder_cache_elements (dec),
+            la_vae_decoder_cache_formula (&c, h, wd));
+  la_vae_decoder_free (dec);
+  la_vae_free (vae);
+  return ok;
+}
+
+static gboolean
+bench_wav2vec2 (LaBackend *be, double seconds, GError **error)
+{
+  LaWav2Vec2Config c;
+  la_wav2vec2_config_init_large (&c);
+  double t0 = now_ms ();
+  g_autoptr (LaCheckpoint) w = la_wav2vec2_random_weights (&c, 9);
+  LaWav2Vec2 *m = la_wav2vec2_new (be, &c, w, error);
+  if (!m)
+    return FALSE;
+  double t_load = now_ms () - t0;
+  gsize n = (gsize) (seconds * 16000);
+  g_autofree float *pcm = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    pcm[i] = 0.3f * sinf ((float) i * 0.05f) * sinf ((float) i * 0.0007f);
+  t0 = now_ms ();
+  LaTensor *hs = la_wav2vec2_encode_pcm (m, pcm, n, 16000, 1, error);
+  double dt = now_ms () - t0;
+  la_wav2vec2_free (m);
+  if (!hs)
+    return FALSE;
+  la_tensor_unref (hs);
+  printf ("wav2vec2 large (%d layers, width %d): %.2f s of audio in %.0f ms -> real-time factor %.3f (weights %.0f ms)\n",
+          c.num_layers, c.hidden_size, seconds, dt, dt / 1000.0 / seconds, t_load);
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  char *preset = NULL, *what = NULL, *device = NULL;
+  int blocks = 0, threads = 0;
+  GOptionEntry entries[] = {
+    { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default) or mid", "NAME" },
+    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak (default dit,vae,wav2vec2)", "LIST" },
+    { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or cuda:N", "DEV" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("— speed and memory figures of the engine");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  GError *error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    fprintf (stderr, "liveavatar-bench: %s\n", error->message);
+    return 2;
+  }
+  const Preset *p = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (presets); i++)
+    if (g_strcmp0 (preset ? preset : "tiny", presets[i].name) == 0)
+      p = &presets[i];
+  if (!p) {
+    fprintf (stderr, "liveavatar-bench: unknown preset '%s' (tiny or mid)\n", preset);
+    return 2;
+  }
+  if (device && g_str_has_prefix (device, "cuda")) {
+    fprintf (stderr, "liveavatar-bench: the CUDA backend does not run the models yet (see docs/cuda.md)\n");
+    return 77;
+  }
+  LaBackend *be = la_backend_cpu_new (threads);
+  g_auto (GStrv) parts = g_strsplit (what ? what : "dit,vae,wav2vec2", ",", -1);
+  gboolean ok = TRUE;
+  printf ("# liveavatar-bench, CPU backend, %d threads, preset %s\n", be->n_threads, p->name);
+  for (int i = 0; ok && parts[i]; i++) {
+    if (strcmp (parts[i], "dit") == 0)
+      ok = bench_dit (be, p, blocks ? blocks : 4, &error);
+    else if (strcmp (parts[i], "vae") == 0)
+      ok = bench_vae (be, p, blocks ? blocks : 4, &error);
+    else if (strcmp (parts[i], "wav2vec2") == 0)
+      ok = bench_wav2vec2 (be, 4.8, &error);
+    else if (strcmp (parts[i], "soak") == 0)
+      ok = bench_soak (be, p, blocks ? blocks : 10000, &error);
+    else {
+      g_set_error (&error, LA_ERROR, LA_ERROR_INVALID_ARG, "unknown benchmark '%s'", parts[i]);
+      ok = FALSE;
+    }
+  }
+  la_backend_unref (be);
+  g_free (preset);
+  g_free (what);
+  g_free (device);
+  if (!ok) {
+    fprintf (stderr, "liveavatar-bench: %s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
+  return 0;
+}
