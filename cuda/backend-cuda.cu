@@ -411,6 +411,12 @@ make_ops (void)
 
 static const LaBackendOps cuda_ops = make_ops ();
 
+extern "C" const LaBackendOps *
+la_cuda_ops_table (void)
+{
+  return &cuda_ops;
+}
+
 extern "C" int
 la_cuda_device_count (void)
 {

@@ -29,3 +29,4 @@ gboolean la_cuda_event_wait (LaBackend *be, LaCudaEvent *ev, GError **error) { n
 gboolean la_cuda_event_query (LaCudaEvent *ev) { return TRUE; }
 void la_cuda_event_free (LaCudaEvent *ev) {}
 int la_cuda_device_count (void) { return 0; }
+const LaBackendOps *la_cuda_ops_table (void) { return NULL; }

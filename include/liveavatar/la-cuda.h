@@ -96,6 +96,11 @@ gboolean  la_cuda_event_wait (LaBackend *be, LaCudaEvent *ev, GError **error);
 gboolean  la_cuda_event_query (LaCudaEvent *ev);     /* TRUE once the recorded work has finished */
 void      la_cuda_event_free (LaCudaEvent *ev);
 
+/* The CUDA backend's ops table, readable without a device (NULL when the
+ * build has no CUDA backend): lets a test check on any machine that no op of
+ * LaBackendOps is missing. */
+const LaBackendOps *la_cuda_ops_table (void);
+
 /* Number of CUDA devices (0 when none or no CUDA build). */
 int       la_cuda_device_count (void);
 
