@@ -77,6 +77,9 @@ typedef struct {
    * single-GPU online-decode variant (new motion latents too) call
    * la_dit_session_refresh_sink yourself. */
   gboolean refresh_sink_at_clip1;
+  /* Which per-step KV caches this session holds: bit i = step i; 0 = all 4.
+   * A TPP stage (lib/tpp) holds only the caches of the steps it runs. */
+  guint cache_mask;
   LaDitDumpFunc dump;        /* NULL: none */
   gpointer dump_user;
 } LaDitSessionParams;
@@ -110,6 +113,14 @@ LaTensor *la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *
                                     const LaTensor *audio, gint64 frame_n, int d, GError **error);
 /* Cache i's un-roped sink K/V of a layer [Nc, D] and ring K/V [C, D] (new ref on a backend view: unref it); what = "cond_k", "cond_v", "k", "v". */
 LaTensor *la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *what);
+/* One Euler step in place on the host f32 latent x [16, F, h, w]:
+ * x += (σ_{step+1} − σ_step)·DiT_step(x, t_step) against cache `step`, at
+ * latent frame frame_n with sink offset d (what generate_block runs 4 times). */
+gboolean  la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, const LaTensor *audio,
+                                       gint64 frame_n, int d, GError **error);
+/* The next sink offset d the sequential loop would use: the queue, else
+ * fixed_d, else the d_seed generator.  generate_block draws 4 per block. */
+int       la_dit_session_next_d (LaDitSession *s);
 /* d values used, in order, by the next generate_block steps (before fixed/random d). */
 void      la_dit_session_queue_d (LaDitSession *s, const int *d, int n);
 int       la_dit_session_sink_tokens (LaDitSession *s);

@@ -49,6 +49,13 @@ struct _LaDitSession {
   gpointer dump_user;
 };
 
+/* Whether this session holds the KV cache of step i (LaDitSessionParams.cache_mask). */
+static inline gboolean
+holds (const LaDitSession *s, int i)
+{
+  return i >= 0 && i < N_STEPS && (s->p.cache_mask == 0 || (s->p.cache_mask & (1u << i)));
+}
+
 void
 la_dit_euler_schedule (int steps, double shift, int ntt, float *timesteps, float *sigmas)
 {
@@ -334,13 +341,16 @@ la_dit_session_free (LaDitSession *s)
 static gboolean
 prefill_all (LaDitSession *s, GError **error)
 {
-  if (!la_dit_session_sink_call (s, 0, error))
+  int first = 0;
+  while (!holds (s, first))
+    first++;
+  if (!la_dit_session_sink_call (s, first, error))
     return FALSE;
-  for (int i = 1; i < N_STEPS; i++)
-    for (int l = 0; l < s->m->cfg.num_layers; l++) {
-      g_autoptr (LaTensor) v0 = dit_rows (s->cache[0].v_all[l], 0, s->Nc);
+  for (int i = first + 1; i < N_STEPS; i++)
+    for (int l = 0; holds (s, i) && l < s->m->cfg.num_layers; l++) {
+      g_autoptr (LaTensor) v0 = dit_rows (s->cache[first].v_all[l], 0, s->Nc);
       g_autoptr (LaTensor) vi = dit_rows (s->cache[i].v_all[l], 0, s->Nc);
-      s->be->ops->copy (s->be, s->cache[i].cond_k[l], s->cache[0].cond_k[l]);
+      s->be->ops->copy (s->be, s->cache[i].cond_k[l], s->cache[first].cond_k[l]);
       s->be->ops->copy (s->be, vi, v0);
     }
   return la_backend_sync (s->be, error);
@@ -369,6 +379,8 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
     bad = "audio_prefix must be ≡ 1 (mod 4)";
   else if (p->fixed_d != 0 && (p->fixed_d < 4 || p->fixed_d > 30))
     bad = "fixed_d must be 0 (random) or in [4, 30]";
+  else if (p->cache_mask >= (1u << N_STEPS))
+    bad = "cache_mask has bits above the 4 denoising steps";
   if (bad) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session params: %s", bad);
     return NULL;
@@ -442,7 +454,8 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
   dit_scratch_init (&s->sc_step, be, s->L, s->D, c->ffn_dim, s->F);
   dit_scratch_init (&s->sc_sink, be, s->Nc, s->D, c->ffn_dim, 1);
   for (int i = 0; i < N_STEPS; i++)
-    cache_alloc (s, &s->cache[i]);
+    if (holds (s, i))
+      cache_alloc (s, &s->cache[i]);
 
   /* t = 0 modulation of the sink tokens (zero_timestep) */
   {
@@ -491,8 +504,9 @@ la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent, const 
 gboolean
 la_dit_session_sink_call (LaDitSession *s, int cache, GError **error)
 {
-  if (cache < 0 || cache >= N_STEPS) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT sink call: cache index %d out of range", cache);
+  if (!holds (s, cache)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT sink call: cache index %d out of range or not held "
+                 "(cache_mask 0x%x)", cache, s->p.cache_mask);
     return FALSE;
   }
   LaBackend *be = s->be;
@@ -530,10 +544,10 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   const LaBackendOps *op = be->ops;
   const LaDitConfig *c = &m->cfg;
   int F = s->F, D = s->D, ph = c->patch_size[1], pw = c->patch_size[2], h = s->p.lat_h, w = s->p.lat_w;
-  if (cache < 0 || cache >= N_STEPS || n < 0 || d < 4 || d > 30) {
+  if (!holds (s, cache) || n < 0 || d < 4 || d > 30) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
-                 "DiT step call: cache %d (0..3), frame %" G_GINT64_FORMAT " (>= 0) or d %d ([4, 30]) out of range",
-                 cache, n, d);
+                 "DiT step call: cache %d (0..3, held: mask 0x%x), frame %" G_GINT64_FORMAT
+                 " (>= 0) or d %d ([4, 30]) out of range", cache, s->p.cache_mask, n, d);
     return NULL;
   }
   g_autoptr (LaTensor) hx = latent4 (be, x, "x (noisy latents)", c->in_dim, F, h, w, error);
@@ -700,21 +714,10 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
       !la_dit_session_refresh_sink (s, s->first_latent, NULL, error))
     return NULL;
   float *xp = la_tensor_f32 (x);
-  gint64 nel = la_tensor_numel (x);
   for (int i = 0; i < N_STEPS; i++) {
-    int d;
-    if (s->d_queue->len) {
-      d = g_array_index (s->d_queue, int, 0);
-      g_array_remove_index (s->d_queue, 0);
-    } else
-      d = s->p.fixed_d > 0 ? s->p.fixed_d : g_rand_int_range (s->rng, 4, 31);
-    g_autoptr (LaTensor) v = la_dit_session_step_call (s, i, x, s->timesteps[i], audio, n, d, error);
-    if (!v)
+    int d = la_dit_session_next_d (s);
+    if (!la_dit_session_denoise_step (s, i, x, audio, n, d, error))
       return NULL;
-    float dt = s->sigmas[i + 1] - s->sigmas[i];
-    const float *vp = la_tensor_f32 (v);
-    for (gint64 k = 0; k < nel; k++)
-      xp[k] = xp[k] + dt * vp[k];
   }
   if (s->blocks_done == 0 && s->p.refresh_sink_at_clip1) {
     gint64 C = x->shape[0], T = x->shape[1], hw = x->shape[2] * x->shape[3];
@@ -729,7 +732,7 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
 LaTensor *
 la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *what)
 {
-  if (cache < 0 || cache >= N_STEPS || layer < 0 || layer >= s->m->cfg.num_layers)
+  if (!holds (s, cache) || layer < 0 || layer >= s->m->cfg.num_layers)
     return NULL;
   DitCache *c = &s->cache[cache];
   if (!strcmp (what, "cond_k"))
@@ -760,4 +763,45 @@ la_dit_session_queue_d (LaDitSession *s, const int *d, int n)
 {
   for (int i = 0; i < n; i++)
     g_array_append_val (s->d_queue, d[i]);
+}
+
+int
+la_dit_session_next_d (LaDitSession *s)
+{
+  if (s->d_queue->len) {
+    int d = g_array_index (s->d_queue, int, 0);
+    g_array_remove_index (s->d_queue, 0);
+    return d;
+  }
+  return s->p.fixed_d > 0 ? s->p.fixed_d : g_rand_int_range (s->rng, 4, 31);
+}
+
+/* x += (σ_{i+1} − σ_i)·DiT_i(x, t_i): the one Euler step both the sequential
+ * loop and the TPP stages run, so that they round identically. */
+gboolean
+la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, const LaTensor *audio, gint64 frame_n, int d,
+                             GError **error)
+{
+  const LaDitConfig *c = &s->m->cfg;
+  if (!x || x->device != LA_DEVICE_CPU || x->dtype != LA_DTYPE_F32 || x->ndim != 4 || x->shape[0] != c->in_dim ||
+      x->shape[1] != s->F || x->shape[2] != s->p.lat_h || x->shape[3] != s->p.lat_w) {
+    g_autofree char *got = x ? la_shape_to_string (x->ndim, x->shape) : g_strdup ("NULL");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT denoise step: x must be a host f32 [%d, %d, %d, %d] "
+                 "latent, got %s", c->in_dim, s->F, s->p.lat_h, s->p.lat_w, got);
+    return FALSE;
+  }
+  if (step < 0 || step >= N_STEPS) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT denoise step: step %d out of range", step);
+    return FALSE;
+  }
+  g_autoptr (LaTensor) v = la_dit_session_step_call (s, step, x, s->timesteps[step], audio, frame_n, d, error);
+  if (!v)
+    return FALSE;
+  float dt = s->sigmas[step + 1] - s->sigmas[step];
+  float *xp = la_tensor_f32 (x);
+  const float *vp = la_tensor_f32 (v);
+  gint64 nel = la_tensor_numel (x);
+  for (gint64 k = 0; k < nel; k++)
+    xp[k] = xp[k] + dt * vp[k];
+  return TRUE;
 }
