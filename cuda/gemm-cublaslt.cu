@@ -85,8 +85,11 @@ la_cuda_linear (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w
 {
   LaCudaBackend *self = la_cuda_self (be);
   const int64_t K = x->shape[x->ndim - 1], M = K ? la_tensor_numel (x) / K : 0, N = w->shape[0];
-  if (!la_cuda_dtype_ok (self, "linear", x) || !la_cuda_dtype_ok (self, "linear", y) ||
-      (bias && !la_cuda_dtype_ok (self, "linear", bias)))
+  /* An e4m3 x (from la_cuda_quantize_fp8, carrying its scale) is taken as
+   * already quantised: q, k and v of one input then share one quantisation. */
+  if ((x->dtype != LA_DTYPE_F8_E4M3 || w->dtype != LA_DTYPE_F8_E4M3) && !la_cuda_dtype_ok (self, "linear", x))
+    return;
+  if (!la_cuda_dtype_ok (self, "linear", y) || (bias && !la_cuda_dtype_ok (self, "linear", bias)))
     return;
   if (w->dtype == LA_DTYPE_F8_E4M3) {
     fp8_linear (self, y, x, w, bias, M, N, K);
@@ -188,13 +191,25 @@ fp8_linear (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor 
   cublasLtMatmulAlgo_t algo;
   char *key = NULL;
 
-  /* Activations: e4m3 copy of x with its dequantisation scale after the data. */
-  const size_t xbytes = la_cuda_scale_offset ((size_t) (M * K));
-  xq = la_cuda_scratch_get (self, xbytes + 256);
-  if (!xq)
-    goto done;
-  x_scale = (float *) ((char *) xq + xbytes);
-  la_cuda_fp8_quantize_raw (self, xq, x->data, x->dtype, M * K, x_scale);
+  /* Activations: e4m3 copy of x with its dequantisation scale after the data
+   * (or x itself when the caller quantised it already, 256-byte aligned). */
+  const void *xa;
+  if (x->dtype == LA_DTYPE_F8_E4M3) {
+    if ((uintptr_t) x->data & 255) {     /* a view: its scale slot is not where la_cuda_fp8_scale_ptr looks */
+      la_cuda_record_error (self, "linear (FP8)", "an e4m3 activation must be a whole tensor, not a view");
+      return;
+    }
+    xa = x->data;
+    x_scale = la_cuda_fp8_scale_ptr (x);
+  } else {
+    const size_t xbytes = la_cuda_scale_offset ((size_t) (M * K));
+    xq = la_cuda_scratch_get (self, xbytes + 256);
+    if (!xq)
+      goto done;
+    x_scale = (float *) ((char *) xq + xbytes);
+    la_cuda_fp8_quantize_raw (self, xq, x->data, x->dtype, M * K, x_scale);
+    xa = xq;
+  }
   /* cuBLASLt's heuristics assume 256-byte aligned pointers (the default
    * preference); row views into bigger tensors may not be, so such bias / D
    * go through aligned scratch. */
@@ -259,7 +274,7 @@ fp8_linear (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor 
       g_mutex_unlock (&self->lock);
     }
   }
-  LT (cublasLtMatmul (self->lt, op, &alpha, w->data, la, xq, lb, &beta, d, lc, d, lc, &algo,
+  LT (cublasLtMatmul (self->lt, op, &alpha, w->data, la, xa, lb, &beta, d, lc, d, lc, &algo,
                       self->lt_workspace, self->lt_workspace_size, self->stream));
   if (ytmp)
     la_cuda_convert (self, y->data, y->dtype, ytmp, LA_DTYPE_BF16, M * N);

@@ -402,6 +402,15 @@ g_fp8 (void)
     gpu->ops->linear (gpu, y2, d2, q, NULL);
     compare ("fp8 linear call 1 (amax ~1)", LA_DTYPE_F8_E4M3, r1, y1, 0.05, 0);
     compare ("fp8 linear call 2 (amax ~300)", LA_DTYPE_F8_E4M3, r2, y2, 0.05, 0);
+    /* pre-quantised activation: must equal the per-call quantisation exactly */
+    LaTensor *x8 = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, x2->shape), *y3 = la_alloc (gpu, LA_DTYPE_F32, 2, r2->shape);
+    la_cuda_quantize_fp8 (gpu, x8, d2, NULL);
+    gpu->ops->linear (gpu, y3, x8, q, NULL);
+    LaTensor *h2 = down (y2);
+    compare ("fp8 linear, pre-quantised x", LA_DTYPE_F8_E4M3, h2, y3, 0.0, 0);
+    la_tensor_unref (h2);
+    la_tensor_unref (x8);
+    la_tensor_unref (y3);
     LaTensor *objs[] = { w, x1, x2, r1, r2, dw, q, d1, d2, y1, y2 };
     for (size_t i = 0; i < G_N_ELEMENTS (objs); i++)
       la_tensor_unref (objs[i]);

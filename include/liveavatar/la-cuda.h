@@ -11,6 +11,9 @@
  * `linear` with an e4m3 weight runs the FP8 path of dit.md §2.3 / io.md §8:
  * dynamic per-tensor activation scale, cuBLASLt e4m3 x e4m3 GEMM with fast
  * accumulation, bf16 bias epilogue, bf16 output (then cast to y's dtype).
+ * An e4m3 x (made by la_cuda_quantize_fp8, a whole tensor, not a view) is
+ * used as already quantised, so several linears of one input (q, k, v)
+ * share one activation quantisation — same result, one pass instead of three.
  */
 #pragma once
 #include <glib.h>
