@@ -729,11 +729,14 @@ bench_block (gboolean fp8, gboolean graph)
   const size_t tail = (size_t) (LKV - M) * C * 2;
   LaTensor *kn = la_tensor_new_view (bf, 2, SH (M, C), kc->storage, (char *) kc->data + tail, LA_DEVICE_CUDA, 0);
   LaTensor *vn = la_tensor_new_view (bf, 2, SH (M, C), vc->storage, (char *) vc->data + tail, LA_DEVICE_CUDA, 0);
+  /* FP8: q, k and v share one quantisation of their input (la-cuda.h) */
+  LaTensor *n8 = fp8 ? la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, SH (M, C)) : la_tensor_ref (n), *nin = n8;
   const LaBackendOps *op = gpu->ops;
   const float sm = 1.0f / sqrtf ((float) D);
 #define BLOCK() do { \
     op->layer_norm (gpu, n, x, NULL, NULL, 1e-6f); op->modulate (gpu, n, n, sh, sc); \
-    op->linear (gpu, q, n, w[0], bC); op->linear (gpu, kn, n, w[1], bC); op->linear (gpu, vn, n, w[2], bC); \
+    if (fp8) la_cuda_quantize_fp8 (gpu, n8, n, NULL); \
+    op->linear (gpu, q, nin, w[0], bC); op->linear (gpu, kn, nin, w[1], bC); op->linear (gpu, vn, nin, w[2], bC); \
     op->rms_norm (gpu, q, q, g, 1e-6f); op->rms_norm (gpu, kn, kn, g, 1e-6f); \
     op->rope (gpu, q, q, fr, (int) H); op->rope (gpu, kn, kn, fr, (int) H); \
     op->attention (gpu, a, q, kc, vc, (int) H, sm, NULL); \
@@ -776,7 +779,7 @@ bench_block (gboolean fp8, gboolean graph)
   }
   la_cuda_graph_free (gr);
   LaTensor *all[] = { w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], bC, bF, g, sh, sc, gate, kc, vc, tk, tv, x, fr,
-                      n, q, a, o, h, kn, vn };
+                      n, q, a, o, h, kn, vn, n8 };
   for (size_t i = 0; i < G_N_ELEMENTS (all); i++)
     la_tensor_unref (all[i]);
 }
