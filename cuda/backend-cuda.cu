@@ -32,6 +32,15 @@ la_cuda_record_error (LaCudaBackend *self, const char *what, const char *detail)
 gboolean
 la_cuda_dtype_ok (LaCudaBackend *self, const char *op, const LaTensor *t)
 {
+  if (t->device != LA_DEVICE_CUDA) {
+    /* A host pointer in a kernel would be an illegal address that poisons
+     * the CUDA context; name the tensor instead. */
+    char *msg = g_strdup_printf ("tensor %s is a host tensor (allocate it with la_alloc on this backend)",
+                                 t->name ? t->name : "(unnamed)");
+    la_cuda_record_error (self, op, msg);
+    g_free (msg);
+    return FALSE;
+  }
   if (t->dtype == LA_DTYPE_F32 || t->dtype == LA_DTYPE_BF16 || t->dtype == LA_DTYPE_F16)
     return TRUE;
   char *msg = g_strdup_printf ("dtype %s of tensor %s not supported (f32, bf16, f16)",

@@ -63,7 +63,8 @@ void  la_cuda_scratch_put (LaCudaBackend *self, void *p);
 /* Bytes of data before the fp32 scale slot of an e4m3 tensor. */
 static inline size_t la_cuda_scale_offset (size_t nbytes) { return (nbytes + 255) & ~(size_t) 255; }
 
-/* TRUE if dt is one of the element types an op accepts; records an error naming the op otherwise. */
+/* TRUE if t is a device tensor of an element type the ops accept (f32, bf16,
+ * f16); records an error naming the op and the tensor otherwise. */
 gboolean la_cuda_dtype_ok (LaCudaBackend *self, const char *op, const LaTensor *t);
 
 static inline unsigned la_cuda_blocks (int64_t n, int threads)

@@ -173,6 +173,10 @@ fp8_linear (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor 
 {
   if (M == 0 || N == 0)
     return;
+  if (w->device != LA_DEVICE_CUDA || (x->dtype == LA_DTYPE_F8_E4M3 && x->device != LA_DEVICE_CUDA)) {
+    la_cuda_record_error (self, "linear (FP8)", "weight or activation is a host tensor");
+    return;
+  }
   if (K % 16 || N % 16 || w->ndim != 2 || w->shape[1] != K || ((uintptr_t) w->data & 255)) {
     la_cuda_record_error (self, "linear (FP8)", "weight must be a whole (256-byte aligned) [N, K] tensor with N and K multiples of 16");
     return;
