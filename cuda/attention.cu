@@ -216,22 +216,26 @@ attention_gemm (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaT
 /* ---------------------------------------------------------------- WMMA
  * Fused tensor-core attention (FlashAttention-2 structure with the WMMA API),
  * 16-bit q/k/v, D a multiple of 16 up to 128.  Block = 4 warps = 64 query
- * rows of one head; K/V tiles of 32 keys in shared memory (16-bit).  Per
- * tile each warp computes S[16×32] = Q_w·Kᵀ with wmma 16×16×16 into fp32
- * shared memory, lane pairs (one row each, half the columns) do the online
- * softmax in fp32 (scale, bias, mask), write P in 16-bit and rescale the
- * fp32 output rows kept in shared memory, then O_w += P·V with wmma.
- * Shared memory: 82 944 B (dynamic; fits sm_89's 99 KB and sm_90's 227 KB).
+ * rows of one head.  Each warp keeps its 16×D slice of Q in registers (WMMA
+ * fragments, loaded once); K/V tiles of 64 keys stream through shared
+ * memory (16-bit).  Per tile each warp computes S[16×64] = Q_w·Kᵀ into fp32
+ * shared memory (reusing the Q staging area), lane pairs (one row each, 32
+ * columns each) do the online softmax in fp32 (scale, bias, mask), write P
+ * in 16-bit and rescale the fp32 output rows kept in shared memory, then
+ * O_w += P·V.  The row sum l adds the 16-bit-rounded p that P·V really uses.
+ * Shared memory: 95 232 B (dynamic; fits sm_89's 99 KB and sm_90's 227 KB).
  */
 #include <mma.h>
 
 #define WQ 64                 /* query rows per block (16 per warp) */
-#define WK 32                 /* keys per tile */
+#define WK 64                 /* keys per tile */
 #define LDQ (DMAX + 8)        /* 16-bit rows of Q, K, V in shared memory */
 #define LDS (WK + 4)          /* fp32 S rows */
 #define LDP (WK + 8)          /* 16-bit P rows */
 #define LDO (DMAX + 4)        /* fp32 O rows */
-#define WMMA_SMEM ((WQ * LDQ + 2 * WK * LDQ) * 2 + WARPS * 16 * (LDS * 4 + LDP * 2 + LDO * 4))
+/* Q staging (16-bit, 64 rows) and S (fp32, 4 warps × 16 rows) share one area */
+#define QS_BYTES (WQ * LDQ * 2 > WARPS * 16 * LDS * 4 ? WQ * LDQ * 2 : WARPS * 16 * LDS * 4)
+#define WMMA_SMEM (QS_BYTES + 2 * WK * LDQ * 2 + WARPS * 16 * (LDP * 2 + LDO * 4))
 
 template <typename T>
 __global__ void __launch_bounds__ (WARPS * 32)
@@ -241,15 +245,16 @@ k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int k
   using namespace nvcuda;
   extern __shared__ __align__ (128) unsigned char smem[];
   T *Qs = (T *) smem;
-  T *Ks = Qs + WQ * LDQ;
+  float *Ss = (float *) smem;                          /* after the Q fragments are loaded */
+  T *Ks = (T *) (smem + QS_BYTES);
   T *Vs = Ks + WK * LDQ;
-  float *Ss = (float *) (Vs + WK * LDQ);
-  T *Ps = (T *) (Ss + WARPS * 16 * LDS);
+  T *Ps = Vs + WK * LDQ;
   float *Os = (float *) (Ps + WARPS * 16 * LDP);
   const int h = blockIdx.y, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t q0 = (int64_t) blockIdx.x * WQ, col0 = (int64_t) h * D;
   float *Sw = Ss + warp * 16 * LDS, *Ow = Os + warp * 16 * LDO;
   T *Pw = Ps + warp * 16 * LDP;
+  const int nd = D / 16;
 
   for (int i = threadIdx.x; i < WQ * D; i += blockDim.x) {
     int r = i / D, d = i % D;
@@ -258,13 +263,20 @@ k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int k
   }
   for (int i = lane; i < 16 * D; i += 32)
     Ow[(i / D) * LDO + i % D] = 0.0f;
+  __syncthreads ();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> qa[DMAX / 16];
+#pragma unroll
+  for (int kk = 0; kk < DMAX / 16; kk++)
+    if (kk < nd)
+      wmma::load_matrix_sync (qa[kk], Qs + warp * 16 * LDQ + kk * 16, LDQ);
+
   /* lane pair (2r, 2r+1) owns row r of this warp's 16 rows */
   const int r = lane >> 1, half = lane & 1;
   const int64_t qi = q0 + warp * 16 + r;
   float m = -INFINITY, l = 0.0f;
 
   for (int64_t k0 = 0; k0 < Lk; k0 += WK) {
-    __syncthreads ();
+    __syncthreads ();     /* every warp has its Q fragments (Ss overwrites Qs) and is done with the last tile */
     for (int i = threadIdx.x; i < WK * D; i += blockDim.x) {
       int kr = i / D, d = i % D;
       gboolean in = k0 + kr < Lk;
@@ -274,27 +286,29 @@ k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int k
     __syncthreads ();
 
     /* S = Q_w · Kᵀ: K stored [key][d] is Kᵀ in column-major with ldm LDQ */
+#pragma unroll
     for (int j = 0; j < WK / 16; j++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
       wmma::fill_fragment (acc, 0.0f);
-      for (int kk = 0; kk < D / 16; kk++) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
-        wmma::load_matrix_sync (a, Qs + warp * 16 * LDQ + kk * 16, LDQ);
-        wmma::load_matrix_sync (b, Ks + j * 16 * LDQ + kk * 16, LDQ);
-        wmma::mma_sync (acc, a, b, acc);
-      }
+#pragma unroll
+      for (int kk = 0; kk < DMAX / 16; kk++)
+        if (kk < nd) {
+          wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+          wmma::load_matrix_sync (b, Ks + j * 16 * LDQ + kk * 16, LDQ);
+          wmma::mma_sync (acc, qa[kk], b, acc);
+        }
       wmma::store_matrix_sync (Sw + j * 16, acc, LDS, wmma::mem_row_major);
     }
     __syncwarp ();
 
-    /* online softmax on row r, columns half·16 .. +16 */
-    float sv[16], tmax = -INFINITY;
-    for (int c = 0; c < 16; c++) {
-      const int64_t key = k0 + half * 16 + c;
+    /* online softmax on row r, columns half·32 .. +32 */
+    float sv[WK / 2], tmax = -INFINITY;
+#pragma unroll
+    for (int c = 0; c < WK / 2; c++) {
+      const int64_t key = k0 + half * (WK / 2) + c;
       float x = -INFINITY;
       if (key < Lk && qi < Lq) {
-        x = scale * Sw[r * LDS + half * 16 + c];
+        x = scale * Sw[r * LDS + half * (WK / 2) + c];
         if (bias)
           x += la_ld (bias, bt, ((int64_t) h * Lq + qi) * Lk + key);
       }
@@ -305,10 +319,11 @@ k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int k
     const float mnew = fmaxf (m, tmax);
     const float corr = mnew == -INFINITY ? 1.0f : expf (m - mnew);
     float psum = 0.0f;
-    for (int c = 0; c < 16; c++) {
+#pragma unroll
+    for (int c = 0; c < WK / 2; c++) {
       const float p = mnew == -INFINITY ? 0.0f : expf (sv[c] - mnew);
       const T pt = (T) p;
-      Pw[r * LDP + half * 16 + c] = pt;
+      Pw[r * LDP + half * (WK / 2) + c] = pt;
       psum += (float) pt;        /* the sum of what P·V actually uses */
     }
     psum += __shfl_xor_sync (0xffffffffu, psum, 1);
@@ -319,9 +334,10 @@ k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int k
     __syncwarp ();
 
     /* O_w += P · V */
-    for (int j = 0; j < D / 16; j++) {
+    for (int j = 0; j < nd; j++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
       wmma::load_matrix_sync (acc, Ow + j * 16, LDO, wmma::mem_row_major);
+#pragma unroll
       for (int kk = 0; kk < WK / 16; kk++) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
