@@ -1,0 +1,504 @@
+/* tpp-pipeline.c — the TPP stages: one thread per stage, blocks flowing
+ * stage to stage through a transport (dit.md §6.3–§6.4).
+ *
+ * DiT stage k, per block b (message from link k):
+ *   if b needs a sink refresh: rebuild own caches' sink (ref = given, or the
+ *     stream's first clean latent frame, shared by the last DiT stage)
+ *   d[0..3] = the block's d (given, or drawn by replaying the sequential
+ *     generator: 4 draws per block on every stage, so each stage uses exactly
+ *     the d the sequential loop would)
+ *   for each own step i: x += (σ_{i+1} − σ_i)·DiT_i(x, t_i; own cache i, frame b·F, d[i])
+ *   hand x to stage k + 1 (the output stage runs the output function instead).
+ * Work item (b, k) needs (b, k−1) and (b−1, k): in steady state one block
+ * leaves per single-stage time.  A failing stage records the first error
+ * (named by stage and device) and aborts the transport, which wakes every
+ * waiter: push/drain/finish then return that error, and nothing deadlocks.
+ */
+#include <string.h>
+#include "tpp-internal.h"
+
+typedef struct {
+  LaTpp         *t;
+  int            index;
+  LaTppStagePlan plan;
+  char          *label;          /* "stage 1 (cpu:1, steps 2-3)" */
+  LaDitSession  *session;
+  LaTensor      *stream_ref;     /* the stream's first clean latent frame, once known */
+  GThread       *thread;
+} Stage;
+
+struct _LaTpp {
+  LaTppConfig        cfg;
+  LaDitSessionParams p;
+  LaTppPlan          plan;
+  int                n_stages, last_dit, bpc;
+  Stage              st[LA_TPP_MAX_STAGES];
+  TppTransport      *tr;
+  GMutex             lock;
+  GCond              cond;
+  int                n_ready;
+  GError            *error;      /* first failure */
+  gint64             pushed, out, discard_below;
+  gboolean           eos_sent, eos_out, stopped;
+  const LaTensor    *init_ref, *init_motion, *init_ctx;   /* valid during la_tpp_new only */
+  gint64             t0_us;
+  GArray            *events;
+};
+
+void
+la_tpp_config_init (LaTppConfig *cfg)
+{
+  memset (cfg, 0, sizeof *cfg);
+  cfg->transport = LA_TPP_TRANSPORT_LOCAL;
+  cfg->queue_depth = 2;
+  cfg->fault_stage = -1;
+}
+
+static double
+now_s (LaTpp *t)
+{
+  return (g_get_monotonic_time () - t->t0_us) * 1e-6;
+}
+
+static void
+record (LaTpp *t, int stage, gint64 block, char what, double t0)
+{
+  if (!t->cfg.record_timeline)
+    return;
+  LaTppEvent e = { stage, block, what, t0, now_s (t) };
+  g_mutex_lock (&t->lock);
+  g_array_append_val (t->events, e);
+  g_mutex_unlock (&t->lock);
+}
+
+/* First failure wins; every waiter wakes up. */
+static void
+fail (LaTpp *t, Stage *st, GError *err)
+{
+  g_mutex_lock (&t->lock);
+  if (!t->error) {
+    if (st)
+      t->error = g_error_new (err->domain, err->code, "TPP %s: %s", st->label, err->message);
+    else
+      t->error = g_error_copy (err);
+  }
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+  g_error_free (err);
+  t->tr->vt->abort (t->tr);
+}
+
+/* [16, 1, h, w] host copy of frame 0 of x [16, F, h, w]. */
+static LaTensor *
+first_frame (const LaTensor *x)
+{
+  gint64 C = x->shape[0], T = x->shape[1], hw = x->shape[2] * x->shape[3];
+  LaTensor *r = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { C, 1, x->shape[2], x->shape[3] });
+  for (gint64 c = 0; c < C; c++)
+    memcpy (la_tensor_f32 (r) + c * hw, la_tensor_f32 (x) + c * T * hw, sizeof (float) * hw);
+  return r;
+}
+
+static gboolean
+needs_stream_ref (LaTpp *t)
+{
+  return t->p.refresh_sink_at_clip1;
+}
+
+static gboolean
+run_dit (LaTpp *t, Stage *st, TppMsg *m, GError **error)
+{
+  double t0 = now_s (t);
+  if (m->refresh || (t->p.refresh_sink_at_clip1 && m->block == t->bpc)) {
+    if (!m->refresh_ref && !st->stream_ref &&
+        !t->tr->vt->ref_share (t->tr, st->index, t->last_dit, &st->stream_ref, error))
+      return FALSE;
+    if (!la_dit_session_refresh_sink (st->session, m->refresh_ref ? m->refresh_ref : st->stream_ref,
+                                      m->refresh_motion, error))
+      return FALSE;
+    record (t, st->index, m->block, 'P', t0);
+    t0 = now_s (t);
+  }
+  int d[LA_TPP_STEPS];
+  for (int i = 0; i < LA_TPP_STEPS; i++)
+    d[i] = m->have_d ? m->d[i] : la_dit_session_next_d (st->session);
+  gint64 frame_n = m->block * t->p.frames_per_block;
+  for (int i = st->plan.first_step; i < st->plan.first_step + st->plan.n_steps; i++)
+    if (!la_dit_session_denoise_step (st->session, i, m->x, m->audio, frame_n, d[i], error))
+      return FALSE;
+  if (t->cfg.fault_stage == st->index && t->cfg.fault_block == m->block) {
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "injected fault at block %" G_GINT64_FORMAT, m->block);
+    return FALSE;
+  }
+  record (t, st->index, m->block, 'S', t0);
+  if (st->index == t->last_dit && m->block == 0)
+    st->stream_ref = first_frame (m->x);
+  return TRUE;
+}
+
+static gboolean
+run_output (LaTpp *t, Stage *st, TppMsg *m, GError **error)
+{
+  double t0 = now_s (t);
+  g_mutex_lock (&t->lock);
+  gboolean discard = m->block < t->discard_below;
+  g_mutex_unlock (&t->lock);
+  if (!discard && t->cfg.output && !t->cfg.output (m->block, m->x, t->cfg.output_user, error))
+    return FALSE;
+  if (t->cfg.fault_stage == st->index && t->cfg.fault_block == m->block) {
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "injected fault at block %" G_GINT64_FORMAT, m->block);
+    return FALSE;
+  }
+  record (t, st->index, m->block, 'O', t0);
+  g_mutex_lock (&t->lock);
+  t->out = m->block + 1;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+  return TRUE;
+}
+
+static gpointer
+stage_main (gpointer data)
+{
+  Stage *st = data;
+  LaTpp *t = st->t;
+  GError *err = NULL;
+  TppTransport *tr = t->tr;
+
+  /* init: own session (text K/V + sink prefill of own caches), in parallel with the other stages */
+  if (st->plan.n_steps > 0) {
+    LaDitSessionParams sp = t->p;
+    sp.dump = NULL;
+    sp.cache_mask = 0;
+    for (int i = st->plan.first_step; i < st->plan.first_step + st->plan.n_steps; i++)
+      sp.cache_mask |= 1u << i;
+    double t0 = now_s (t);
+    st->session = la_dit_session_new (t->cfg.devices[st->plan.device].model, &sp, t->init_ref, t->init_motion,
+                                      t->init_ctx, &err);
+    if (!st->session) {
+      fail (t, st, err);
+      g_mutex_lock (&t->lock);
+      t->n_ready++;
+      g_cond_broadcast (&t->cond);
+      g_mutex_unlock (&t->lock);
+      return NULL;
+    }
+    record (t, st->index, -1, 'P', t0);
+  }
+  g_mutex_lock (&t->lock);
+  t->n_ready++;
+  g_cond_broadcast (&t->cond);
+  g_mutex_unlock (&t->lock);
+
+  for (;;) {
+    TppMsg *m = tr->vt->recv (tr, st->index, &err);
+    if (!m) {
+      g_clear_error (&err);     /* aborted: whoever aborted recorded why */
+      break;
+    }
+    if (m->kind == TPP_MSG_EOS) {
+      if (st->plan.output) {
+        g_mutex_lock (&t->lock);
+        t->eos_out = TRUE;
+        g_cond_broadcast (&t->cond);
+        g_mutex_unlock (&t->lock);
+        tpp_msg_free (m);
+      } else if (!tr->vt->send (tr, st->index + 1, m, &err))
+        g_clear_error (&err);
+      break;
+    }
+    gint64 b = m->block;
+    gboolean ok = st->plan.n_steps == 0 || run_dit (t, st, m, &err);
+    if (ok && st->plan.output) {
+      ok = run_output (t, st, m, &err);
+      tpp_msg_free (m);
+    } else if (ok) {
+      ok = tr->vt->send (tr, st->index + 1, m, &err);
+      /* a collective transport exchanges the stream's first frame at one fixed point: after block 0 */
+      if (ok && b == 0 && tr->collective_ref && st->plan.n_steps > 0 && needs_stream_ref (t))
+        ok = tr->vt->ref_share (tr, st->index, t->last_dit, &st->stream_ref, &err);
+    } else
+      tpp_msg_free (m);
+    if (ok && b == 0 && st->index == t->last_dit && !tr->collective_ref)
+      ok = tr->vt->ref_share (tr, st->index, t->last_dit, &st->stream_ref, &err);   /* in-process latch */
+    if (!ok) {
+      fail (t, st, err);
+      break;
+    }
+  }
+  return NULL;
+}
+
+static void
+stop_threads (LaTpp *t)
+{
+  if (t->stopped)
+    return;
+  t->stopped = TRUE;
+  t->tr->vt->abort (t->tr);
+  for (int k = 0; k < t->n_stages; k++)
+    if (t->st[k].thread) {
+      g_thread_join (t->st[k].thread);
+      t->st[k].thread = NULL;
+    }
+}
+
+void
+la_tpp_free (LaTpp *t)
+{
+  if (!t)
+    return;
+  if (t->tr)
+    stop_threads (t);
+  for (int k = 0; k < t->n_stages; k++) {
+    la_dit_session_free (t->st[k].session);
+    g_clear_pointer (&t->st[k].stream_ref, la_tensor_unref);
+    g_free (t->st[k].label);
+  }
+  if (t->tr)
+    t->tr->vt->free (t->tr);
+  g_clear_error (&t->error);
+  g_array_unref (t->events);
+  g_mutex_clear (&t->lock);
+  g_cond_clear (&t->cond);
+  g_free (t);
+}
+
+static gboolean
+take_error (LaTpp *t, GError **error)
+{
+  /* call with t->lock held */
+  if (t->error) {
+    g_propagate_error (error, g_error_copy (t->error));
+    return TRUE;
+  }
+  return FALSE;
+}
+
+LaTpp *
+la_tpp_new (const LaTppConfig *cfg, const LaDitSessionParams *p, const LaTensor *ref_latent,
+            const LaTensor *motion_latents, const LaTensor *text_context, GError **error)
+{
+  if (!cfg || !p) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_new: config and session params are required");
+    return NULL;
+  }
+  LaTppPlan plan;
+  if (!la_tpp_plan (cfg->n_devices, &plan, error))
+    return NULL;
+  for (int k = 0; k < plan.n_stages; k++)
+    if (plan.stage[k].n_steps > 0 && !cfg->devices[plan.stage[k].device].model) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_new: device %d has no DiT model", plan.stage[k].device);
+      return NULL;
+    }
+  if (p->frames_per_block <= 0 || p->infer_frames <= 0 || p->infer_frames % (4 * p->frames_per_block)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_new: infer_frames %d is not a positive multiple "
+                 "of 4·frames_per_block (%d)", p->infer_frames, p->frames_per_block);
+    return NULL;
+  }
+  LaTpp *t = g_new0 (LaTpp, 1);
+  t->cfg = *cfg;
+  t->p = *p;
+  t->plan = plan;
+  t->n_stages = plan.n_stages;
+  t->bpc = p->infer_frames / 4 / p->frames_per_block;
+  for (int k = 0; k < plan.n_stages; k++)
+    if (plan.stage[k].n_steps > 0)
+      t->last_dit = k;
+  g_mutex_init (&t->lock);
+  g_cond_init (&t->cond);
+  t->events = g_array_new (FALSE, FALSE, sizeof (LaTppEvent));
+  t->t0_us = g_get_monotonic_time ();
+  if (cfg->transport == LA_TPP_TRANSPORT_NCCL)
+    t->tr = tpp_transport_nccl_new (cfg, &plan, 16, p->frames_per_block, p->lat_h, p->lat_w, error);
+  else
+    t->tr = tpp_transport_local_new (plan.n_stages, cfg->queue_depth);
+  if (!t->tr) {
+    la_tpp_free (t);
+    return NULL;
+  }
+  t->init_ref = ref_latent;
+  t->init_motion = motion_latents;
+  t->init_ctx = text_context;
+  int started = 0;
+  for (int k = 0; k < plan.n_stages; k++) {
+    Stage *st = &t->st[k];
+    st->t = t;
+    st->index = k;
+    st->plan = plan.stage[k];
+    const char *dn = cfg->devices[st->plan.device].name;
+    g_autofree char *dev = dn ? g_strdup (dn) : g_strdup_printf ("device %d", st->plan.device);
+    if (st->plan.n_steps == 0)
+      st->label = g_strdup_printf ("stage %d (%s, VAE)", k, dev);
+    else if (st->plan.n_steps == 1)
+      st->label = g_strdup_printf ("stage %d (%s, step %d)", k, dev, st->plan.first_step);
+    else
+      st->label = g_strdup_printf ("stage %d (%s, steps %d-%d)", k, dev, st->plan.first_step,
+                                   st->plan.first_step + st->plan.n_steps - 1);
+    char name[16];
+    g_snprintf (name, sizeof name, "la-tpp-%d", k);
+    GError *err = NULL;
+    st->thread = g_thread_try_new (name, stage_main, st, &err);
+    if (!st->thread) {
+      fail (t, st, err);
+      break;
+    }
+    started++;
+  }
+  /* wait for every started stage to finish its init (or for a failure) */
+  g_mutex_lock (&t->lock);
+  while (t->n_ready < started)              /* every init has finished with init_* */
+    g_cond_wait (&t->cond, &t->lock);
+  gboolean failed = take_error (t, error);
+  g_mutex_unlock (&t->lock);
+  t->init_ref = t->init_motion = t->init_ctx = NULL;
+  if (failed) {
+    la_tpp_free (t);
+    return NULL;
+  }
+  return t;
+}
+
+static LaTensor *
+host_f32 (const LaTensor *x, int want_ndim)
+{
+  LaTensor *h = la_tensor_to_dtype (x, LA_DTYPE_F32);
+  if (want_ndim == 4 && h->ndim == 5 && h->shape[0] == 1) {
+    LaTensor *v = la_tensor_reshape (h, 4, h->shape + 1, NULL);
+    la_tensor_unref (h);
+    h = v;
+  }
+  return h;
+}
+
+gboolean
+la_tpp_push (LaTpp *t, const LaTppBlock *b, GError **error)
+{
+  g_mutex_lock (&t->lock);
+  gboolean bad = take_error (t, error);
+  if (!bad && t->eos_sent) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_push: the stream has ended (la_tpp_finish)");
+    bad = TRUE;
+  }
+  gint64 block = t->pushed;
+  g_mutex_unlock (&t->lock);
+  if (bad)
+    return FALSE;
+  if (!b || !b->noise || !b->audio) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_push: block %" G_GINT64_FORMAT " needs noise and audio",
+                 block);
+    return FALSE;
+  }
+  if (b->refresh && !b->refresh_ref && block == 0) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_push: block 0 cannot refresh the sink from the "
+                 "stream's first latent (it does not exist yet)");
+    return FALSE;
+  }
+  if (b->refresh && !b->refresh_ref && t->tr->collective_ref && !needs_stream_ref (t)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED, "la_tpp_push: with the NCCL transport a refresh from the "
+                 "stream's first latent needs refresh_sink_at_clip1 (the frame is broadcast right after block 0)");
+    return FALSE;
+  }
+  for (int i = 0; b->d && i < LA_TPP_STEPS; i++)
+    if (b->d[i] < 4 || b->d[i] > 30) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_push: d[%d] = %d is outside [4, 30]", i, b->d[i]);
+      return FALSE;
+    }
+  TppMsg *m = g_new0 (TppMsg, 1);
+  m->kind = TPP_MSG_BLOCK;
+  m->block = block;
+  m->x = host_f32 (b->noise, 4);
+  m->audio = host_f32 (b->audio, 3);
+  if (b->d) {
+    m->have_d = TRUE;
+    memcpy (m->d, b->d, sizeof m->d);
+  }
+  m->refresh = b->refresh;
+  if (b->refresh && b->refresh_ref)
+    m->refresh_ref = host_f32 (b->refresh_ref, 4);
+  if (b->refresh && b->refresh_motion)
+    m->refresh_motion = host_f32 (b->refresh_motion, 4);
+  GError *err = NULL;
+  if (!t->tr->vt->send (t->tr, 0, m, &err)) {
+    g_mutex_lock (&t->lock);
+    if (!take_error (t, error))
+      g_propagate_error (error, g_steal_pointer (&err));
+    g_mutex_unlock (&t->lock);
+    g_clear_error (&err);
+    return FALSE;
+  }
+  g_mutex_lock (&t->lock);
+  t->pushed++;
+  g_mutex_unlock (&t->lock);
+  return TRUE;
+}
+
+gboolean
+la_tpp_drain (LaTpp *t, gboolean discard, GError **error)
+{
+  g_mutex_lock (&t->lock);
+  if (discard)
+    t->discard_below = t->pushed;
+  while (!t->error && t->out < t->pushed && !t->stopped)
+    g_cond_wait (&t->cond, &t->lock);
+  gboolean failed = take_error (t, error);
+  if (!failed && t->out < t->pushed) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "la_tpp_drain: the pipeline was stopped");
+    failed = TRUE;
+  }
+  g_mutex_unlock (&t->lock);
+  return !failed;
+}
+
+gboolean
+la_tpp_finish (LaTpp *t, GError **error)
+{
+  if (!la_tpp_drain (t, FALSE, error))
+    return FALSE;
+  g_mutex_lock (&t->lock);
+  gboolean already = t->eos_sent;
+  t->eos_sent = TRUE;
+  g_mutex_unlock (&t->lock);
+  if (!already) {
+    TppMsg *m = g_new0 (TppMsg, 1);
+    m->kind = TPP_MSG_EOS;
+    GError *err = NULL;
+    if (!t->tr->vt->send (t->tr, 0, m, &err))
+      g_clear_error (&err);
+  }
+  g_mutex_lock (&t->lock);
+  while (!t->error && !t->eos_out && !t->stopped)
+    g_cond_wait (&t->cond, &t->lock);
+  gboolean failed = take_error (t, error);
+  g_mutex_unlock (&t->lock);
+  if (failed)
+    return FALSE;
+  stop_threads (t);
+  return TRUE;
+}
+
+const LaTppPlan *
+la_tpp_get_plan (LaTpp *t)
+{
+  return &t->plan;
+}
+
+gint64
+la_tpp_blocks_out (LaTpp *t)
+{
+  g_mutex_lock (&t->lock);
+  gint64 n = t->out;
+  g_mutex_unlock (&t->lock);
+  return n;
+}
+
+LaTppEvent *
+la_tpp_timeline (LaTpp *t, int *n_events)
+{
+  g_mutex_lock (&t->lock);
+  int n = t->events->len;
+  LaTppEvent *e = g_memdup2 (t->events->data, sizeof (LaTppEvent) * MAX (n, 1));
+  g_mutex_unlock (&t->lock);
+  *n_events = n;
+  return e;
+}

@@ -1,0 +1,418 @@
+/* test-tpp.c — TPP (lib/tpp) on CPU threads, tiny random DiT models.
+ *
+ *  - the device -> stage mapping for 1..6 devices;
+ *  - exactness: 1..5 stages give, bit for bit, the sequential 4-cache loop
+ *    (la_dit_session_generate_block) over 3 clips with the clip-1 adaptive
+ *    sink refresh, with d drawn by the generator, for two model/latent sizes,
+ *    shared and per-device models; and with explicit d + an explicit refresh
+ *    (new motion latents, ref = the stream's first frame: the online variant);
+ *  - faults: a failing DiT stage and a failing VAE stage stop the pipeline
+ *    with the stage and device named; a bad input fails la_tpp_new naming the stage;
+ *  - shutdown mid-stream, flush (drain with discard) and EOS never deadlock
+ *    (a watchdog alarm kills the test if anything hangs).
+ */
+#include <string.h>
+#include <unistd.h>
+#include <liveavatar/la-tpp.h>
+#include <liveavatar/liveavatar.h>
+
+static void
+tiny_config (LaDitConfig *c, int dim, int heads, int layers)
+{
+  la_dit_config_init_14b (c);
+  c->dim = dim;
+  c->ffn_dim = 2 * dim;
+  c->num_heads = heads;
+  c->num_layers = layers;
+  c->text_dim = 24;
+  c->text_len = 8;
+  c->audio_dim = 20;
+  c->n_inject = 2;
+  c->audio_inject_layers[0] = 0;
+  c->audio_inject_layers[1] = layers - 1;
+}
+
+static LaTensor *
+randn (GRand *r, int ndim, const int64_t *shape)
+{
+  LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
+  float *p = la_tensor_f32 (t);
+  for (gint64 i = 0; i < la_tensor_numel (t); i++)
+    p[i] = (float) (g_rand_double (r) * 2 - 1);
+  return t;
+}
+
+typedef struct {
+  LaBackend *be[LA_TPP_MAX_STAGES];
+  LaDitConfig cfg;
+  LaCheckpoint *ck;
+  LaDitModel *m[LA_TPP_MAX_STAGES];
+  int n_models;
+  LaTensor *ref, *mot, *mot2, *ctx;
+  LaTensor *noise[16], *audio[16];
+  int n_blocks;
+  LaDitSessionParams p;
+} Fx;
+
+static void
+fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_models, int n_blocks, guint32 seed)
+{
+  memset (f, 0, sizeof *f);
+  GRand *r = g_rand_new_with_seed (seed);
+  tiny_config (&f->cfg, dim, heads, layers);
+  f->ck = la_dit_random_weights (&f->cfg, seed + 1);
+  f->n_models = n_models;
+  for (int i = 0; i < n_models; i++) {
+    GError *e = NULL;
+    f->be[i] = la_backend_cpu_new (1);
+    f->m[i] = la_dit_model_new (f->be[i], &f->cfg, f->ck, &e);
+    g_assert_no_error (e);
+  }
+  f->ref = randn (r, 4, (int64_t[]) { 16, 1, lat_h, lat_w });
+  f->mot = randn (r, 4, (int64_t[]) { 16, 19, lat_h, lat_w });
+  f->mot2 = randn (r, 4, (int64_t[]) { 16, 19, lat_h, lat_w });
+  f->ctx = randn (r, 2, (int64_t[]) { 5, f->cfg.text_dim });
+  f->n_blocks = n_blocks;
+  for (int b = 0; b < n_blocks; b++) {
+    f->noise[b] = randn (r, 4, (int64_t[]) { 16, 3, lat_h, lat_w });
+    f->audio[b] = randn (r, 3, (int64_t[]) { 25, f->cfg.audio_dim, 12 });
+  }
+  la_dit_session_params_init (&f->p, lat_h, lat_w);
+  f->p.infer_frames = 24;                 /* 2 blocks per clip: clip 1 starts at block 2 */
+  f->p.d_seed = seed * 7 + 3;
+  f->p.refresh_sink_at_clip1 = TRUE;
+  g_rand_free (r);
+}
+
+static void
+fx_clear (Fx *f)
+{
+  for (int b = 0; b < f->n_blocks; b++) {
+    la_tensor_unref (f->noise[b]);
+    la_tensor_unref (f->audio[b]);
+  }
+  la_tensor_unref (f->ref);
+  la_tensor_unref (f->mot);
+  la_tensor_unref (f->mot2);
+  la_tensor_unref (f->ctx);
+  for (int i = 0; i < f->n_models; i++) {
+    la_dit_model_free (f->m[i]);
+    la_backend_unref (f->be[i]);
+  }
+  la_checkpoint_unref (f->ck);
+}
+
+typedef struct {
+  LaTensor *out[16];
+  int n_calls;
+  int fail_at;       /* output callback fails at this block (-1 never) */
+} Sink;
+
+static gboolean
+collect (gint64 block, const LaTensor *clean, gpointer user, GError **error)
+{
+  Sink *s = user;
+  if (block == s->fail_at) {
+    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "VAE decode failed (test)");
+    return FALSE;
+  }
+  g_assert_cmpint (block, <, 16);
+  g_clear_pointer (&s->out[block], la_tensor_unref);
+  s->out[block] = la_tensor_to_dtype (clean, LA_DTYPE_F32);
+  s->n_calls++;
+  return TRUE;
+}
+
+static void
+sink_clear (Sink *s)
+{
+  for (int i = 0; i < 16; i++)
+    g_clear_pointer (&s->out[i], la_tensor_unref);
+}
+
+/* Sequential reference: one session, 4 caches.  explicit: the online variant
+ * (given d, refresh at block 2 with ref = first clean frame and new motion). */
+static void
+sequential (Fx *f, gboolean explicit, LaTensor **out)
+{
+  GError *e = NULL;
+  LaDitSessionParams p = f->p;
+  if (explicit)
+    p.refresh_sink_at_clip1 = FALSE;
+  LaDitSession *s = la_dit_session_new (f->m[0], &p, f->ref, f->mot, f->ctx, &e);
+  g_assert_no_error (e);
+  LaTensor *first = NULL;
+  for (int b = 0; b < f->n_blocks; b++) {
+    if (explicit) {
+      int d[4] = { 4 + b, 30 - b, 10 + 2 * b, 17 };
+      la_dit_session_queue_d (s, d, 4);
+      if (b == 2)
+        g_assert_true (la_dit_session_refresh_sink (s, first, f->mot2, &e));
+    }
+    out[b] = la_dit_session_generate_block (s, f->noise[b], f->audio[b], &e);
+    g_assert_no_error (e);
+    if (b == 0) {
+      first = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 1, out[0]->shape[2], out[0]->shape[3] });
+      gint64 hw = out[0]->shape[2] * out[0]->shape[3];
+      for (int c = 0; c < 16; c++)
+        memcpy (la_tensor_f32 (first) + c * hw, la_tensor_f32 (out[0]) + c * 3 * hw, sizeof (float) * hw);
+    }
+  }
+  la_tensor_unref (first);
+  la_dit_session_free (s);
+}
+
+static LaTpp *
+make_tpp (Fx *f, int n_dev, Sink *sink, LaDitSessionParams *p, GError **e)
+{
+  LaTppConfig cfg;
+  la_tpp_config_init (&cfg);
+  cfg.n_devices = n_dev;
+  static char names[LA_TPP_MAX_STAGES][16];
+  for (int i = 0; i < n_dev; i++) {
+    cfg.devices[i].model = f->m[i % f->n_models];
+    g_snprintf (names[i], sizeof names[i], "cpu:%d", i);
+    cfg.devices[i].name = names[i];
+  }
+  cfg.output = collect;
+  cfg.output_user = sink;
+  cfg.record_timeline = TRUE;
+  return la_tpp_new (&cfg, p ? p : &f->p, f->ref, f->mot, f->ctx, e);
+}
+
+static void
+check_exact (Fx *f, gboolean explicit)
+{
+  LaTensor *seq[16] = { 0 };
+  sequential (f, explicit, seq);
+  for (int n = 1; n <= 5; n++) {
+    Sink sink = { .fail_at = -1 };
+    GError *e = NULL;
+    LaDitSessionParams p = f->p;
+    if (explicit)
+      p.refresh_sink_at_clip1 = FALSE;
+    LaTpp *t = make_tpp (f, n, &sink, &p, &e);
+    g_assert_no_error (e);
+    for (int b = 0; b < f->n_blocks; b++) {
+      int d[4] = { 4 + b, 30 - b, 10 + 2 * b, 17 };
+      LaTppBlock blk = { .noise = f->noise[b], .audio = f->audio[b], .d = explicit ? d : NULL };
+      if (explicit && b == 2) {
+        blk.refresh = TRUE;
+        blk.refresh_motion = f->mot2;
+      }
+      g_assert_true (la_tpp_push (t, &blk, &e));
+      g_assert_no_error (e);
+    }
+    g_assert_true (la_tpp_finish (t, &e));
+    g_assert_no_error (e);
+    g_assert_cmpint (la_tpp_blocks_out (t), ==, f->n_blocks);
+    int ne = 0;
+    g_autofree LaTppEvent *ev = la_tpp_timeline (t, &ne);
+    g_assert_cmpint (ne, >, f->n_blocks);
+    for (int b = 0; b < f->n_blocks; b++) {
+      g_assert_nonnull (sink.out[b]);
+      g_assert_cmpint (la_tensor_nbytes (sink.out[b]), ==, la_tensor_nbytes (seq[b]));
+      if (memcmp (sink.out[b]->data, seq[b]->data, la_tensor_nbytes (seq[b])))
+        g_error ("%d stages: block %d differs from the sequential loop", n, b);
+    }
+    g_print ("# %d stages (%s): %d blocks bit-identical to the sequential loop\n", n,
+             explicit ? "explicit d + online refresh" : "generator d + clip-1 refresh", f->n_blocks);
+    la_tpp_free (t);
+    sink_clear (&sink);
+  }
+  for (int b = 0; b < f->n_blocks; b++)
+    la_tensor_unref (seq[b]);
+}
+
+static void
+test_plan (void)
+{
+  LaTppPlan p;
+  GError *e = NULL;
+  g_assert_false (la_tpp_plan (0, &p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+  const char *want[] = {
+    "stage 0: device 0, steps 0-3 + VAE",
+    "stage 0: device 0, steps 0-1; stage 1: device 1, steps 2-3; stage 2: device 1, VAE",
+    "stage 0: device 0, step 0; stage 1: device 1, step 1; stage 2: device 2, steps 2-3; stage 3: device 2, VAE",
+    "stage 0: device 0, step 0; stage 1: device 1, step 1; stage 2: device 2, step 2; stage 3: device 3, step 3; "
+    "stage 4: device 3, VAE",
+    "stage 0: device 0, step 0; stage 1: device 1, step 1; stage 2: device 2, step 2; stage 3: device 3, step 3; "
+    "stage 4: device 4, VAE",
+    "stage 0: device 0, step 0; stage 1: device 1, step 1; stage 2: device 2, step 2; stage 3: device 3, step 3; "
+    "stage 4: device 4, VAE",
+  };
+  for (int n = 1; n <= 6; n++) {
+    g_assert_true (la_tpp_plan (n, &p, &e));
+    g_autofree char *d = la_tpp_plan_describe (&p);
+    g_assert_cmpstr (d, ==, want[n - 1]);
+    int steps = 0;
+    for (int k = 0; k < p.n_stages; k++)
+      steps += p.stage[k].n_steps;
+    g_assert_cmpint (steps, ==, 4);
+  }
+}
+
+static void
+test_exact_shared (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 16, 8, 1, 6, 5);   /* 3 clips of 2 blocks, one model shared by all stages */
+  check_exact (&f, FALSE);
+  check_exact (&f, TRUE);
+  fx_clear (&f);
+}
+
+static void
+test_exact_per_device (void)
+{
+  Fx f;
+  fx_init (&f, 48, 3, 3, 8, 16, 5, 5, 9);   /* other sizes; one backend + model per device */
+  check_exact (&f, FALSE);
+  fx_clear (&f);
+}
+
+static void
+test_faults (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 8, 1, 6, 13);
+  for (int which = 0; which < 3; which++) {
+    /* 0: DiT stage 1 of 4 devices; 1: the VAE stage (output callback); 2: stage 0 of 1 device */
+    int n_dev = which == 2 ? 1 : 4;
+    Sink sink = { .fail_at = which == 1 ? 2 : -1 };
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = n_dev;
+    const char *names[] = { "cpu:0", "cpu:1", "cpu:2", "cpu:3" };
+    for (int i = 0; i < n_dev; i++) {
+      cfg.devices[i].model = f.m[0];
+      cfg.devices[i].name = names[i];
+    }
+    cfg.output = collect;
+    cfg.output_user = &sink;
+    if (which != 1) {
+      cfg.fault_stage = which == 0 ? 1 : 0;
+      cfg.fault_block = 2;
+    }
+    GError *e = NULL;
+    LaTpp *t = la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e);
+    g_assert_no_error (e);
+    gboolean ok = TRUE;
+    for (int b = 0; ok && b < f.n_blocks; b++) {
+      LaTppBlock blk = { .noise = f.noise[b], .audio = f.audio[b] };
+      ok = la_tpp_push (t, &blk, &e);
+    }
+    if (ok)
+      ok = la_tpp_finish (t, &e);
+    g_assert_false (ok);
+    g_assert_nonnull (e);
+    const char *want = which == 0 ? "stage 1 (cpu:1, step 1)" : which == 1 ? "stage 4 (cpu:3, VAE)"
+                                                                              : "stage 0 (cpu:0, steps 0-3)";
+    if (!strstr (e->message, want))
+      g_error ("fault %d: '%s' does not name '%s'", which, e->message, want);
+    g_print ("# fault %d: %s\n", which, e->message);
+    g_clear_error (&e);
+    /* later calls keep failing with the same error, and nothing hangs */
+    LaTppBlock blk = { .noise = f.noise[0], .audio = f.audio[0] };
+    g_assert_false (la_tpp_push (t, &blk, &e));
+    g_assert_nonnull (strstr (e->message, want));
+    g_clear_error (&e);
+    g_assert_false (la_tpp_drain (t, FALSE, &e));
+    g_clear_error (&e);
+    la_tpp_free (t);
+    sink_clear (&sink);
+  }
+  /* a bad input fails la_tpp_new, naming a stage */
+  {
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = 2;
+    cfg.devices[0].model = cfg.devices[1].model = f.m[0];
+    g_autoptr (LaTensor) bad = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 1, 8, 16 });
+    GError *e = NULL;
+    LaTpp *t = la_tpp_new (&cfg, &f.p, bad, f.mot, f.ctx, &e);
+    g_assert_null (t);
+    g_assert_nonnull (e);
+    g_assert_nonnull (strstr (e->message, "stage "));
+    g_assert_nonnull (strstr (e->message, "ref_latent"));
+    g_clear_error (&e);
+    cfg.devices[1].model = NULL;
+    g_assert_null (la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e));
+    g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+    g_clear_error (&e);
+  }
+  fx_clear (&f);
+}
+
+static void
+test_shutdown_flush_eos (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 8, 1, 6, 21);
+  LaTensor *seq[16] = { 0 };
+  sequential (&f, FALSE, seq);
+  for (int n = 1; n <= 5; n++) {
+    GError *e = NULL;
+    /* shutdown mid-stream: blocks in flight, no drain */
+    {
+      Sink sink = { .fail_at = -1 };
+      LaTpp *t = make_tpp (&f, n, &sink, NULL, &e);
+      g_assert_no_error (e);
+      for (int b = 0; b < 4; b++) {
+        LaTppBlock blk = { .noise = f.noise[b], .audio = f.audio[b] };
+        g_assert_true (la_tpp_push (t, &blk, &e));
+      }
+      la_tpp_free (t);
+      sink_clear (&sink);
+    }
+    /* shutdown right after creation, and EOS with nothing pushed */
+    {
+      Sink sink = { .fail_at = -1 };
+      LaTpp *t = make_tpp (&f, n, &sink, NULL, &e);
+      la_tpp_free (t);
+      t = make_tpp (&f, n, &sink, NULL, &e);
+      g_assert_true (la_tpp_finish (t, &e));
+      g_assert_true (la_tpp_finish (t, &e));   /* repeatable */
+      LaTppBlock blk = { .noise = f.noise[0], .audio = f.audio[0] };
+      g_assert_false (la_tpp_push (t, &blk, &e));   /* no push after EOS */
+      g_clear_error (&e);
+      la_tpp_free (t);
+    }
+    /* flush (drain, discarding in-flight output) mid-stream, then EOS: later blocks stay exact */
+    {
+      Sink sink = { .fail_at = -1 };
+      LaTpp *t = make_tpp (&f, n, &sink, NULL, &e);
+      for (int b = 0; b < 6; b++) {
+        LaTppBlock blk = { .noise = f.noise[b], .audio = f.audio[b] };
+        g_assert_true (la_tpp_push (t, &blk, &e));
+        if (b == 2)
+          g_assert_true (la_tpp_drain (t, TRUE, &e));
+      }
+      g_assert_true (la_tpp_finish (t, &e));
+      g_assert_no_error (e);
+      g_assert_cmpint (la_tpp_blocks_out (t), ==, 6);
+      for (int b = 3; b < 6; b++)
+        g_assert_true (sink.out[b] && !memcmp (sink.out[b]->data, seq[b]->data, la_tensor_nbytes (seq[b])));
+      la_tpp_free (t);
+      sink_clear (&sink);
+    }
+  }
+  for (int b = 0; b < f.n_blocks; b++)
+    la_tensor_unref (seq[b]);
+  fx_clear (&f);
+}
+
+int
+main (int argc, char **argv)
+{
+  alarm (600);   /* watchdog: a deadlock fails the test instead of hanging it */
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/tpp/plan", test_plan);
+  g_test_add_func ("/tpp/exact-shared-model", test_exact_shared);
+  g_test_add_func ("/tpp/exact-per-device", test_exact_per_device);
+  g_test_add_func ("/tpp/faults", test_faults);
+  g_test_add_func ("/tpp/shutdown-flush-eos", test_shutdown_flush_eos);
+  return g_test_run ();
+}
