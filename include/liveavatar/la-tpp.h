@@ -115,6 +115,9 @@ gboolean la_tpp_finish (LaTpp *t, GError **error);
 void     la_tpp_free (LaTpp *t);
 
 const LaTppPlan *la_tpp_get_plan (LaTpp *t);
+/* The stage session holding the KV cache of `step` (for inspection once the
+ * pipeline is idle: after la_tpp_drain or la_tpp_finish). */
+LaDitSession    *la_tpp_step_session (LaTpp *t, int step);
 gint64   la_tpp_blocks_out (LaTpp *t);
 
 /* Timeline (record_timeline): what = 'S' DiT steps of a block, 'P' sink

@@ -483,6 +483,17 @@ la_tpp_get_plan (LaTpp *t)
   return &t->plan;
 }
 
+LaDitSession *
+la_tpp_step_session (LaTpp *t, int step)
+{
+  for (int k = 0; k < t->n_stages; k++) {
+    const LaTppStagePlan *p = &t->st[k].plan;
+    if (step >= p->first_step && step < p->first_step + p->n_steps)
+      return t->st[k].session;
+  }
+  return NULL;
+}
+
 gint64
 la_tpp_blocks_out (LaTpp *t)
 {

@@ -8,11 +8,14 @@
  *  (b) stream: the whole stream from the initial inputs only (noise per clip,
  *      audio features, context, ref/motion latents, the per-call d), through
  *      la_dit_session_generate_block, compared per clip (clipR.latents), and
- *      the step-0 KV ring at the end (final_kv_cache1).
+ *      the step-0 KV ring at the end (final_kv_cache1).  With --stages N
+ *      the stream runs through N TPP stages (lib/tpp) with the same d per
+ *      call; the refresh ref is the pipeline's own first clean frame.
  * Every size comes from case.json / the weights.
  */
 #include <string.h>
 #include <liveavatar/la-dit.h>
+#include <liveavatar/la-tpp.h>
 #include "golden.h"
 
 typedef struct {
@@ -135,6 +138,134 @@ compare_caches (GoldenCase *c, LaDitSession *s, int nl, const char *fmt, const c
     }
 }
 
+/* ---- (b) through TPP stages (--stages N): same inputs, same per-call d ---- */
+
+typedef struct {
+  LaTensor **clips;
+  int n_clips, bpc, F;
+  LaTensor *first;
+} TppOut;
+
+static gboolean
+tpp_collect (gint64 block, const LaTensor *clean, gpointer user, GError **error)
+{
+  TppOut *o = user;
+  int r = (int) (block / o->bpc), b = (int) (block % o->bpc);
+  if (r >= o->n_clips) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "TPP golden: unexpected block %" G_GINT64_FORMAT, block);
+    return FALSE;
+  }
+  put_frames (o->clips[r], o->F * b, (LaTensor *) clean);
+  if (block == 0)
+    o->first = frames ((LaTensor *) clean, 0, 1);
+  return TRUE;
+}
+
+static gboolean
+stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_clips, JsonArray *calls,
+            LaTensor *bucket, LaTensor *ref0, LaTensor *mot0, LaTensor *ctx, GError **error)
+{
+  LaTppConfig tc;
+  la_tpp_config_init (&tc);
+  tc.n_devices = c->stages;
+  char names[LA_TPP_MAX_STAGES][16];
+  if (c->stages > LA_TPP_MAX_STAGES) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "--stages %d: at most %d", c->stages, LA_TPP_MAX_STAGES);
+    return FALSE;
+  }
+  for (int i = 0; i < c->stages; i++) {
+    g_snprintf (names[i], sizeof names[i], "%s:%d", c->backend->ops->name, i);
+    tc.devices[i].model = m;       /* one backend shared by every stage thread (CPU) */
+    tc.devices[i].name = names[i];
+  }
+  int F = p->frames_per_block, bpc = p->infer_frames / 4 / F;
+  TppOut o = { g_new0 (LaTensor *, num_clips), num_clips, bpc, F, NULL };
+  tc.output = tpp_collect;
+  tc.output_user = &o;
+  gboolean ok = FALSE;
+  LaTensor *rg_seen[64] = { 0 };
+  int n_rg = 0;
+  LaTpp *t = la_tpp_new (&tc, p, ref0, mot0, ctx, error);
+  if (!t)
+    goto done;
+  {
+    LaTppPlan plan;
+    la_tpp_plan (c->stages, &plan, NULL);
+    g_autofree char *d = la_tpp_plan_describe (&plan);
+    g_print (" stream: %d clips through %d TPP stages (%s)\n", num_clips, plan.n_stages, d);
+  }
+  guint ci = 0, ncall = json_array_get_length (calls);
+  for (int r = 0; r < num_clips; r++) {
+    LaTensor *refresh_motion = NULL;
+    while (ci < ncall) {
+      JsonObject *co = json_array_get_object_element (calls, ci);
+      if (g_strcmp0 (jstr (co, "kind"), "sink")) break;
+      gint64 g = json_object_get_int_member (co, "sink_group");
+      if (g > 0 && json_object_get_int_member (co, "kv_cache_id") == 1) {
+        char k[64];
+        g_snprintf (k, sizeof k, "sink%" G_GINT64_FORMAT ".motion_latents_last19", g);
+        refresh_motion = golden_tensor (c, c->inputs, k, error);
+        g_snprintf (k, sizeof k, "sink%" G_GINT64_FORMAT ".ref_latents", g);
+        LaTensor *rg = refresh_motion ? golden_tensor (c, c->inputs, k, error) : NULL;
+        if (!rg)
+          goto done;
+        if (n_rg < (int) G_N_ELEMENTS (rg_seen))
+          rg_seen[n_rg++] = rg;   /* compared with our first clean frame at the end */
+      }
+      ci++;
+    }
+    char k[64];
+    g_snprintf (k, sizeof k, "noise.clip%d", r);
+    LaTensor *noise = golden_tensor (c, c->inputs, k, error);
+    if (!noise)
+      goto done;
+    o.clips[r] = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { noise->shape[0], noise->shape[1], noise->shape[2],
+                                                                noise->shape[3] });
+    for (int b = 0; b < bpc; b++) {
+      int ds[4], nd = 0;
+      while (ci < ncall && nd < 4) {
+        JsonObject *co = json_array_get_object_element (calls, ci++);
+        if (!g_strcmp0 (jstr (co, "kind"), "step"))
+          ds[nd++] = (int) json_object_get_int_member (co, "relative_dist");
+      }
+      int a0 = r * p->infer_frames + 4 * F * b;
+      g_autoptr (LaTensor) au = audio_slice (bucket, a0, a0 + 4 * F, error);
+      g_autoptr (LaTensor) xn = au ? frames (noise, F * b, F) : NULL;
+      if (!xn)
+        goto done;
+      LaTppBlock blk = { .noise = xn, .audio = au, .d = nd == 4 ? ds : NULL };
+      if (b == 0 && refresh_motion) {
+        blk.refresh = TRUE;              /* ref = the stream's first clean latent frame */
+        blk.refresh_motion = refresh_motion;
+      }
+      if (!la_tpp_push (t, &blk, error))
+        goto done;
+    }
+  }
+  if (!la_tpp_drain (t, FALSE, error))
+    goto done;
+  for (int i = 0; i < n_rg; i++)
+    golden_compare (c, "sink refresh ref (first clean latent frame)", o.first, rg_seen[i]);
+  for (int r = 0; r < num_clips; r++) {
+    char k[64];
+    g_snprintf (k, sizeof k, "clip%d.latents", r);
+    LaTensor *ecl = golden_tensor (c, c->outputs, k, error);
+    if (!ecl)
+      goto done;
+    golden_compare (c, k, o.clips[r], ecl);
+  }
+  g_print (" stream: final KV ring of step 0 (stage holding it)\n");
+  compare_caches (c, la_tpp_step_session (t, 0), la_dit_model_config (m)->num_layers, "final_kv_cache1.layer%d.%s", "k", "v");
+  ok = la_tpp_finish (t, error);
+done:
+  la_tpp_free (t);
+  for (int r = 0; r < num_clips; r++)
+    g_clear_pointer (&o.clips[r], la_tensor_unref);
+  g_free (o.clips);
+  g_clear_pointer (&o.first, la_tensor_unref);
+  return ok;
+}
+
 gboolean
 golden_run_dit_stream (GoldenCase *c, GError **error)
 {
@@ -246,6 +377,10 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
   s = NULL;
 
   /* ---------------- (b) the whole stream from the initial inputs ---------------- */
+  if (c->stages > 0) {
+    ok = stream_tpp (c, m, &p, num_clips, calls, bucket, ref0, mot0, ctx, error);
+    goto out;
+  }
   g_print (" stream: %d clips from the initial inputs\n", num_clips);
   s = la_dit_session_new (m, &p, ref0, mot0, ctx, error);
   if (!s)
