@@ -191,6 +191,7 @@ struct _GstLiveAvatarSrc
   gboolean have_out_segment;
   gint64 next_frame;
   LaFrame *held;                /* pulled, waiting for its events */
+  gint64 held_offset;           /* frames of audio the session dropped */
   GstBuffer *last_buffer;
   GstVideoInfo vinfo, rgbinfo;
   gboolean negotiated;
@@ -1747,11 +1748,24 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
     if (err)
       goto generation_error;
     self->errors = 0;
+    if (self->held) {
+      /* Workaround: the session drops the oldest audio (live, queue full)
+       * without advancing its frame indices, so frames made after a drop
+       * show audio that many samples later than pts_ns says.  Shift them
+       * by the whole frames dropped so far (frames already generated
+       * before the drop are shifted too: they then fall on later slots and
+       * the stale ones are dropped, a short glitch instead of a lag that
+       * never recovers). */
+      LaSessionStats st;
+      la_session_get_stats (self->session, &st);
+      self->held_offset = st.audio_samples_dropped / SAMPLES_PER_FRAME;
+    }
   }
   /* The frame's place on the audio time line (la-session.h: pts_ns, which
    * is index + 3 frames unless keep_av_lead), as a grid index. */
   held_index = self->held ? (gint64) gst_util_uint64_scale_round
-      (self->held->pts_ns, FPS_N, GST_SECOND * FPS_D) : self->next_frame;
+      (self->held->pts_ns, FPS_N, GST_SECOND * FPS_D) + self->held_offset :
+      self->next_frame;
 
   /* 2. Serialized events whose audio ends before that frame, in order;
    * everything once the session is drained after EOS. */

@@ -384,6 +384,53 @@ GST_START_TEST (test_live_deadlines)
 
 GST_END_TEST;
 
+/* Live: speech after a long silence (no audio, no GAP) does not stall.
+ * During the silence the element repeats frames on the clock; when audio
+ * resumes 4.5 s later (DISCONT) the hole becomes silence, the session's
+ * bounded queue drops the oldest, and generated (non-GAP) frames of the new
+ * speech come out on the grid at their own time. */
+GST_START_TEST (test_live_speech_after_silence)
+{
+  GstHarness *h = make_harness (TRUE, NULL);
+  GstClockTime base = gst_element_get_base_time (h->element);
+  GstClockTime lat = (480 + 400) * GST_MSECOND;
+  GstBuffer *b;
+  guint repeats = 0, fresh_after = 0;
+  GstClockTime last = 0;
+  gint i;
+
+  push_audio (h, 0, SR, 1600, FALSE);
+  gst_harness_set_time (h, base + lat + 5 * GST_SECOND);
+  for (i = 0; i < 300; i++) {
+    while ((b = gst_harness_try_pull (h))) {
+      fail_unless (GST_BUFFER_PTS (b) >= last);
+      last = GST_BUFFER_PTS (b);
+      repeats += GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_GAP);
+      gst_buffer_unref (b);
+    }
+    if (last >= 5 * GST_SECOND)
+      break;
+    g_usleep (10000);
+  }
+  fail_unless (repeats > 100, "only %u repeats", repeats);
+  push_audio (h, 5500 * GST_MSECOND, 2 * SR, 1600, TRUE);
+  for (i = 0; i < 300 && fresh_after == 0; i++) {
+    while ((b = gst_harness_try_pull (h))) {
+      fail_unless (GST_BUFFER_PTS (b) > last || last == 0);
+      last = GST_BUFFER_PTS (b);
+      if (!GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_GAP) &&
+          GST_BUFFER_PTS (b) >= 5500 * GST_MSECOND)
+        fresh_after++;
+      gst_buffer_unref (b);
+    }
+    g_usleep (10000);
+  }
+  fail_unless (fresh_after > 0, "no generated frame after the silence");
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
 typedef struct
 {
   GstHarness *h;
@@ -448,6 +495,12 @@ cmp_pspec (const void *a, const void *b)
       (*(GParamSpec * const *) b)->name);
 }
 
+static int
+cmp_str (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
 static gchar *
 describe_interface (void)
 {
@@ -469,9 +522,10 @@ describe_interface (void)
     if (p->owner_type != G_OBJECT_TYPE (e))
       continue;
     if (G_VALUE_HOLDS_ENUM (def)) {
-      GEnumValue *ev = g_enum_get_value (g_type_class_peek (G_VALUE_TYPE (def)),
-          g_value_get_enum (def));
+      GEnumClass *ec = g_type_class_ref (G_VALUE_TYPE (def));
+      GEnumValue *ev = g_enum_get_value (ec, g_value_get_enum (def));
       dv = g_strdup (ev ? ev->value_nick : "?");
+      g_type_class_unref (ec);
     } else if (!G_VALUE_HOLDS_BOXED (def)) {
       dv = gst_value_serialize (def);
     }
@@ -499,6 +553,20 @@ describe_interface (void)
       gst_element_factory_get_metadata (f, GST_ELEMENT_METADATA_KLASS));
   gst_object_unref (e);
   gst_object_unref (f);
+  /* Pad templates come in registration order from a fresh plugin load and
+   * reversed from the registry cache: sort all lines. */
+  {
+    gchar **lines = g_strsplit (s->str, "\n", -1), *out;
+    guint nl = g_strv_length (lines);
+    qsort (lines, nl, sizeof *lines, cmp_str);
+    out = g_strjoinv ("\n", lines);
+    g_strfreev (lines);
+    g_string_free (s, TRUE);
+    /* The empty last line sorted first: move the newline to the end. */
+    s = g_string_new (out[0] == '\n' ? out + 1 : out);
+    g_string_append_c (s, '\n');
+    g_free (out);
+  }
   return g_string_free (s, FALSE);
 }
 
@@ -687,6 +755,7 @@ liveavatarsrc_suite (void)
   tcase_add_test (tc, test_flush);
   tcase_add_test (tc, test_latency_query);
   tcase_add_test (tc, test_live_deadlines);
+  tcase_add_test (tc, test_live_speech_after_silence);
   tcase_add_test (tc, test_nonlive_never_drops);
   tcase_add_test (tc, test_interface_pinned);
   tcase_add_test (tc, test_property_mutability);
