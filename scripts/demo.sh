@@ -80,13 +80,17 @@ NOTE: this video was made with the tiny random-weight test model
 structured noise that only proves the whole pipeline runs (audio in,
 frames on a 25 fps grid, muxed with the audio).
 
-For a real avatar, download the official checkpoints (Wan2.2-S2V-14B folder
-with the DiT, Wan2.1_VAE.pth, umT5 encoder and wav2vec2, plus the Live
-Avatar LoRA) and run:
+For a real avatar, download the official checkpoints (see README.md):
 
-  LA_MODEL_DIR=/path/to/Wan2.2-S2V-14B LA_LORA=/path/to/liveavatar.safetensors \
-  LA_REFERENCE_IMAGE=face.jpg LA_DEVICES=cuda:0 scripts/demo.sh
+  huggingface-cli download Wan-AI/Wan2.2-S2V-14B --local-dir ckpt/Wan2.2-S2V-14B
+  huggingface-cli download Quark-Vision/Live-Avatar --local-dir ckpt/LiveAvatar
 
-(see docs/element.md; the 14B model needs a GPU backend to be usable).
+and run, with a photo of a face:
+
+  LA_MODEL_DIR=ckpt/Wan2.2-S2V-14B LA_LORA=ckpt/LiveAvatar \
+  LA_REFERENCE_IMAGE=face.jpg LA_DEVICES=cuda:0 bash scripts/demo.sh
+
+(element properties: docs/element.md; the 14B model needs the CUDA backend
+to run at a usable speed).
 MSG
 fi
