@@ -693,7 +693,7 @@ GST_END_TEST;
 GST_START_TEST (test_state_cycles)
 {
   GstHarness *h = make_harness (FALSE, NULL);
-  guint i, n = g_getenv ("LA_VALGRIND") ? 10 : 50;
+  guint i, n = 50;
 
   for (i = 0; i < n; i++) {
     GstBuffer *b;
