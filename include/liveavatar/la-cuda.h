@@ -38,6 +38,12 @@ LaCudaWeights la_cuda_get_weights (LaBackend *be);
 LaTensor *la_cuda_upload_weight (LaBackend *be, const LaTensor *host, gboolean fp8_eligible,
                                  GError **error);
 
+/* TRUE for the 460 DiT linear weights the FP8 mode quantises (io.md §8):
+ * blocks.N.{self_attn,cross_attn}.{q,k,v,o}, blocks.N.ffn.{0,2},
+ * audio_injector.injector.J.{q,k,v,o}, audio_injector.injector_adain_layers.J.linear
+ * (".weight", 2-D).  Works in every build (pure string test). */
+gboolean  la_cuda_fp8_eligible (const char *name, int ndim);
+
 /* dst (e4m3, device) <- quant_fp8(src) of dit.md §2.3, entirely on the GPU:
  * amax = max|src|; s = min(448 / max(amax, 1e-12), 448); dst = e4m3(clamp(src·s)),
  * and dst's scale slot <- 1/s.  src: f32/bf16/f16 device tensor, same numel. */
