@@ -14,7 +14,7 @@ la_tpp_timeline_svg (const LaTppEvent *ev, int n, int n_stages, const char *titl
   for (int i = 0; i < n; i++)
     tmax = MAX (tmax, ev[i].t1);
   const int W = 1200, left = 90, row = 36, top = 40;
-  int H = top + row * n_stages + 40;
+  int H = top + row * n_stages + 48;
   double sx = (W - left - 20) / tmax;
   GString *s = g_string_new (NULL);
   g_string_append_printf (s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -43,7 +43,7 @@ la_tpp_timeline_svg (const LaTppEvent *ev, int n, int n_stages, const char *titl
     g_string_append_printf (s, "<text x=\"%.1f\" y=\"%d\">%.2fs</text>\n", left + tt * sx - 10, ya + 14, tt);
   }
   g_string_append_printf (s, "<text x=\"%d\" y=\"%d\">blue: DiT steps of block N, orange: sink prefill, green: "
-                          "output (VAE)</text>\n", W - 430, 20);
+                          "output (VAE); hover a bar for times</text>\n", left, H - 4);
   g_string_append (s, "</svg>\n");
   gboolean ok = g_file_set_contents (path, s->str, s->len, error);
   g_string_free (s, TRUE);
