@@ -15,6 +15,9 @@
  * waiter: push/drain/finish then return that error, and nothing deadlocks.
  */
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "tpp-internal.h"
 
 typedef struct {
@@ -43,6 +46,7 @@ struct _LaTpp {
   const LaTensor    *init_ref, *init_motion, *init_ctx;   /* valid during la_tpp_new only */
   gint64             t0_us;
   GArray            *events;
+  int                omp_threads;  /* the creating thread's OpenMP thread count */
 };
 
 void
@@ -164,6 +168,12 @@ stage_main (gpointer data)
   LaTpp *t = st->t;
   GError *err = NULL;
   TppTransport *tr = t->tr;
+#ifdef _OPENMP
+  /* OpenMP thread counts are per thread: a new thread would use every core,
+   * and S stages would oversubscribe the machine S times.  Use the count
+   * the creating thread has (what la_backend_cpu_new set). */
+  omp_set_num_threads (t->omp_threads);
+#endif
 
   /* init: own session (text K/V + sink prefill of own caches), in parallel with the other stages */
   if (st->plan.n_steps > 0) {
@@ -309,6 +319,9 @@ la_tpp_new (const LaTppConfig *cfg, const LaDitSessionParams *p, const LaTensor 
   g_cond_init (&t->cond);
   t->events = g_array_new (FALSE, FALSE, sizeof (LaTppEvent));
   t->t0_us = g_get_monotonic_time ();
+#ifdef _OPENMP
+  t->omp_threads = omp_get_max_threads ();
+#endif
   if (cfg->transport == LA_TPP_TRANSPORT_NCCL)
     t->tr = tpp_transport_nccl_new (cfg, &plan, 16, p->frames_per_block, p->lat_h, p->lat_w, error);
   else
