@@ -54,6 +54,8 @@ typedef struct {
   LaDitSessionParams p;
 } Fx;
 
+static gboolean use_cuda = FALSE;   /* fixtures on CUDA backends (one per stage: own stream) */
+
 static void
 fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_models, int n_blocks, guint32 seed)
 {
@@ -64,7 +66,8 @@ fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_mode
   f->n_models = n_models;
   for (int i = 0; i < n_models; i++) {
     GError *e = NULL;
-    f->be[i] = la_backend_cpu_new (1);
+    f->be[i] = use_cuda ? la_backend_cuda_new (0, &e) : la_backend_cpu_new (1);
+    g_assert_no_error (e);
     f->m[i] = la_dit_model_new (f->be[i], &f->cfg, f->ck, &e);
     g_assert_no_error (e);
   }
@@ -273,6 +276,75 @@ test_exact_per_device (void)
   fx_clear (&f);
 }
 
+/* Several stages on one GPU, each its own CUDA backend (stream) and weights:
+ * the same bitwise check.  Skipped without a GPU (not run here). */
+static void
+test_exact_cuda (void)
+{
+  GError *e = NULL;
+  LaBackend *probe = la_backend_cuda_new (0, &e);
+  if (!probe) {
+    g_test_skip (e ? e->message : "no CUDA device");
+    g_clear_error (&e);
+    return;
+  }
+  la_backend_unref (probe);
+  use_cuda = TRUE;
+  Fx f;
+  fx_init (&f, 48, 3, 3, 8, 16, 5, 5, 9);
+  check_exact (&f, FALSE);
+  check_exact (&f, TRUE);
+  fx_clear (&f);
+  use_cuda = FALSE;
+}
+
+/* The NCCL transport between GPUs 0 and 1 (CPU models: only the latent moves
+ * through NCCL).  Without two GPUs la_tpp_new must fail cleanly, naming NCCL. */
+static void
+test_nccl (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 8, 1, 5, 31);
+  LaTensor *seq[16] = { 0 };
+  sequential (&f, FALSE, seq);
+  for (int n = 2; n <= 5; n++) {
+    Sink sink = { .fail_at = -1 };
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = n;
+    cfg.transport = LA_TPP_TRANSPORT_NCCL;
+    for (int i = 0; i < n; i++) {
+      cfg.devices[i].model = f.m[0];
+      cfg.devices[i].cuda_device = i;
+    }
+    cfg.output = collect;
+    cfg.output_user = &sink;
+    GError *e = NULL;
+    LaTpp *t = la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e);
+    if (!t) {
+      g_assert_nonnull (e);
+      g_assert_nonnull (strstr (e->message, "NCCL"));
+      g_print ("# NCCL transport, %d devices: unavailable here: %s\n", n, e->message);
+      g_clear_error (&e);
+      continue;
+    }
+    for (int b = 0; b < f.n_blocks; b++) {
+      LaTppBlock blk = { .noise = f.noise[b], .audio = f.audio[b] };
+      g_assert_true (la_tpp_push (t, &blk, &e));
+    }
+    g_assert_true (la_tpp_finish (t, &e));
+    g_assert_no_error (e);
+    for (int b = 0; b < f.n_blocks; b++)
+      g_assert_true (sink.out[b] && !memcmp (sink.out[b]->data, seq[b]->data, la_tensor_nbytes (seq[b])));
+    g_print ("# NCCL transport, %d devices: bit-identical\n", n);
+    la_tpp_free (t);
+    sink_clear (&sink);
+  }
+  for (int b = 0; b < f.n_blocks; b++)
+    la_tensor_unref (seq[b]);
+  fx_clear (&f);
+}
+
 static void
 test_faults (void)
 {
@@ -412,6 +484,8 @@ main (int argc, char **argv)
   g_test_add_func ("/tpp/plan", test_plan);
   g_test_add_func ("/tpp/exact-shared-model", test_exact_shared);
   g_test_add_func ("/tpp/exact-per-device", test_exact_per_device);
+  g_test_add_func ("/tpp/exact-cuda-one-gpu", test_exact_cuda);
+  g_test_add_func ("/tpp/nccl", test_nccl);
   g_test_add_func ("/tpp/faults", test_faults);
   g_test_add_func ("/tpp/shutdown-flush-eos", test_shutdown_flush_eos);
   return g_test_run ();
