@@ -97,6 +97,8 @@ typedef struct {
 } LaTppBlock;
 
 typedef struct _LaTpp LaTpp;
+/* Threads: la_tpp_push/drain/finish/free are called from one thread (the
+ * caller's engine thread); the output function runs on the VAE stage's thread. */
 
 /* Starts one thread per stage; every stage builds its session (text K/V,
  * sink prefill of its caches) in parallel.  Errors name the stage and device. */

@@ -412,6 +412,26 @@ la_tpp_push (LaTpp *t, const LaTppBlock *b, GError **error)
                  "stream's first latent needs refresh_sink_at_clip1 (the frame is broadcast right after block 0)");
     return FALSE;
   }
+  /* shapes are checked here so that a bad block is refused without stopping the pipeline */
+  {
+    const LaDitConfig *dc = la_dit_model_config (t->cfg.devices[t->plan.stage[0].device].model);
+    const LaTensor *x = b->noise;
+    int off = x->ndim == 5 && x->shape[0] == 1 ? 1 : 0;
+    gboolean xok = x->ndim - off == 4 && x->shape[off] == dc->in_dim && x->shape[off + 1] == t->p.frames_per_block &&
+                   x->shape[off + 2] == t->p.lat_h && x->shape[off + 3] == t->p.lat_w;
+    gboolean aok = b->audio->ndim == 3 && b->audio->shape[1] == dc->audio_dim &&
+                   b->audio->shape[2] == 4 * t->p.frames_per_block;
+    if (!xok || !aok) {
+      const LaTensor *bad = xok ? b->audio : x;
+      g_autofree char *got = la_shape_to_string (bad->ndim, bad->shape);
+      g_autofree char *want = xok ? g_strdup_printf ("[layers, %d, %d]", dc->audio_dim, 4 * t->p.frames_per_block)
+                                  : g_strdup_printf ("[%d, %d, %d, %d]", dc->in_dim, t->p.frames_per_block,
+                                                     t->p.lat_h, t->p.lat_w);
+      g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "la_tpp_push: block %" G_GINT64_FORMAT " %s has shape %s, "
+                   "expected %s", block, xok ? "audio" : "noise", got, want);
+      return FALSE;
+    }
+  }
   for (int i = 0; b->d && i < LA_TPP_STEPS; i++)
     if (b->d[i] < 4 || b->d[i] > 30) {
       g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_push: d[%d] = %d is outside [4, 30]", i, b->d[i]);

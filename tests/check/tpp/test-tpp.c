@@ -273,6 +273,9 @@ test_exact_per_device (void)
   Fx f;
   fx_init (&f, 48, 3, 3, 8, 16, 5, 5, 9);   /* other sizes; one backend + model per device */
   check_exact (&f, FALSE);
+  f.p.infer_frames = 36;                     /* 3 blocks per clip: the refresh moves to block 3 */
+  check_exact (&f, FALSE);
+  check_exact (&f, TRUE);
   fx_clear (&f);
 }
 
@@ -436,6 +439,28 @@ test_shutdown_flush_eos (void)
         LaTppBlock blk = { .noise = f.noise[b], .audio = f.audio[b] };
         g_assert_true (la_tpp_push (t, &blk, &e));
       }
+      la_tpp_free (t);
+      sink_clear (&sink);
+    }
+    /* a mis-shaped block is refused at push; the pipeline goes on */
+    {
+      Sink sink = { .fail_at = -1 };
+      LaTpp *t = make_tpp (&f, n, &sink, NULL, &e);
+      g_autoptr (LaTensor) bad = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 2, 8, 8 });
+      LaTppBlock blk = { .noise = bad, .audio = f.audio[0] };
+      g_assert_false (la_tpp_push (t, &blk, &e));
+      g_assert_error (e, LA_ERROR, LA_ERROR_SHAPE);
+      g_assert_nonnull (strstr (e->message, "noise"));
+      g_clear_error (&e);
+      blk.noise = f.noise[0];
+      blk.audio = bad;
+      g_assert_false (la_tpp_push (t, &blk, &e));
+      g_assert_nonnull (strstr (e->message, "audio"));
+      g_clear_error (&e);
+      blk.audio = f.audio[0];
+      g_assert_true (la_tpp_push (t, &blk, &e));
+      g_assert_true (la_tpp_finish (t, &e));
+      g_assert_true (sink.out[0] && !memcmp (sink.out[0]->data, seq[0]->data, la_tensor_nbytes (seq[0])));
       la_tpp_free (t);
       sink_clear (&sink);
     }
