@@ -116,8 +116,9 @@ latent4 (LaBackend *be, const LaTensor *t, const char *what, int C, int T, int h
   if ((t->ndim != 4 && !(t->ndim == 5 && t->shape[0] == 1)) || t->shape[off] != C ||
       (T > 0 && t->shape[off + 1] != T) || t->shape[off + 2] != h || t->shape[off + 3] != w) {
     g_autofree char *got = la_shape_to_string (t->ndim, t->shape);
+    g_autofree char *tt = T > 0 ? g_strdup_printf ("%d", T) : g_strdup ("T");
     g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT session: %s has shape %s, expected [%d, %s, %d, %d]",
-                 what, got, C, T > 0 ? g_strdup_printf ("%d", T) : "T", h, w);
+                 what, got, C, tt, h, w);
     return NULL;
   }
   int64_t s4[4] = { C, t->shape[off + 1], h, w };
