@@ -191,7 +191,6 @@ struct _GstLiveAvatarSrc
   gboolean have_out_segment;
   gint64 next_frame;
   LaFrame *held;                /* pulled, waiting for its events */
-  gint64 held_offset;           /* frames of audio the session dropped */
   GstBuffer *last_buffer;
   GstVideoInfo vinfo, rgbinfo;
   gboolean negotiated;
@@ -886,10 +885,9 @@ load_session (GstLiveAvatarSrc * self)
       LA_AUDIO_OFFLINE : LA_AUDIO_LIVE;
   p.lookahead_ms = self->lookahead_ms;
   p.context_ms = self->context_ms;
-  /* The session drops the oldest audio beyond max_queue_ms; blocking for
-   * non-live pipelines is done by the chain function, because liveness is
-   * only known once data flows while the policy is fixed at load time. */
-  p.queue_policy = LA_QUEUE_DROP_OLDEST;
+  /* Liveness is only known once data flows: the chain function sets the
+   * policy (drop oldest when live and leaky, else block) before each push. */
+  p.queue_policy = LA_QUEUE_BLOCK;
   /* At least one block + look-ahead + 500 ms must fit, or a blocking
    * upstream could never give the engine a full block. */
   self->queue_bound_ms = MAX (self->max_size_time / GST_MSECOND,
@@ -1142,35 +1140,6 @@ is_live_leaky (GstLiveAvatarSrc * self)
   return leaky;
 }
 
-/* Non-leaky: wait until the session's queue has room for @ms of audio
- * (the session itself would drop the oldest).  The bound admits a block +
- * look-ahead + 500 ms, so generation can always proceed; a buffer is always
- * admitted into an empty queue.
- * Returns FALSE when flushing. */
-static gboolean
-wait_for_room (GstLiveAvatarSrc * self, gdouble ms)
-{
-  gdouble max_ms;
-  gboolean flushing;
-  LaSessionStats st;
-
-  GST_OBJECT_LOCK (self);
-  max_ms = self->queue_bound_ms;
-  GST_OBJECT_UNLOCK (self);
-
-  g_mutex_lock (&self->lock);
-  while (!self->flushing) {
-    la_session_get_stats (self->session, &st);
-    if (st.queue_ms <= 0 || st.queue_ms + ms <= max_ms)
-      break;
-    g_cond_wait_until (&self->cond, &self->lock,
-        g_get_monotonic_time () + 5 * G_TIME_SPAN_MILLISECOND);
-  }
-  flushing = self->flushing;
-  g_mutex_unlock (&self->lock);
-  return !flushing;
-}
-
 static void
 update_speaking (GstLiveAvatarSrc * self, const GstMapInfo * map,
     gboolean is_f32)
@@ -1246,6 +1215,11 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     gst_buffer_unref (buf);
     return GST_FLOW_OK;
   }
+  /* Live and leaky: the session drops the oldest audio (whole frames, and
+   * moves later frames' pts_ns).  Otherwise a full queue blocks the pushes
+   * below until the engine has taken some; a flush interrupts them. */
+  la_session_set_queue_policy (self->session, is_live_leaky (self) ?
+      LA_QUEUE_DROP_OLDEST : LA_QUEUE_BLOCK);
   if (silence) {
     la_session_push_silence (self->session, silence);
     g_mutex_lock (&self->lock);
@@ -1253,12 +1227,6 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     g_mutex_unlock (&self->lock);
   }
 
-  if (!is_live_leaky (self) &&
-      !wait_for_room (self, 1000.0 * (n - skip) / RATE)) {
-    gst_buffer_unref (buf);
-    g_mutex_lock (&self->lock);
-    goto out_flow;
-  }
 
   gst_buffer_map (buf, &map, GST_MAP_READ);
   if (is_f32)
@@ -1748,24 +1716,12 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
     if (err)
       goto generation_error;
     self->errors = 0;
-    if (self->held) {
-      /* Workaround: the session drops the oldest audio (live, queue full)
-       * without advancing its frame indices, so frames made after a drop
-       * show audio that many samples later than pts_ns says.  Shift them
-       * by the whole frames dropped so far (frames already generated
-       * before the drop are shifted too: they then fall on later slots and
-       * the stale ones are dropped, a short glitch instead of a lag that
-       * never recovers). */
-      LaSessionStats st;
-      la_session_get_stats (self->session, &st);
-      self->held_offset = st.audio_samples_dropped / SAMPLES_PER_FRAME;
-    }
   }
   /* The frame's place on the audio time line (la-session.h: pts_ns, which
-   * is index + 3 frames unless keep_av_lead), as a grid index. */
+   * is index + 3 frames unless keep_av_lead, plus any audio dropped), as a
+   * grid index. */
   held_index = self->held ? (gint64) gst_util_uint64_scale_round
-      (self->held->pts_ns, FPS_N, GST_SECOND * FPS_D) + self->held_offset :
-      self->next_frame;
+      (self->held->pts_ns, FPS_N, GST_SECOND * FPS_D) : self->next_frame;
 
   /* 2. Serialized events whose audio ends before that frame, in order;
    * everything once the session is drained after EOS. */

@@ -43,19 +43,22 @@ decode_audio (const char *path, GError **error)
   GstElement *sink = gst_bin_get_by_name (GST_BIN (pipe), "s");
   GArray *pcm = g_array_new (FALSE, FALSE, sizeof (float));
   gst_element_set_state (pipe, GST_STATE_PLAYING);
-  GstSample *smp;
-  while ((smp = gst_app_sink_pull_sample (GST_APP_SINK (sink)))) {
-    GstMapInfo m;
-    GstBuffer *b = gst_sample_get_buffer (smp);
-    if (gst_buffer_map (b, &m, GST_MAP_READ)) {
-      g_array_append_vals (pcm, m.data, (guint) (m.size / sizeof (float)));
-      gst_buffer_unmap (b, &m);
-    }
-    gst_sample_unref (smp);
-  }
-  /* EOS or error: an error message on the bus says which. */
+  /* Until EOS, or an error on the bus (then appsink never sees EOS). */
   GstBus *bus = gst_element_get_bus (pipe);
-  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GstMessage *msg = NULL;
+  while (!msg && !gst_app_sink_is_eos (GST_APP_SINK (sink))) {
+    GstSample *smp = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 50 * GST_MSECOND);
+    if (smp) {
+      GstMapInfo m;
+      GstBuffer *b = gst_sample_get_buffer (smp);
+      if (gst_buffer_map (b, &m, GST_MAP_READ)) {
+        g_array_append_vals (pcm, m.data, (guint) (m.size / sizeof (float)));
+        gst_buffer_unmap (b, &m);
+      }
+      gst_sample_unref (smp);
+    }
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  }
   if (msg) {
     GError *e = NULL;
     gst_message_parse_error (msg, &e, NULL);

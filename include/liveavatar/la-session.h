@@ -64,7 +64,9 @@ typedef struct {
   int    width, height, stride;  /* RGB8, stride = 3*width */
   guint8 *rgb;
   gint64 index;                  /* frame number in the stream, from 0 */
-  gint64 pts_ns;                 /* index * 40 ms: its place on the audio time line */
+  gint64 pts_ns;                 /* its place on the audio time line: (index + 3) * 40 ms
+                                  * (index * 40 ms with keep_av_lead), plus 40 ms per
+                                  * frame of audio dropped before it (LA_QUEUE_DROP_OLDEST) */
 } LaFrame;
 
 LaFrame *la_frame_ref (LaFrame *f);
@@ -96,6 +98,10 @@ gint64     la_session_get_latency_ns (LaSession *s);
  * with LA_QUEUE_BLOCK waits until there is room or la_session_reset/close. */
 gboolean   la_session_push_audio (LaSession *s, const float *pcm, gsize n_samples, GError **error);
 gboolean   la_session_push_audio_s16 (LaSession *s, const gint16 *pcm, gsize n_samples, GError **error);
+/* Changes the queue policy (e.g. once the host learns whether its source is
+ * live); a pusher waiting under LA_QUEUE_BLOCK is released. Drops are whole
+ * frames (640 samples) and move the later frames' pts_ns accordingly. */
+void       la_session_set_queue_policy (LaSession *s, LaQueuePolicy policy);
 /* Queues n samples of silence (GAP / DISCONT resync). */
 void       la_session_push_silence (LaSession *s, gsize n_samples);
 /* No more audio: the last partial block is padded with silence and generated. */
@@ -106,7 +112,8 @@ void       la_session_end_of_stream (LaSession *s);
  * NULL with an error when generation failed. */
 LaFrame   *la_session_pull_frame (LaSession *s, gint64 timeout_us, GError **error);
 gboolean   la_session_is_drained (LaSession *s);
-/* Interrupts a waiting pull/push (flush, shutdown); they return at once. */
+/* Interrupts a waiting pull/push (flush, shutdown); they return at once, and
+ * keep returning at once (pushes queue nothing) until la_session_reset(). */
 void       la_session_interrupt (LaSession *s);
 /* Drops queued audio and frames and starts a new stream (caches, sink,
  * decoder state) without reloading weights. */

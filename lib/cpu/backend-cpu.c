@@ -6,6 +6,7 @@
 #include "backend-cpu.h"
 #include "liveavatar/la-error.h"
 #include <cblas.h>
+#include <omp.h>
 #include <math.h>
 #include <string.h>
 
@@ -360,6 +361,12 @@ la_backend_cpu_new (int n_threads)
   self->parent.device = LA_DEVICE_CPU;
   self->parent.ref_count = 1;
   self->parent.n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
+  /* OpenMP and OpenBLAS thread counts are per process: the last CPU backend
+   * created with an explicit count sets them. */
+  if (n_threads > 0) {
+    omp_set_num_threads (n_threads);
+    openblas_set_num_threads (n_threads);
+  }
   g_mutex_init (&self->lock);
   return &self->parent;
 }

@@ -20,6 +20,12 @@
 #define PRIME_LATENTS 7             /* decoder priming with the first motion latents (§3.5) */
 #define FIRST_DROP 3                /* frames the first block of a stream drops */
 #define MAX_QUEUED_FRAMES 48
+#define SAMPLES_PER_FRAME (LA_SESSION_SAMPLE_RATE / LA_SESSION_FPS)
+
+/* `frames` whole frames of audio were dropped just before the engine's
+ * `pos`-th sample: every frame made from audio at or after pos moves that
+ * many frames later on the time line. */
+typedef struct { gint64 pos, frames; } Skip;
 
 struct _LaSession {
   LaSessionParams p;
@@ -43,6 +49,8 @@ struct _LaSession {
   GMutex lock;
   GCond cond;
   GArray *pending;                  /* queued PCM (f32) */
+  gint64 consumed;                  /* samples the engine has taken from `pending` */
+  GArray *skips;                    /* Skip: audio dropped (live, queue full) */
   GQueue frames;
   gboolean eos, quit, interrupted, drained;
   GError *error;
@@ -171,7 +179,12 @@ emit_frames (LaSession *s, LaTensor *lat, GError **error)
     fr->stride = 3 * s->width;
     fr->rgb = g_memdup2 (rgb + f * frame_bytes, frame_bytes);
     fr->index = s->frame_index++;
-    fr->pts_ns = (fr->index + (s->p.keep_av_lead ? 0 : FIRST_DROP)) * (G_TIME_SPAN_SECOND / LA_SESSION_FPS) * 1000;
+    /* Generated frame g (the first block drops FIRST_DROP) starts at sample g * 640. */
+    gint64 g = fr->index + FIRST_DROP, shift = 0;
+    for (guint i = 0; i < s->skips->len; i++)
+      if (g_array_index (s->skips, Skip, i).pos <= g * SAMPLES_PER_FRAME)
+        shift += g_array_index (s->skips, Skip, i).frames;
+    fr->pts_ns = (fr->index + shift + (s->p.keep_av_lead ? 0 : FIRST_DROP)) * (G_TIME_SPAN_SECOND / LA_SESSION_FPS) * 1000;
     g_queue_push_tail (&s->frames, fr);
   }
   s->stats.frames_out += F;
@@ -220,6 +233,7 @@ take_audio (LaSession *s, gsize max, GArray *out, gboolean *eos)
   gsize n = MIN (max, s->pending->len);
   g_array_append_vals (out, s->pending->data, (guint) n);
   g_array_remove_range (s->pending, 0, (guint) n);
+  s->consumed += (gint64) n;
   *eos = s->eos && s->pending->len == 0;
   s->stats.queue_ms = s->pending->len / (LA_SESSION_SAMPLE_RATE / 1000.0);
   g_cond_broadcast (&s->cond);
@@ -403,6 +417,7 @@ la_session_new (const LaSessionParams *params, GError **error)
   g_cond_init (&s->cond);
   g_queue_init (&s->frames);
   s->pending = g_array_new (FALSE, FALSE, sizeof (float));
+  s->skips = g_array_new (FALSE, FALSE, sizeof (Skip));
   s->max_pending = (gsize) (params->max_queue_ms ? params->max_queue_ms : 2000) * (LA_SESSION_SAMPLE_RATE / 1000);
 
   if (!(s->be = make_backend (params, error)))
@@ -460,6 +475,7 @@ la_session_free (LaSession *s)
   g_clear_pointer (&s->m, la_model_bundle_free);
   g_clear_pointer (&s->be, la_backend_unref);
   g_array_unref (s->pending);
+  g_array_unref (s->skips);
   g_clear_error (&s->error);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);
@@ -493,16 +509,21 @@ push_f32 (LaSession *s, const float *pcm, gsize n, GError **error)
     return FALSE;
   }
   gboolean bounded = s->live != NULL;   /* offline mode keeps the whole stream */
-  if (bounded && s->p.queue_policy == LA_QUEUE_BLOCK)
-    while (!s->interrupted && !s->quit && s->pending->len + n > s->max_pending && s->pending->len > 0)
-      g_cond_wait (&s->cond, &s->lock);
+  while (bounded && s->p.queue_policy == LA_QUEUE_BLOCK && !s->interrupted && !s->quit &&
+         s->pending->len + n > s->max_pending && s->pending->len > 0)
+    g_cond_wait (&s->cond, &s->lock);
   if (!s->interrupted) {
     g_array_append_vals (s->pending, pcm, (guint) n);
     s->stats.audio_samples_in += n;
-    if (bounded && s->pending->len > s->max_pending) {
-      gsize drop = s->pending->len - s->max_pending;
+    if (bounded && s->p.queue_policy == LA_QUEUE_DROP_OLDEST && s->pending->len > s->max_pending) {
+      /* Whole frames, so the frames after the gap stay on the 25 fps grid. */
+      gsize over = s->pending->len - s->max_pending;
+      gsize drop = MIN (s->pending->len, (over + SAMPLES_PER_FRAME - 1) / SAMPLES_PER_FRAME * SAMPLES_PER_FRAME);
+      Skip sk = { s->consumed, (gint64) (drop / SAMPLES_PER_FRAME) };
       g_array_remove_range (s->pending, 0, (guint) drop);
       s->stats.audio_samples_dropped += drop;
+      if (sk.frames)
+        g_array_append_val (s->skips, sk);
     }
     s->stats.queue_ms = s->pending->len / (LA_SESSION_SAMPLE_RATE / 1000.0);
     g_cond_broadcast (&s->cond);
@@ -531,6 +552,15 @@ la_session_push_silence (LaSession *s, gsize n_samples)
 {
   g_autofree float *z = g_new0 (float, n_samples ? n_samples : 1);
   push_f32 (s, z, n_samples, NULL);
+}
+
+void
+la_session_set_queue_policy (LaSession *s, LaQueuePolicy policy)
+{
+  g_mutex_lock (&s->lock);
+  s->p.queue_policy = policy;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
 }
 
 void
@@ -590,6 +620,8 @@ la_session_reset (LaSession *s)
   g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
   g_queue_init (&s->frames);
   g_array_set_size (s->pending, 0);
+  g_array_set_size (s->skips, 0);
+  s->consumed = 0;
   g_clear_error (&s->error);
   s->stats.queue_ms = 0;
   g_mutex_unlock (&s->lock);

@@ -2,7 +2,8 @@
  * element's streaming-logic tests: same contract and frame accounting as
  * the engine (blocks of 12 frames, the first block of a stream yields 9,
  * frame k at audio time (k+3)/25 s, EOS pads the last partial block, bounded
- * queue dropping the oldest audio), but frames are synthetic (grey level =
+ * queue blocking or dropping the oldest audio in whole frames, which moves
+ * later frames' pts), but frames are synthetic (grey level =
  * frame index) and a block costs LA_MOCK_BLOCK_MS of wall time (default 0),
  * so live deadlines and QoS can be tested on a slow "engine".
  * la_session_new fails with LA_ERROR_NOT_FOUND when model_dir is missing,
@@ -27,6 +28,8 @@ struct _LaSession
   GCond cond;
   GThread *thread;
   gsize pending, max_pending;   /* samples queued */
+  gint64 consumed;              /* samples the engine took */
+  GArray *skips;                /* (pos, frames) pairs: audio dropped at pos */
   gboolean eos, quit, interrupted, drained;
   GQueue frames;
   gint64 frame_index, blocks;
@@ -81,6 +84,7 @@ engine (gpointer data)
       g_cond_broadcast (&s->cond);
       continue;
     }
+    s->consumed += (gint64) MIN (s->pending, BLOCK);
     s->pending -= MIN (s->pending, BLOCK);
     if (s->block_ms > 0) {
       gint64 end = g_get_monotonic_time () + s->block_ms * 1000;
@@ -98,7 +102,11 @@ engine (gpointer data)
       f->rgb = g_malloc ((gsize) 3 * s->w * s->h);
       memset (f->rgb, (int) (s->frame_index & 255), (gsize) 3 * s->w * s->h);
       f->index = s->frame_index++;
-      f->pts_ns = (f->index + FIRST_DROP) * (GST_SECOND_NS / LA_SESSION_FPS);
+      gint64 shift = 0;
+      for (guint i = 0; i < s->skips->len; i += 2)
+        if (g_array_index (s->skips, gint64, i) <= (f->index + FIRST_DROP) * SPF)
+          shift += g_array_index (s->skips, gint64, i + 1);
+      f->pts_ns = (f->index + FIRST_DROP + shift) * (GST_SECOND_NS / LA_SESSION_FPS);
       g_queue_push_tail (&s->frames, f);
       s->stats.frames_out++;
     }
@@ -115,6 +123,8 @@ start (LaSession * s)
 {
   s->quit = s->eos = s->interrupted = s->drained = FALSE;
   s->pending = 0;
+  s->consumed = 0;
+  g_array_set_size (s->skips, 0);
   s->frame_index = s->blocks = 0;
   s->thread = g_thread_new ("mock-engine", engine, s);
 }
@@ -156,6 +166,7 @@ la_session_new (const LaSessionParams * p, GError ** error)
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
   g_queue_init (&s->frames);
+  s->skips = g_array_new (FALSE, FALSE, sizeof (gint64));
   start (s);
   return s;
 }
@@ -166,6 +177,7 @@ la_session_free (LaSession * s)
   if (!s)
     return;
   stop (s);
+  g_array_unref (s->skips);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);
   g_free (s);
@@ -189,12 +201,31 @@ static gboolean
 push (LaSession * s, gsize n)
 {
   g_mutex_lock (&s->lock);
-  if (!s->interrupted && !s->eos) {
+  /* Blocking: admit large pushes in pieces as the engine makes room (it
+   * only consumes whole blocks + look-ahead, which the bound admits). */
+  while (s->p.queue_policy == LA_QUEUE_BLOCK && !s->interrupted && !s->quit
+      && !s->eos && n > 0) {
+    gsize piece = MIN (n, s->max_pending / 2);
+    if (s->pending + piece > s->max_pending) {
+      g_cond_wait (&s->cond, &s->lock);
+      continue;
+    }
+    s->pending += piece;
+    s->stats.audio_samples_in += piece;
+    n -= piece;
+    g_cond_broadcast (&s->cond);
+  }
+  if (!s->interrupted && !s->eos && n > 0) {
     s->pending += n;
     s->stats.audio_samples_in += n;
-    if (s->pending > s->max_pending) {
-      s->stats.audio_samples_dropped += s->pending - s->max_pending;
-      s->pending = s->max_pending;
+    if (s->p.queue_policy == LA_QUEUE_DROP_OLDEST
+        && s->pending > s->max_pending) {
+      gsize over = s->pending - s->max_pending;
+      gsize drop = MIN (s->pending, (over + SPF - 1) / SPF * SPF);
+      gint64 pair[2] = { s->consumed, (gint64) (drop / SPF) };
+      s->stats.audio_samples_dropped += drop;
+      s->pending -= drop;
+      g_array_append_vals (s->skips, pair, 2);
     }
     g_cond_broadcast (&s->cond);
   }
@@ -219,6 +250,15 @@ void
 la_session_push_silence (LaSession * s, gsize n)
 {
   push (s, n);
+}
+
+void
+la_session_set_queue_policy (LaSession * s, LaQueuePolicy policy)
+{
+  g_mutex_lock (&s->lock);
+  s->p.queue_policy = policy;
+  g_cond_broadcast (&s->cond);
+  g_mutex_unlock (&s->lock);
 }
 
 void
