@@ -88,9 +88,11 @@ For a real avatar, download the official checkpoints (see README.md):
 and run, with a photo of a face:
 
   LA_MODEL_DIR=ckpt/Wan2.2-S2V-14B LA_LORA=ckpt/LiveAvatar \
-  LA_REFERENCE_IMAGE=face.jpg LA_DEVICES=cuda:0 bash scripts/demo.sh
+  LA_REFERENCE_IMAGE=face.jpg bash scripts/demo.sh
 
-(element properties: docs/element.md; the 14B model needs the CUDA backend
-to run at a usable speed).
+(element properties: docs/element.md).  Today the models run on the CPU
+backend only: the 14B DiT in f32 needs about 64 GB of memory and minutes
+per frame.  The CUDA backend (LA_DEVICES=cuda:0) is written but has not
+run on a GPU yet and the session refuses it; see docs/status.md.
 MSG
 fi

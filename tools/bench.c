@@ -1,6 +1,6 @@
 /* liveavatar-bench — speed and memory figures (never assertions).
  *
- *   liveavatar-bench [--preset tiny|mid] [--what dit,vae,wav2vec2,soak] [--blocks N]
+ *   liveavatar-bench [--preset tiny|mid] [--what dit,vae,wav2vec2,soak,session] [--blocks N]
  *
  *   dit       ms per denoising step and per block (4 steps) of the DiT session
  *   vae       ms per decoded block (3 latents -> 12 frames) and decoder cache size
@@ -8,6 +8,8 @@
  *             (random weights generated in memory)
  *   soak      N blocks of the DiT session with resident memory sampled along
  *             the way (flat memory, no position overflow)
+ *   session   N blocks of the whole engine session (tiny generated model at
+ *             64x64: wav2vec2 + DiT + VAE + frames out) with resident memory
  *
  * Presets: tiny = the golden widths (dim 96, 3 heads, 3 layers) at 128x64
  * pixels; mid = dim 512, 8 heads, 8 layers at 256x128 pixels.  Weights are
@@ -158,6 +160,74 @@ bench_soak (LaBackend *be, const Preset *p, int blocks, GError **error)
   return TRUE;
 }
 
+/* The whole engine: audio in, frames out, for N blocks, memory sampled. */
+static gboolean
+bench_session (int blocks, GError **error)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("la-bench-XXXXXX", error);
+  if (!tmp)
+    return FALSE;
+  g_autofree char *dir = g_build_filename (tmp, "tiny", NULL);
+  if (!la_model_write_tiny (dir, 1, error))
+    return FALSE;
+  guint8 img[64 * 64 * 3];
+  for (int i = 0; i < (int) sizeof img; i++)
+    img[i] = (guint8) (i * 7);
+  LaSessionParams p;
+  la_session_params_init (&p);
+  p.model_dir = dir;
+  p.lora = dir;
+  p.ref_rgb = img;
+  p.ref_width = p.ref_height = 64;
+  p.ref_stride = 64 * 3;
+  p.max_area = 64 * 64;
+  p.context_ms = 1000;
+  LaSession *s = la_session_new (&p, error);
+  if (!s)
+    return FALSE;
+  const gsize chunk = 7680;                         /* one block of audio */
+  float *pcm = g_new (float, chunk);
+  gint64 frames = 0, want = (gint64) blocks * 12 - 3;
+  long rss0 = 0;
+  double t0 = now_ms ();
+  gboolean ok = TRUE;
+  printf ("session soak: %d blocks, tiny model, %dx%d\n", blocks, 64, 64);
+  for (gint64 fed = 0; ok && frames < want;) {
+    if (fed < blocks) {
+      for (gsize i = 0; i < chunk; i++)
+        pcm[i] = 0.3f * sinf ((float) ((fed * chunk + i) % 100000) * 0.05f);
+      ok = la_session_push_audio (s, pcm, chunk, error);
+      if (++fed == blocks)
+        la_session_end_of_stream (s);
+    }
+    LaFrame *f;
+    while (ok && (f = la_session_pull_frame (s, fed < blocks ? 0 : -1, error))) {
+      la_frame_unref (f);
+      frames++;
+      gint64 b = (frames + 3) / 12;
+      if ((frames + 3) % 12 == 0) {
+        if (b == MIN (20, blocks / 10 + 1))
+          rss0 = rss_kb ();
+        if (b % MAX (1, blocks / 10) == 0)
+          printf ("  block %6" G_GINT64_FORMAT "  rss %ld kB  (%.1f ms/block)\n", b, rss_kb (), (now_ms () - t0) / b);
+      }
+    }
+    if (error && *error)
+      ok = FALSE;
+    if (ok && fed == blocks && la_session_is_drained (s))
+      break;
+  }
+  long rss1 = rss_kb ();
+  if (ok)
+    printf ("session soak: %" G_GINT64_FORMAT " frames; rss after warm-up %ld kB, at the end %ld kB (%+.2f %%)\n",
+            frames, rss0, rss1, rss0 > 0 ? 100.0 * (rss1 - rss0) / rss0 : 0.0);
+  g_free (pcm);
+  la_session_free (s);
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
+  (void) !system (rm);
+  return ok;
+}
+
 static gboolean
 bench_vae (LaBackend *be, const Preset *p, int blocks, GError **error)
 {
@@ -226,7 +296,7 @@ main (int argc, char **argv)
   int blocks = 0, threads = 0;
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default) or mid", "NAME" },
-    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak (default dit,vae,wav2vec2)", "LIST" },
+    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session (default dit,vae,wav2vec2)", "LIST" },
     { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or cuda:N", "DEV" },
@@ -262,6 +332,8 @@ main (int argc, char **argv)
       ok = bench_vae (be, p, blocks ? blocks : 4, &error);
     else if (strcmp (parts[i], "wav2vec2") == 0)
       ok = bench_wav2vec2 (be, 4.8, &error);
+    else if (strcmp (parts[i], "session") == 0)
+      ok = bench_session (blocks ? blocks : 10000, &error);
     else if (strcmp (parts[i], "soak") == 0)
       ok = bench_soak (be, p, blocks ? blocks : 10000, &error);
     else {
