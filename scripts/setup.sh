@@ -8,7 +8,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 
 PKGS=(
-  build-essential pkg-config meson ninja-build git
+  build-essential pkg-config meson ninja-build git python3
   libglib2.0-dev libjson-glib-dev libopenblas-dev
   libsentencepiece-dev sentencepiece
   libgdk-pixbuf-2.0-dev
