@@ -28,6 +28,19 @@ is_target_module (const char *module)
   return FALSE;
 }
 
+/* The module of a base tensor the LoRA targets ("blocks.0.ffn.0" for the
+ * 2-D "blocks.0.ffn.0.weight"), or NULL. */
+static char *
+target_of (LaCheckpoint *base, const char *name)
+{
+  if (!g_str_has_suffix (name, ".weight") || la_checkpoint_get (base, name)->ndim != 2)
+    return NULL;
+  char *module = g_strndup (name, strlen (name) - strlen (".weight"));
+  if (!is_target_module (module))
+    g_clear_pointer (&module, g_free);
+  return module;
+}
+
 /* "base_model.model.blocks.0.self_attn.q.lora_A.default.weight" -> module
  * "blocks.0.self_attn.q", which 'A' or 'B'; NULL when not a LoRA key. */
 static char *
@@ -111,11 +124,8 @@ la_lora_merge (LaCheckpoint *base, LaCheckpoint *lora, double alpha, LaLoraRepor
   g_autoptr (GPtrArray) bases = g_ptr_array_new_with_free_func (g_free);
   const char * const *names = la_checkpoint_names (base);
   for (int i = 0; names[i]; i++) {
-    if (!g_str_has_suffix (names[i], ".weight"))
-      continue;
-    g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
-    LaTensor *w = la_checkpoint_get (base, names[i]);
-    if (w->ndim != 2 || !is_target_module (module))
+    g_autofree char *module = target_of (base, names[i]);
+    if (!module)
       continue;
     rep.n_targets++;
     Pair *p = g_hash_table_lookup (pairs, module);
@@ -181,12 +191,10 @@ la_lora_random (LaCheckpoint *base, int rank, guint64 seed)
   GRand *r = g_rand_new_with_seed ((guint32) (seed ^ (seed >> 32)));
   const char * const *names = la_checkpoint_names (base);
   for (int i = 0; names[i]; i++) {
-    if (!g_str_has_suffix (names[i], ".weight"))
+    g_autofree char *module = target_of (base, names[i]);
+    if (!module)
       continue;
-    g_autofree char *module = g_strndup (names[i], strlen (names[i]) - strlen (".weight"));
     LaTensor *w = la_checkpoint_get (base, names[i]);
-    if (w->ndim != 2 || !is_target_module (module))
-      continue;
     int64_t out = w->shape[0], in = w->shape[1];
     g_autoptr (LaTensor) a = la_tensor_new_v (LA_DTYPE_BF16, rank, (int) in, -1);
     g_autoptr (LaTensor) b = la_tensor_new_v (LA_DTYPE_BF16, (int) out, rank, -1);
