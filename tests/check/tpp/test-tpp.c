@@ -501,6 +501,62 @@ test_shutdown_flush_eos (void)
   fx_clear (&f);
 }
 
+/* Random stops: 40 runs with a random stage count, number of pushes, fault
+ * (none, a DiT stage, the VAE) and ending (free mid-stream, flush + free,
+ * EOS).  Every run must end (watchdog) and report faults. */
+static void
+test_stress (void)
+{
+  Fx f;
+  fx_init (&f, 16, 2, 2, 8, 8, 1, 8, 41);
+  GRand *r = g_rand_new_with_seed (99);
+  for (int it = 0; it < 40; it++) {
+    int n = g_rand_int_range (r, 1, 6), pushes = g_rand_int_range (r, 0, 9), end = g_rand_int_range (r, 0, 3);
+    int fault = g_rand_int_range (r, 0, 3);
+    Sink sink = { .fail_at = -1 };
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = n;
+    for (int i = 0; i < n; i++)
+      cfg.devices[i].model = f.m[0];
+    cfg.output = collect;
+    cfg.output_user = &sink;
+    cfg.queue_depth = g_rand_int_range (r, 1, 4);
+    LaTppPlan plan;
+    la_tpp_plan (n, &plan, NULL);
+    if (fault == 1) {
+      cfg.fault_stage = g_rand_int_range (r, 0, plan.n_stages);
+      cfg.fault_block = g_rand_int_range (r, 0, 8);
+    } else if (fault == 2)
+      sink.fail_at = g_rand_int_range (r, 0, 8);
+    GError *e = NULL;
+    LaTpp *t = la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e);
+    g_assert_no_error (e);
+    gboolean ok = TRUE;
+    for (int b = 0; ok && b < pushes; b++) {
+      LaTppBlock blk = { .noise = f.noise[b], .audio = f.audio[b] };
+      ok = la_tpp_push (t, &blk, &e);
+    }
+    if (ok && end == 1)
+      ok = la_tpp_drain (t, TRUE, &e);
+    if (ok && end == 2)
+      ok = la_tpp_finish (t, &e);
+    /* (a flush discards the outputs in flight: the output function is then not called, cannot fail) */
+    gboolean faulted = (fault == 1 && cfg.fault_block < pushes) || (fault == 2 && sink.fail_at < pushes && end != 1);
+    if (ok && end != 0)
+      g_assert_false (faulted);     /* a fault inside the pushed blocks is always reported */
+    if (!ok) {
+      g_assert_nonnull (e);
+      g_assert_nonnull (strstr (e->message, "TPP stage "));
+    }
+    g_clear_error (&e);
+    la_tpp_free (t);
+    sink_clear (&sink);
+  }
+  g_rand_free (r);
+  fx_clear (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -513,5 +569,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tpp/nccl", test_nccl);
   g_test_add_func ("/tpp/faults", test_faults);
   g_test_add_func ("/tpp/shutdown-flush-eos", test_shutdown_flush_eos);
+  g_test_add_func ("/tpp/stress-random-stops", test_stress);
   return g_test_run ();
 }
