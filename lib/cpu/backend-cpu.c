@@ -286,9 +286,13 @@ cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, co
           int64_t dt = r / (kh * kw), dh = (r / kw) % kh, dw = r % kw;
           const float *src = xs + ((c * T + to * stride[0] + dt) * H) * W;
           float *dst = col + kk * N;
-          for (int64_t ho = 0; ho < rows; ho++)
-            for (int64_t wo = 0; wo < Wo; wo++)
-              dst[ho * Wo + wo] = src[((h0 + ho) * stride[1] + dh) * W + wo * stride[2] + dw];
+          if (stride[2] == 1)          /* rows are contiguous: the common 3x3x3 case */
+            for (int64_t ho = 0; ho < rows; ho++)
+              memcpy (dst + ho * Wo, src + ((h0 + ho) * stride[1] + dh) * W + dw, (size_t) Wo * sizeof (float));
+          else
+            for (int64_t ho = 0; ho < rows; ho++)
+              for (int64_t wo = 0; wo < Wo; wo++)
+                dst[ho * Wo + wo] = src[((h0 + ho) * stride[1] + dh) * W + wo * stride[2] + dw];
         }
         B = col;
       }
