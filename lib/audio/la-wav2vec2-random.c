@@ -7,35 +7,16 @@
 #include "liveavatar/la-error.h"
 #include <glib/gstdio.h>
 #include <math.h>
-
-typedef struct { guint64 s; } Rng;
-
-static guint64
-rng_next (Rng *r)
-{
-  guint64 z = (r->s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static double rng_uniform (Rng *r) { return (rng_next (r) >> 11) * (1.0 / 9007199254740992.0); }
-
-static double
-rng_normal (Rng *r)
-{
-  double u = rng_uniform (r), v = rng_uniform (r);
-  return sqrt (-2.0 * log (u + 1e-300)) * cos (2 * G_PI * v);
-}
+#include "la-rng.h"
 
 static void
-add (LaCheckpoint *ck, Rng *r, const char *name, int ndim, const int64_t *shape, double mean,
+add (LaCheckpoint *ck, LaRng *r, const char *name, int ndim, const int64_t *shape, double mean,
      double std, gboolean uniform)
 {
   LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
   float *d = la_tensor_f32 (t);
   for (int64_t i = 0; i < la_tensor_numel (t); i++)
-    d[i] = (float) (uniform ? mean + std * rng_uniform (r) : mean + std * rng_normal (r));
+    d[i] = (float) (uniform ? mean + std * la_rng_uniform (r) : mean + std * la_rng_normal (r));
   la_checkpoint_add (ck, name, t);
   la_tensor_unref (t);
 }
@@ -46,7 +27,7 @@ add (LaCheckpoint *ck, Rng *r, const char *name, int ndim, const int64_t *shape,
 LaCheckpoint *
 la_wav2vec2_random_weights (const LaWav2Vec2Config *c, guint64 seed)
 {
-  Rng r = { seed * 0x2545F4914F6CDD1Dull + 1 };
+  LaRng r = { seed * 0x2545F4914F6CDD1Dull + 1 };
   LaCheckpoint *ck = la_checkpoint_new ();
   const int64_t H = c->hidden_size, FF = c->intermediate_size;
   char n[160];

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 #include "dit-internal.h"
+#include "la-rng.h"
 
 /* Requires `name` with `shape`, returns it as a backend f32 tensor viewed as
  * [rows, cols] when cols > 0 (else with its own shape). */
@@ -184,31 +185,14 @@ la_dit_model_config (LaDitModel *m)
 
 /* ---- random weights ---- */
 
-typedef struct { guint64 s; } Rng;
-static inline guint64
-rng_next (Rng *r)
-{ /* splitmix64 */
-  guint64 z = (r->s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-static inline double
-rng_uniform (Rng *r)
-{
-  return ((rng_next (r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
 static void
-add_rand (LaCheckpoint *ck, Rng *r, const char *name, int ndim, const int64_t *shape, double scale, double offset)
+add_rand (LaCheckpoint *ck, LaRng *r, const char *name, int ndim, const int64_t *shape, double scale, double offset)
 {
   LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
   float *p = la_tensor_f32 (t);
   gint64 n = la_tensor_numel (t);
   for (gint64 i = 0; i < n; i++) {
-    /* Box-Muller normal */
-    double u1 = rng_uniform (r), u2 = rng_uniform (r);
-    p[i] = (float) (offset + scale * sqrt (-2 * log (u1)) * cos (2 * G_PI * u2));
+    p[i] = (float) (offset + scale * la_rng_normal (r));
   }
   la_checkpoint_add (ck, name, t);
   la_tensor_unref (t);
@@ -218,7 +202,7 @@ LaCheckpoint *
 la_dit_random_weights (const LaDitConfig *c, guint64 seed)
 {
   LaCheckpoint *ck = la_checkpoint_new ();
-  Rng r = { seed * 0x2545F4914F6CDD1Dull + 1 };
+  LaRng r = { seed * 0x2545F4914F6CDD1Dull + 1 };
   int D = c->dim, F = c->ffn_dim, C = c->in_dim, ph = c->patch_size[1], pw = c->patch_size[2];
   int A = c->audio_dim, od = c->out_dim * ph * pw, q4 = D / 4;
   double sD = 1 / sqrt (D);

@@ -9,38 +9,17 @@
  */
 #include <math.h>
 #include "la-text-private.h"
-
-typedef struct { guint64 s; } Rng;
-
-static guint64
-rng_next (Rng *r)
-{
-  guint64 z = (r->s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-static double
-rng_uniform (Rng *r)   /* (0, 1] */
-{
-  return ((rng_next (r) >> 11) + 1) * (1.0 / 9007199254740992.0);
-}
+#include "la-rng.h"
 
 static LaTensor *
-randn (Rng *r, int ndim, int64_t d0, int64_t d1, double std, double mean)
+randn (LaRng *r, int ndim, int64_t d0, int64_t d1, double std, double mean)
 {
   int64_t shape[2] = { d0, d1 };
   LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
   float *p = la_tensor_f32 (t);
   int64_t n = la_tensor_numel (t);
-  for (int64_t i = 0; i < n; i += 2) {
-    double u1 = rng_uniform (r), u2 = rng_uniform (r);
-    double rad = sqrt (-2.0 * log (u1));
-    p[i] = (float) (mean + std * rad * cos (2 * G_PI * u2));
-    if (i + 1 < n)
-      p[i + 1] = (float) (mean + std * rad * sin (2 * G_PI * u2));
-  }
+  for (int64_t i = 0; i < n; i++)
+    p[i] = (float) (mean + std * la_rng_normal (r));
   return t;
 }
 
@@ -56,7 +35,7 @@ LaCheckpoint *
 la_t5_random_weights (const LaT5Config *cfg, guint64 seed)
 {
   g_return_val_if_fail (cfg && cfg->dim > 0 && cfg->num_heads > 0, NULL);
-  Rng r = { seed };
+  LaRng r = { seed };
   int D = cfg->dim, A = cfg->dim_attn > 0 ? cfg->dim_attn : cfg->dim, F = cfg->dim_ffn;
   int H = cfg->num_heads, NB = cfg->num_buckets > 0 ? cfg->num_buckets : 32;
   LaCheckpoint *ck = la_checkpoint_new ();
