@@ -4,7 +4,11 @@
  *
  *   liveavatar-bench-tpp [--stages 1,2,3,4,5] [--blocks 8] [--dim 512] [--heads 8]
  *                        [--layers 8] [--width 256] [--height 128] [--threads 1]
- *                        [--vae-ms 0] [--svg PREFIX] [--quiet]
+ *                        [--vae-ms 0 | --vae-dim 0] [--svg PREFIX] [--quiet]
+ *
+ * The VAE stage either sleeps --vae-ms per block, or (--vae-dim D > 0) runs
+ * a real streaming Wan2.1-layout decoder of base width D with random weights
+ * (primed with 7 motion latents, first block drops 3 frames, as the session does).
  *
  * Every stage is a thread on the same CPU backend (one model shared: the CPU
  * backend may be called from several threads).  --threads is the OpenMP /
@@ -16,6 +20,7 @@
 #include <string.h>
 #include <liveavatar/la-tpp.h>
 #include <liveavatar/liveavatar.h>
+#include <liveavatar/la-vae.h>
 
 static LaTensor *
 randn (GRand *r, int ndim, const int64_t *shape)
@@ -31,8 +36,13 @@ static int vae_ms = 0;
 static gboolean
 vae_emulate (gint64 block, const LaTensor *clean, gpointer user, GError **error)
 {
-  (void) block, (void) clean, (void) user, (void) error;
-  if (vae_ms > 0)
+  LaVaeDecoder *dec = user;
+  if (dec) {
+    LaTensor *px = la_vae_decoder_decode_block (dec, clean, block == 0 ? 3 : 0, error);
+    if (!px)
+      return FALSE;
+    la_tensor_unref (px);
+  } else if (vae_ms > 0)
     g_usleep ((gulong) vae_ms * 1000);
   return TRUE;
 }
@@ -41,6 +51,7 @@ int
 main (int argc, char **argv)
 {
   char *stages_s = NULL, *svg = NULL;
+  int vae_dim = 0;
   int blocks = 8, dim = 512, heads = 8, layers = 8, width = 256, height = 128, threads = 1;
   gboolean quiet = FALSE;
   GOptionEntry entries[] = {
@@ -53,6 +64,7 @@ main (int argc, char **argv)
     { "height", 0, 0, G_OPTION_ARG_INT, &height, "Image height, multiple of 64 (128)", "PX" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads per op (1)", "N" },
     { "vae-ms", 0, 0, G_OPTION_ARG_INT, &vae_ms, "Emulated VAE decode time per block (0)", "MS" },
+    { "vae-dim", 0, 0, G_OPTION_ARG_INT, &vae_dim, "Real VAE decoder of this base width (0: none)", "N" },
     { "svg", 0, 0, G_OPTION_ARG_FILENAME, &svg, "Write PREFIX-N.svg timelines", "PREFIX" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No timeline tables", NULL },
     { NULL },
@@ -91,8 +103,9 @@ main (int argc, char **argv)
   la_dit_session_params_init (&p, h, w);
   p.refresh_sink_at_clip1 = TRUE;     /* the official TPP's adaptive sink: the one clip-1 refresh */
   g_print ("TPP bench: dim %d, heads %d, layers %d, %dx%d px (%d tokens/block), %d blocks (%d per clip), "
-           "%d thread(s)/op, %u cores, VAE %d ms\n", dim, heads, layers, width, height, 3 * (h / 2) * (w / 2), blocks,
-           p.infer_frames / 12, threads, g_get_num_processors (), vae_ms);
+           "%d thread(s)/op, %u cores, VAE %s\n", dim, heads, layers, width, height, 3 * (h / 2) * (w / 2), blocks,
+           p.infer_frames / 12, threads, g_get_num_processors (),
+           vae_dim > 0 ? g_strdup_printf ("decoder dim %d", vae_dim) : g_strdup_printf ("%d ms (emulated)", vae_ms));
 
   double base = 0;
   for (int li = 0; list[li]; li++) {
@@ -107,6 +120,23 @@ main (int argc, char **argv)
       tc.devices[i].name = names[i];
     }
     tc.output = vae_emulate;
+    LaVae *vae = NULL;
+    LaVaeDecoder *dec = NULL;
+    LaCheckpoint *vck = NULL;
+    if (vae_dim > 0) {
+      /* one decoder per run, on the same CPU backend, used only by the VAE stage thread */
+      LaVaeConfig vc;
+      la_vae_config_wan21 (&vc);
+      vc.dim = vae_dim;
+      vck = la_vae_random_weights (&vc, 2);
+      vae = la_vae_new (be, vck, &vc, &e);
+      dec = vae ? la_vae_decoder_new (vae) : NULL;
+      if (!dec || !la_vae_decoder_prime (dec, mot, 7, &e)) {
+        g_printerr ("VAE: %s\n", e->message);
+        return 1;
+      }
+      tc.output_user = dec;
+    }
     tc.record_timeline = TRUE;
     gint64 t0 = g_get_monotonic_time ();
     LaTpp *t = la_tpp_new (&tc, &p, ref, mot, ctx, &e);
@@ -162,6 +192,12 @@ main (int argc, char **argv)
       g_print ("  timeline: %s\n", path);
     }
     la_tpp_free (t);
+    if (dec)
+      la_vae_decoder_free (dec);
+    if (vae)
+      la_vae_free (vae);
+    if (vck)
+      la_checkpoint_unref (vck);
   }
   g_rand_free (r);
   la_dit_model_free (m);
