@@ -80,29 +80,39 @@ nccl_ok (ncclResult_t r, const char *what, int dev, GError **error)
   return FALSE;
 }
 
-/* Waits for the stage's stream without ever blocking for good. */
+/* Waits for the stage's stream without ever blocking for good.  Any failure
+ * aborts this rank's communicator: an operation left pending on it would
+ * otherwise hang ncclCommDestroy, and the peers (told by the pipeline's
+ * abort) abort theirs in turn. */
 static gboolean
 wait_stream (NcclTransport *t, int stage, ncclComm_t comm, gboolean *dead, GError **error)
 {
   int dev = t->dev_of_stage[stage];
+  gboolean ok = TRUE;
   for (;;) {
     cudaError_t e = cudaStreamQuery (t->stream[stage]);
     if (e == cudaSuccess)
       return TRUE;
-    if (e != cudaErrorNotReady)
-      return cuda_ok (e, "stream", dev, error);
+    if (e != cudaErrorNotReady) {
+      ok = cuda_ok (e, "stream", dev, error);
+      break;
+    }
     ncclResult_t ae = ncclSuccess;
-    if (ncclCommGetAsyncError (comm, &ae) == ncclSuccess && ae != ncclSuccess && ae != ncclInProgress)
-      return nccl_ok (ae, "communicator", dev, error);
+    if (ncclCommGetAsyncError (comm, &ae) == ncclSuccess && ae != ncclSuccess && ae != ncclInProgress) {
+      ok = nccl_ok (ae, "communicator", dev, error);
+      break;
+    }
     if (g_atomic_int_get (&t->aborted)) {
-      if (!*dead)
-        ncclCommAbort (comm);
-      *dead = TRUE;
       g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "TPP NCCL transport: pipeline stopped (cuda:%d)", dev);
-      return FALSE;
+      ok = FALSE;
+      break;
     }
     g_usleep (20);
   }
+  if (!*dead)
+    ncclCommAbort (comm);
+  *dead = TRUE;
+  return ok;
 }
 
 static gboolean
