@@ -13,6 +13,7 @@
 #include "liveavatar/la-session.h"
 #include "la-model-bundle.h"
 #include "la-noise.h"
+#include "liveavatar/la-tpp.h"
 #include <string.h>
 #include <stdlib.h>
 
@@ -35,8 +36,12 @@ struct _LaSession {
   int width, height, lat_h, lat_w, z_dim, lat_per_block, blocks_per_clip;
   LaTensor *ref_lat, *mot_lat, *ctx;
 
-  /* Per stream, owned by the engine thread. */
+  int n_stages;                     /* devices listed: > 1 runs the DiT steps as a TPP pipeline */
+
+  /* Per stream, owned by the engine thread (with TPP, the decoder and the
+   * frame counters belong to the pipeline's output thread). */
   LaDitSession *ds;
+  LaTpp *tpp;
   LaVaeDecoder *dec;
   LaAudioLive *live;
   GArray *offline_pcm;
@@ -95,11 +100,20 @@ la_frame_unref (LaFrame *f)
 static void
 stream_free (LaSession *s)
 {
+  g_clear_pointer (&s->tpp, la_tpp_free);
   g_clear_pointer (&s->ds, la_dit_session_free);
   g_clear_pointer (&s->dec, la_vae_decoder_free);
   g_clear_pointer (&s->live, la_audio_live_free);
   g_clear_pointer (&s->offline_pcm, g_array_unref);
   g_clear_pointer (&s->noise_clip, g_free);
+}
+
+static gboolean emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error);
+
+static gboolean
+tpp_output (gint64 block, const LaTensor *clean, gpointer user, GError **error)
+{
+  return emit_block (user, block, clean, error);
 }
 
 static gboolean
@@ -113,8 +127,6 @@ stream_new (LaSession *s, GError **error)
   dp.refresh_sink_at_clip1 = s->p.sink_refresh;
   s->lat_per_block = dp.frames_per_block;
   s->blocks_per_clip = dp.infer_frames / (4 * dp.frames_per_block);
-  if (!(s->ds = la_dit_session_new (s->m->dit, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
-    return FALSE;
   s->dec = la_vae_decoder_new (s->m->vae);
   if (!la_vae_decoder_prime (s->dec, s->mot_lat, PRIME_LATENTS, error))
     return FALSE;
@@ -128,6 +140,19 @@ stream_new (LaSession *s, GError **error)
       return FALSE;
   } else
     s->offline_pcm = g_array_new (FALSE, FALSE, sizeof (float));
+  if (s->n_stages > 1) {
+    /* TPP on CPU threads: the stages share the one CPU-bound model. */
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = s->n_stages;
+    for (int i = 0; i < s->n_stages; i++)
+      cfg.devices[i].model = s->m->dit;
+    cfg.output = tpp_output;
+    cfg.output_user = s;
+    if (!(s->tpp = la_tpp_new (&cfg, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
+      return FALSE;
+  } else if (!(s->ds = la_dit_session_new (s->m->dit, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
+    return FALSE;
   s->block = 0;
   s->frame_index = 0;
   s->noise_clip_index = -1;
@@ -156,22 +181,26 @@ block_noise (LaSession *s)
   return x;
 }
 
-/* Clean latents [z, F, h, w] -> frames into the output queue. */
+/* Clean latents [z, F, h, w] of block `block` -> frames into the output
+ * queue (with TPP this runs on the pipeline's output thread, in block order). */
 static gboolean
-emit_frames (LaSession *s, LaTensor *lat, GError **error)
+emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
 {
   gint64 t0 = g_get_monotonic_time ();
-  g_autoptr (LaTensor) px = la_vae_decoder_decode_block (s->dec, lat, s->block == 0 ? FIRST_DROP : 0, error);
+  g_autoptr (LaTensor) px = la_vae_decoder_decode_block (s->dec, lat, block == 0 ? FIRST_DROP : 0, error);
   if (!px)
     return FALSE;
   g_autofree guint8 *rgb = la_vae_frames_to_rgb8 (s->be, px, error);
   if (!rgb)
     return FALSE;
-  s->stats.ms_vae = (g_get_monotonic_time () - t0) / 1000.0;
+  gint64 now = g_get_monotonic_time ();
   int F = (int) px->shape[1];
   gsize frame_bytes = (gsize) s->width * s->height * 3;
   g_mutex_lock (&s->lock);
-  for (int f = 0; f < F; f++) {
+  /* A slow consumer throttles generation; shutting down never waits. */
+  while (!s->quit && g_queue_get_length (&s->frames) >= MAX_QUEUED_FRAMES)
+    g_cond_wait (&s->cond, &s->lock);
+  for (int f = 0; f < F && !s->quit; f++) {
     LaFrame *fr = g_new0 (LaFrame, 1);
     fr->ref_count = 1;
     fr->width = s->width;
@@ -186,13 +215,18 @@ emit_frames (LaSession *s, LaTensor *lat, GError **error)
         shift += g_array_index (s->skips, Skip, i).frames;
     fr->pts_ns = (fr->index + shift + (s->p.keep_av_lead ? 0 : FIRST_DROP)) * (G_TIME_SPAN_SECOND / LA_SESSION_FPS) * 1000;
     g_queue_push_tail (&s->frames, fr);
+    s->stats.frames_out++;
   }
-  s->stats.frames_out += F;
+  s->stats.ms_vae = (now - t0) / 1000.0;
+  s->stats.blocks_done = block + 1;
+  if (now > s->t_first_block_us)
+    s->stats.fps = s->stats.frames_out / ((now - s->t_first_block_us) / 1e6);
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
   return TRUE;
 }
 
+/* Runs (or, with TPP, queues) the 4 denoising steps of the next block. */
 static gboolean
 generate_block (LaSession *s, LaTensor *audio, GError **error)
 {
@@ -200,21 +234,26 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
   if (s->block == 0)
     s->t_first_block_us = t0;
   g_autoptr (LaTensor) noise = block_noise (s);
+  gint64 block = s->block++;
+  if (s->tpp)
+    return la_tpp_push (s->tpp, &(LaTppBlock) { .noise = noise, .audio = audio }, error);
   g_autoptr (LaTensor) lat = la_dit_session_generate_block (s->ds, noise, audio, error);
   if (!lat)
     return FALSE;
   s->stats.ms_dit = (g_get_monotonic_time () - t0) / 1000.0;
-  if (!emit_frames (s, lat, error))
+  if (!emit_block (s, block, lat, error))
     return FALSE;
-  s->block++;
-  gint64 now = g_get_monotonic_time ();
   g_mutex_lock (&s->lock);
-  s->stats.blocks_done = s->block;
-  s->stats.ms_block = (now - t0) / 1000.0;
-  if (now > s->t_first_block_us)
-    s->stats.fps = s->stats.frames_out / ((now - s->t_first_block_us) / 1e6);
+  s->stats.ms_block = (g_get_monotonic_time () - t0) / 1000.0;
   g_mutex_unlock (&s->lock);
   return TRUE;
+}
+
+/* End of stream: with TPP, wait until the blocks in flight are out. */
+static gboolean
+finish_stream (LaSession *s, GError **error)
+{
+  return !s->tpp || la_tpp_finish (s->tpp, error);
 }
 
 /* ---- engine thread ---- */
@@ -269,7 +308,7 @@ run_live (LaSession *s, GError **error)
       t0 = g_get_monotonic_time ();
     }
     if (eos)
-      return TRUE;
+      return finish_stream (s, error);
   }
 }
 
@@ -314,7 +353,7 @@ run_offline (LaSession *s, GError **error)
     if (!generate_block (s, a, error))
       return FALSE;
   }
-  return TRUE;
+  return finish_stream (s, error);
 }
 
 static gpointer
@@ -360,13 +399,15 @@ start_thread (LaSession *s)
 
 /* ---- setup ---- */
 
+/* "cpu", or a comma list of "cpu" entries: one TPP pipeline stage per entry
+ * (dit.md §6; on a CPU the stages are threads sharing the cores). */
 static LaBackend *
-make_backend (const LaSessionParams *p, GError **error)
+make_backend (const LaSessionParams *p, int *n_stages, GError **error)
 {
-  const char *dev = p->devices ? p->devices : "cpu";
+  const char *dev = p->devices && *p->devices ? p->devices : "cpu";
   if (g_str_has_prefix (dev, "cuda")) {
-    /* The CUDA backend does not implement the model ops yet (issue 10): refuse
-     * rather than fail mid-stream. */
+    /* The CUDA backend does not run the models yet (issue 10): refuse rather
+     * than fail mid-stream. */
     LaBackend *be = la_backend_cuda_new (dev[4] == ':' ? atoi (dev + 5) : 0, error);
     if (!be)
       return NULL;
@@ -374,10 +415,15 @@ make_backend (const LaSessionParams *p, GError **error)
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "devices '%s': the CUDA backend cannot run the models yet; use 'cpu'", dev);
     return NULL;
   }
-  if (g_strcmp0 (dev, "cpu") != 0) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "devices '%s': expected 'cpu' or 'cuda:N[,M...]'", dev);
-    return NULL;
-  }
+  g_auto (GStrv) list = g_strsplit (dev, ",", -1);
+  *n_stages = (int) g_strv_length (list);
+  for (int i = 0; list[i]; i++)
+    if (g_strcmp0 (g_strstrip (list[i]), "cpu") != 0 || *n_stages > LA_TPP_MAX_STAGES) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+                   "devices '%s': expected 'cpu', a list of up to %d 'cpu' pipeline stages, or 'cuda:N[,M...]'",
+                   dev, LA_TPP_MAX_STAGES);
+      return NULL;
+    }
   return la_backend_cpu_new (p->n_threads);
 }
 
@@ -420,7 +466,7 @@ la_session_new (const LaSessionParams *params, GError **error)
   s->skips = g_array_new (FALSE, FALSE, sizeof (Skip));
   s->max_pending = (gsize) (params->max_queue_ms ? params->max_queue_ms : 2000) * (LA_SESSION_SAMPLE_RATE / 1000);
 
-  if (!(s->be = make_backend (params, error)))
+  if (!(s->be = make_backend (params, &s->n_stages, error)))
     goto fail;
   if (!(s->m = la_model_bundle_load (s->be, params->model_dir, params->lora, error)))
     goto fail;

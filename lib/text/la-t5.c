@@ -40,6 +40,7 @@ struct _LaT5Encoder {
 void
 la_t5_config_umt5_xxl (LaT5Config *cfg)
 {
+  memset (cfg, 0, sizeof *cfg);          /* fields added later default to 0 (weight_dtype f32) */
   cfg->vocab = 256384;
   cfg->dim = 4096;
   cfg->dim_attn = 4096;

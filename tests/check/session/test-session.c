@@ -31,7 +31,7 @@ make_audio (gsize n)
 }
 
 static LaSession *
-new_session (int sink_offset, GError **error)
+new_session_on (const char *devices, int sink_offset, GError **error)
 {
   static guint8 *img;
   if (!img)
@@ -48,7 +48,14 @@ new_session (int sink_offset, GError **error)
   p.max_area = 64 * 128;
   p.sink_offset = sink_offset;
   p.n_threads = 1;
+  p.devices = devices;
   return la_session_new (&p, error);
+}
+
+static LaSession *
+new_session (int sink_offset, GError **error)
+{
+  return new_session_on ("cpu", sink_offset, error);
 }
 
 /* Pushes n samples in chunks of `chunk`, ends the stream, pulls every frame. */
@@ -127,6 +134,33 @@ test_determinism_and_reset (void)
   g_assert_true (varied);
 }
 
+/* TPP (dit.md §6): the DiT steps as pipeline stages on CPU threads give the
+ * same frames, bit for bit, as the sequential loop — across the clip-1 sink
+ * refresh (5 blocks) and with random per-call sink offsets. */
+static void
+test_pipeline_stages_exact (void)
+{
+  GError *e = NULL;
+  gsize n = 5 * 12 * 640 - 1000;
+  g_autofree float *audio = make_audio (n);
+  g_autoptr (LaSession) seq = new_session_on ("cpu", 0, &e);
+  g_assert_no_error (e);
+  g_autoptr (GPtrArray) a = run_stream (seq, audio, n, 3000);
+  g_assert_cmpuint (a->len, ==, 5 * 12 - 3);
+  const char *lists[] = { "cpu,cpu", "cpu,cpu,cpu,cpu,cpu" };
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++) {
+    g_autoptr (LaSession) tpp = new_session_on (lists[l], 0, &e);
+    g_assert_no_error (e);
+    g_autoptr (GPtrArray) b = run_stream (tpp, audio, n, 3000);
+    g_assert_cmpuint (b->len, ==, a->len);
+    for (guint i = 0; i < a->len; i++) {
+      LaFrame *x = a->pdata[i], *y = b->pdata[i];
+      g_assert_cmpint (x->pts_ns, ==, y->pts_ns);
+      g_assert_cmpmem (x->rgb, (gsize) x->stride * x->height, y->rgb, (gsize) y->stride * y->height);
+    }
+  }
+}
+
 static void
 test_bad_arguments (void)
 {
@@ -158,6 +192,11 @@ test_bad_arguments (void)
   g_assert_null (la_session_new (&p, &e));
   g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
   g_clear_error (&e);
+  p.devices = "cpu,gpu";
+  g_assert_null (la_session_new (&p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_assert_nonnull (strstr (e->message, "cpu,gpu"));
+  g_clear_error (&e);
 }
 
 int
@@ -172,6 +211,7 @@ main (int argc, char **argv)
     g_error ("could not generate the tiny model (%s)", cmd);
   g_test_add_func ("/session/frame-count", test_frame_count);
   g_test_add_func ("/session/determinism-and-reset", test_determinism_and_reset);
+  g_test_add_func ("/session/pipeline-stages-exact", test_pipeline_stages_exact);
   g_test_add_func ("/session/bad-arguments", test_bad_arguments);
   int r = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
