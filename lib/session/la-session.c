@@ -342,9 +342,8 @@ run_offline (LaSession *s, GError **error)
   g_autoptr (LaTensor) emb = la_audio_bucket_to_emb (bucket);
   s->stats.ms_audio = (g_get_monotonic_time () - t0) / 1000.0;
   for (gint64 b = 0; b < n_blocks; b++) {
+    /* emit_block throttles on the frame queue; here only stop when asked. */
     g_mutex_lock (&s->lock);
-    while (!s->quit && g_queue_get_length (&s->frames) >= MAX_QUEUED_FRAMES)
-      g_cond_wait (&s->cond, &s->lock);
     gboolean quit = s->quit;
     g_mutex_unlock (&s->lock);
     if (quit)
