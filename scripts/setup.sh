@@ -15,7 +15,7 @@ PKGS=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  gstreamer1.0-espeak espeak-ng
+  gstreamer1.0-espeak espeak-ng gstreamer1.0-nice
   valgrind clang libclang-rt-14-dev
 )
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every example that needs no device and no network (CI):
-# file-to-mp4 and tts-espeak (SINK=fakesink), with the tiny model.
-# Checks the MP4 has a video and an audio stream.
+# file-to-mp4 and tts-espeak (SINK=fakesink), with the tiny model, and the
+# webrtc-app, whose two peers talk over loopback inside one process.
+# Checks the MP4 has a video and an audio stream, and that the WebRTC peer
+# receives generated (changing) avatar frames.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 export LA_OUT=${LA_OUT:-$(mktemp -d /tmp/liveavatar-ci-XXXXXX)}
@@ -17,6 +19,21 @@ if [ $fail = 0 ]; then
 fi
 echo "tts-espeak"
 SINK=fakesink "$HERE/tts-espeak/run.sh" "Testing one two three." || fail=1
+echo "webrtc-app"
+. "$HERE/common.sh"
+if [ ! -x "$B/gst/webrtc-avatar" ] || ! gst-inspect-1.0 nicesrc >/dev/null 2>&1; then
+  echo "webrtc-avatar not built or libnice's plugin missing"; fail=1
+else
+  # The app runs until stopped: 60 s, then count the distinct frames received.
+  SINK=checksumsink timeout 60 "$B/gst/webrtc-avatar" "$LA_MODEL_DIR" "$LA_REFERENCE_IMAGE" \
+    "$LA_MAX_AREA" > "$LA_OUT/webrtc.log" 2>&1 && rc=0 || rc=$?
+  distinct=$(awk 'length($2) == 40 && $2 ~ /^[0-9a-f]+$/ {print $2}' "$LA_OUT/webrtc.log" | sort -u | wc -l)
+  if [ $rc != 124 ] || ! grep -q "remote: receiving avatar video" "$LA_OUT/webrtc.log" || [ "$distinct" -lt 20 ]; then
+    echo "webrtc-app: exit $rc, $distinct distinct frames received"; tail -20 "$LA_OUT/webrtc.log"; fail=1
+  else
+    echo "webrtc-app: $distinct distinct avatar frames received over the peer connection"
+  fi
+fi
 rm -rf "$LA_OUT"
-if [ $fail = 0 ]; then echo "examples: 2 passed, 0 failed"; else echo "examples: failed"; fi
+if [ $fail = 0 ]; then echo "examples: 3 passed, 0 failed"; else echo "examples: failed"; fi
 exit $fail
