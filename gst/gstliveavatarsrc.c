@@ -426,7 +426,9 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
    * this element), frames-pushed, frames-repeated, frames-dropped (guint64),
    * frames-generated, block-index (gint64, blocks generated in this
    * stream), audio-samples-in, audio-samples-dropped (gint64), queue-ms
-   * (double), sink-offset (int, configured), width, height (int).
+   * (double), sink-offset (int, configured), sink-frame (string:
+   * "reference" until the rolling sink switches to "first-generated" at
+   * clip 1), width, height (int).
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
@@ -681,6 +683,8 @@ make_stats (GstLiveAvatarSrc * self)
       "audio-samples-dropped", G_TYPE_INT64, st.audio_samples_dropped,
       "queue-ms", G_TYPE_DOUBLE, st.queue_ms,
       "sink-offset", G_TYPE_INT, self->sink_offset,
+      "sink-frame", G_TYPE_STRING, st.sink_from_stream ?
+      "first-generated" : "reference",
       "width", G_TYPE_INT, self->width, "height", G_TYPE_INT, self->height,
       NULL);
   GST_OBJECT_UNLOCK (self);

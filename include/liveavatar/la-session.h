@@ -80,6 +80,8 @@ typedef struct {
   double fps;                    /* generated frames per second of wall time (recent) */
   double ms_audio, ms_dit, ms_vae, ms_block;   /* last block's stage times */
   double ms_setup;               /* model load + prefill */
+  gboolean sink_from_stream;     /* the sink is the stream's first generated latent (rolling
+                                  * sink, from clip 1 on); FALSE: the reference image */
 } LaSessionStats;
 
 /* Loads the model, encodes the reference and the prompt, prefills the sink

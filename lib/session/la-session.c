@@ -219,6 +219,7 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   }
   s->stats.ms_vae = (now - t0) / 1000.0;
   s->stats.blocks_done = block + 1;
+  s->stats.sink_from_stream = s->p.sink_refresh && block >= s->blocks_per_clip;
   if (now > s->t_first_block_us)
     s->stats.fps = s->stats.frames_out / ((now - s->t_first_block_us) / 1e6);
   g_cond_broadcast (&s->cond);

@@ -55,6 +55,10 @@ GST_START_TEST (test_engine_streams)
     g_object_get (h->element, "stats", &st, NULL);
     fail_unless (gst_structure_get_int64 (st, "block-index", &blocks));
     fail_unless_equals_int64 (blocks, 4 * n);
+    /* One clip leaves the reference as the sink; the second clip's blocks
+     * were made with the rolling sink (the stream's first latent). */
+    fail_unless_equals_string (gst_structure_get_string (st, "sink-frame"),
+        n == 1 ? "reference" : "first-generated");
     gst_structure_free (st);
   }
   gst_harness_teardown (h);
