@@ -89,27 +89,16 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
   la_tensor_unref (z);
 
   GPtrArray *outs = g_ptr_array_new_with_free_func ((GDestroyNotify) la_tensor_unref);
-  int64_t frames = 0;
   for (int64_t t = 0; t < T;) {
     int64_t n = dec->st.chunk == 0 ? 1 : MIN (dec->max_pass, T - t);
     LaTensor *xin = vae_slice_frames (be, x, t, n);
     LaTensor *y = vae_side_forward (vae, &vae->dec, "decoder", xin, &dec->st);
-    frames += y->shape[1];
     g_ptr_array_add (outs, y);
     dec->st.chunk++;
     t += n;
   }
   la_tensor_unref (x);
-  LaTensor *first = outs->pdata[0];
-  LaTensor *out = vae_alloc4 (be, 3, frames, first->shape[2], first->shape[3]);
-  int64_t at = 0;
-  for (guint i = 0; i < outs->len; i++) {
-    LaTensor *y = outs->pdata[i];
-    int64_t yo[4] = { 0, at, 0, 0 }, zo[4] = { 0, 0, 0, 0 };
-    int64_t cnt[4] = { y->shape[0], y->shape[1], y->shape[2], y->shape[3] };
-    be->ops->copy4d (be, out, yo, y, zo, cnt);
-    at += y->shape[1];
-  }
+  LaTensor *out = vae_cat_frames (be, outs);
   g_ptr_array_unref (outs);
   be->ops->clamp (be, out, out, -1.0f, 1.0f);
   if (!la_backend_sync (be, error)) {

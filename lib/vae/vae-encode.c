@@ -29,26 +29,16 @@ la_vae_encode (LaVae *vae, const LaTensor *pixels, GError **error)
   VaeState st;
   vae_state_init (&st, vae->enc.n_slots);
   GPtrArray *outs = g_ptr_array_new_with_free_func ((GDestroyNotify) la_tensor_unref);
-  int64_t total = 0;
   for (int i = 0; i < n_chunks; i++) {
     int64_t t0 = i == 0 ? 0 : 1 + 4 * (i - 1), n = i == 0 ? 1 : 4;
     st.chunk = i;
     LaTensor *x = vae_slice_frames (be, pixels, t0, n);
     LaTensor *y = vae_side_forward (vae, &vae->enc, "encoder", x, &st);
-    total += y->shape[1];
     g_ptr_array_add (outs, y);
   }
   vae_state_clear (&st);
-  LaTensor *first = outs->pdata[0];
-  LaTensor *cat = vae_alloc4 (be, first->shape[0], total, first->shape[2], first->shape[3]);
-  int64_t at = 0;
-  for (guint i = 0; i < outs->len; i++) {
-    LaTensor *y = outs->pdata[i];
-    int64_t yo[4] = { 0, at, 0, 0 }, zo[4] = { 0, 0, 0, 0 };
-    int64_t cnt[4] = { y->shape[0], y->shape[1], y->shape[2], y->shape[3] };
-    be->ops->copy4d (be, cat, yo, y, zo, cnt);
-    at += y->shape[1];
-  }
+  LaTensor *cat = vae_cat_frames (be, outs);
+  const int64_t total = cat->shape[1];
   g_ptr_array_unref (outs);
   LaTensor *ml = vae_conv (vae, &vae->conv1, cat, 0, 0, STRIDE1, NULL);
   la_tensor_unref (cat);

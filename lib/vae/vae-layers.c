@@ -53,6 +53,25 @@ vae_slice_frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n)
   return y;
 }
 
+/* [C, T_i, H, W] tensors (the passes of one call) -> one [C, sum T_i, H, W]. */
+LaTensor *
+vae_cat_frames (LaBackend *be, GPtrArray *parts)
+{
+  const LaTensor *first = parts->pdata[0];
+  int64_t total = 0, at = 0;
+  for (guint i = 0; i < parts->len; i++)
+    total += ((const LaTensor *) parts->pdata[i])->shape[1];
+  LaTensor *out = vae_alloc4 (be, first->shape[0], total, first->shape[2], first->shape[3]);
+  for (guint i = 0; i < parts->len; i++) {
+    const LaTensor *y = parts->pdata[i];
+    int64_t yo[4] = { 0, at, 0, 0 }, zo[4] = { 0, 0, 0, 0 };
+    int64_t cnt[4] = { y->shape[0], y->shape[1], y->shape[2], y->shape[3] };
+    be->ops->copy4d (be, out, yo, y, zo, cnt);
+    at += y->shape[1];
+  }
+  return out;
+}
+
 /* Conv with kernel (kt, kh, kw): spatial zero padding ph/pw, and, when the
  * kernel is temporal (kt > 1) and a cache slot is given, kt-1 frames of
  * cached history in front (2·pt = kt − 1 for every temporal conv here).

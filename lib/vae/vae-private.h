@@ -90,6 +90,7 @@ void     vae_state_clear (VaeState *st);
 
 /* vae-layers.c: forward pieces; x is consumed (unref'd) where noted "takes x". */
 LaTensor *vae_alloc4 (LaBackend *be, int64_t c, int64_t t, int64_t h, int64_t w);
+LaTensor *vae_cat_frames (LaBackend *be, GPtrArray *parts);
 LaTensor *vae_conv (LaVae *vae, const VaeConv *cv, LaTensor *x, int ph, int pw,
                     const int stride[3], VaeSlot *cache);
 LaTensor *vae_norm_silu (LaVae *vae, const LaTensor *x, const LaTensor *gamma, gboolean silu);
