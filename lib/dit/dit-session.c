@@ -480,10 +480,9 @@ gboolean
 la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion_latents,
                              GError **error)
 {
-  /* keep the current motion latents when none are given: re-embed from the stored tokens */
+  /* No new motion latents: the motion tokens in sink_tokens stay; only the
+   * reference rows are re-embedded. */
   if (!motion_latents) {
-    g_autoptr (LaTensor) keep = dit_rows (s->sink_tokens, s->fsl, s->Nc - s->fsl);
-    g_autoptr (LaTensor) saved = dit_to_host (s->be, keep);
     LaDitModel *m = s->m;
     int C = m->cfg.in_dim, ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
     g_autoptr (LaTensor) ref = latent4 (s->be, ref_latent, "ref_latent", C, 1, s->p.lat_h, s->p.lat_w, error);
