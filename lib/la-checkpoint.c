@@ -167,3 +167,29 @@ la_checkpoint_open (const char *path, GError **error)
   /* Unknown suffix: safetensors has no magic; try it, its validation is strict. */
   return la_safetensors_open (path, error);
 }
+
+char *
+la_checkpoint_digest (LaCheckpoint *ck)
+{
+  const gsize sample = 64 * 1024;
+  GChecksum *h = g_checksum_new (G_CHECKSUM_SHA256);
+  for (const char * const *n = la_checkpoint_names (ck); *n; n++) {
+    const LaTensor *t = la_checkpoint_get (ck, *n);
+    g_autofree char *shape = la_shape_to_string (t->ndim, t->shape);
+    g_autofree char *head = g_strdup_printf ("%s|%s|%s|", *n, la_dtype_name (t->dtype), shape);
+    g_checksum_update (h, (const guchar *) head, -1);
+    gsize nb = la_tensor_nbytes (t);
+    if (t->device != LA_DEVICE_CPU)
+      continue;                 /* checkpoints are host tensors; never read device memory here */
+    const guchar *d = t->data;
+    if (nb <= 2 * sample)
+      g_checksum_update (h, d, nb);
+    else {
+      g_checksum_update (h, d, sample);
+      g_checksum_update (h, d + nb - sample, sample);
+    }
+  }
+  char *r = g_strdup (g_checksum_get_string (h));
+  g_checksum_free (h);
+  return r;
+}

@@ -43,6 +43,10 @@ const char * const *la_checkpoint_names (LaCheckpoint *ck);
 /* The file(s) this came from, for messages ("" for built ones). */
 const char   *la_checkpoint_path (LaCheckpoint *ck);
 void          la_checkpoint_set_path (LaCheckpoint *ck, const char *path);
+/* SHA-256 (hex, caller frees) of every tensor's name, dtype and shape and of
+ * its first and last 64 KiB: tells two processes whether they hold the same
+ * weights (a LoRA merge changes them) without reading 30 GB. */
+char         *la_checkpoint_digest (LaCheckpoint *ck);
 
 /* Writes host tensors as one safetensors file (names sorted, data 8-aligned). */
 gboolean      la_safetensors_write (const char *path, LaCheckpoint *ck, GError **error);

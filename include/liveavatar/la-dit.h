@@ -17,6 +17,7 @@
 #include <json-glib/json-glib.h>
 #include "la-backend.h"
 #include "la-checkpoint.h"
+#include "la-model.h"
 
 G_BEGIN_DECLS
 
@@ -52,6 +53,17 @@ typedef struct _LaDitModel LaDitModel;
 LaDitModel *la_dit_model_new (LaBackend *be, const LaDitConfig *cfg, LaCheckpoint *weights,
                               GError **error);
 void        la_dit_model_free (LaDitModel *m);
+
+/* What la_dit_model_load read. */
+typedef struct {
+  LaDitConfig  cfg;
+  LaLoraReport lora;
+  char         digest[65];   /* la_checkpoint_digest of the weights after the LoRA merge */
+} LaDitLoadInfo;
+/* The DiT of a model folder (la_model_paths_resolve): config.json, the
+ * weights, the LoRA merged when `lora` is given.  info may be NULL. */
+LaDitModel *la_dit_model_load (LaBackend *be, const char *model_dir, const char *lora, LaDitLoadInfo *info,
+                               GError **error);
 const LaDitConfig *la_dit_model_config (LaDitModel *m);
 
 /* The flow-matching Euler table (dit.md §4): timesteps[steps], sigmas[steps+1]. */

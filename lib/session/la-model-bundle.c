@@ -54,19 +54,13 @@ la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, GE
   if (!read_overrides (b, &t5cfg, error))
     goto fail;
 
-  if (!la_dit_config_from_json_file (&b->dit_cfg, b->paths->dit_config, error))
-    goto fail;
   {
-    g_autoptr (LaCheckpoint) w = la_checkpoint_open (b->paths->dit_weights, error);
-    if (!w)
+    LaDitLoadInfo info;
+    if (!(b->dit = la_dit_model_load (be, model_dir, lora, &info, error)))
       goto fail;
-    if (b->paths->lora) {
-      g_autoptr (LaCheckpoint) l = la_checkpoint_open (b->paths->lora, error);
-      if (!l || !la_lora_merge (w, l, 0, &b->lora, error))
-        goto fail;
-    }
-    if (!(b->dit = la_dit_model_new (be, &b->dit_cfg, w, error)))
-      goto fail;
+    b->dit_cfg = info.cfg;
+    b->lora = info.lora;
+    g_strlcpy (b->dit_digest, info.digest, sizeof b->dit_digest);
   }
   {
     g_autoptr (LaCheckpoint) v = la_checkpoint_open (b->paths->vae, error);

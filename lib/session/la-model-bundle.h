@@ -19,6 +19,7 @@ typedef struct {
   LaTokenizer  *tok;
   LaWav2Vec2   *w2v;
   LaLoraReport  lora;
+  char          dit_digest[65];   /* the DiT weights' la_checkpoint_digest (TPP stage workers compare it) */
 } LaModelBundle;
 
 /* Loads and checks every component; errors name the file or tensor. */
