@@ -24,6 +24,7 @@
  */
 #pragma once
 #include <glib.h>
+#include <gio/gio.h>
 #include "la-dit.h"
 
 G_BEGIN_DECLS
@@ -60,6 +61,10 @@ typedef struct {
   LaDitModel *model;
   const char *name;        /* for messages, e.g. "cpu:0", "cuda:3"; NULL: "device N" */
   int         cuda_device; /* NCCL transport: the CUDA ordinal of this device */
+  /* "tcp://HOST:PORT" of a stage worker (la_tpp_worker_*, liveavatar-stage):
+   * this device's DiT steps run there (model may then be NULL).  The VAE /
+   * output stage always runs in this process. */
+  const char *remote;
 } LaTppDevice;
 
 /* Clean latents of block `block` (host f32 [16, F, h, w], borrowed), called
@@ -74,6 +79,9 @@ typedef struct {
   LaTppOutputFunc    output;            /* may be NULL */
   gpointer           output_user;
   gboolean           record_timeline;   /* keep start/end per block per stage */
+  /* la_checkpoint_digest of this process's DiT weights: a stage worker that
+   * reports another digest is refused (NULL: not checked). */
+  const char        *model_digest;
   /* Test hook: stage `fault_stage` fails on block `fault_block` (fault_stage < 0: never). */
   int                fault_stage;
   gint64             fault_block;
@@ -135,5 +143,27 @@ LaTppEvent *la_tpp_timeline (LaTpp *t, int *n_events);
 /* Writes the timeline as an SVG Gantt chart (one row per stage). */
 gboolean la_tpp_timeline_svg (const LaTppEvent *ev, int n, int n_stages, const char *title,
                               const char *path, GError **error);
+
+/* ---- Stage workers: TPP across processes and machines (docs/tpp.md) ----
+ *
+ * A worker holds a DiT model and serves pipeline stages over TCP: one
+ * connection = one stage of one stream (its own KV caches), then the next.
+ * Heads name it in LaTppDevice.remote.  No authentication: listen on a
+ * private interface only. */
+typedef struct _LaTppWorker LaTppWorker;
+/* Listens on "[HOST:]PORT" (numeric host, default 127.0.0.1; port 0 picks a
+ * free one).  model (borrowed, must outlive the worker); digest: its weights'
+ * la_checkpoint_digest, sent to heads (NULL: none); backend_name for messages. */
+LaTppWorker *la_tpp_worker_new (LaDitModel *model, const char *digest, const char *backend_name,
+                                const char *address, GError **error);
+guint16      la_tpp_worker_get_port (LaTppWorker *w);
+/* "tcp://HOST:PORT" as bound (what heads list in devices). */
+const char  *la_tpp_worker_get_address (LaTppWorker *w);
+/* Accepts one head and serves its stream until it ends (BYE or close: TRUE)
+ * or fails (FALSE; the head was told why).  cancel interrupts a wait. */
+gboolean     la_tpp_worker_serve_one (LaTppWorker *w, GCancellable *cancel, GError **error);
+/* Test hook: the stage fails at this block (-1: never). */
+void         la_tpp_worker_set_fault_block (LaTppWorker *w, gint64 block);
+void         la_tpp_worker_free (LaTppWorker *w);
 
 G_END_DECLS

@@ -18,7 +18,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "tpp-internal.h"
+#include "tpp-remote.h"
 
 typedef struct {
   LaTpp         *t;
@@ -26,6 +26,7 @@ typedef struct {
   LaTppStagePlan plan;
   char          *label;          /* "stage 1 (cpu:1, steps 2-3)" */
   LaDitSession  *session;
+  TppRemote     *remote;         /* the steps run in a stage worker (tpp-remote.c) */
   LaTensor      *stream_ref;     /* the stream's first clean latent frame, once known */
   GThread       *thread;
 } Stage;
@@ -37,6 +38,8 @@ struct _LaTpp {
   int                n_stages, last_dit, bpc;
   Stage              st[LA_TPP_MAX_STAGES];
   TppTransport      *tr;
+  GCancellable      *cancel;     /* cancelled on abort: unblocks remote stages' socket waits */
+  LaDitConfig        dc;         /* the DiT's config (local model or stage workers) */
   GMutex             lock;
   GCond              cond;
   int                n_ready;
@@ -65,14 +68,20 @@ now_s (LaTpp *t)
 }
 
 static void
-record (LaTpp *t, int stage, gint64 block, char what, double t0)
+record_span (LaTpp *t, int stage, gint64 block, char what, double t0, double t1)
 {
   if (!t->cfg.record_timeline)
     return;
-  LaTppEvent e = { stage, block, what, t0, now_s (t) };
+  LaTppEvent e = { stage, block, what, t0, t1 };
   g_mutex_lock (&t->lock);
   g_array_append_val (t->events, e);
   g_mutex_unlock (&t->lock);
+}
+
+static void
+record (LaTpp *t, int stage, gint64 block, char what, double t0)
+{
+  record_span (t, stage, block, what, t0, now_s (t));
 }
 
 /* First failure wins; every waiter wakes up. */
@@ -90,6 +99,7 @@ fail (LaTpp *t, Stage *st, GError *err)
   g_mutex_unlock (&t->lock);
   g_error_free (err);
   t->tr->vt->abort (t->tr);
+  g_cancellable_cancel (t->cancel);
 }
 
 /* [16, 1, h, w] host copy of frame 0 of x [16, F, h, w]. */
@@ -113,28 +123,42 @@ static gboolean
 run_dit (LaTpp *t, Stage *st, TppMsg *m, GError **error)
 {
   double t0 = now_s (t);
-  if (m->refresh || (t->p.refresh_sink_at_clip1 && m->block == t->bpc)) {
-    if (!m->refresh_ref && !st->stream_ref &&
-        !t->tr->vt->ref_share (t->tr, st->index, t->last_dit, &st->stream_ref, error))
+  gboolean refresh = m->refresh || (t->p.refresh_sink_at_clip1 && m->block == t->bpc);
+  if (refresh && !m->refresh_ref && !st->stream_ref &&
+      !t->tr->vt->ref_share (t->tr, st->index, t->last_dit, &st->stream_ref, error))
+    return FALSE;
+  if (st->remote) {
+    double rs = 0, ss = 0;
+    if (!tpp_remote_run (st->remote, m, refresh, m->refresh_ref ? m->refresh_ref : st->stream_ref, &rs, &ss,
+                         t->cancel, error))
       return FALSE;
-    if (!la_dit_session_refresh_sink (st->session, m->refresh_ref ? m->refresh_ref : st->stream_ref,
-                                      m->refresh_motion, error))
-      return FALSE;
-    record (t, st->index, m->block, 'P', t0);
-    t0 = now_s (t);
+    /* the worker's own timings; the rest of the round trip is transfer */
+    double t1 = now_s (t);
+    if (refresh)
+      record_span (t, st->index, m->block, 'P', t1 - ss - rs, t1 - ss);
+    record_span (t, st->index, m->block, 'S', refresh ? t1 - ss : t0, t1);
+  } else {
+    if (refresh) {
+      if (!la_dit_session_refresh_sink (st->session, m->refresh_ref ? m->refresh_ref : st->stream_ref,
+                                        m->refresh_motion, error))
+        return FALSE;
+      record (t, st->index, m->block, 'P', t0);
+      t0 = now_s (t);
+    }
+    int d[LA_TPP_STEPS];
+    for (int i = 0; i < LA_TPP_STEPS; i++)
+      d[i] = m->have_d ? m->d[i] : la_dit_session_next_d (st->session);
+    gint64 frame_n = m->block * t->p.frames_per_block;
+    for (int i = st->plan.first_step; i < st->plan.first_step + st->plan.n_steps; i++)
+      if (!la_dit_session_denoise_step (st->session, i, m->x, m->audio, frame_n, d[i], error))
+        return FALSE;
   }
-  int d[LA_TPP_STEPS];
-  for (int i = 0; i < LA_TPP_STEPS; i++)
-    d[i] = m->have_d ? m->d[i] : la_dit_session_next_d (st->session);
-  gint64 frame_n = m->block * t->p.frames_per_block;
-  for (int i = st->plan.first_step; i < st->plan.first_step + st->plan.n_steps; i++)
-    if (!la_dit_session_denoise_step (st->session, i, m->x, m->audio, frame_n, d[i], error))
-      return FALSE;
   if (t->cfg.fault_stage == st->index && t->cfg.fault_block == m->block) {
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "injected fault at block %" G_GINT64_FORMAT, m->block);
     return FALSE;
   }
-  record (t, st->index, m->block, 'S', t0);
+  if (!st->remote)
+    record (t, st->index, m->block, 'S', t0);
   if (st->index == t->last_dit && m->block == 0)
     st->stream_ref = first_frame (m->x);
   return TRUE;
@@ -183,9 +207,14 @@ stage_main (gpointer data)
     for (int i = st->plan.first_step; i < st->plan.first_step + st->plan.n_steps; i++)
       sp.cache_mask |= 1u << i;
     double t0 = now_s (t);
-    st->session = la_dit_session_new (t->cfg.devices[st->plan.device].model, &sp, t->init_ref, t->init_motion,
-                                      t->init_ctx, &err);
-    if (!st->session) {
+    gboolean ok;
+    if (st->remote)
+      ok = tpp_remote_init (st->remote, st->index, st->label, &sp, t->init_ref, t->init_motion, t->init_ctx,
+                            t->cancel, &err);
+    else
+      ok = (st->session = la_dit_session_new (t->cfg.devices[st->plan.device].model, &sp, t->init_ref,
+                                              t->init_motion, t->init_ctx, &err)) != NULL;
+    if (!ok) {
       fail (t, st, err);
       g_mutex_lock (&t->lock);
       t->n_ready++;
@@ -246,6 +275,7 @@ stop_threads (LaTpp *t)
     return;
   t->stopped = TRUE;
   t->tr->vt->abort (t->tr);
+  g_cancellable_cancel (t->cancel);
   for (int k = 0; k < t->n_stages; k++)
     if (t->st[k].thread) {
       g_thread_join (t->st[k].thread);
@@ -262,6 +292,7 @@ la_tpp_free (LaTpp *t)
     stop_threads (t);
   for (int k = 0; k < t->n_stages; k++) {
     la_dit_session_free (t->st[k].session);
+    tpp_remote_free (t->st[k].remote);
     g_clear_pointer (&t->st[k].stream_ref, la_tensor_unref);
     g_free (t->st[k].label);
   }
@@ -269,6 +300,7 @@ la_tpp_free (LaTpp *t)
     t->tr->vt->free (t->tr);
   g_clear_error (&t->error);
   g_array_unref (t->events);
+  g_clear_object (&t->cancel);
   g_mutex_clear (&t->lock);
   g_cond_clear (&t->cond);
   g_free (t);
@@ -285,6 +317,82 @@ take_error (LaTpp *t, GError **error)
   return FALSE;
 }
 
+/* "dim 48 (here 32), num_heads 3 (here 2)": the config.json members that differ. */
+static char *
+config_diff (const LaDitConfig *got, const LaDitConfig *want)
+{
+  g_autoptr (JsonObject) a = la_dit_config_to_json_object (got);
+  g_autoptr (JsonObject) b = la_dit_config_to_json_object (want);
+  GString *s = g_string_new (NULL);
+  g_autoptr (GList) keys = json_object_get_members (a);
+  for (GList *k = keys; k; k = k->next) {
+    JsonNode *nb = json_object_get_member (b, k->data);
+    g_autofree char *va = json_to_string (json_object_get_member (a, k->data), FALSE);
+    g_autofree char *vb = nb ? json_to_string (nb, FALSE) : g_strdup ("none");
+    if (strcmp (va, vb))
+      g_string_append_printf (s, "%s%s %s (here %s)", s->len ? ", " : "", (char *) k->data, va, vb);
+  }
+  return g_string_free (s, FALSE);
+}
+
+/* Labels every stage, connects the stage workers and checks that they hold
+ * the model this process expects (config and, when known, weights digest). */
+static gboolean
+setup_stages (LaTpp *t, GError **error)
+{
+  const LaTppConfig *cfg = &t->cfg;
+  gboolean have_dc = FALSE;
+  for (int k = 0; k < t->n_stages; k++) {
+    Stage *st = &t->st[k];
+    st->t = t;
+    st->index = k;
+    st->plan = t->plan.stage[k];
+    const LaTppDevice *dv = &cfg->devices[st->plan.device];
+    g_autofree char *dev = dv->name ? g_strdup (dv->name)
+                         : dv->remote ? g_strdup (dv->remote) : g_strdup_printf ("device %d", st->plan.device);
+    if (st->plan.n_steps == 0)
+      st->label = g_strdup_printf ("stage %d (%s, VAE)", k, dv->remote ? "this process" : dev);
+    else if (st->plan.n_steps == 1)
+      st->label = g_strdup_printf ("stage %d (%s, step %d)", k, dev, st->plan.first_step);
+    else
+      st->label = g_strdup_printf ("stage %d (%s, steps %d-%d)", k, dev, st->plan.first_step,
+                                   st->plan.first_step + st->plan.n_steps - 1);
+    if (st->plan.n_steps > 0 && dv->model && !have_dc) {
+      t->dc = *la_dit_model_config (dv->model);
+      have_dc = TRUE;
+    }
+  }
+  for (int k = 0; k < t->n_stages; k++) {
+    Stage *st = &t->st[k];
+    const LaTppDevice *dv = &cfg->devices[st->plan.device];
+    if (st->plan.n_steps == 0 || !dv->remote)
+      continue;
+    GError *e = NULL;
+    if (!(st->remote = tpp_remote_connect (dv->remote, t->cancel, &e))) {
+      g_propagate_prefixed_error (error, e, "TPP %s: ", st->label);
+      return FALSE;
+    }
+    if (!have_dc) {
+      t->dc = *tpp_remote_config (st->remote);
+      have_dc = TRUE;
+    }
+    g_autofree char *diff = config_diff (tpp_remote_config (st->remote), &t->dc);
+    const char *digest = tpp_remote_digest (st->remote);
+    if (*diff) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "TPP %s: the stage worker serves another model (%s): "
+                   "start it on the same model folder", st->label, diff);
+      return FALSE;
+    }
+    if (cfg->model_digest && *cfg->model_digest && *digest && strcmp (digest, cfg->model_digest)) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "TPP %s: the stage worker holds other weights (digest "
+                   "%.12s..., this process %.12s...): use the same checkpoint and LoRA on every host", st->label,
+                   digest, cfg->model_digest);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 LaTpp *
 la_tpp_new (const LaTppConfig *cfg, const LaDitSessionParams *p, const LaTensor *ref_latent,
             const LaTensor *motion_latents, const LaTensor *text_context, GError **error)
@@ -296,11 +404,23 @@ la_tpp_new (const LaTppConfig *cfg, const LaDitSessionParams *p, const LaTensor 
   LaTppPlan plan;
   if (!la_tpp_plan (cfg->n_devices, &plan, error))
     return NULL;
-  for (int k = 0; k < plan.n_stages; k++)
-    if (plan.stage[k].n_steps > 0 && !cfg->devices[plan.stage[k].device].model) {
+  for (int k = 0; k < plan.n_stages; k++) {
+    const LaTppDevice *dv = &cfg->devices[plan.stage[k].device];
+    if (plan.stage[k].n_steps > 0 && !dv->model && !dv->remote) {
       g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_new: device %d has no DiT model", plan.stage[k].device);
       return NULL;
     }
+    if (dv->remote && cfg->transport == LA_TPP_TRANSPORT_NCCL) {
+      g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED, "la_tpp_new: device %d (%s) is a stage worker; the NCCL "
+                   "transport only joins GPUs of this process", plan.stage[k].device, dv->remote);
+      return NULL;
+    }
+    if (dv->remote && plan.stage[k].n_steps == 0 && (k == 0 || plan.stage[k - 1].device != plan.stage[k].device)) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_new: device %d (%s) would only hold the VAE stage, "
+                   "which runs in this process: list a local device last", plan.stage[k].device, dv->remote);
+      return NULL;
+    }
+  }
   if (p->frames_per_block <= 0 || p->infer_frames <= 0 || p->infer_frames % (4 * p->frames_per_block)) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_tpp_new: infer_frames %d is not a positive multiple "
                  "of 4·frames_per_block (%d)", p->infer_frames, p->frames_per_block);
@@ -322,6 +442,11 @@ la_tpp_new (const LaTppConfig *cfg, const LaDitSessionParams *p, const LaTensor 
 #ifdef _OPENMP
   t->omp_threads = omp_get_max_threads ();
 #endif
+  t->cancel = g_cancellable_new ();
+  if (!setup_stages (t, error)) {
+    la_tpp_free (t);
+    return NULL;
+  }
   if (cfg->transport == LA_TPP_TRANSPORT_NCCL)
     t->tr = tpp_transport_nccl_new (cfg, &plan, 16, p->frames_per_block, p->lat_h, p->lat_w, error);
   else
@@ -336,18 +461,6 @@ la_tpp_new (const LaTppConfig *cfg, const LaDitSessionParams *p, const LaTensor 
   int started = 0;
   for (int k = 0; k < plan.n_stages; k++) {
     Stage *st = &t->st[k];
-    st->t = t;
-    st->index = k;
-    st->plan = plan.stage[k];
-    const char *dn = cfg->devices[st->plan.device].name;
-    g_autofree char *dev = dn ? g_strdup (dn) : g_strdup_printf ("device %d", st->plan.device);
-    if (st->plan.n_steps == 0)
-      st->label = g_strdup_printf ("stage %d (%s, VAE)", k, dev);
-    else if (st->plan.n_steps == 1)
-      st->label = g_strdup_printf ("stage %d (%s, step %d)", k, dev, st->plan.first_step);
-    else
-      st->label = g_strdup_printf ("stage %d (%s, steps %d-%d)", k, dev, st->plan.first_step,
-                                   st->plan.first_step + st->plan.n_steps - 1);
     char name[16];
     g_snprintf (name, sizeof name, "la-tpp-%d", k);
     GError *err = NULL;
@@ -414,7 +527,7 @@ la_tpp_push (LaTpp *t, const LaTppBlock *b, GError **error)
   }
   /* shapes are checked here so that a bad block is refused without stopping the pipeline */
   {
-    const LaDitConfig *dc = la_dit_model_config (t->cfg.devices[t->plan.stage[0].device].model);
+    const LaDitConfig *dc = &t->dc;
     const LaTensor *x = b->noise;
     int off = x->ndim == 5 && x->shape[0] == 1 ? 1 : 0;
     gboolean xok = x->ndim - off == 4 && x->shape[off] == dc->in_dim && x->shape[off + 1] == t->p.frames_per_block &&

@@ -1,0 +1,473 @@
+/* test-tpp-remote.c — TPP stages in stage workers (la_tpp_worker_*, the
+ * protocol of lib/tpp/tpp-wire.h), tiny random DiT models, workers on
+ * threads of this process listening on the loopback:
+ *
+ *  - exactness: pipelines mixing local and remote stages (1 to 5 devices,
+ *    one to three workers) give, bit for bit, the sequential 4-cache loop,
+ *    with generator d + the clip-1 refresh and with explicit d + an explicit
+ *    refresh carrying new motion latents;
+ *  - refusals at la_tpp_new, each naming the stage and the worker: nothing
+ *    listening, another model config, other weights (digest), a peer that
+ *    does not speak the protocol, malformed greetings, a remote device that
+ *    would only hold the VAE;
+ *  - a worker failing mid-stream stops the pipeline with the stage named,
+ *    the worker survives for the next stream; shutdown mid-stream with
+ *    remote stages never hangs (watchdog alarm).
+ */
+#include <string.h>
+#include <unistd.h>
+#include <liveavatar/la-tpp.h>
+#include <liveavatar/liveavatar.h>
+
+#include "../dit/dit-test-util.h"
+
+typedef struct {
+  LaDitConfig cfg;
+  LaCheckpoint *ck;
+  LaBackend *be;
+  LaDitModel *m;
+  LaTensor *ref, *mot, *mot2, *ctx;
+  LaTensor *noise[8], *audio[8];
+  int n_blocks;
+  LaDitSessionParams p;
+} Fx;
+
+static void
+fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_blocks, guint32 seed)
+{
+  memset (f, 0, sizeof *f);
+  GRand *r = g_rand_new_with_seed (seed);
+  tiny_config (&f->cfg, dim, heads, layers);
+  f->ck = la_dit_random_weights (&f->cfg, seed + 1);
+  f->be = la_backend_cpu_new (1);
+  GError *e = NULL;
+  f->m = la_dit_model_new (f->be, &f->cfg, f->ck, &e);
+  g_assert_no_error (e);
+  f->ref = randn (r, 4, (int64_t[]) { 16, 1, lat_h, lat_w });
+  f->mot = randn (r, 4, (int64_t[]) { 16, 19, lat_h, lat_w });
+  f->mot2 = randn (r, 4, (int64_t[]) { 16, 19, lat_h, lat_w });
+  f->ctx = randn (r, 2, (int64_t[]) { 5, f->cfg.text_dim });
+  f->n_blocks = n_blocks;
+  for (int b = 0; b < n_blocks; b++) {
+    f->noise[b] = randn (r, 4, (int64_t[]) { 16, 3, lat_h, lat_w });
+    f->audio[b] = randn (r, 3, (int64_t[]) { 25, f->cfg.audio_dim, 12 });
+  }
+  la_dit_session_params_init (&f->p, lat_h, lat_w);
+  f->p.infer_frames = 24;                 /* 2 blocks per clip: clip 1 starts at block 2 */
+  f->p.d_seed = seed * 7 + 3;
+  f->p.refresh_sink_at_clip1 = TRUE;
+  g_rand_free (r);
+}
+
+static void
+fx_clear (Fx *f)
+{
+  for (int b = 0; b < f->n_blocks; b++) {
+    la_tensor_unref (f->noise[b]);
+    la_tensor_unref (f->audio[b]);
+  }
+  la_tensor_unref (f->ref);
+  la_tensor_unref (f->mot);
+  la_tensor_unref (f->mot2);
+  la_tensor_unref (f->ctx);
+  la_dit_model_free (f->m);
+  la_backend_unref (f->be);
+  la_checkpoint_unref (f->ck);
+}
+
+/* ---- a worker on a thread: serves streams until stopped ---- */
+
+typedef struct {
+  LaTppWorker *w;
+  GCancellable *cancel;
+  GThread *thread;
+  int streams_ok, streams_failed;
+  char *last_error;
+} Worker;
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *wk = data;
+  while (!g_cancellable_is_cancelled (wk->cancel)) {
+    GError *e = NULL;
+    if (la_tpp_worker_serve_one (wk->w, wk->cancel, &e))
+      g_atomic_int_inc (&wk->streams_ok);
+    else if (!g_cancellable_is_cancelled (wk->cancel)) {
+      g_atomic_int_inc (&wk->streams_failed);
+      g_free (wk->last_error);
+      wk->last_error = g_strdup (e->message);
+    }
+    g_clear_error (&e);
+  }
+  return NULL;
+}
+
+static Worker *
+worker_start (LaDitModel *m, const char *digest)
+{
+  Worker *wk = g_new0 (Worker, 1);
+  GError *e = NULL;
+  wk->w = la_tpp_worker_new (m, digest, "cpu (test)", "127.0.0.1:0", &e);
+  g_assert_no_error (e);
+  g_assert_cmpuint (la_tpp_worker_get_port (wk->w), >, 0);
+  g_assert_true (g_str_has_prefix (la_tpp_worker_get_address (wk->w), "tcp://127.0.0.1:"));
+  wk->cancel = g_cancellable_new ();
+  wk->thread = g_thread_new ("worker", worker_main, wk);
+  return wk;
+}
+
+static void
+worker_stop (Worker *wk)
+{
+  g_cancellable_cancel (wk->cancel);
+  g_thread_join (wk->thread);
+  la_tpp_worker_free (wk->w);
+  g_object_unref (wk->cancel);
+  g_free (wk->last_error);
+  g_free (wk);
+}
+
+/* ---- reference and pipeline runs ---- */
+
+typedef struct {
+  LaTensor *out[8];
+} Sink;
+
+static gboolean
+collect (gint64 block, const LaTensor *clean, gpointer user, GError **error)
+{
+  Sink *s = user;
+  g_assert_cmpint (block, <, 8);
+  g_clear_pointer (&s->out[block], la_tensor_unref);
+  s->out[block] = la_tensor_to_dtype (clean, LA_DTYPE_F32);
+  return TRUE;
+}
+
+static void
+sink_clear (Sink *s)
+{
+  for (int i = 0; i < 8; i++)
+    g_clear_pointer (&s->out[i], la_tensor_unref);
+}
+
+static const int *
+explicit_d (int b)
+{
+  static int d[4];
+  d[0] = 4 + b, d[1] = 30 - b, d[2] = 10 + 2 * b, d[3] = 17;
+  return d;
+}
+
+/* One session, 4 caches (explicit: given d, refresh at block 2 from the first clean frame with new motion). */
+static void
+sequential (Fx *f, gboolean explicit, LaTensor **out)
+{
+  GError *e = NULL;
+  LaDitSessionParams p = f->p;
+  p.refresh_sink_at_clip1 = !explicit;
+  LaDitSession *s = la_dit_session_new (f->m, &p, f->ref, f->mot, f->ctx, &e);
+  g_assert_no_error (e);
+  LaTensor *first = NULL;
+  for (int b = 0; b < f->n_blocks; b++) {
+    if (explicit) {
+      la_dit_session_queue_d (s, explicit_d (b), 4);
+      if (b == 2)
+        g_assert_true (la_dit_session_refresh_sink (s, first, f->mot2, &e));
+    }
+    out[b] = la_dit_session_generate_block (s, f->noise[b], f->audio[b], &e);
+    g_assert_no_error (e);
+    if (b == 0) {
+      gint64 hw = out[0]->shape[2] * out[0]->shape[3];
+      first = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 1, out[0]->shape[2], out[0]->shape[3] });
+      for (int c = 0; c < 16; c++)
+        memcpy (la_tensor_f32 (first) + c * hw, la_tensor_f32 (out[0]) + c * 3 * hw, sizeof (float) * hw);
+    }
+  }
+  la_tensor_unref (first);
+  la_dit_session_free (s);
+}
+
+/* devs: "cpu" or a worker index "0".."2". */
+static LaTpp *
+make_tpp (Fx *f, const char *const *devs, int n, Worker **wk, const char *digest, Sink *sink, gboolean explicit,
+          GError **e)
+{
+  LaTppConfig cfg;
+  la_tpp_config_init (&cfg);
+  cfg.n_devices = n;
+  cfg.model_digest = digest;
+  for (int i = 0; i < n; i++) {
+    if (!strcmp (devs[i], "cpu"))
+      cfg.devices[i].model = f->m;
+    else
+      cfg.devices[i].remote = la_tpp_worker_get_address (wk[atoi (devs[i])]->w);
+  }
+  cfg.output = collect;
+  cfg.output_user = sink;
+  cfg.record_timeline = TRUE;
+  LaDitSessionParams p = f->p;
+  p.refresh_sink_at_clip1 = !explicit;
+  return la_tpp_new (&cfg, &p, f->ref, f->mot, f->ctx, e);
+}
+
+static gboolean
+push_all (Fx *f, LaTpp *t, gboolean explicit, int n_blocks, GError **e)
+{
+  for (int b = 0; b < n_blocks; b++) {
+    LaTppBlock blk = { .noise = f->noise[b], .audio = f->audio[b], .d = explicit ? explicit_d (b) : NULL };
+    if (explicit && b == 2) {
+      blk.refresh = TRUE;
+      blk.refresh_motion = f->mot2;
+    }
+    if (!la_tpp_push (t, &blk, e))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+test_exact (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 16, 5, 11);
+  Worker *wk[3];
+  for (int i = 0; i < 3; i++)
+    wk[i] = worker_start (f.m, "same");
+  const char *layouts[][5] = {
+    { "0" },
+    { "cpu", "0" },
+    { "0", "cpu", "1" },
+    { "0", "1", "2", "cpu" },
+    { "cpu", "0", "cpu", "1", "cpu" },
+    { "0", "1", "2", "cpu", "cpu" },
+  };
+  const int n_dev[] = { 1, 2, 3, 4, 5, 5 };
+  for (int explicit = 0; explicit < 2; explicit++) {
+    LaTensor *seq[8] = { 0 };
+    sequential (&f, explicit, seq);
+    for (guint l = 0; l < G_N_ELEMENTS (n_dev); l++) {
+      Sink sink = { 0 };
+      GError *e = NULL;
+      LaTpp *t = make_tpp (&f, layouts[l], n_dev[l], wk, "same", &sink, explicit, &e);
+      g_assert_no_error (e);
+      g_assert_true (push_all (&f, t, explicit, f.n_blocks, &e));
+      g_assert_no_error (e);
+      g_assert_true (la_tpp_finish (t, &e));
+      g_assert_no_error (e);
+      int ne = 0;
+      g_autofree LaTppEvent *ev = la_tpp_timeline (t, &ne);
+      g_assert_cmpint (ne, >, f.n_blocks);
+      for (int b = 0; b < f.n_blocks; b++) {
+        g_assert_nonnull (sink.out[b]);
+        if (memcmp (sink.out[b]->data, seq[b]->data, la_tensor_nbytes (seq[b])))
+          g_error ("layout %u: block %d differs from the sequential loop", l, b);
+      }
+      g_print ("# %d devices (layout %u, %s): bit-identical\n", n_dev[l], l,
+               explicit ? "explicit d + online refresh" : "generator d + clip-1 refresh");
+      la_tpp_free (t);
+      sink_clear (&sink);
+    }
+    for (int b = 0; b < f.n_blocks; b++)
+      la_tensor_unref (seq[b]);
+  }
+  for (int i = 0; i < 3; i++) {
+    g_assert_cmpint (g_atomic_int_get (&wk[i]->streams_failed), ==, 0);
+    worker_stop (wk[i]);
+  }
+  fx_clear (&f);
+}
+
+static void
+expect_new_fails (Fx *f, const char *const *devs, int n, Worker **wk, const char *digest, GQuark dom, int code,
+                  const char *const *needles)
+{
+  Sink sink = { 0 };
+  GError *e = NULL;
+  LaTpp *t = make_tpp (f, devs, n, wk, digest, &sink, FALSE, &e);
+  g_assert_null (t);
+  g_assert_error (e, dom, code);
+  for (int i = 0; needles[i]; i++)
+    if (!strstr (e->message, needles[i]))
+      g_error ("'%s' not in: %s", needles[i], e->message);
+  g_print ("# refused: %s\n", e->message);
+  g_clear_error (&e);
+}
+
+/* A server thread that accepts one connection and writes `reply` (then closes). */
+typedef struct {
+  GSocketListener *l;
+  guint16 port;
+  GBytes *reply;
+  GThread *th;
+} Fake;
+
+static gpointer
+fake_main (gpointer data)
+{
+  Fake *fk = data;
+  GSocketConnection *c = g_socket_listener_accept (fk->l, NULL, NULL, NULL);
+  if (c) {
+    gsize n;
+    const void *p = g_bytes_get_data (fk->reply, &n);
+    g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (c)), p, n, NULL, NULL, NULL);
+    g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
+    g_object_unref (c);
+  }
+  return NULL;
+}
+
+static Fake *
+fake_start (const void *reply, gsize n)
+{
+  Fake *fk = g_new0 (Fake, 1);
+  fk->l = g_socket_listener_new ();
+  fk->port = g_socket_listener_add_any_inet_port (fk->l, NULL, NULL);
+  fk->reply = g_bytes_new (reply, n);
+  fk->th = g_thread_new ("fake", fake_main, fk);
+  return fk;
+}
+
+static void
+fake_stop (Fake *fk)
+{
+  g_thread_join (fk->th);
+  g_socket_listener_close (fk->l);
+  g_object_unref (fk->l);
+  g_bytes_unref (fk->reply);
+  g_free (fk);
+}
+
+static void
+test_refusals (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 8, 3, 21);
+  /* nothing listening: a port that was just free */
+  Worker *gone = worker_start (f.m, NULL);
+  g_autofree char *gone_addr = g_strdup (la_tpp_worker_get_address (gone->w));
+  worker_stop (gone);
+  {
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = 2;
+    cfg.devices[0].model = f.m;
+    cfg.devices[1].remote = gone_addr;
+    GError *e = NULL;
+    g_assert_null (la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e));
+    g_assert_error (e, LA_ERROR, LA_ERROR_DEVICE);
+    g_assert_nonnull (strstr (e->message, "stage 1"));
+    g_assert_nonnull (strstr (e->message, gone_addr));
+    g_assert_nonnull (strstr (e->message, "cannot reach"));
+    g_print ("# refused: %s\n", e->message);
+    g_clear_error (&e);
+  }
+  /* another model: other width */
+  LaDitConfig oc;
+  tiny_config (&oc, 48, 3, 2);
+  g_autoptr (LaCheckpoint) ock = la_dit_random_weights (&oc, 5);
+  GError *e = NULL;
+  LaDitModel *om = la_dit_model_new (f.be, &oc, ock, &e);
+  g_assert_no_error (e);
+  Worker *other = worker_start (om, "x");
+  const char *d2[] = { "cpu", "0" };
+  expect_new_fails (&f, d2, 2, &other, NULL, LA_ERROR, LA_ERROR_INVALID_ARG,
+                    (const char *[]) { "stage 1", "another model", "dim 48 (here 32)", NULL });
+  worker_stop (other);
+  la_dit_model_free (om);
+  /* same config, other weights */
+  Worker *w = worker_start (f.m, "0123456789abcdef");
+  expect_new_fails (&f, d2, 2, &w, "fedcba9876543210", LA_ERROR, LA_ERROR_INVALID_ARG,
+                    (const char *[]) { "stage 1", "other weights", "0123456789ab", NULL });
+  /* a remote device holding only the VAE (5 devices: device 4) */
+  const char *d5[] = { "cpu", "cpu", "cpu", "cpu", "0" };
+  expect_new_fails (&f, d5, 5, &w, NULL, LA_ERROR, LA_ERROR_INVALID_ARG,
+                    (const char *[]) { "device 4", "VAE", NULL });
+  worker_stop (w);
+  /* peers that do not speak the protocol, or garble the greeting */
+  struct { const char *reply; gsize n; const char *needle; } bad[] = {
+    { "HTTP/1.0 400 Bad Request\r\n\r\n", 28, "does not speak" },
+    { "LATW", 4, "closed the connection" },
+    /* a HELLO whose body is shorter than its fields */
+    { "LATW\x01\0\0\0\x06\0\0\0\0\0\0\0\x01\0\0\0\xff\xff", 22, "malformed HELLO" },
+    /* a HELLO announcing 1 TiB */
+    { "LATW\x01\0\0\0\0\0\0\0\0\x01\0\0", 16, "does not speak" },
+    { "", 0, "closed the connection" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    Fake *fk = fake_start (bad[i].reply, bad[i].n);
+    g_autofree char *addr = g_strdup_printf ("tcp://127.0.0.1:%u", fk->port);
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = 2;
+    cfg.devices[0].model = f.m;
+    cfg.devices[1].remote = addr;
+    g_assert_null (la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e));
+    g_assert_nonnull (e);
+    g_assert_nonnull (strstr (e->message, "stage 1"));
+    if (!strstr (e->message, bad[i].needle))
+      g_error ("bad peer %u: '%s' not in: %s", i, bad[i].needle, e->message);
+    g_print ("# bad peer %u: %s\n", i, e->message);
+    g_clear_error (&e);
+    fake_stop (fk);
+  }
+  fx_clear (&f);
+}
+
+static void
+test_worker_fault_and_shutdown (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 8, 6, 33);
+  Worker *wk[2] = { worker_start (f.m, NULL), worker_start (f.m, NULL) };
+  la_tpp_worker_set_fault_block (wk[1]->w, 3);
+  const char *devs[] = { "0", "cpu", "1", "cpu" };
+  Sink sink = { 0 };
+  GError *e = NULL;
+  LaTpp *t = make_tpp (&f, devs, 4, wk, NULL, &sink, FALSE, &e);
+  g_assert_no_error (e);
+  gboolean ok = push_all (&f, t, FALSE, f.n_blocks, &e) && la_tpp_finish (t, &e);
+  g_assert_false (ok);
+  g_assert_error (e, LA_ERROR, LA_ERROR_DEVICE);
+  g_assert_nonnull (strstr (e->message, "stage 2"));
+  g_assert_nonnull (strstr (e->message, la_tpp_worker_get_address (wk[1]->w)));
+  g_assert_nonnull (strstr (e->message, "injected fault at block 3"));
+  g_print ("# worker fault: %s\n", e->message);
+  g_clear_error (&e);
+  g_assert_nonnull (sink.out[2]);
+  la_tpp_free (t);
+  sink_clear (&sink);
+  /* the workers serve the next stream */
+  la_tpp_worker_set_fault_block (wk[1]->w, -1);
+  t = make_tpp (&f, devs, 4, wk, NULL, &sink, FALSE, &e);
+  g_assert_no_error (e);
+  g_assert_true (push_all (&f, t, FALSE, 3, &e));
+  g_assert_true (la_tpp_finish (t, &e));
+  g_assert_no_error (e);
+  la_tpp_free (t);
+  sink_clear (&sink);
+  /* shutdown mid-stream, at several points */
+  for (int n = 0; n <= 4; n++) {
+    t = make_tpp (&f, devs, 4, wk, NULL, &sink, FALSE, &e);
+    g_assert_no_error (e);
+    g_assert_true (push_all (&f, t, FALSE, n, &e));
+    if (n == 2)
+      g_assert_true (la_tpp_drain (t, TRUE, &e));   /* flush, then stop */
+    la_tpp_free (t);
+    sink_clear (&sink);
+  }
+  for (int i = 0; i < 2; i++)
+    worker_stop (wk[i]);
+  fx_clear (&f);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  alarm (600);   /* watchdog: a deadlock fails the test instead of hanging CI */
+  g_test_add_func ("/tpp-remote/exact", test_exact);
+  g_test_add_func ("/tpp-remote/refusals", test_refusals);
+  g_test_add_func ("/tpp-remote/worker-fault-and-shutdown", test_worker_fault_and_shutdown);
+  return g_test_run ();
+}

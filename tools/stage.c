@@ -1,0 +1,76 @@
+/* liveavatar-stage — a TPP stage worker: holds the DiT of a model folder and
+ * runs pipeline stages for a head (the element or liveavatar-render with
+ * devices listing "tcp://HOST:PORT"), one stream at a time (docs/tpp.md).
+ *
+ *   liveavatar-stage --model DIR [--lora FILE] [--listen HOST:PORT] [--threads N] [--once]
+ *
+ * Prints "listening on tcp://HOST:PORT" once ready (port 0 picks a free
+ * port, so launchers and tests read the line).  A failed stream is logged
+ * and the worker waits for the next one; --once exits after one stream
+ * (status 0 when it ended cleanly).  No authentication: keep the default
+ * loopback address or bind a private interface.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <liveavatar/liveavatar.h>
+#include <liveavatar/la-tpp.h>
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *model_dir = NULL, *lora = NULL, *listen = NULL, *device = NULL;
+  int threads = 0;
+  gboolean once = FALSE;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "model folder (the same on every host)", "DIR" },
+    { "lora", 0, 0, G_OPTION_ARG_FILENAME, &lora, "Live-Avatar LoRA to merge (as on the head)", "FILE" },
+    { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen, "address to listen on (default 127.0.0.1:7600; port 0: any)",
+      "HOST:PORT" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "backend: cpu (default)", "DEV" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads per op (0: all cores)", "N" },
+    { "once", 0, 0, G_OPTION_ARG_NONE, &once, "serve one stream, then exit", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) oc = g_option_context_new ("- serve TPP pipeline stages over TCP");
+  g_option_context_add_main_entries (oc, entries, NULL);
+  GError *e = NULL;
+  if (!g_option_context_parse (oc, &argc, &argv, &e) || !model_dir) {
+    fprintf (stderr, "liveavatar-stage: %s\n", e ? e->message : "--model is required");
+    return 2;
+  }
+  if (device && g_strcmp0 (device, "cpu")) {
+    /* the CUDA backend does not run the models yet (issue 10) */
+    fprintf (stderr, "liveavatar-stage: device '%s': only 'cpu' can run the models today\n", device);
+    return 2;
+  }
+  LaBackend *be = la_backend_cpu_new (threads);
+  LaDitLoadInfo info;
+  LaDitModel *m = la_dit_model_load (be, model_dir, lora, &info, &e);
+  LaTppWorker *w = m ? la_tpp_worker_new (m, info.digest, "cpu", listen ? listen : "127.0.0.1:7600", &e) : NULL;
+  if (!w) {
+    fprintf (stderr, "liveavatar-stage: %s\n", e->message);
+    g_error_free (e);
+    la_dit_model_free (m);
+    la_backend_unref (be);
+    return 1;
+  }
+  printf ("liveavatar-stage: %s (DiT dim %d, %d layers, weights %.12s) listening on %s\n", model_dir,
+          info.cfg.dim, info.cfg.num_layers, info.digest, la_tpp_worker_get_address (w));
+  fflush (stdout);
+  int status = 0;
+  do {
+    if (!la_tpp_worker_serve_one (w, NULL, &e)) {
+      fprintf (stderr, "liveavatar-stage: stream failed: %s\n", e->message);
+      g_clear_error (&e);
+      status = 1;
+    } else {
+      printf ("liveavatar-stage: stream ended\n");
+      fflush (stdout);
+      status = 0;
+    }
+  } while (!once);
+  la_tpp_worker_free (w);
+  la_dit_model_free (m);
+  la_backend_unref (be);
+  return status;
+}
