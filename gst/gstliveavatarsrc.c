@@ -55,6 +55,7 @@
 #include <liveavatar/la-image.h>
 
 #include "gstliveavatarsrc.h"
+#include "gstliveavatarcuda.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
 #define GST_CAT_DEFAULT gst_live_avatar_src_debug
@@ -77,6 +78,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
 #define DEFAULT_MAX_ERRORS 10
 #define DEFAULT_MAX_AREA 0
 #define DEFAULT_THREADS 0
+#define DEFAULT_CUDA_DEVICE_ID -1
 
 #define FPS_N LA_SESSION_FPS
 #define FPS_D 1
@@ -113,6 +115,7 @@ enum
   PROP_MAX_ERRORS,
   PROP_MAX_AREA,
   PROP_THREADS,
+  PROP_CUDA_DEVICE_ID,
   PROP_STATS,
   PROP_STATE,
 };
@@ -124,12 +127,17 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
         "rate = (int) 16000, channels = (int) 1, "
         "layout = (string) interleaved"));
 
-/* memory:CUDAMemory is not advertised: the CUDA backend does not produce
- * device frames yet, and caps must only offer it when a CUDA session runs. */
+/* memory:CUDAMemory first, so it is preferred when downstream takes both
+ * (nvh264enc); the CAPS query drops it unless a CUDA context is held
+ * (gstliveavatarcuda.h), so without a driver only system memory is
+ * offered. */
+#define SRC_FORMATS "{ RGB, RGBA, I420, NV12 }"
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE ("{ RGB, RGBA, I420, NV12 }")));
+    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
+        (GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY, SRC_FORMATS) "; "
+        GST_VIDEO_CAPS_MAKE (SRC_FORMATS)));
 
 typedef struct
 {
@@ -157,6 +165,7 @@ struct _GstLiveAvatarSrc
   guint64 max_size_time;
   gboolean qos;
   gint max_errors, max_area, threads;
+  gint cuda_device_id;
   gboolean settings_dirty;      /* READY-mutable settings changed since load */
   guint64 queue_bound_ms;       /* audio queue bound given to the session */
   GstLiveAvatarSrcState state;
@@ -172,6 +181,8 @@ struct _GstLiveAvatarSrc
   gint width, height;
   guint8 *idle_rgb;             /* reference resized to the output size */
   gint64 session_latency_ns;
+  /* CUDA memory output: context from NULL->READY to READY->NULL. */
+  GstLiveAvatarCuda *cuda;
 
   /* Stream state shared by chain, events and task: lock + cond. */
   GMutex lock;
@@ -196,6 +207,9 @@ struct _GstLiveAvatarSrc
   gboolean negotiated;
   GstBufferPool *pool;
   GstVideoConverter *convert;
+  gboolean cuda_output;         /* memory:CUDAMemory negotiated */
+  GstBuffer *staging;           /* host frame in the output format (CUDA) */
+  gchar *negotiation_error;     /* user text for a failed negotiation */
   gboolean discont;
   gint errors;
   guint64 processed;
@@ -221,6 +235,10 @@ static gboolean gst_live_avatar_src_sink_event (GstPad * pad,
     GstObject * parent, GstEvent * event);
 static gboolean gst_live_avatar_src_src_event (GstPad * pad,
     GstObject * parent, GstEvent * event);
+static void gst_live_avatar_src_set_context (GstElement * element,
+    GstContext * context);
+static gboolean gst_live_avatar_src_sink_query (GstPad * pad,
+    GstObject * parent, GstQuery * query);
 static gboolean gst_live_avatar_src_src_query (GstPad * pad,
     GstObject * parent, GstQuery * query);
 static gboolean gst_live_avatar_src_src_activate_mode (GstPad * pad,
@@ -417,6 +435,21 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
           "CPU threads of the CPU backend; 0 = all", 0, 1024, DEFAULT_THREADS,
           rw | GST_PARAM_MUTABLE_READY));
   /**
+   * GstLiveAvatarSrc:cuda-device-id:
+   *
+   * CUDA device of the video/x-raw(memory:CUDAMemory) output.  -1: use the
+   * CUDA context downstream or the application shares, else device 0, and
+   * fall back to system memory when CUDA is not usable.  A device >= 0 is a
+   * requirement: going to READY fails (LIBRARY/INIT) when that device
+   * cannot be used.  Independent of the devices that run the model.
+   */
+  g_object_class_install_property (gobject_class, PROP_CUDA_DEVICE_ID,
+      g_param_spec_int ("cuda-device-id", "CUDA device id",
+          "CUDA device of the memory:CUDAMemory output (-1 = auto: the "
+          "shared context or device 0, system memory when CUDA is not "
+          "usable)", -1, G_MAXINT, DEFAULT_CUDA_DEVICE_ID,
+          rw | GST_PARAM_MUTABLE_READY));
+  /**
    * GstLiveAvatarSrc:stats:
    *
    * Read-only statistics, built fresh at each read:
@@ -448,6 +481,8 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
 
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_live_avatar_src_change_state);
+  element_class->set_context =
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_set_context);
 
   gst_type_mark_as_plugin_api (GST_TYPE_LIVE_AVATAR_SRC_LEAKY, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_LIVE_AVATAR_SRC_STATE, 0);
@@ -462,6 +497,8 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
       GST_DEBUG_FUNCPTR (gst_live_avatar_src_chain));
   gst_pad_set_event_function (self->sinkpad,
       GST_DEBUG_FUNCPTR (gst_live_avatar_src_sink_event));
+  gst_pad_set_query_function (self->sinkpad,
+      GST_DEBUG_FUNCPTR (gst_live_avatar_src_sink_query));
   gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
 
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
@@ -488,6 +525,8 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   self->max_errors = DEFAULT_MAX_ERRORS;
   self->max_area = DEFAULT_MAX_AREA;
   self->threads = DEFAULT_THREADS;
+  self->cuda_device_id = DEFAULT_CUDA_DEVICE_ID;
+  self->cuda = gst_live_avatar_cuda_new (GST_ELEMENT (self));
   self->state = GST_LIVE_AVATAR_SRC_STATE_NULL;
   self->earliest_time = GST_CLOCK_TIME_NONE;
   self->proportion = 1.0;
@@ -524,6 +563,8 @@ gst_live_avatar_src_finalize (GObject * object)
   g_queue_clear_full (&self->events, pending_event_free);
   g_clear_pointer (&self->session, la_session_free);
   g_clear_pointer (&self->idle_rgb, g_free);
+  g_clear_pointer (&self->cuda, gst_live_avatar_cuda_free);
+  g_clear_pointer (&self->negotiation_error, g_free);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
 
@@ -630,6 +671,9 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
       break;
     case PROP_THREADS:
       self->threads = g_value_get_int (value);
+      break;
+    case PROP_CUDA_DEVICE_ID:
+      self->cuda_device_id = g_value_get_int (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -760,6 +804,9 @@ gst_live_avatar_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_THREADS:
       g_value_set_int (value, self->threads);
+      break;
+    case PROP_CUDA_DEVICE_ID:
+      g_value_set_int (value, self->cuda_device_id);
       break;
     case PROP_STATE:
       g_value_set_enum (value, self->state);
@@ -1050,7 +1097,33 @@ release_output (GstLiveAvatarSrc * self)
     gst_clear_object (&self->pool);
   }
   g_clear_pointer (&self->convert, gst_video_converter_free);
+  gst_clear_buffer (&self->staging);
+  self->cuda_output = FALSE;
   self->negotiated = FALSE;
+}
+
+/* The CUDA context for memory:CUDAMemory output (NULL->READY, or a
+ * READY-time reload).  Optional with cuda-device-id -1: without a driver
+ * the element negotiates system memory only, with no error.  A device >= 0
+ * is a requirement (GStreamer notes 1.9: no CUDA driver -> LIBRARY/INIT). */
+static gboolean
+open_cuda (GstLiveAvatarSrc * self)
+{
+  GError *err = NULL;
+  gint dev;
+
+  GST_OBJECT_LOCK (self);
+  dev = self->cuda_device_id;
+  GST_OBJECT_UNLOCK (self);
+  if (gst_live_avatar_cuda_open (self->cuda, dev, &err))
+    return TRUE;
+
+  GST_ELEMENT_ERROR (self, LIBRARY, INIT,
+      ("CUDA device %d (cuda-device-id) is not usable", dev),
+      ("%s", err->message));
+  g_clear_error (&err);
+  set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+  return FALSE;
 }
 
 static GstStateChangeReturn
@@ -1063,8 +1136,14 @@ gst_live_avatar_src_change_state (GstElement * element,
 
   switch (transition) {
     case GST_STATE_CHANGE_NULL_TO_READY:
-      if (!load_session (self))
+      /* CUDA first: a bad cuda-device-id fails before a long model load.
+       * Downstream is READY already, so its CUDA context can be adopted. */
+      if (!open_cuda (self))
         return GST_STATE_CHANGE_FAILURE;
+      if (!load_session (self)) {
+        gst_live_avatar_cuda_close (self->cuda);
+        return GST_STATE_CHANGE_FAILURE;
+      }
       break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       GST_OBJECT_LOCK (self);
@@ -1074,7 +1153,8 @@ gst_live_avatar_src_change_state (GstElement * element,
       /* READY-mutable properties changed in READY: reload now. */
       if (dirty) {
         free_session (self);
-        if (!load_session (self))
+        gst_live_avatar_cuda_close (self->cuda);
+        if (!open_cuda (self) || !load_session (self))
           return GST_STATE_CHANGE_FAILURE;
       }
       la_session_reset (self->session);
@@ -1104,6 +1184,7 @@ gst_live_avatar_src_change_state (GstElement * element,
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       free_session (self);
+      gst_live_avatar_cuda_close (self->cuda);
       set_state (self, GST_LIVE_AVATAR_SRC_STATE_NULL);
       break;
     default:
@@ -1416,6 +1497,58 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
 
 /* Source side (task) */
 
+/* Why nothing downstream takes could be negotiated, in words for the
+ * error message; NULL when the general message will do. */
+static gchar *
+explain_no_caps (GstLiveAvatarSrc * self)
+{
+  GstCaps *peer = gst_pad_peer_query_caps (self->srcpad, NULL);
+  gboolean only_cuda = TRUE;
+  guint i;
+
+  if (!peer || gst_caps_is_empty (peer) || gst_caps_is_any (peer))
+    only_cuda = FALSE;
+  for (i = 0; only_cuda && i < gst_caps_get_size (peer); i++) {
+    GstCapsFeatures *f = gst_caps_get_features (peer, i);
+    only_cuda = f && gst_caps_features_contains (f,
+        GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY);
+  }
+  gst_clear_caps (&peer);
+  if (!only_cuda || gst_live_avatar_cuda_is_available (self->cuda))
+    return NULL;
+  return g_strdup_printf ("Downstream only accepts video/x-raw(%s), and "
+      "CUDA is not available (%s)", GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY,
+      gst_live_avatar_cuda_is_built ()? "no usable CUDA driver or device" :
+      "plugin built without gstreamer-cuda-1.0");
+}
+
+/* System memory: a downstream pool if offered, else a video pool. */
+static GstBufferPool *
+decide_sysmem_pool (GstLiveAvatarSrc * self, GstQuery * query, GstCaps * caps)
+{
+  GstBufferPool *pool = NULL;
+  GstStructure *config;
+  guint size = GST_VIDEO_INFO_SIZE (&self->vinfo), min = 0, max = 0;
+
+  if (gst_query_get_n_allocation_pools (query) > 0) {
+    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
+    size = MAX (size, GST_VIDEO_INFO_SIZE (&self->vinfo));
+  }
+  if (!pool)
+    pool = gst_video_buffer_pool_new ();
+  config = gst_buffer_pool_get_config (pool);
+  gst_buffer_pool_config_set_params (config, caps, size, min, max);
+  if (gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
+    gst_buffer_pool_config_add_option (config,
+        GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config (pool, config)) {
+    /* The pool changed our request: accept what it validated. */
+    config = gst_buffer_pool_get_config (pool);
+    gst_buffer_pool_set_config (pool, config);
+  }
+  return pool;
+}
+
 static gboolean
 negotiate (GstLiveAvatarSrc * self)
 {
@@ -1423,19 +1556,21 @@ negotiate (GstLiveAvatarSrc * self)
   GstStructure *s;
   GstQuery *query;
   GstBufferPool *pool = NULL;
-  GstStructure *config;
-  guint size, min = 0, max = 0;
   gint w, h;
 
   GST_OBJECT_LOCK (self);
   w = self->width;
   h = self->height;
   GST_OBJECT_UNLOCK (self);
+  g_clear_pointer (&self->negotiation_error, g_free);
 
   gst_pad_check_reconfigure (self->srcpad);     /* clear the flag */
+  /* Our CAPS query leaves memory:CUDAMemory out unless a CUDA context is
+   * held, so this is system memory only without a driver. */
   peer = gst_pad_get_allowed_caps (self->srcpad);
   if (!peer || gst_caps_is_empty (peer)) {
     gst_clear_caps (&peer);
+    self->negotiation_error = explain_no_caps (self);
     goto no_caps;
   }
   caps = gst_caps_truncate (peer);
@@ -1480,25 +1615,21 @@ negotiate (GstLiveAvatarSrc * self)
     goto no_caps;
   }
 
-  /* Allocation: a downstream pool if offered, else a video pool. */
+  /* Allocation: CUDA memory on the (shared) context, or system memory.
+   * CUDA frames are converted on the host into @staging, then uploaded
+   * (gst_live_avatar_cuda_upload). */
+  self->cuda_output = gst_live_avatar_caps_are_cuda (caps);
+  gst_clear_buffer (&self->staging);
   query = gst_query_new_allocation (caps, TRUE);
-  size = GST_VIDEO_INFO_SIZE (&self->vinfo);
-  if (gst_pad_peer_query (self->srcpad, query) &&
-      gst_query_get_n_allocation_pools (query) > 0) {
-    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
-    size = MAX (size, GST_VIDEO_INFO_SIZE (&self->vinfo));
-  }
-  if (!pool)
-    pool = gst_video_buffer_pool_new ();
-  config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_set_params (config, caps, size, min, max);
-  if (gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
-    gst_buffer_pool_config_add_option (config,
-        GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (!gst_buffer_pool_set_config (pool, config)) {
-    /* The pool changed our request: accept what it validated. */
-    config = gst_buffer_pool_get_config (pool);
-    gst_buffer_pool_set_config (pool, config);
+  if (!gst_pad_peer_query (self->srcpad, query))
+    GST_DEBUG_OBJECT (self, "ALLOCATION query not answered");
+  if (self->cuda_output) {
+    pool = gst_live_avatar_cuda_decide_allocation (self->cuda, query, caps,
+        &self->vinfo);
+    self->staging = gst_buffer_new_allocate (NULL,
+        GST_VIDEO_INFO_SIZE (&self->vinfo), NULL);
+  } else {
+    pool = decide_sysmem_pool (self, query, caps);
   }
   gst_query_unref (query);
   gst_caps_unref (caps);
@@ -1508,8 +1639,12 @@ negotiate (GstLiveAvatarSrc * self)
     gst_object_unref (self->pool);
   }
   self->pool = pool;
-  if (!gst_buffer_pool_set_active (pool, TRUE))
+  if (!pool || !gst_buffer_pool_set_active (pool, TRUE)) {
+    self->negotiation_error = g_strdup (self->cuda_output ?
+        "Cannot allocate CUDA output buffers" :
+        "Cannot allocate output buffers");
     goto no_caps;
+  }
   self->negotiated = TRUE;
   return TRUE;
 
@@ -1521,11 +1656,16 @@ no_caps:
   }
 }
 
+/* Converts the session's RGB frame into the negotiated format: into a pool
+ * buffer for system memory; for CUDA memory into the host staging frame,
+ * which is then copied into a CUDA pool buffer.  One conversion code path
+ * for both. */
 static GstBuffer *
 render_rgb (GstLiveAvatarSrc * self, const guint8 * rgb, gint w, gint h)
 {
-  GstBuffer *in, *out = NULL;
+  GstBuffer *in, *target, *out = NULL;
   GstVideoFrame in_frame, out_frame;
+  GError *err = NULL;
 
   if (w != GST_VIDEO_INFO_WIDTH (&self->rgbinfo) ||
       h != GST_VIDEO_INFO_HEIGHT (&self->rgbinfo)) {
@@ -1536,19 +1676,27 @@ render_rgb (GstLiveAvatarSrc * self, const guint8 * rgb, gint w, gint h)
   }
   if (gst_buffer_pool_acquire_buffer (self->pool, &out, NULL) != GST_FLOW_OK)
     return NULL;
+  target = self->cuda_output ? self->staging : out;
   in = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY, (gpointer) rgb,
       self->rgbinfo.size, 0, self->rgbinfo.size, NULL, NULL);
   gst_video_frame_map (&in_frame, &self->rgbinfo, in, GST_MAP_READ);
-  if (!gst_video_frame_map (&out_frame, &self->vinfo, out, GST_MAP_WRITE)) {
+  if (!gst_video_frame_map (&out_frame, &self->vinfo, target,
+          self->cuda_output ? GST_MAP_READWRITE : GST_MAP_WRITE)) {
     gst_video_frame_unmap (&in_frame);
     gst_buffer_unref (in);
     gst_buffer_unref (out);
     return NULL;
   }
   gst_video_converter_frame (self->convert, &in_frame, &out_frame);
-  gst_video_frame_unmap (&out_frame);
   gst_video_frame_unmap (&in_frame);
   gst_buffer_unref (in);
+  if (self->cuda_output &&
+      !gst_live_avatar_cuda_upload (self->cuda, &out_frame, out, &err)) {
+    GST_ERROR_OBJECT (self, "CUDA upload: %s", err->message);
+    g_clear_error (&err);
+    gst_buffer_replace (&out, NULL);
+  }
+  gst_video_frame_unmap (&out_frame);
   return out;
 }
 
@@ -1842,9 +1990,17 @@ pause_eos:
   }
 not_negotiated:
   {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
-        ("cannot negotiate %dx%d at %d/%d fps with downstream", self->width,
-            self->height, FPS_N, FPS_D));
+    /* self->negotiation_error: e.g. downstream wants CUDA memory that
+     * cannot be made here; NULL gives GStreamer's generic text. */
+    if (self->negotiation_error)
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s",
+              self->negotiation_error), ("cannot negotiate %dx%d at %d/%d "
+              "fps with downstream", self->width, self->height, FPS_N,
+              FPS_D));
+    else
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
+          ("cannot negotiate %dx%d at %d/%d fps with downstream",
+              self->width, self->height, FPS_N, FPS_D));
     ret = GST_FLOW_NOT_NEGOTIATED;
     goto stop;
   }
@@ -1976,6 +2132,33 @@ gst_live_avatar_src_src_event (GstPad * pad, GstObject * parent,
   }
 }
 
+static void
+gst_live_avatar_src_set_context (GstElement * element, GstContext * context)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (element);
+  gint dev;
+
+  GST_OBJECT_LOCK (self);
+  dev = self->cuda_device_id;
+  GST_OBJECT_UNLOCK (self);
+  /* A CUDA context from downstream or the application (kept only if it is
+   * on cuda-device-id, or that is -1). */
+  gst_live_avatar_cuda_set_context (self->cuda, context, dev);
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
+}
+
+static gboolean
+gst_live_avatar_src_sink_query (GstPad * pad, GstObject * parent,
+    GstQuery * query)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_CONTEXT &&
+      gst_live_avatar_cuda_handle_context_query (self->cuda, query))
+    return TRUE;
+  return gst_pad_query_default (pad, parent, query);
+}
+
 static gboolean
 gst_live_avatar_src_src_query (GstPad * pad, GstObject * parent,
     GstQuery * query)
@@ -1983,12 +2166,18 @@ gst_live_avatar_src_src_query (GstPad * pad, GstObject * parent,
   GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
 
   switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_CONTEXT:
+      if (gst_live_avatar_cuda_handle_context_query (self->cuda, query))
+        return TRUE;
+      return gst_pad_query_default (pad, parent, query);
     case GST_QUERY_CAPS:{
       GstCaps *filter, *caps, *res;
       gint w, h;
 
       gst_query_parse_caps (query, &filter);
-      caps = gst_pad_get_pad_template_caps (pad);
+      /* memory:CUDAMemory only while a CUDA context is held. */
+      caps = gst_live_avatar_cuda_filter_caps (self->cuda,
+          gst_pad_get_pad_template_caps (pad));
       GST_OBJECT_LOCK (self);
       w = self->width;
       h = self->height;

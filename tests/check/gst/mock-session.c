@@ -3,8 +3,8 @@
  * the engine (blocks of 12 frames, the first block of a stream yields 9,
  * frame k at audio time (k+3)/25 s, EOS pads the last partial block, bounded
  * queue blocking or dropping the oldest audio in whole frames, which moves
- * later frames' pts), but frames are synthetic (grey level =
- * frame index) and a block costs LA_MOCK_BLOCK_MS of wall time (default 0),
+ * later frames' pts), but frames are synthetic (a pattern of
+ * x, y, channel and frame index) and a block costs LA_MOCK_BLOCK_MS of wall time (default 0),
  * so live deadlines and QoS can be tested on a slow "engine".
  * la_session_new fails with LA_ERROR_NOT_FOUND when model_dir is missing,
  * like the engine.  The real engine is tested by test-liveavatarsrc-engine.
@@ -100,7 +100,12 @@ engine (gpointer data)
       f->height = s->h;
       f->stride = 3 * s->w;
       f->rgb = g_malloc ((gsize) 3 * s->w * s->h);
-      memset (f->rgb, (int) (s->frame_index & 255), (gsize) 3 * s->w * s->h);
+      /* Varies with x, y, channel and frame, so a copy that gets strides,
+       * pitches or planes wrong shows (the CUDA pixel test). */
+      for (gsize i = 0; i < (gsize) 3 * s->w * s->h; i++) {
+        gsize x = (i / 3) % s->w, y = i / 3 / s->w;
+        f->rgb[i] = (guint8) (s->frame_index * 7 + x * 3 + y * 5 + (i % 3) * 60);
+      }
       f->index = s->frame_index++;
       gint64 shift = 0;
       for (guint i = 0; i < s->skips->len; i += 2)

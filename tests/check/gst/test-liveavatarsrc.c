@@ -7,6 +7,7 @@
  */
 #include "la-gst-test.h"
 #include <stdlib.h>
+#include <gmodule.h>
 
 /* ---- caps ---- */
 
@@ -99,6 +100,196 @@ GST_START_TEST (test_caps_not_negotiated)
   gst_element_set_bus (h->element, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* ---- CUDA memory output, as seen without a CUDA driver ----
+ * (test-liveavatarsrc-cuda covers a machine with one.) */
+
+#define CUDA_FEATURE "memory:CUDAMemory"
+
+/* TRUE when this element can have CUDA at all: built with gstreamer-cuda
+ * and a driver with a device is present.  Probed independently of the
+ * element (libcuda.so.1, cuInit, cuDeviceGetCount), so a wrong "CUDA
+ * available" answer from the element fails the tests below. */
+static gboolean
+cuda_usable_here (void)
+{
+#if LA_TEST_GST_CUDA
+  GModule *m = g_module_open ("libcuda.so.1", G_MODULE_BIND_LAZY);
+  gint (*cu_init) (guint) = NULL;
+  gint (*cu_count) (gint *) = NULL;
+  gint n = 0;
+  gboolean ok;
+
+  if (!m)
+    return FALSE;
+  ok = g_module_symbol (m, "cuInit", (gpointer *) & cu_init) &&
+      g_module_symbol (m, "cuDeviceGetCount", (gpointer *) & cu_count) &&
+      cu_init (0) == 0 && cu_count (&n) == 0 && n > 0;
+  g_module_close (m);
+  return ok;
+#else
+  return FALSE;
+#endif
+}
+
+static gboolean
+structure_is_cuda (const GstCaps * caps, guint i)
+{
+  GstCapsFeatures *f = gst_caps_get_features (caps, i);
+  return f && gst_caps_features_contains (f, CUDA_FEATURE);
+}
+
+/* Template: CUDA memory first (preferred), then system memory, same
+ * formats. */
+GST_START_TEST (test_cuda_template_first)
+{
+  GstElement *e = make_element ();
+  GstPadTemplate *t = gst_element_get_pad_template (e, "src");
+  GstCaps *caps = gst_pad_template_get_caps (t);
+  const GValue *f0, *f1;
+
+  fail_unless_equals_int (gst_caps_get_size (caps), 2);
+  fail_unless (structure_is_cuda (caps, 0), "first is not CUDA memory");
+  fail_if (structure_is_cuda (caps, 1));
+  f0 = gst_structure_get_value (gst_caps_get_structure (caps, 0), "format");
+  f1 = gst_structure_get_value (gst_caps_get_structure (caps, 1), "format");
+  fail_unless (gst_value_compare (f0, f1) == GST_VALUE_EQUAL);
+  gst_caps_unref (caps);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* Without a driver the src CAPS query offers system memory only, in NULL
+ * (no context yet) and once loaded. */
+GST_START_TEST (test_cuda_caps_query_sysmem)
+{
+  GstElement *e;
+  GstPad *src;
+  guint round, i;
+
+  if (cuda_usable_here ()) {
+    GST_INFO ("CUDA usable here: covered by test-liveavatarsrc-cuda");
+    return;
+  }
+  e = make_element ();
+  src = gst_element_get_static_pad (e, "src");
+  for (round = 0; round < 2; round++) {
+    GstCaps *caps = gst_pad_query_caps (src, NULL);
+    fail_if (gst_caps_is_empty (caps));
+    for (i = 0; i < gst_caps_get_size (caps); i++)
+      fail_if (structure_is_cuda (caps, i), "CUDA offered: %" GST_PTR_FORMAT,
+          caps);
+    gst_caps_unref (caps);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_object_unref (src);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* A downstream that only takes CUDA memory: a clear not-negotiated error
+ * (no crash, no hang), then the same element is reused with a
+ * system-memory downstream. */
+GST_START_TEST (test_cuda_only_downstream)
+{
+  GstElement *e;
+  GstHarness *h;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *dbg = NULL;
+  GstBuffer *b;
+
+  if (cuda_usable_here ()) {
+    GST_INFO ("CUDA usable here: covered by test-liveavatarsrc-cuda");
+    return;
+  }
+  e = make_element ();
+  bus = gst_bus_new ();
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_element_set_bus (e, bus);
+  gst_harness_set_live (h, FALSE);
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  gst_harness_set_sink_caps_str (h, "video/x-raw(" CUDA_FEATURE ")");
+  push_audio (h, 0, SR, 1600, FALSE);
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message");
+  gst_message_parse_error (msg, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_CORE_ERROR,
+          GST_CORE_ERROR_NEGOTIATION), "%s", err->message);
+  fail_unless (strstr (err->message, "CUDA is not available") != NULL,
+      "unclear message: %s", err->message);
+  fail_unless (strstr (err->message, CUDA_FEATURE) != NULL, "%s",
+      err->message);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (msg);
+  /* Nothing came out but EOS. */
+  fail_unless (gst_harness_try_pull (h) == NULL);
+  gst_element_set_bus (e, NULL);
+  gst_harness_teardown (h);     /* to NULL */
+
+  /* Reuse: system memory downstream, frames flow. */
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_harness_set_live (h, FALSE);
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  gst_harness_set_sink_caps_str (h, "video/x-raw,format=RGBA");
+  fail_unless_equals_int (push_audio (h, 0, SR, 1600, FALSE), GST_FLOW_OK);
+  b = gst_harness_pull (h);
+  fail_unless (b != NULL);
+  gst_buffer_unref (b);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* cuda-device-id >= 0 requires that device: LIBRARY/INIT when there is no
+ * CUDA, and the element works again with -1 (auto, optional). */
+GST_START_TEST (test_cuda_device_required)
+{
+  GstElement *e;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *err = NULL;
+  gint dev;
+
+  if (cuda_usable_here ()) {
+    GST_INFO ("CUDA usable here: covered by test-liveavatarsrc-cuda");
+    return;
+  }
+  e = make_element ();
+  bus = gst_bus_new ();
+  gst_element_set_bus (e, bus);
+  g_object_get (e, "cuda-device-id", &dev, NULL);
+  fail_unless_equals_int (dev, -1);
+  g_object_set (e, "cuda-device-id", 0, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_LIBRARY_ERROR,
+          GST_LIBRARY_ERROR_INIT), "%s", err->message);
+  fail_unless (strstr (err->message, "CUDA") != NULL, "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  g_object_set (e, "cuda-device-id", -1, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
 }
 
 GST_END_TEST;
@@ -746,6 +937,10 @@ liveavatarsrc_suite (void)
   tcase_add_test (tc, test_caps_accept_refuse);
   tcase_add_test (tc, test_caps_fixation);
   tcase_add_test (tc, test_caps_not_negotiated);
+  tcase_add_test (tc, test_cuda_template_first);
+  tcase_add_test (tc, test_cuda_caps_query_sysmem);
+  tcase_add_test (tc, test_cuda_only_downstream);
+  tcase_add_test (tc, test_cuda_device_required);
   tcase_add_test (tc, test_frame_grid);
   tcase_add_test (tc, test_frame_count_clips);
   tcase_add_test (tc, test_segment_running_time);
