@@ -32,6 +32,12 @@
  * is posted and the late generated frame is dropped when it arrives.
  * Non-live pipelines block and never drop.
  *
+ * Output is system memory, or video/x-raw(memory:CUDAMemory) on the CUDA
+ * context shared with downstream (cudadownload, cudaconvert, nvh264enc)
+ * when the plugin was built with gstreamer-cuda-1.0 and a CUDA driver and
+ * device are present (gstliveavatarcuda.c); CUDA memory is preferred when
+ * downstream takes both, and never offered without a context.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 espeak text="Hello there" ! audioconvert ! audioresample ! \
