@@ -36,7 +36,9 @@ struct _LaSession {
   int width, height, lat_h, lat_w, z_dim, lat_per_block, blocks_per_clip;
   LaTensor *ref_lat, *mot_lat, *ctx;
 
-  int n_stages;                     /* devices listed: > 1 runs the DiT steps as a TPP pipeline */
+  int n_stages;                     /* devices listed: > 1 (or a stage worker) runs the DiT steps as a TPP pipeline */
+  char **stage_devices;             /* the list: "cpu" or "tcp://HOST:PORT" (a stage worker) */
+  gboolean any_remote;
 
   /* Per stream, owned by the engine thread (with TPP, the decoder and the
    * frame counters belong to the pipeline's output thread). */
@@ -140,13 +142,18 @@ stream_new (LaSession *s, GError **error)
       return FALSE;
   } else
     s->offline_pcm = g_array_new (FALSE, FALSE, sizeof (float));
-  if (s->n_stages > 1) {
-    /* TPP on CPU threads: the stages share the one CPU-bound model. */
+  if (s->n_stages > 1 || s->any_remote) {
+    /* TPP: CPU stages are threads sharing the one CPU-bound model; the
+     * steps of a "tcp://" device run in that stage worker process. */
     LaTppConfig cfg;
     la_tpp_config_init (&cfg);
     cfg.n_devices = s->n_stages;
-    for (int i = 0; i < s->n_stages; i++)
-      cfg.devices[i].model = s->m->dit;
+    cfg.model_digest = s->m->dit_digest;
+    for (int i = 0; i < s->n_stages; i++) {
+      gboolean remote = g_str_has_prefix (s->stage_devices[i], "tcp://");
+      cfg.devices[i].model = remote ? NULL : s->m->dit;
+      cfg.devices[i].remote = remote ? s->stage_devices[i] : NULL;
+    }
     cfg.output = tpp_output;
     cfg.output_user = s;
     if (!(s->tpp = la_tpp_new (&cfg, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
@@ -399,10 +406,11 @@ start_thread (LaSession *s)
 
 /* ---- setup ---- */
 
-/* "cpu", or a comma list of "cpu" entries: one TPP pipeline stage per entry
- * (dit.md §6; on a CPU the stages are threads sharing the cores). */
+/* "cpu", or a comma list of "cpu" and "tcp://HOST:PORT" entries: one TPP
+ * pipeline stage per entry (dit.md §6; on a CPU the stages are threads
+ * sharing the cores; a tcp:// entry is a liveavatar-stage worker). */
 static LaBackend *
-make_backend (const LaSessionParams *p, int *n_stages, GError **error)
+make_backend (LaSession *s, const LaSessionParams *p, GError **error)
 {
   const char *dev = p->devices && *p->devices ? p->devices : "cpu";
   if (g_str_has_prefix (dev, "cuda")) {
@@ -415,15 +423,19 @@ make_backend (const LaSessionParams *p, int *n_stages, GError **error)
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "devices '%s': the CUDA backend cannot run the models yet; use 'cpu'", dev);
     return NULL;
   }
-  g_auto (GStrv) list = g_strsplit (dev, ",", -1);
-  *n_stages = (int) g_strv_length (list);
-  for (int i = 0; list[i]; i++)
-    if (g_strcmp0 (g_strstrip (list[i]), "cpu") != 0 || *n_stages > LA_TPP_MAX_STAGES) {
+  char **list = s->stage_devices = g_strsplit (dev, ",", -1);
+  s->n_stages = (int) g_strv_length (list);
+  for (int i = 0; list[i]; i++) {
+    g_strstrip (list[i]);
+    gboolean remote = g_str_has_prefix (list[i], "tcp://") && strchr (list[i] + 6, ':');
+    s->any_remote |= remote;
+    if ((!remote && g_strcmp0 (list[i], "cpu") != 0) || s->n_stages > LA_TPP_MAX_STAGES) {
       g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
-                   "devices '%s': expected 'cpu', a list of up to %d 'cpu' pipeline stages, or 'cuda:N[,M...]'",
-                   dev, LA_TPP_MAX_STAGES);
+                   "devices '%s': expected 'cpu', a list of up to %d pipeline stages each 'cpu' or "
+                   "'tcp://HOST:PORT' (a liveavatar-stage worker), or 'cuda:N[,M...]'", dev, LA_TPP_MAX_STAGES);
       return NULL;
     }
+  }
   return la_backend_cpu_new (p->n_threads);
 }
 
@@ -466,7 +478,7 @@ la_session_new (const LaSessionParams *params, GError **error)
   s->skips = g_array_new (FALSE, FALSE, sizeof (Skip));
   s->max_pending = (gsize) (params->max_queue_ms ? params->max_queue_ms : 2000) * (LA_SESSION_SAMPLE_RATE / 1000);
 
-  if (!(s->be = make_backend (params, &s->n_stages, error)))
+  if (!(s->be = make_backend (s, params, error)))
     goto fail;
   if (!(s->m = la_model_bundle_load (s->be, params->model_dir, params->lora, error)))
     goto fail;
@@ -526,6 +538,7 @@ la_session_free (LaSession *s)
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);
   g_free (s->prompt);
+  g_strfreev (s->stage_devices);
   g_free (s);
 }
 

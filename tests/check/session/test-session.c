@@ -3,6 +3,7 @@
  * partial block, and argument errors. */
 #include <liveavatar/liveavatar.h>
 #include <math.h>
+#include <gio/gio.h>
 #include <string.h>
 
 static char *model_dir;
@@ -161,6 +162,102 @@ test_pipeline_stages_exact (void)
   }
 }
 
+/* A liveavatar-stage worker process on the loopback; returns its address. */
+static GSubprocess *
+start_worker (const char *dir, char **address)
+{
+  const char *exe = g_getenv ("LA_STAGE");
+  GError *e = NULL;
+  GSubprocess *p = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &e, exe ? exe : "liveavatar-stage", "--model",
+                                     dir, "--lora", dir, "--listen", "127.0.0.1:0", "--threads", "1", NULL);
+  g_assert_no_error (e);
+  g_autoptr (GDataInputStream) out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
+  g_autofree char *line = g_data_input_stream_read_line (out, NULL, NULL, &e);
+  g_assert_no_error (e);
+  g_assert_nonnull (line);
+  const char *at = strstr (line, "listening on ");
+  g_assert_nonnull (at);
+  *address = g_strdup (at + strlen ("listening on "));
+  return p;
+}
+
+/* TPP stages in a stage worker process (docs/tpp.md, "Stage workers"): the
+ * same frames, bit for bit; a worker holding other weights is refused at
+ * setup; a worker killed mid-stream stops the stream with an error naming
+ * the stage and the worker, without hanging. */
+static void
+test_stage_worker_process (void)
+{
+  GError *e = NULL;
+  gsize n = 5 * 12 * 640 - 1000;
+  g_autofree float *audio = make_audio (n);
+  g_autoptr (LaSession) seq = new_session_on ("cpu", 0, &e);
+  g_assert_no_error (e);
+  g_autoptr (GPtrArray) a = run_stream (seq, audio, n, 3000);
+  g_autofree char *addr = NULL;
+  g_autoptr (GSubprocess) worker = start_worker (model_dir, &addr);
+  g_autofree char *l1 = g_strdup_printf ("cpu,%s", addr);
+  const char *lists[] = { addr, l1 };
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++) {
+    g_autoptr (LaSession) tpp = new_session_on (lists[l], 0, &e);
+    g_assert_no_error (e);
+    g_autoptr (GPtrArray) b = run_stream (tpp, audio, n, 3000);
+    g_assert_cmpuint (b->len, ==, a->len);
+    for (guint i = 0; i < a->len; i++) {
+      LaFrame *x = a->pdata[i], *y = b->pdata[i];
+      g_assert_cmpint (x->pts_ns, ==, y->pts_ns);
+      g_assert_cmpmem (x->rgb, (gsize) x->stride * x->height, y->rgb, (gsize) y->stride * y->height);
+    }
+    g_print ("# devices=%s: %u frames bit-identical to devices=cpu\n", lists[l], b->len);
+  }
+
+  /* another tiny model (same config, other seed) behind a second worker */
+  g_autofree char *other_dir = g_strconcat (model_dir, "-other", NULL);
+  g_autofree char *cmd = g_strdup_printf ("'%s' --preset tiny --seed 4 --out '%s' >/dev/null 2>&1",
+                                          g_getenv ("LA_MKMODEL"), other_dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+  g_autofree char *other_addr = NULL;
+  g_autoptr (GSubprocess) other = start_worker (other_dir, &other_addr);
+  g_autofree char *l2 = g_strdup_printf ("cpu,%s", other_addr);
+  g_assert_null (new_session_on (l2, 0, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_assert_nonnull (strstr (e->message, other_addr));
+  g_assert_nonnull (strstr (e->message, "other weights"));
+  g_print ("# %s\n", e->message);
+  g_clear_error (&e);
+  g_subprocess_force_exit (other);
+
+  /* the worker dies mid-stream */
+  g_autoptr (LaSession) s = new_session_on (l1, 0, &e);
+  g_assert_no_error (e);
+  g_assert_true (la_session_push_audio (s, audio, 3 * 12 * 640, &e));
+  LaFrame *f = la_session_pull_frame (s, -1, &e);   /* block 0 has passed the worker */
+  g_assert_no_error (e);
+  la_frame_unref (f);
+  g_subprocess_force_exit (worker);
+  g_assert_true (g_subprocess_wait (worker, NULL, NULL));
+  gboolean failed = FALSE;
+  for (gsize off = 3 * 12 * 640; off < n && !failed; off += 3000) {
+    if (!la_session_push_audio (s, audio + off, MIN (3000, n - off), &e))
+      failed = TRUE;
+    while (!failed && (f = la_session_pull_frame (s, 0, &e)))
+      la_frame_unref (f);
+    failed = failed || e;
+  }
+  if (!failed) {
+    la_session_end_of_stream (s);
+    while ((f = la_session_pull_frame (s, -1, &e)))
+      la_frame_unref (f);
+  }
+  g_assert_nonnull (e);
+  g_assert_nonnull (strstr (e->message, "stage 1"));
+  g_assert_nonnull (strstr (e->message, addr));
+  g_print ("# worker killed: %s\n", e->message);
+  g_clear_error (&e);
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", other_dir);
+  (void) !system (rm);
+}
+
 static void
 test_bad_arguments (void)
 {
@@ -197,6 +294,10 @@ test_bad_arguments (void)
   g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
   g_assert_nonnull (strstr (e->message, "cpu,gpu"));
   g_clear_error (&e);
+  p.devices = "cpu,tcp://nohostport";
+  g_assert_null (la_session_new (&p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
 }
 
 int
@@ -212,6 +313,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session/frame-count", test_frame_count);
   g_test_add_func ("/session/determinism-and-reset", test_determinism_and_reset);
   g_test_add_func ("/session/pipeline-stages-exact", test_pipeline_stages_exact);
+  g_test_add_func ("/session/stage-worker-process", test_stage_worker_process);
   g_test_add_func ("/session/bad-arguments", test_bad_arguments);
   int r = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
