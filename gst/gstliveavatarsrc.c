@@ -373,8 +373,9 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
           DEFAULT_PROMPT, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICES,
       g_param_spec_string ("devices", "Devices",
-          "Devices of the pipeline stages: \"cpu\", \"cpu,cpu,...\" (one TPP "
-          "stage per entry) or \"cuda:0[,1,...]\" (not runnable yet)",
+          "Devices of the pipeline stages: \"cpu\", or one TPP stage per "
+          "entry, each \"cpu\" or \"tcp://HOST:PORT\" (a liveavatar-stage "
+          "worker); \"cuda:0[,1,...]\" is not runnable yet",
           DEFAULT_DEVICES, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_SEED,
       g_param_spec_uint64 ("seed", "Seed", "Noise seed", 0, G_MAXUINT64,

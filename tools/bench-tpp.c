@@ -4,7 +4,7 @@
  *
  *   liveavatar-bench-tpp [--stages 1,2,3,4,5] [--blocks 8] [--dim 512] [--heads 8]
  *                        [--layers 8] [--width 256] [--height 128] [--threads 1]
- *                        [--vae-ms 0 | --vae-dim 0] [--svg PREFIX] [--quiet]
+ *                        [--vae-ms 0 | --vae-dim 0] [--remote K] [--svg PREFIX] [--quiet]
  *
  * The VAE stage either sleeps --vae-ms per block, or (--vae-dim D > 0) runs
  * a real streaming Wan2.1-layout decoder of base width D with random weights
@@ -15,6 +15,10 @@
  * OpenBLAS thread count per op.  With P cores, S stages can at best run
  * min(S, P / threads) forwards at once: on a 2-core machine pipelining can
  * at most double the throughput and in practice gains less (see docs/tpp.md).
+ *
+ * --remote K: the first K DiT devices are stage workers (la_tpp_worker_*)
+ * served by threads of this process over the loopback, so the same run
+ * shows what the stage protocol costs per block against local stages.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,25 @@ randn (GRand *r, int ndim, const int64_t *shape)
 }
 
 static int vae_ms = 0;
+
+typedef struct {
+  LaTppWorker  *w;
+  GCancellable *cancel;
+  GThread      *thread;
+} Worker;
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *wk = data;
+  while (!g_cancellable_is_cancelled (wk->cancel)) {
+    GError *e = NULL;
+    if (!la_tpp_worker_serve_one (wk->w, wk->cancel, &e) && !g_cancellable_is_cancelled (wk->cancel))
+      g_printerr ("worker: %s\n", e->message);
+    g_clear_error (&e);
+  }
+  return NULL;
+}
 
 static gboolean
 vae_emulate (gint64 block, const LaTensor *clean, gpointer user, GError **error)
@@ -52,7 +75,7 @@ main (int argc, char **argv)
 {
   char *stages_s = NULL, *svg = NULL;
   int vae_dim = 0;
-  int blocks = 8, dim = 512, heads = 8, layers = 8, width = 256, height = 128, threads = 1;
+  int blocks = 8, dim = 512, heads = 8, layers = 8, width = 256, height = 128, threads = 1, n_remote = 0;
   gboolean quiet = FALSE;
   GOptionEntry entries[] = {
     { "stages", 's', 0, G_OPTION_ARG_STRING, &stages_s, "Stage (device) counts to run, comma separated (1,2,3,4,5)", "LIST" },
@@ -65,6 +88,7 @@ main (int argc, char **argv)
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads per op (1)", "N" },
     { "vae-ms", 0, 0, G_OPTION_ARG_INT, &vae_ms, "Emulated VAE decode time per block (0)", "MS" },
     { "vae-dim", 0, 0, G_OPTION_ARG_INT, &vae_dim, "Real VAE decoder of this base width (0: none)", "N" },
+    { "remote", 0, 0, G_OPTION_ARG_INT, &n_remote, "The first K DiT devices are loopback stage workers (0)", "K" },
     { "svg", 0, 0, G_OPTION_ARG_FILENAME, &svg, "Write PREFIX-N.svg timelines", "PREFIX" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No timeline tables", NULL },
     { NULL },
@@ -107,6 +131,21 @@ main (int argc, char **argv)
            p.infer_frames / 12, threads, g_get_num_processors (),
            vae_dim > 0 ? g_strdup_printf ("decoder dim %d", vae_dim) : g_strdup_printf ("%d ms (emulated)", vae_ms));
 
+  Worker wk[LA_TPP_STEPS] = { 0 };
+  n_remote = CLAMP (n_remote, 0, LA_TPP_STEPS);
+  for (int i = 0; i < n_remote; i++) {
+    if (!(wk[i].w = la_tpp_worker_new (m, NULL, "cpu", "127.0.0.1:0", &e))) {
+      g_printerr ("%s\n", e->message);
+      return 1;
+    }
+    wk[i].cancel = g_cancellable_new ();
+    wk[i].thread = g_thread_new ("worker", worker_main, &wk[i]);
+  }
+  if (n_remote)
+    g_print ("stage workers on the loopback: %d; per block and remote stage %.1f kB out (latent + audio), "
+             "%.1f kB back\n", n_remote, (la_tensor_nbytes (noise) + la_tensor_nbytes (au)) / 1e3,
+             la_tensor_nbytes (noise) / 1e3);
+
   double base = 0;
   for (int li = 0; list[li]; li++) {
     int n = atoi (list[li]);
@@ -118,6 +157,10 @@ main (int argc, char **argv)
       g_snprintf (names[i], sizeof names[i], "cpu:%d", i);
       tc.devices[i].model = m;
       tc.devices[i].name = names[i];
+      if (i < n_remote && i < LA_TPP_STEPS) {     /* devices 0..3 hold DiT steps in every plan */
+        tc.devices[i].remote = la_tpp_worker_get_address (wk[i].w);
+        tc.devices[i].name = NULL;
+      }
     }
     tc.output = vae_emulate;
     LaVae *vae = NULL;
@@ -198,6 +241,12 @@ main (int argc, char **argv)
       la_vae_free (vae);
     if (vck)
       la_checkpoint_unref (vck);
+  }
+  for (int i = 0; i < n_remote; i++) {
+    g_cancellable_cancel (wk[i].cancel);
+    g_thread_join (wk[i].thread);
+    la_tpp_worker_free (wk[i].w);
+    g_object_unref (wk[i].cancel);
   }
   g_rand_free (r);
   la_dit_model_free (m);
