@@ -51,7 +51,8 @@ typedef struct {
   LaQueuePolicy queue_policy;
   int max_queue_ms;            /* audio queue bound; 0 = 2000 ms */
   gboolean keep_av_lead;       /* TRUE: show frame k at audio time k/25 like the reference (picture leads by 3 frames) */
-  const char *devices;         /* "cpu" (default) or "cuda:0[,1,...]" */
+  const char *devices;         /* "cpu" (default); a comma list of TPP stages, each "cpu" or
+                                * "tcp://HOST:PORT" (a liveavatar-stage worker); "cuda:0[,1,...]" */
   int n_threads;               /* CPU threads, 0 = all */
 } LaSessionParams;
 
@@ -82,6 +83,7 @@ typedef struct {
   double ms_setup;               /* model load + prefill */
   gboolean sink_from_stream;     /* the sink is the stream's first generated latent (rolling
                                   * sink, from clip 1 on); FALSE: the reference image */
+  gint64 reference_swaps;        /* la_session_set_reference calls applied so far */
 } LaSessionStats;
 
 /* Loads the model, encodes the reference and the prompt, prefills the sink
@@ -89,6 +91,19 @@ typedef struct {
 LaSession *la_session_new (const LaSessionParams *p, GError **error);
 void       la_session_free (LaSession *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaSession, la_session_free)
+
+/* Replaces the reference image while streaming (another avatar, or a new
+ * photo of the same one).  The image is resized and cropped to the session's
+ * output size and VAE-encoded here, in the caller's thread; the engine
+ * applies it before its next block: the sink (all 4 caches) and the motion
+ * latents become the new image's, the rings and the decoder keep their
+ * state, so the picture changes within a block without a cut in the frame
+ * grid.  The rolling sink's clip-1 switch to the stream's first latent is
+ * not done after a swap (that latent shows the old reference): the sink
+ * stays the new image.  Later la_session_reset calls keep the new image.
+ * Two calls before the engine gets to the first: the second wins. */
+gboolean   la_session_set_reference (LaSession *s, const guint8 *rgb, int width, int height, int stride,
+                                     GError **error);
 
 /* Output size chosen from the reference and max_area (io.md §2.1: multiples of 64). */
 void       la_session_get_size (LaSession *s, int *width, int *height);

@@ -35,6 +35,8 @@ struct _LaSession {
   LaModelBundle *m;
   int width, height, lat_h, lat_w, z_dim, lat_per_block, blocks_per_clip;
   LaTensor *ref_lat, *mot_lat, *ctx;
+  LaTensor *swap_ref, *swap_mot;    /* a new reference waiting for the next block (under lock) */
+  gint64 swapped_at;                /* block of this stream where the reference was swapped, -1: none */
 
   int n_stages;                     /* devices listed: > 1 (or a stage worker) runs the DiT steps as a TPP pipeline */
   char **stage_devices;             /* the list: "cpu" or "tcp://HOST:PORT" (a stage worker) */
@@ -118,9 +120,29 @@ tpp_output (gint64 block, const LaTensor *clean, gpointer user, GError **error)
   return emit_block (user, block, clean, error);
 }
 
+/* Takes a pending reference swap (engine thread or reset); TRUE if there was one. */
+static gboolean
+take_swap (LaSession *s)
+{
+  g_mutex_lock (&s->lock);
+  LaTensor *r = g_steal_pointer (&s->swap_ref), *m = g_steal_pointer (&s->swap_mot);
+  if (r)
+    s->stats.reference_swaps++;
+  g_mutex_unlock (&s->lock);
+  if (!r)
+    return FALSE;
+  la_tensor_unref (s->ref_lat);
+  la_tensor_unref (s->mot_lat);
+  s->ref_lat = r;
+  s->mot_lat = m;
+  return TRUE;
+}
+
 static gboolean
 stream_new (LaSession *s, GError **error)
 {
+  take_swap (s);                    /* a new stream simply starts from the new reference */
+  s->swapped_at = -1;
   LaDitSessionParams dp;
   la_dit_session_params_init (&dp, s->lat_h, s->lat_w);
   dp.fixed_d = s->p.sink_offset;
@@ -226,7 +248,8 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   }
   s->stats.ms_vae = (now - t0) / 1000.0;
   s->stats.blocks_done = block + 1;
-  s->stats.sink_from_stream = s->p.sink_refresh && block >= s->blocks_per_clip;
+  s->stats.sink_from_stream = s->p.sink_refresh && block >= s->blocks_per_clip &&
+                              (s->swapped_at < 0 || block < s->swapped_at);
   if (now > s->t_first_block_us)
     s->stats.fps = s->stats.frames_out / ((now - s->t_first_block_us) / 1e6);
   g_cond_broadcast (&s->cond);
@@ -243,8 +266,29 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
     s->t_first_block_us = t0;
   g_autoptr (LaTensor) noise = block_noise (s);
   gint64 block = s->block++;
-  if (s->tpp)
-    return la_tpp_push (s->tpp, &(LaTppBlock) { .noise = noise, .audio = audio }, error);
+  gboolean swap = take_swap (s);
+  if (swap) {
+    g_mutex_lock (&s->lock);
+    s->swapped_at = block;
+    g_mutex_unlock (&s->lock);
+  }
+  /* After a swap before clip 1, the clip-1 refresh must not bring back a
+   * latent of the old reference: the sink stays the new image. */
+  gboolean keep_new_sink = !swap && s->swapped_at >= 0 && s->p.sink_refresh && block == s->blocks_per_clip;
+  if (s->tpp) {
+    LaTppBlock b = { .noise = noise, .audio = audio };
+    if (swap || keep_new_sink) {
+      b.refresh = TRUE;
+      b.refresh_ref = s->ref_lat;
+      b.refresh_motion = swap ? s->mot_lat : NULL;
+    }
+    return la_tpp_push (s->tpp, &b, error);
+  }
+  if (swap) {
+    if (!la_dit_session_refresh_sink (s->ds, s->ref_lat, s->mot_lat, error))
+      return FALSE;
+    la_dit_session_set_refresh_at_clip1 (s->ds, FALSE);
+  }
   g_autoptr (LaTensor) lat = la_dit_session_generate_block (s->ds, noise, audio, error);
   if (!lat)
     return FALSE;
@@ -459,6 +503,41 @@ check_params (const LaSessionParams *p, GError **error)
   return TRUE;
 }
 
+/* Any RGB image -> resized and centre-cropped to the session's size -> ref
+ * and motion latents (io.md §2: the reference repeated as motion frames). */
+static gboolean
+encode_reference (LaSession *s, const guint8 *rgb, int w, int h, int stride, LaTensor **ref, LaTensor **mot,
+                  GError **error)
+{
+  /* Pack the caller's rows (any stride) for the resampler. */
+  g_autofree guint8 *packed = g_malloc ((gsize) w * h * 3);
+  for (int y = 0; y < h; y++)
+    memcpy (packed + (gsize) y * w * 3, rgb + (gsize) y * stride, (gsize) w * 3);
+  g_autofree guint8 *crop = la_image_resize_crop (packed, w, h, s->height, s->width, NULL, NULL);
+  g_autoptr (LaTensor) px = la_image_to_tensor (crop, s->width, s->height);
+  return la_vae_encode_session (s->m->vae, px, MOTION_FRAMES, FALSE, ref, mot, error);
+}
+
+gboolean
+la_session_set_reference (LaSession *s, const guint8 *rgb, int width, int height, int stride, GError **error)
+{
+  if (!rgb || width <= 0 || height <= 0 || stride < 3 * width) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "reference image: %dx%d with stride %d is not a packed RGB "
+                 "image", width, height, stride);
+    return FALSE;
+  }
+  LaTensor *ref = NULL, *mot = NULL;
+  if (!encode_reference (s, rgb, width, height, stride, &ref, &mot, error))
+    return FALSE;
+  g_mutex_lock (&s->lock);
+  g_clear_pointer (&s->swap_ref, la_tensor_unref);
+  g_clear_pointer (&s->swap_mot, la_tensor_unref);
+  s->swap_ref = ref;
+  s->swap_mot = mot;
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
 LaSession *
 la_session_new (const LaSessionParams *params, GError **error)
 {
@@ -488,18 +567,12 @@ la_session_new (const LaSessionParams *params, GError **error)
     if (!la_image_target_size (params->ref_height, params->ref_width, params->max_area ? params->max_area : 720 * 400,
                                MAX (64, sf), &H, &W, error))
       goto fail;
-    /* Pack the caller's rows (any stride) for the resampler. */
-    g_autofree guint8 *packed = g_malloc ((gsize) params->ref_width * params->ref_height * 3);
-    for (int y = 0; y < params->ref_height; y++)
-      memcpy (packed + (gsize) y * params->ref_width * 3, params->ref_rgb + (gsize) y * params->ref_stride,
-              (gsize) params->ref_width * 3);
-    g_autofree guint8 *crop = la_image_resize_crop (packed, params->ref_width, params->ref_height, H, W, NULL, NULL);
-    g_autoptr (LaTensor) px = la_image_to_tensor (crop, W, H);
     s->width = W;
     s->height = H;
     s->lat_h = H / la_vae_spatial_factor (&s->m->vae_cfg);
     s->lat_w = W / la_vae_spatial_factor (&s->m->vae_cfg);
-    if (!la_vae_encode_session (s->m->vae, px, MOTION_FRAMES, FALSE, &s->ref_lat, &s->mot_lat, error))
+    if (!encode_reference (s, params->ref_rgb, params->ref_width, params->ref_height, params->ref_stride, &s->ref_lat,
+                           &s->mot_lat, error))
       goto fail;
   }
   {
@@ -529,6 +602,8 @@ la_session_free (LaSession *s)
   g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
   g_clear_pointer (&s->ref_lat, la_tensor_unref);
   g_clear_pointer (&s->mot_lat, la_tensor_unref);
+  g_clear_pointer (&s->swap_ref, la_tensor_unref);
+  g_clear_pointer (&s->swap_mot, la_tensor_unref);
   g_clear_pointer (&s->ctx, la_tensor_unref);
   g_clear_pointer (&s->m, la_model_bundle_free);
   g_clear_pointer (&s->be, la_backend_unref);

@@ -32,6 +32,25 @@ make_audio (gsize n)
 }
 
 static LaSession *
+new_session_img (const char *devices, const guint8 *img, gboolean sink_refresh, GError **error)
+{
+  LaSessionParams p;
+  la_session_params_init (&p);
+  p.model_dir = model_dir;
+  p.lora = model_dir;
+  p.ref_rgb = img;
+  p.ref_width = 96;
+  p.ref_height = 160;
+  p.ref_stride = 96 * 3;
+  p.prompt = "a person talking";
+  p.max_area = 64 * 128;
+  p.sink_refresh = sink_refresh;
+  p.n_threads = 1;
+  p.devices = devices;
+  return la_session_new (&p, error);
+}
+
+static LaSession *
 new_session_on (const char *devices, int sink_offset, GError **error)
 {
   static guint8 *img;
@@ -258,6 +277,126 @@ test_stage_worker_process (void)
   (void) !system (rm);
 }
 
+/* A second reference of the same size (so the same output size). */
+static guint8 *
+make_image2 (int w, int h)
+{
+  guint8 *rgb = make_image (w, h);
+  for (int i = 0; i < w * h * 3; i++)
+    rgb[i] = (guint8) (255 - rgb[i] + (i % 7) * 9);
+  return rgb;
+}
+
+/* Generates `n` samples; after the first k blocks' frames are out (the
+ * engine then waits for audio: block k needs 7680 more samples past the
+ * 400 ms look-ahead), swaps the reference to `swap` (NULL: no swap). */
+static GPtrArray *
+run_swapped (LaSession *s, const float *audio, gsize n, int k, const guint8 *swap)
+{
+  GError *e = NULL;
+  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) la_frame_unref);
+  gsize first = (gsize) k * 7680 + 6400;
+  g_assert_true (la_session_push_audio (s, audio, first, &e));
+  while (frames->len < (guint) (9 + 12 * (k - 1))) {
+    LaFrame *f = la_session_pull_frame (s, -1, &e);
+    g_assert_no_error (e);
+    g_assert_nonnull (f);
+    g_ptr_array_add (frames, f);
+  }
+  if (swap) {
+    g_assert_true (la_session_set_reference (s, swap, 96, 160, 96 * 3, &e));
+    g_assert_no_error (e);
+  }
+  for (gsize off = first; off < n; off += 2000) {
+    g_assert_true (la_session_push_audio (s, audio + off, MIN (2000, n - off), &e));
+    LaFrame *f;
+    while ((f = la_session_pull_frame (s, 0, &e)))
+      g_ptr_array_add (frames, f);
+    g_assert_no_error (e);
+  }
+  la_session_end_of_stream (s);
+  LaFrame *f;
+  while ((f = la_session_pull_frame (s, -1, &e)))
+    g_ptr_array_add (frames, f);
+  g_assert_no_error (e);
+  return frames;
+}
+
+static gboolean
+same_frames (GPtrArray *a, GPtrArray *b, guint from, guint to)
+{
+  g_assert_cmpuint (a->len, ==, b->len);
+  for (guint i = from; i < to && i < a->len; i++) {
+    LaFrame *x = a->pdata[i], *y = b->pdata[i];
+    g_assert_cmpint (x->pts_ns, ==, y->pts_ns);
+    if (memcmp (x->rgb, y->rgb, (gsize) x->stride * x->height))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Reference hot swap (la_session_set_reference) at block 2 of 6 (clip 1
+ * starts at block 4, so the clip-1 sink refresh follows the swap). */
+static void
+test_reference_swap (void)
+{
+  GError *e = NULL;
+  gsize n = 6 * 7680 - 1000;
+  g_autofree float *audio = make_audio (n);
+  g_autofree guint8 *img = make_image (96, 160);
+  g_autofree guint8 *img2 = make_image2 (96, 160);
+  const guint at = 9 + 12;            /* frames before the swap block */
+
+  /* without the rolling-sink refresh, swapping in the same image changes
+   * nothing: the sink is rebuilt identically, rings and decoder untouched */
+  {
+    g_autoptr (LaSession) a = new_session_img ("cpu", img, FALSE, &e);
+    g_assert_no_error (e);
+    g_autoptr (LaSession) b = new_session_img ("cpu", img, FALSE, &e);
+    g_autoptr (GPtrArray) fa = run_swapped (a, audio, n, 2, NULL);
+    g_autoptr (GPtrArray) fb = run_swapped (b, audio, n, 2, img);
+    g_assert_true (same_frames (fa, fb, 0, fa->len));
+    LaSessionStats st;
+    la_session_get_stats (b, &st);
+    g_assert_cmpint (st.reference_swaps, ==, 1);
+  }
+  /* another image: the frames before the swap are untouched, later ones
+   * change; sequential and 2- and 5-stage TPP agree bit for bit */
+  g_autoptr (LaSession) plain = new_session_img ("cpu", img, TRUE, &e);
+  g_assert_no_error (e);
+  g_autoptr (GPtrArray) f0 = run_swapped (plain, audio, n, 2, NULL);
+  g_autoptr (LaSession) seq = new_session_img ("cpu", img, TRUE, &e);
+  g_autoptr (GPtrArray) f1 = run_swapped (seq, audio, n, 2, img2);
+  g_assert_cmpuint (f1->len, ==, 6 * 12 - 3);
+  g_assert_true (same_frames (f0, f1, 0, at));
+  guint changed = 0;
+  for (guint i = at; i < f0->len; i++)
+    changed += !same_frames (f0, f1, i, i + 1);
+  g_assert_cmpuint (changed, >, (f0->len - at) / 2);
+  LaSessionStats st;
+  la_session_get_stats (seq, &st);
+  g_assert_cmpint (st.reference_swaps, ==, 1);
+  g_assert_false (st.sink_from_stream);    /* after the swap the sink stays the new image */
+  const char *lists[] = { "cpu,cpu", "cpu,cpu,cpu,cpu,cpu" };
+  for (guint l = 0; l < G_N_ELEMENTS (lists); l++) {
+    g_autoptr (LaSession) tpp = new_session_img (lists[l], img, TRUE, &e);
+    g_assert_no_error (e);
+    g_autoptr (GPtrArray) f2 = run_swapped (tpp, audio, n, 2, img2);
+    g_assert_true (same_frames (f1, f2, 0, f1->len));
+    g_print ("# swap at block 2, devices=%s: bit-identical to devices=cpu\n", lists[l]);
+  }
+  /* a reset keeps the new image: the next stream is that of a session made with it */
+  la_session_reset (seq);
+  g_autoptr (GPtrArray) f3 = run_stream (seq, audio, n, 3000);
+  g_autoptr (LaSession) fresh = new_session_img ("cpu", img2, TRUE, &e);
+  g_autoptr (GPtrArray) f4 = run_stream (fresh, audio, n, 3000);
+  g_assert_true (same_frames (f3, f4, 0, f3->len));
+  /* bad arguments are refused without touching the stream */
+  g_assert_false (la_session_set_reference (seq, img2, 96, 160, 10, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+}
+
 static void
 test_bad_arguments (void)
 {
@@ -314,6 +453,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session/determinism-and-reset", test_determinism_and_reset);
   g_test_add_func ("/session/pipeline-stages-exact", test_pipeline_stages_exact);
   g_test_add_func ("/session/stage-worker-process", test_stage_worker_process);
+  g_test_add_func ("/session/reference-swap", test_reference_swap);
   g_test_add_func ("/session/bad-arguments", test_bad_arguments);
   int r = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
