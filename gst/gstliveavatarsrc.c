@@ -185,7 +185,13 @@ struct _GstLiveAvatarSrc
    * property change), freed in READY->NULL, when no streaming thread runs. */
   LaSession *session;
   gint width, height;
-  guint8 *idle_rgb;             /* reference resized to the output size */
+  GBytes *idle_rgb;             /* reference resized to the output size (shown before
+                                 * the first frame); replaced on a reference swap */
+  /* Reference swaps in PAUSED/PLAYING run in the setting thread (image
+   * load + VAE encode): swap_lock keeps the session alive meanwhile
+   * without holding the object lock; ref_gen counts property changes. */
+  GMutex swap_lock;
+  guint ref_gen;
   gint64 session_latency_ns;
   /* CUDA memory output: context from NULL->READY to READY->NULL. */
   GstLiveAvatarCuda *cuda;
@@ -250,6 +256,7 @@ static gboolean gst_live_avatar_src_src_query (GstPad * pad,
 static gboolean gst_live_avatar_src_src_activate_mode (GstPad * pad,
     GstObject * parent, GstPadMode mode, gboolean active);
 static void gst_live_avatar_src_loop (GstLiveAvatarSrc * self);
+static void swap_reference (GstLiveAvatarSrc * self);
 
 /* Enums */
 
@@ -349,24 +356,28 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
    * GstLiveAvatarSrc:reference-image:
    *
    * Image file (PNG, JPEG, ...) of the avatar.  Ignored when
-   * reference-sample is set.
+   * reference-sample is set.  May change while PLAYING: the avatar is
+   * swapped within a block, without a cut in the frame grid (a file that
+   * cannot be read posts a warning and keeps the current avatar).
    */
   g_object_class_install_property (gobject_class, PROP_REFERENCE_IMAGE,
       g_param_spec_string ("reference-image", "Reference image",
           "Image file of the avatar (PNG, JPEG, ...); reference-sample wins "
-          "when both are set", DEFAULT_REFERENCE_IMAGE,
-          rw | GST_PARAM_MUTABLE_READY));
+          "when both are set; changing it while playing swaps the avatar",
+          DEFAULT_REFERENCE_IMAGE, rw | GST_PARAM_MUTABLE_PLAYING));
   /**
    * GstLiveAvatarSrc:reference-sample:
    *
    * The avatar image as a #GstSample with raw video caps (any format
-   * videoconvert understands), for applications.
+   * videoconvert understands), for applications.  May change while
+   * PLAYING, like reference-image.
    */
   g_object_class_install_property (gobject_class, PROP_REFERENCE_SAMPLE,
       g_param_spec_boxed ("reference-sample", "Reference sample",
           "Avatar image as a GstSample with video/x-raw caps (for "
-          "applications); wins over reference-image", GST_TYPE_SAMPLE,
-          rw | GST_PARAM_MUTABLE_READY));
+          "applications); wins over reference-image; changing it while "
+          "playing swaps the avatar", GST_TYPE_SAMPLE,
+          rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_PROMPT,
       g_param_spec_string ("prompt", "Prompt",
           "Text prompt (UTF-8) for the umT5 encoder; NULL = empty",
@@ -539,6 +550,7 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   self->proportion = 1.0;
 
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->swap_lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->events);
   gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
@@ -569,8 +581,9 @@ gst_live_avatar_src_finalize (GObject * object)
   g_clear_pointer (&self->reference_sample, gst_sample_unref);
   g_queue_clear_full (&self->events, pending_event_free);
   g_clear_pointer (&self->session, la_session_free);
-  g_clear_pointer (&self->idle_rgb, g_free);
+  g_clear_pointer (&self->idle_rgb, g_bytes_unref);
   g_clear_pointer (&self->cuda, gst_live_avatar_cuda_free);
+  g_mutex_clear (&self->swap_lock);
   g_clear_pointer (&self->negotiation_error, g_free);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -604,7 +617,7 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
     const GValue * value, GParamSpec * pspec)
 {
   GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (object);
-  gboolean post_latency = FALSE;
+  gboolean post_latency = FALSE, swap = FALSE;
 
   GST_OBJECT_LOCK (self);
   if (!property_is_mutable (self, pspec)) {
@@ -626,10 +639,14 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
     case PROP_REFERENCE_IMAGE:
       g_free (self->reference_image);
       self->reference_image = g_value_dup_string (value);
+      self->ref_gen++;
+      swap = TRUE;
       break;
     case PROP_REFERENCE_SAMPLE:
       g_clear_pointer (&self->reference_sample, gst_sample_unref);
       self->reference_sample = g_value_dup_boxed (value);
+      self->ref_gen++;
+      swap = TRUE;
       break;
     case PROP_PROMPT:
       g_free (self->prompt);
@@ -688,6 +705,8 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
   }
   GST_OBJECT_UNLOCK (self);
 
+  if (swap)
+    swap_reference (self);
   /* As gst_aggregator_set_latency: the application recomputes and
    * redistributes the pipeline latency. */
   if (post_latency)
@@ -736,6 +755,7 @@ make_stats (GstLiveAvatarSrc * self)
       "sink-offset", G_TYPE_INT, self->sink_offset,
       "sink-frame", G_TYPE_STRING, st.sink_from_stream ?
       "first-generated" : "reference",
+      "reference-swaps", G_TYPE_INT64, st.reference_swaps,
       "width", G_TYPE_INT, self->width, "height", G_TYPE_INT, self->height,
       NULL);
   GST_OBJECT_UNLOCK (self);
@@ -916,6 +936,75 @@ post_progress (GstLiveAvatarSrc * self, GstProgressType type,
       gst_message_new_progress (GST_OBJECT (self), type, "load", text));
 }
 
+/* The avatar image, packed RGB: from the sample when set, else the file.
+ * NULL without error when neither is set. */
+static guint8 *
+load_reference (GstSample * sample, const gchar * path, gint * w, gint * h,
+    GError ** err)
+{
+  if (sample)
+    return sample_to_rgb (sample, w, h, err);
+  if (path && *path)
+    return la_image_load (path, 0, w, h, err);
+  return NULL;
+}
+
+/* reference-image / reference-sample changed: with a session loaded, swap
+ * the avatar (la_session_set_reference: before the engine's next block).
+ * Runs in the thread that set the property; a failure keeps the current
+ * avatar and posts a warning naming the image. */
+static void
+swap_reference (GstLiveAvatarSrc * self)
+{
+  GstSample *sample;
+  gchar *path;
+  guint8 *ref = NULL;
+  gint rw = 0, rh = 0, w, h;
+  GError *err = NULL;
+
+  g_mutex_lock (&self->swap_lock);
+  GST_OBJECT_LOCK (self);
+  if (!self->session) {
+    /* not loaded: NULL->READY reads the properties */
+    GST_OBJECT_UNLOCK (self);
+    g_mutex_unlock (&self->swap_lock);
+    return;
+  }
+  sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
+      : NULL;
+  path = g_strdup (self->reference_image);
+  w = self->width;
+  h = self->height;
+  GST_OBJECT_UNLOCK (self);
+
+  ref = load_reference (sample, path, &rw, &rh, &err);
+  if (!ref && !err)
+    g_set_error (&err, LA_ERROR, LA_ERROR_INVALID_ARG,
+        "neither reference-image nor reference-sample is set");
+  if (!ref || !la_session_set_reference (self->session, ref, rw, rh, 3 * rw,
+          &err)) {
+    GST_ELEMENT_WARNING (self, RESOURCE, READ,
+        ("Cannot swap the avatar to %s; keeping the current one",
+            sample ? "the reference-sample" : (path ? path : "(none)")),
+        ("%s", err->message));
+  } else {
+    GBytes *idle = g_bytes_new_take (la_image_resize_crop (ref, rw, rh, h, w,
+            NULL, NULL), (gsize) w * h * 3);
+    GST_OBJECT_LOCK (self);
+    g_clear_pointer (&self->idle_rgb, g_bytes_unref);
+    self->idle_rgb = idle;
+    GST_OBJECT_UNLOCK (self);
+    GST_INFO_OBJECT (self, "avatar swapped to %s", sample ?
+        "the reference-sample" : path);
+  }
+  g_mutex_unlock (&self->swap_lock);
+  g_clear_error (&err);
+  g_free (ref);
+  g_free (path);
+  if (sample)
+    gst_sample_unref (sample);
+}
+
 static gboolean
 load_session (GstLiveAvatarSrc * self)
 {
@@ -926,6 +1015,8 @@ load_session (GstLiveAvatarSrc * self)
   guint8 *ref = NULL;
   gint rw = 0, rh = 0, w = 0, h = 0;
   LaSession *session;
+  guint gen;
+  gboolean changed;
   gint64 lat;
 
   la_session_params_init (&p);
@@ -937,6 +1028,7 @@ load_session (GstLiveAvatarSrc * self)
   devices = g_strdup (self->devices);
   sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
       : NULL;
+  gen = self->ref_gen;
   p.seed = self->seed;
   p.sink_offset = self->sink_offset;
   p.sink_refresh = self->sink_refresh;
@@ -963,17 +1055,11 @@ load_session (GstLiveAvatarSrc * self)
   if (!model_path || !*model_path)
     goto no_model;
 
-  if (sample) {
-    ref = sample_to_rgb (sample, &rw, &rh, &err);
-    if (!ref)
-      goto ref_failed;
-  } else if (ref_path && *ref_path) {
-    ref = la_image_load (ref_path, 0, &rw, &rh, &err);
-    if (!ref)
-      goto ref_failed;
-  } else {
+  ref = load_reference (sample, ref_path, &rw, &rh, &err);
+  if (!ref && err)
+    goto ref_failed;
+  if (!ref)
     goto no_reference;
-  }
 
   p.model_dir = model_path;
   p.lora = lora_path && *lora_path ? lora_path : NULL;
@@ -999,12 +1085,17 @@ load_session (GstLiveAvatarSrc * self)
   self->width = w;
   self->height = h;
   self->session_latency_ns = lat;
-  g_free (self->idle_rgb);
-  self->idle_rgb = la_image_resize_crop (ref, rw, rh, h, w, NULL, NULL);
+  g_clear_pointer (&self->idle_rgb, g_bytes_unref);
+  self->idle_rgb = g_bytes_new_take (la_image_resize_crop (ref, rw, rh, h, w,
+          NULL, NULL), (gsize) w * h * 3);
   self->state = GST_LIVE_AVATAR_SRC_STATE_READY;
+  changed = self->ref_gen != gen;
   GST_OBJECT_UNLOCK (self);
   GST_INFO_OBJECT (self, "session ready: %dx%d, latency %" GST_TIME_FORMAT,
       w, h, GST_TIME_ARGS (lat));
+  /* the reference changed while the model loaded: apply the newest */
+  if (changed)
+    swap_reference (self);
 
 done:
   g_free (ref);
@@ -1054,12 +1145,15 @@ free_session (GstLiveAvatarSrc * self)
 {
   LaSession *s;
 
+  /* a reference swap in another thread finishes with the session first */
+  g_mutex_lock (&self->swap_lock);
   GST_OBJECT_LOCK (self);
   s = self->session;
   self->session = NULL;
   self->session_latency_ns = 0;
-  g_clear_pointer (&self->idle_rgb, g_free);
+  g_clear_pointer (&self->idle_rgb, g_bytes_unref);
   GST_OBJECT_UNLOCK (self);
+  g_mutex_unlock (&self->swap_lock);
   if (s)
     la_session_free (s);
 }
@@ -1812,8 +1906,17 @@ push_repeat (GstLiveAvatarSrc * self, GstClockTime t0, GstClockTimeDiff late)
 
   if (self->last_buffer)
     buf = gst_buffer_copy (self->last_buffer);
-  else
-    buf = render_rgb (self, self->idle_rgb, self->width, self->height);
+  else {
+    GBytes *idle;
+
+    GST_OBJECT_LOCK (self);
+    idle = self->idle_rgb ? g_bytes_ref (self->idle_rgb) : NULL;
+    GST_OBJECT_UNLOCK (self);
+    buf = idle ? render_rgb (self, g_bytes_get_data (idle, NULL), self->width,
+        self->height) : NULL;
+    if (idle)
+      g_bytes_unref (idle);
+  }
   if (!buf)
     return GST_FLOW_ERROR;
   GST_OBJECT_LOCK (self);

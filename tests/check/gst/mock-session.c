@@ -34,6 +34,7 @@ struct _LaSession
   GQueue frames;
   gint64 frame_index, blocks;
   gint block_ms;
+  gint avatar;                  /* reference swaps so far: shifts the pattern */
   LaSessionStats stats;
 };
 
@@ -104,7 +105,7 @@ engine (gpointer data)
        * pitches or planes wrong shows (the CUDA pixel test). */
       for (gsize i = 0; i < (gsize) 3 * s->w * s->h; i++) {
         gsize x = (i / 3) % s->w, y = i / 3 / s->w;
-        f->rgb[i] = (guint8) (s->frame_index * 7 + x * 3 + y * 5 + (i % 3) * 60);
+        f->rgb[i] = (guint8) (s->frame_index * 7 + x * 3 + y * 5 + (i % 3) * 60 + s->avatar * 100);
       }
       f->index = s->frame_index++;
       gint64 shift = 0;
@@ -321,6 +322,21 @@ la_session_reset (LaSession * s)
   stop (s);
   memset (&s->stats, 0, sizeof s->stats);
   start (s);
+}
+
+gboolean
+la_session_set_reference (LaSession * s, const guint8 * rgb, int width,
+    int height, int stride, GError ** error)
+{
+  if (!rgb || width <= 0 || height <= 0 || stride < 3 * width) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "bad reference image");
+    return FALSE;
+  }
+  g_mutex_lock (&s->lock);
+  s->avatar++;                  /* frames generated from now on show it */
+  s->stats.reference_swaps++;
+  g_mutex_unlock (&s->lock);
+  return TRUE;
 }
 
 void

@@ -6,6 +6,8 @@
  * a 2-core CI machine.  test-liveavatarsrc-engine.c covers the CPU engine.
  */
 #include "la-gst-test.h"
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <gmodule.h>
 
@@ -801,6 +803,137 @@ GST_START_TEST (test_property_mutability)
 
 GST_END_TEST;
 
+/* reference-image / reference-sample may change while PLAYING: the avatar
+ * is swapped (the mock engine shifts its pattern from the next block on);
+ * an unreadable image posts a warning naming it and keeps the avatar. */
+static gint64
+reference_swaps (GstElement * e)
+{
+  GstStructure *st;
+  gint64 n = -1;
+
+  g_object_get (e, "stats", &st, NULL);
+  fail_unless (gst_structure_get_int64 (st, "reference-swaps", &n));
+  gst_structure_free (st);
+  return n;
+}
+
+static GPtrArray *
+run_with_swap (gboolean swap)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  GPtrArray *a = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_buffer_unref);
+  const gsize head = 12 * SPF + 400 * SR / 1000;
+  guint i;
+
+  /* one block (+ look-ahead) in, its 9 frames out */
+  fail_unless_equals_int (push_audio (h, 0, head, SPF, FALSE), GST_FLOW_OK);
+  for (i = 0; i < 9; i++)
+    g_ptr_array_add (a, gst_harness_pull (h));
+  fail_unless_equals_int (reference_swaps (h->element), 0);
+  if (swap) {
+    GstSample *ref = make_ref_sample (40, 56);
+    g_object_set (h->element, "reference-sample", ref, NULL);
+    gst_sample_unref (ref);
+    fail_unless_equals_int (reference_swaps (h->element), 1);
+  }
+  fail_unless_equals_int (push_audio (h, gst_util_uint64_scale (head,
+              GST_SECOND, SR), 2 * 48 * SPF - head, SPF, FALSE), GST_FLOW_OK);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  {
+    GPtrArray *rest = pull_all (h);
+    for (i = 0; i < rest->len; i++)
+      g_ptr_array_add (a, gst_buffer_ref (g_ptr_array_index (rest, i)));
+    g_ptr_array_unref (rest);
+  }
+  gst_harness_teardown (h);
+  return a;
+}
+
+GST_START_TEST (test_reference_swap)
+{
+  GPtrArray *a = run_with_swap (FALSE), *b = run_with_swap (TRUE);
+  guint i, changed = 0;
+
+  fail_unless_equals_int (a->len, 2 * 48 - 3);
+  fail_unless_equals_int (b->len, a->len);
+  for (i = 0; i < a->len; i++) {
+    GstBuffer *x = g_ptr_array_index (a, i), *y = g_ptr_array_index (b, i);
+    gboolean same;
+    GstMapInfo mx;
+
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (x), GST_BUFFER_PTS (y));
+    gst_buffer_map (x, &mx, GST_MAP_READ);
+    same = gst_buffer_memcmp (y, 0, mx.data, mx.size) == 0;
+    gst_buffer_unmap (x, &mx);
+    if (i < 9)
+      fail_unless (same, "frame %u before the swap changed", i);
+    changed += !same;
+  }
+  /* every frame generated after the swap shows the new avatar */
+  fail_unless (changed >= a->len - 9 - 12, "only %u frames changed", changed);
+  g_ptr_array_unref (a);
+  g_ptr_array_unref (b);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_reference_swap_errors)
+{
+  GstBus *bus;
+  GstHarness *h = make_harness (FALSE, &bus);
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *dbg = NULL, *dir = g_dir_make_tmp ("la-swap-XXXXXX", NULL);
+  gchar *png = g_build_filename (dir, "face.png", NULL);
+  guint8 px[4 * 6 * 3];
+  GdkPixbuf *pb;
+
+  /* a readable file works in PLAYING (the sample must be unset: it wins) */
+  memset (px, 90, sizeof px);
+  pb = gdk_pixbuf_new_from_data (px, GDK_COLORSPACE_RGB, FALSE, 8, 4, 6, 12,
+      NULL, NULL);
+  fail_unless (gdk_pixbuf_save (pb, png, "png", NULL, NULL));
+  g_object_unref (pb);
+  g_object_set (h->element, "reference-image", png, NULL);
+  fail_unless_equals_int (reference_swaps (h->element), 1);  /* the sample again */
+  g_object_set (h->element, "reference-sample", NULL, NULL);
+  fail_unless_equals_int (reference_swaps (h->element), 2);  /* the file */
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL);
+
+  /* a missing file: warning naming it, avatar kept, still streaming */
+  g_object_set (h->element, "reference-image", "/nonexistent/other.png", NULL);
+  fail_unless_equals_int (reference_swaps (h->element), 2);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL);
+  gst_message_parse_warning (msg, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_READ), "%s", err->message);
+  fail_unless (strstr (err->message, "/nonexistent/other.png") != NULL, "%s",
+      err->message);
+  GST_INFO ("warning: %s (%s)", err->message, dbg);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (msg);
+  fail_unless_equals_int (push_audio (h, 0, 48 * SPF, SPF, FALSE), GST_FLOW_OK);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  {
+    GPtrArray *a = pull_all (h);
+    fail_unless_equals_int (a->len, 48 - 3);
+    g_ptr_array_unref (a);
+  }
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  g_unlink (png);
+  g_rmdir (dir);
+  g_free (png);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* ---- errors and life cycle ---- */
 
 GST_START_TEST (test_missing_model)
@@ -954,6 +1087,8 @@ liveavatarsrc_suite (void)
   tcase_add_test (tc, test_nonlive_never_drops);
   tcase_add_test (tc, test_interface_pinned);
   tcase_add_test (tc, test_property_mutability);
+  tcase_add_test (tc, test_reference_swap);
+  tcase_add_test (tc, test_reference_swap_errors);
   tcase_add_test (tc, test_missing_model);
   tcase_add_test (tc, test_bad_settings);
   tcase_add_test (tc, test_state_cycles);
