@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every example that needs no device and no network (CI):
-# file-to-mp4 and tts-espeak (SINK=fakesink), with the tiny model, and the
-# webrtc-app, whose two peers talk over loopback inside one process.
+# file-to-mp4, tts-espeak and stage-workers (SINK=fakesink; the worker on
+# the loopback), with the tiny model, and the webrtc-app, whose two peers
+# talk over loopback inside one process.
 # Checks the MP4 has a video and an audio stream, and that the WebRTC peer
 # receives generated (changing) avatar frames.
 set -euo pipefail
@@ -19,6 +20,8 @@ if [ $fail = 0 ]; then
 fi
 echo "tts-espeak"
 SINK=fakesink "$HERE/tts-espeak/run.sh" "Testing one two three." || fail=1
+echo "stage-workers"
+SINK=fakesink "$HERE/stage-workers/run.sh" || fail=1
 echo "webrtc-app"
 . "$HERE/common.sh"
 if [ ! -x "$B/gst/webrtc-avatar" ] || ! gst-inspect-1.0 nicesrc >/dev/null 2>&1; then
@@ -35,5 +38,5 @@ else
   fi
 fi
 rm -rf "$LA_OUT"
-if [ $fail = 0 ]; then echo "examples: 3 passed, 0 failed"; else echo "examples: failed"; fi
+if [ $fail = 0 ]; then echo "examples: 4 passed, 0 failed"; else echo "examples: failed"; fi
 exit $fail

@@ -82,8 +82,13 @@ tpp_remote_connect (const char *address, GCancellable *c, GError **error)
   r->out = g_io_stream_get_output_stream (G_IO_STREAM (r->conn));
   /* the greeting must come at once (a wrong service may never answer);
    * afterwards a block may take as long as the worker's device needs */
-  if (!read_hello (r, c, error))
+  gint64 t0 = g_get_monotonic_time ();
+  if (!read_hello (r, c, error)) {
+    if (g_get_monotonic_time () - t0 >= (CONNECT_TIMEOUT_S - 1) * G_USEC_PER_SEC)
+      g_prefix_error (error, "no greeting from the stage worker within %d s (a worker serves one stream at a "
+                      "time: is another pipeline using it?): ", CONNECT_TIMEOUT_S);
     goto fail;
+  }
   g_socket_set_timeout (sock, 0);
   return r;
 fail:

@@ -379,6 +379,15 @@ test_refusals (void)
   Worker *w = worker_start (f.m, "0123456789abcdef");
   expect_new_fails (&f, d2, 2, &w, "fedcba9876543210", LA_ERROR, LA_ERROR_INVALID_ARG,
                     (const char *[]) { "stage 1", "other weights", "0123456789ab", NULL });
+  /* a worker serves one stream at a time: a second head is told so (after the greeting timeout) */
+  {
+    Sink sink = { 0 };
+    LaTpp *busy = make_tpp (&f, d2, 2, &w, NULL, &sink, FALSE, &e);
+    g_assert_no_error (e);
+    expect_new_fails (&f, d2, 2, &w, NULL, LA_ERROR, LA_ERROR_DEVICE,
+                      (const char *[]) { "stage 1", "one stream at a time", NULL });
+    la_tpp_free (busy);
+  }
   /* a remote device holding only the VAE (5 devices: device 4) */
   const char *d5[] = { "cpu", "cpu", "cpu", "cpu", "0" };
   expect_new_fails (&f, d5, 5, &w, NULL, LA_ERROR, LA_ERROR_INVALID_ARG,
