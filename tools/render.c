@@ -227,7 +227,7 @@ main (int argc, char **argv)
     { "sink-offset", 0, 0, G_OPTION_ARG_INT, &o.sink_offset, "Fixed rolling-sink offset 4..30 (default random)", "D" },
     { "max-area", 0, 0, G_OPTION_ARG_INT, &o.max_area, "Output pixel-area budget (default 720*400)", "N" },
     { "audio-mode", 0, 0, G_OPTION_ARG_STRING, &o.mode, "offline (default, parity) or live", "MODE" },
-    { "devices", 'd', 0, G_OPTION_ARG_STRING, &o.devices, "cpu (default) or cuda:N", "DEV" },
+    { "devices", 'd', 0, G_OPTION_ARG_STRING, &o.devices, "cpu (default); TPP stages: cpu,cpu,... or cpu,tcp://HOST:PORT (a liveavatar-stage worker)", "DEV" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— render a talking-avatar MP4 from an image and an audio file");
