@@ -161,6 +161,19 @@ handle_init (Conn *k, TwMsg *m, GError **error)
                  stage, mask, ref ? "given" : "missing", ctx ? "given" : "missing");
     return FALSE;
   }
+  /* The session sizes its caches from these before it looks at the tensors:
+   * check them against the tensors and sane bounds first, so that a
+   * garbled INIT cannot make the worker allocate without limit. */
+  if (ref->ndim != 4 || ref->shape[1] != 1 || ref->shape[2] != p.lat_h || ref->shape[3] != p.lat_w ||
+      p.lat_h > 512 || p.lat_w > 512 || p.frames_per_block < 1 || p.frames_per_block > 64 || p.infer_frames < 1 ||
+      p.infer_frames > 1200 || p.motion_latent_frames < 0 || p.motion_latent_frames > 1024 ||
+      p.audio_prefix > 4097) {
+    g_autofree char *shape = la_shape_to_string (ref->ndim, ref->shape);
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "stage %u: bad INIT: ref latent %s for latents %dx%d, "
+                 "%d frames per block, %d per clip, %d motion frames, audio prefix %d", stage, shape, p.lat_h,
+                 p.lat_w, p.frames_per_block, p.infer_frames, p.motion_latent_frames, p.audio_prefix);
+    return FALSE;
+  }
   k->frames_per_block = p.frames_per_block;
   k->session = la_dit_session_new (k->w->model, &p, ref, motion, ctx, error);
   return k->session != NULL;
@@ -181,6 +194,12 @@ handle_block (Conn *k, TwMsg *m, GError **error)
   g_autoptr (LaTensor) audio = tw_get_tensor (m);
   if (!tw_done (m, k->peer, error))
     return FALSE;
+  for (int i = 0; have_d && i < LA_TPP_STEPS; i++)
+    if (d[i] < 4 || d[i] > 30) {
+      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "block %" G_GINT64_FORMAT ": sink offset d[%d] = %d is "
+                   "outside [4, 30]", block, i, d[i]);
+      return FALSE;
+    }
   if (!x || !audio || block < 0 || (refresh && !ref)) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "block %" G_GINT64_FORMAT ": latent, audio or sink ref missing",
                  block);
@@ -241,8 +260,10 @@ serve (LaTppWorker *w, GSocketConnection *conn, GCancellable *c, GError **error)
     if (!tw_recv (k.in, &m, k.peer, c, &e)) {
       /* the head going away between messages ends the stream, it is not our failure */
       gboolean closed = e->domain == LA_ERROR && e->code == LA_ERROR_FAILED && strstr (e->message, "closed");
-      if (!closed)
+      if (!closed) {
+        tw_send_error (k.out, e, k.peer, c, NULL);   /* a garbled header: say why before hanging up */
         g_propagate_error (error, g_steal_pointer (&e));
+      }
       g_clear_error (&e);
       ok = closed;
       break;

@@ -20,6 +20,7 @@
 #include <liveavatar/liveavatar.h>
 
 #include "../dit/dit-test-util.h"
+#include "../../../lib/tpp/tpp-wire.h"      /* to play a hostile head */
 
 typedef struct {
   LaDitConfig cfg;
@@ -470,6 +471,143 @@ test_worker_fault_and_shutdown (void)
   fx_clear (&f);
 }
 
+/* ---- a hostile or broken head: the worker answers ERROR and goes on ---- */
+
+static GSocketConnection *
+raw_connect (Worker *wk, gboolean read_hello)
+{
+  g_autoptr (GSocketClient) c = g_socket_client_new ();
+  g_socket_client_set_enable_proxy (c, FALSE);
+  GError *e = NULL;
+  const char *addr = la_tpp_worker_get_address (wk->w) + strlen ("tcp://");
+  GSocketConnection *conn = g_socket_client_connect_to_host (c, addr, 0, NULL, &e);
+  g_assert_no_error (e);
+  if (read_hello) {
+    TwMsg m;
+    g_assert_true (tw_expect (g_io_stream_get_input_stream (G_IO_STREAM (conn)), &m, TW_HELLO, "worker", NULL, &e));
+    tw_msg_clear (&m);
+  }
+  return conn;
+}
+
+/* Sends `type` with `body`, expects ERROR whose text contains `needle`. */
+static void
+expect_worker_error (Worker *wk, guint32 type, GByteArray *body, const char *needle)
+{
+  GSocketConnection *conn = raw_connect (wk, TRUE);
+  GError *e = NULL;
+  g_assert_true (tw_send (g_io_stream_get_output_stream (G_IO_STREAM (conn)), type, body, "worker", NULL, &e));
+  TwMsg m;
+  g_assert_false (tw_expect (g_io_stream_get_input_stream (G_IO_STREAM (conn)), &m, TW_READY, "worker", NULL, &e));
+  g_assert_nonnull (e);
+  if (!strstr (e->message, needle))
+    g_error ("'%s' not in: %s", needle, e->message);
+  g_print ("# worker refused %s: %s\n", tw_type_name (type), e->message);
+  g_clear_error (&e);
+  g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+  g_object_unref (conn);
+}
+
+static GByteArray *
+init_body (Fx *f, guint mask, int lat_h, int infer_frames, const LaTensor *ref)
+{
+  GByteArray *b = g_byte_array_new ();
+  LaDitSessionParams p = f->p;
+  p.cache_mask = mask;
+  p.lat_h = lat_h;
+  p.infer_frames = infer_frames;
+  tw_put_u32 (b, 1);
+  tw_put_str (b, "stage 1 (test)");
+  tw_put_params (b, &p);
+  tw_put_tensor (b, ref);
+  tw_put_tensor (b, f->mot);
+  tw_put_tensor (b, f->ctx);
+  return b;
+}
+
+static void
+test_hostile_head (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 8, 3, 41);
+  Worker *wk = worker_start (f.m, NULL);
+  /* BLOCK before INIT */
+  g_autoptr (GByteArray) blk = g_byte_array_new ();
+  tw_put_i64 (blk, 0);
+  expect_worker_error (wk, TW_BLOCK, blk, "BLOCK before INIT");
+  /* steps that are not contiguous, a ref that does not match the latent
+   * size, absurd clip length, a truncated INIT, a bad d */
+  g_autoptr (GByteArray) b1 = init_body (&f, 0x5, 8, f.p.infer_frames, f.ref);
+  expect_worker_error (wk, TW_INIT, b1, "steps mask 0x5");
+  g_autoptr (GByteArray) b2 = init_body (&f, 0x3, 400, f.p.infer_frames, f.ref);
+  expect_worker_error (wk, TW_INIT, b2, "bad INIT: ref latent [16, 1, 8, 8] for latents 400x8");
+  g_autoptr (GByteArray) b3 = init_body (&f, 0x3, 8, 12 * 100000, f.ref);
+  expect_worker_error (wk, TW_INIT, b3, "1200000 per clip");
+  g_autoptr (GByteArray) b4 = init_body (&f, 0x3, 8, f.p.infer_frames, f.ref);
+  g_byte_array_set_size (b4, b4->len - 7);
+  expect_worker_error (wk, TW_INIT, b4, "malformed INIT");
+  {
+    GSocketConnection *conn = raw_connect (wk, TRUE);
+    GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (conn));
+    GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (conn));
+    GError *e = NULL;
+    g_autoptr (GByteArray) ok = init_body (&f, 0x3, 8, f.p.infer_frames, f.ref);
+    TwMsg m;
+    g_assert_true (tw_send (out, TW_INIT, ok, "worker", NULL, &e));
+    g_assert_true (tw_expect (in, &m, TW_READY, "worker", NULL, &e));
+    tw_msg_clear (&m);
+    g_autoptr (GByteArray) bb = g_byte_array_new ();
+    tw_put_i64 (bb, 0);
+    tw_put_u32 (bb, 1);
+    int d[4] = { 4, 31, 5, 6 };
+    for (int i = 0; i < 4; i++)
+      tw_put_u32 (bb, d[i]);
+    tw_put_u32 (bb, 0);
+    tw_put_tensor (bb, NULL);
+    tw_put_tensor (bb, NULL);
+    tw_put_tensor (bb, f.noise[0]);
+    tw_put_tensor (bb, f.audio[0]);
+    g_assert_true (tw_send (out, TW_BLOCK, bb, "worker", NULL, &e));
+    g_assert_false (tw_expect (in, &m, TW_RESULT, "worker", NULL, &e));
+    g_assert_nonnull (strstr (e->message, "d[1] = 31"));
+    g_print ("# worker refused BLOCK: %s\n", e->message);
+    g_clear_error (&e);
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+    g_object_unref (conn);
+  }
+  /* garbage instead of a message */
+  {
+    GSocketConnection *conn = raw_connect (wk, TRUE);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), "GET / HTTP/1.0\r\n\r\n",
+                                              18, NULL, NULL, NULL));
+    TwMsg m;
+    GError *e = NULL;
+    g_assert_false (tw_expect (g_io_stream_get_input_stream (G_IO_STREAM (conn)), &m, TW_READY, "worker", NULL, &e));
+    g_assert_nonnull (strstr (e->message, "does not speak"));
+    g_clear_error (&e);
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+    g_object_unref (conn);
+  }
+  /* after all that, a real pipeline through the same worker is still exact */
+  LaTensor *seq[8] = { 0 };
+  sequential (&f, FALSE, seq);
+  const char *devs[] = { "cpu", "0" };
+  Sink sink = { 0 };
+  GError *e = NULL;
+  LaTpp *t = make_tpp (&f, devs, 2, &wk, NULL, &sink, FALSE, &e);
+  g_assert_no_error (e);
+  g_assert_true (push_all (&f, t, FALSE, f.n_blocks, &e) && la_tpp_finish (t, &e));
+  for (int b = 0; b < f.n_blocks; b++) {
+    g_assert_true (!memcmp (sink.out[b]->data, seq[b]->data, la_tensor_nbytes (seq[b])));
+    la_tensor_unref (seq[b]);
+  }
+  la_tpp_free (t);
+  sink_clear (&sink);
+  g_assert_cmpint (g_atomic_int_get (&wk->streams_failed), ==, 7);
+  worker_stop (wk);
+  fx_clear (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -478,5 +616,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tpp-remote/exact", test_exact);
   g_test_add_func ("/tpp-remote/refusals", test_refusals);
   g_test_add_func ("/tpp-remote/worker-fault-and-shutdown", test_worker_fault_and_shutdown);
+  g_test_add_func ("/tpp-remote/hostile-head", test_hostile_head);
   return g_test_run ();
 }
