@@ -21,6 +21,10 @@
  *   3        : {0} {1} {2,3}, VAE on a 2nd stream of device 2
  *   4        : one step each, VAE on a 2nd stream of device 3
  *   5 (or more): one step each on devices 0-3, VAE on device 4 (the official layout)
+ *
+ * A device may be a stage worker in another process or on another machine
+ * (LaTppDevice.remote = "tcp://HOST:PORT", la_tpp_worker_* below): its
+ * stage's thread here sends each block there and waits for the latent.
  */
 #pragma once
 #include <glib.h>

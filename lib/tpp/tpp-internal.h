@@ -6,6 +6,8 @@
  * (a pointer in-process, ncclSend/ncclRecv between GPUs).  Everything else in
  * a message (block index, audio features, d values, refresh request) is
  * known on every stage's host in one process and travels by pointer.
+ * A remote stage (tpp-remote.h) is a local stage thread that ships the whole
+ * message to its stage worker and back; the transports never see it.
  */
 #pragma once
 #include <liveavatar/la-tpp.h>
