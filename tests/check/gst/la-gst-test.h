@@ -160,3 +160,60 @@ check_grid (GPtrArray * a, GstClockTime t0, gint64 first_k)
         t0 + gst_util_uint64_scale (first_k + i + 1, GST_SECOND, 25) - want);
   }
 }
+
+/* Two clips of audio in @per-sample buffers; after the first block (+ its
+ * 400 ms look-ahead) the first block's 9 frames are pulled and, with
+ * @swap, the avatar is swapped (a new reference-sample) while PLAYING.
+ * Returns every frame; *stats (may be NULL) gets the final stats. */
+G_GNUC_UNUSED static GPtrArray *
+run_with_swap (gboolean swap, gsize per, GstStructure ** stats)
+{
+  GstHarness *h = make_harness (FALSE, NULL);
+  const gsize head = 12 * SPF + 400 * SR / 1000;
+  GPtrArray *a = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_buffer_unref), *rest;
+  guint i;
+
+  fail_unless_equals_int (push_audio (h, 0, head, per, FALSE), GST_FLOW_OK);
+  for (i = 0; i < 9; i++)
+    g_ptr_array_add (a, gst_harness_pull (h));
+  if (swap) {
+    GstSample *ref = make_ref_sample (64, 40);
+    g_object_set (h->element, "reference-sample", ref, NULL);
+    gst_sample_unref (ref);
+  }
+  fail_unless_equals_int (push_audio (h, gst_util_uint64_scale (head,
+              GST_SECOND, SR), 2 * 48 * SPF - head, per, FALSE), GST_FLOW_OK);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  rest = pull_all (h);
+  for (i = 0; i < rest->len; i++)
+    g_ptr_array_add (a, gst_buffer_ref (g_ptr_array_index (rest, i)));
+  g_ptr_array_unref (rest);
+  if (stats)
+    g_object_get (h->element, "stats", stats, NULL);
+  gst_harness_teardown (h);
+  return a;
+}
+
+/* How many frames of @b differ from @a's (same PTS); the first @keep must not. */
+G_GNUC_UNUSED static guint
+count_changed_frames (GPtrArray * a, GPtrArray * b, guint keep)
+{
+  guint i, changed = 0;
+
+  fail_unless_equals_int (b->len, a->len);
+  for (i = 0; i < a->len; i++) {
+    GstBuffer *x = g_ptr_array_index (a, i), *y = g_ptr_array_index (b, i);
+    GstMapInfo mx;
+    gboolean same;
+
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (x), GST_BUFFER_PTS (y));
+    gst_buffer_map (x, &mx, GST_MAP_READ);
+    same = gst_buffer_memcmp (y, 0, mx.data, mx.size) == 0;
+    gst_buffer_unmap (x, &mx);
+    if (i < keep)
+      fail_unless (same, "frame %u before the swap changed", i);
+    changed += !same;
+  }
+  return changed;
+}

@@ -32,30 +32,8 @@ make_audio (gsize n)
 }
 
 static LaSession *
-new_session_img (const char *devices, const guint8 *img, gboolean sink_refresh, GError **error)
+new_session_full (const char *devices, const guint8 *img, int sink_offset, gboolean sink_refresh, GError **error)
 {
-  LaSessionParams p;
-  la_session_params_init (&p);
-  p.model_dir = model_dir;
-  p.lora = model_dir;
-  p.ref_rgb = img;
-  p.ref_width = 96;
-  p.ref_height = 160;
-  p.ref_stride = 96 * 3;
-  p.prompt = "a person talking";
-  p.max_area = 64 * 128;
-  p.sink_refresh = sink_refresh;
-  p.n_threads = 1;
-  p.devices = devices;
-  return la_session_new (&p, error);
-}
-
-static LaSession *
-new_session_on (const char *devices, int sink_offset, GError **error)
-{
-  static guint8 *img;
-  if (!img)
-    img = make_image (96, 160);
   LaSessionParams p;
   la_session_params_init (&p);
   p.model_dir = model_dir;
@@ -67,9 +45,25 @@ new_session_on (const char *devices, int sink_offset, GError **error)
   p.prompt = "a person talking";
   p.max_area = 64 * 128;
   p.sink_offset = sink_offset;
+  p.sink_refresh = sink_refresh;
   p.n_threads = 1;
   p.devices = devices;
   return la_session_new (&p, error);
+}
+
+static LaSession *
+new_session_img (const char *devices, const guint8 *img, gboolean sink_refresh, GError **error)
+{
+  return new_session_full (devices, img, 0, sink_refresh, error);
+}
+
+static LaSession *
+new_session_on (const char *devices, int sink_offset, GError **error)
+{
+  static guint8 *img;
+  if (!img)
+    img = make_image (96, 160);
+  return new_session_full (devices, img, sink_offset, TRUE, error);
 }
 
 static LaSession *

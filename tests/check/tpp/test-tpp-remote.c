@@ -14,67 +14,9 @@
  *    the worker survives for the next stream; shutdown mid-stream with
  *    remote stages never hangs (watchdog alarm).
  */
-#include <string.h>
 #include <unistd.h>
-#include <liveavatar/la-tpp.h>
-#include <liveavatar/liveavatar.h>
-
-#include "../dit/dit-test-util.h"
+#include "tpp-fixture.h"
 #include "../../../lib/tpp/tpp-wire.h"      /* to play a hostile head */
-
-typedef struct {
-  LaDitConfig cfg;
-  LaCheckpoint *ck;
-  LaBackend *be;
-  LaDitModel *m;
-  LaTensor *ref, *mot, *mot2, *ctx;
-  LaTensor *noise[8], *audio[8];
-  int n_blocks;
-  LaDitSessionParams p;
-} Fx;
-
-static void
-fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_blocks, guint32 seed)
-{
-  memset (f, 0, sizeof *f);
-  GRand *r = g_rand_new_with_seed (seed);
-  tiny_config (&f->cfg, dim, heads, layers);
-  f->ck = la_dit_random_weights (&f->cfg, seed + 1);
-  f->be = la_backend_cpu_new (1);
-  GError *e = NULL;
-  f->m = la_dit_model_new (f->be, &f->cfg, f->ck, &e);
-  g_assert_no_error (e);
-  f->ref = randn (r, 4, (int64_t[]) { 16, 1, lat_h, lat_w });
-  f->mot = randn (r, 4, (int64_t[]) { 16, 19, lat_h, lat_w });
-  f->mot2 = randn (r, 4, (int64_t[]) { 16, 19, lat_h, lat_w });
-  f->ctx = randn (r, 2, (int64_t[]) { 5, f->cfg.text_dim });
-  f->n_blocks = n_blocks;
-  for (int b = 0; b < n_blocks; b++) {
-    f->noise[b] = randn (r, 4, (int64_t[]) { 16, 3, lat_h, lat_w });
-    f->audio[b] = randn (r, 3, (int64_t[]) { 25, f->cfg.audio_dim, 12 });
-  }
-  la_dit_session_params_init (&f->p, lat_h, lat_w);
-  f->p.infer_frames = 24;                 /* 2 blocks per clip: clip 1 starts at block 2 */
-  f->p.d_seed = seed * 7 + 3;
-  f->p.refresh_sink_at_clip1 = TRUE;
-  g_rand_free (r);
-}
-
-static void
-fx_clear (Fx *f)
-{
-  for (int b = 0; b < f->n_blocks; b++) {
-    la_tensor_unref (f->noise[b]);
-    la_tensor_unref (f->audio[b]);
-  }
-  la_tensor_unref (f->ref);
-  la_tensor_unref (f->mot);
-  la_tensor_unref (f->mot2);
-  la_tensor_unref (f->ctx);
-  la_dit_model_free (f->m);
-  la_backend_unref (f->be);
-  la_checkpoint_unref (f->ck);
-}
 
 /* ---- a worker on a thread: serves streams until stopped ---- */
 
@@ -129,65 +71,7 @@ worker_stop (Worker *wk)
   g_free (wk);
 }
 
-/* ---- reference and pipeline runs ---- */
-
-typedef struct {
-  LaTensor *out[8];
-} Sink;
-
-static gboolean
-collect (gint64 block, const LaTensor *clean, gpointer user, GError **error)
-{
-  Sink *s = user;
-  g_assert_cmpint (block, <, 8);
-  g_clear_pointer (&s->out[block], la_tensor_unref);
-  s->out[block] = la_tensor_to_dtype (clean, LA_DTYPE_F32);
-  return TRUE;
-}
-
-static void
-sink_clear (Sink *s)
-{
-  for (int i = 0; i < 8; i++)
-    g_clear_pointer (&s->out[i], la_tensor_unref);
-}
-
-static const int *
-explicit_d (int b)
-{
-  static int d[4];
-  d[0] = 4 + b, d[1] = 30 - b, d[2] = 10 + 2 * b, d[3] = 17;
-  return d;
-}
-
-/* One session, 4 caches (explicit: given d, refresh at block 2 from the first clean frame with new motion). */
-static void
-sequential (Fx *f, gboolean explicit, LaTensor **out)
-{
-  GError *e = NULL;
-  LaDitSessionParams p = f->p;
-  p.refresh_sink_at_clip1 = !explicit;
-  LaDitSession *s = la_dit_session_new (f->m, &p, f->ref, f->mot, f->ctx, &e);
-  g_assert_no_error (e);
-  LaTensor *first = NULL;
-  for (int b = 0; b < f->n_blocks; b++) {
-    if (explicit) {
-      la_dit_session_queue_d (s, explicit_d (b), 4);
-      if (b == 2)
-        g_assert_true (la_dit_session_refresh_sink (s, first, f->mot2, &e));
-    }
-    out[b] = la_dit_session_generate_block (s, f->noise[b], f->audio[b], &e);
-    g_assert_no_error (e);
-    if (b == 0) {
-      gint64 hw = out[0]->shape[2] * out[0]->shape[3];
-      first = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 1, out[0]->shape[2], out[0]->shape[3] });
-      for (int c = 0; c < 16; c++)
-        memcpy (la_tensor_f32 (first) + c * hw, la_tensor_f32 (out[0]) + c * 3 * hw, sizeof (float) * hw);
-    }
-  }
-  la_tensor_unref (first);
-  la_dit_session_free (s);
-}
+/* ---- pipeline runs ---- */
 
 /* devs: "cpu" or a worker index "0".."2". */
 static LaTpp *
@@ -200,7 +84,7 @@ make_tpp (Fx *f, const char *const *devs, int n, Worker **wk, const char *digest
   cfg.model_digest = digest;
   for (int i = 0; i < n; i++) {
     if (!strcmp (devs[i], "cpu"))
-      cfg.devices[i].model = f->m;
+      cfg.devices[i].model = f->m[0];
     else
       cfg.devices[i].remote = la_tpp_worker_get_address (wk[atoi (devs[i])]->w);
   }
@@ -231,10 +115,10 @@ static void
 test_exact (void)
 {
   Fx f;
-  fx_init (&f, 32, 2, 2, 8, 16, 5, 11);
+  fx_init (&f, 32, 2, 2, 8, 16, 1, 5, 11);
   Worker *wk[3];
   for (int i = 0; i < 3; i++)
-    wk[i] = worker_start (f.m, "same");
+    wk[i] = worker_start (f.m[0], "same");
   const char *layouts[][5] = {
     { "0" },
     { "cpu", "0" },
@@ -248,7 +132,7 @@ test_exact (void)
     LaTensor *seq[8] = { 0 };
     sequential (&f, explicit, seq);
     for (guint l = 0; l < G_N_ELEMENTS (n_dev); l++) {
-      Sink sink = { 0 };
+      Sink sink = { .fail_at = -1 };
       GError *e = NULL;
       LaTpp *t = make_tpp (&f, layouts[l], n_dev[l], wk, "same", &sink, explicit, &e);
       g_assert_no_error (e);
@@ -283,7 +167,7 @@ static void
 expect_new_fails (Fx *f, const char *const *devs, int n, Worker **wk, const char *digest, GQuark dom, int code,
                   const char *const *needles)
 {
-  Sink sink = { 0 };
+  Sink sink = { .fail_at = -1 };
   GError *e = NULL;
   LaTpp *t = make_tpp (f, devs, n, wk, digest, &sink, FALSE, &e);
   g_assert_null (t);
@@ -343,16 +227,16 @@ static void
 test_refusals (void)
 {
   Fx f;
-  fx_init (&f, 32, 2, 2, 8, 8, 3, 21);
+  fx_init (&f, 32, 2, 2, 8, 8, 1, 3, 21);
   /* nothing listening: a port that was just free */
-  Worker *gone = worker_start (f.m, NULL);
+  Worker *gone = worker_start (f.m[0], NULL);
   g_autofree char *gone_addr = g_strdup (la_tpp_worker_get_address (gone->w));
   worker_stop (gone);
   {
     LaTppConfig cfg;
     la_tpp_config_init (&cfg);
     cfg.n_devices = 2;
-    cfg.devices[0].model = f.m;
+    cfg.devices[0].model = f.m[0];
     cfg.devices[1].remote = gone_addr;
     GError *e = NULL;
     g_assert_null (la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e));
@@ -368,7 +252,7 @@ test_refusals (void)
   tiny_config (&oc, 48, 3, 2);
   g_autoptr (LaCheckpoint) ock = la_dit_random_weights (&oc, 5);
   GError *e = NULL;
-  LaDitModel *om = la_dit_model_new (f.be, &oc, ock, &e);
+  LaDitModel *om = la_dit_model_new (f.be[0], &oc, ock, &e);
   g_assert_no_error (e);
   Worker *other = worker_start (om, "x");
   const char *d2[] = { "cpu", "0" };
@@ -377,12 +261,12 @@ test_refusals (void)
   worker_stop (other);
   la_dit_model_free (om);
   /* same config, other weights */
-  Worker *w = worker_start (f.m, "0123456789abcdef");
+  Worker *w = worker_start (f.m[0], "0123456789abcdef");
   expect_new_fails (&f, d2, 2, &w, "fedcba9876543210", LA_ERROR, LA_ERROR_INVALID_ARG,
                     (const char *[]) { "stage 1", "other weights", "0123456789ab", NULL });
   /* a worker serves one stream at a time: a second head is told so (after the greeting timeout) */
   {
-    Sink sink = { 0 };
+    Sink sink = { .fail_at = -1 };
     LaTpp *busy = make_tpp (&f, d2, 2, &w, NULL, &sink, FALSE, &e);
     g_assert_no_error (e);
     expect_new_fails (&f, d2, 2, &w, NULL, LA_ERROR, LA_ERROR_DEVICE,
@@ -410,7 +294,7 @@ test_refusals (void)
     LaTppConfig cfg;
     la_tpp_config_init (&cfg);
     cfg.n_devices = 2;
-    cfg.devices[0].model = f.m;
+    cfg.devices[0].model = f.m[0];
     cfg.devices[1].remote = addr;
     g_assert_null (la_tpp_new (&cfg, &f.p, f.ref, f.mot, f.ctx, &e));
     g_assert_nonnull (e);
@@ -428,11 +312,11 @@ static void
 test_worker_fault_and_shutdown (void)
 {
   Fx f;
-  fx_init (&f, 32, 2, 2, 8, 8, 6, 33);
-  Worker *wk[2] = { worker_start (f.m, NULL), worker_start (f.m, NULL) };
+  fx_init (&f, 32, 2, 2, 8, 8, 1, 6, 33);
+  Worker *wk[2] = { worker_start (f.m[0], NULL), worker_start (f.m[0], NULL) };
   la_tpp_worker_set_fault_block (wk[1]->w, 3);
   const char *devs[] = { "0", "cpu", "1", "cpu" };
-  Sink sink = { 0 };
+  Sink sink = { .fail_at = -1 };
   GError *e = NULL;
   LaTpp *t = make_tpp (&f, devs, 4, wk, NULL, &sink, FALSE, &e);
   g_assert_no_error (e);
@@ -529,8 +413,8 @@ static void
 test_hostile_head (void)
 {
   Fx f;
-  fx_init (&f, 32, 2, 2, 8, 8, 3, 41);
-  Worker *wk = worker_start (f.m, NULL);
+  fx_init (&f, 32, 2, 2, 8, 8, 1, 3, 41);
+  Worker *wk = worker_start (f.m[0], NULL);
   /* BLOCK before INIT */
   g_autoptr (GByteArray) blk = g_byte_array_new ();
   tw_put_i64 (blk, 0);
@@ -592,7 +476,7 @@ test_hostile_head (void)
   LaTensor *seq[8] = { 0 };
   sequential (&f, FALSE, seq);
   const char *devs[] = { "cpu", "0" };
-  Sink sink = { 0 };
+  Sink sink = { .fail_at = -1 };
   GError *e = NULL;
   LaTpp *t = make_tpp (&f, devs, 2, &wk, NULL, &sink, FALSE, &e);
   g_assert_no_error (e);
