@@ -19,6 +19,7 @@
 #include <liveavatar/la-dit.h>
 #include <liveavatar/la-vae.h>
 #include <liveavatar/la-audio.h>
+#include <liveavatar/la-tpp.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -160,10 +161,53 @@ bench_soak (LaBackend *be, const Preset *p, int blocks, GError **error)
   return TRUE;
 }
 
-/* The whole engine: audio in, frames out, for N blocks, memory sampled. */
-static gboolean
-bench_session (int blocks, GError **error)
+/* A stage worker of this process on the loopback (bench_session's "worker" devices). */
+typedef struct {
+  LaBackend *be;
+  LaDitModel *m;
+  LaTppWorker *w;
+  GCancellable *cancel;
+  GThread *thread;
+} LoopWorker;
+
+static gpointer
+loop_worker_main (gpointer data)
 {
+  LoopWorker *lw = data;
+  while (!g_cancellable_is_cancelled (lw->cancel)) {
+    GError *e = NULL;
+    if (!la_tpp_worker_serve_one (lw->w, lw->cancel, &e) && !g_cancellable_is_cancelled (lw->cancel))
+      fprintf (stderr, "stage worker: %s\n", e->message);
+    g_clear_error (&e);
+  }
+  return NULL;
+}
+
+static void
+loop_worker_free (LoopWorker *lw)
+{
+  if (lw->thread) {
+    g_cancellable_cancel (lw->cancel);
+    g_thread_join (lw->thread);
+  }
+  la_tpp_worker_free (lw->w);
+  la_dit_model_free (lw->m);
+  la_backend_unref (lw->be);
+  g_clear_object (&lw->cancel);
+}
+
+/* The whole engine: audio in, frames out, for N blocks, memory sampled.
+ * devices: the session's list, where "worker" stands for a stage worker
+ * started here on the loopback (it loads the model itself, as a worker
+ * process would), so the soak covers both ends of the stage protocol. */
+static gboolean
+bench_session (int blocks, const char *devices, GError **error)
+{
+  LoopWorker lw[LA_TPP_MAX_STAGES] = { 0 };
+  int n_lw = 0;
+  g_autofree char *devlist = NULL;
+  LaSession *s = NULL;
+  gboolean ok = FALSE;
   g_autofree char *tmp = g_dir_make_tmp ("la-bench-XXXXXX", error);
   if (!tmp)
     return FALSE;
@@ -182,16 +226,33 @@ bench_session (int blocks, GError **error)
   p.ref_stride = 64 * 3;
   p.max_area = 64 * 64;
   p.context_ms = 1000;
-  LaSession *s = la_session_new (&p, error);
-  if (!s)
-    return FALSE;
+  {
+    g_auto (GStrv) parts = g_strsplit (devices ? devices : "cpu", ",", -1);
+    for (int i = 0; parts[i] && n_lw < LA_TPP_MAX_STAGES; i++)
+      if (!strcmp (parts[i], "worker")) {
+        LoopWorker *w = &lw[n_lw++];
+        LaDitLoadInfo info;
+        w->be = la_backend_cpu_new (1);
+        if (!(w->m = la_dit_model_load (w->be, dir, dir, &info, error)) ||
+            !(w->w = la_tpp_worker_new (w->m, info.digest, "cpu", "127.0.0.1:0", error)))
+          goto out;
+        w->cancel = g_cancellable_new ();
+        w->thread = g_thread_new ("stage-worker", loop_worker_main, w);
+        g_free (parts[i]);
+        parts[i] = g_strdup (la_tpp_worker_get_address (w->w));
+      }
+    devlist = g_strjoinv (",", parts);
+  }
+  p.devices = devlist;
+  if (!(s = la_session_new (&p, error)))
+    goto out;
   const gsize chunk = 7680;                         /* one block of audio */
   float *pcm = g_new (float, chunk);
   gint64 frames = 0, want = (gint64) blocks * 12 - 3;
   long rss0 = 0;
   double t0 = now_ms ();
-  gboolean ok = TRUE;
-  printf ("session soak: %d blocks, tiny model, %dx%d\n", blocks, 64, 64);
+  ok = TRUE;
+  printf ("session soak: %d blocks, tiny model, %dx%d, devices %s\n", blocks, 64, 64, devlist);
   for (gint64 fed = 0; ok && frames < want;) {
     if (fed < blocks) {
       for (gsize i = 0; i < chunk; i++)
@@ -222,7 +283,10 @@ bench_session (int blocks, GError **error)
     printf ("session soak: %" G_GINT64_FORMAT " frames; rss after warm-up %ld kB, at the end %ld kB (%+.2f %%)\n",
             frames, rss0, rss1, rss0 > 0 ? 100.0 * (rss1 - rss0) / rss0 : 0.0);
   g_free (pcm);
+out:
   la_session_free (s);
+  for (int i = 0; i < n_lw; i++)
+    loop_worker_free (&lw[i]);
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
   (void) !system (rm);
   return ok;
@@ -292,7 +356,7 @@ bench_wav2vec2 (LaBackend *be, double seconds, GError **error)
 int
 main (int argc, char **argv)
 {
-  char *preset = NULL, *what = NULL, *device = NULL;
+  char *preset = NULL, *what = NULL, *device = NULL, *session_devices = NULL;
   int blocks = 0, threads = 0;
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default) or mid", "NAME" },
@@ -300,6 +364,8 @@ main (int argc, char **argv)
     { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or cuda:N", "DEV" },
+    { "session-devices", 0, 0, G_OPTION_ARG_STRING, &session_devices,
+      "session soak: devices list; 'worker' = a loopback stage worker (e.g. cpu,worker)", "LIST" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— speed and memory figures of the engine");
@@ -333,7 +399,7 @@ main (int argc, char **argv)
     else if (strcmp (parts[i], "wav2vec2") == 0)
       ok = bench_wav2vec2 (be, 4.8, &error);
     else if (strcmp (parts[i], "session") == 0)
-      ok = bench_session (blocks ? blocks : 10000, &error);
+      ok = bench_session (blocks ? blocks : 10000, session_devices, &error);
     else if (strcmp (parts[i], "soak") == 0)
       ok = bench_soak (be, p, blocks ? blocks : 10000, &error);
     else {
