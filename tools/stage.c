@@ -2,12 +2,13 @@
  * runs pipeline stages for a head (the element or liveavatar-render with
  * devices listing "tcp://HOST:PORT"), one stream at a time (docs/tpp.md).
  *
- *   liveavatar-stage --model DIR [--lora FILE] [--listen HOST:PORT] [--threads N] [--once]
+ *   liveavatar-stage --model DIR [--lora FILE] [--listen HOST:PORT] [--threads N] [--streams N | --once]
  *
  * Prints "listening on tcp://HOST:PORT" once ready (port 0 picks a free
- * port, so launchers and tests read the line).  A failed stream is logged
- * and the worker waits for the next one; --once exits after one stream
- * (status 0 when it ended cleanly).  No authentication: keep the default
+ * port, so launchers and tests read the line).  Up to --streams streams
+ * (pipelines) are served at once, each with its own KV caches, sharing the
+ * model; a failed stream is logged and the others go on.  --once serves one
+ * stream and exits (status 0 when it ended cleanly).  No authentication: keep the default
  * loopback address or bind a private interface.
  */
 #include <stdio.h>
@@ -15,11 +16,21 @@
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-tpp.h>
 
+static void
+log_stream (gboolean ok, const GError *error, gpointer user)
+{
+  if (ok)
+    printf ("liveavatar-stage: stream ended\n");
+  else
+    fprintf (stderr, "liveavatar-stage: stream failed: %s\n", error->message);
+  fflush (stdout);
+}
+
 int
 main (int argc, char **argv)
 {
   g_autofree char *model_dir = NULL, *lora = NULL, *listen = NULL, *device = NULL;
-  int threads = 0;
+  int threads = 0, streams = 4;
   gboolean once = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "model folder (the same on every host)", "DIR" },
@@ -28,6 +39,7 @@ main (int argc, char **argv)
       "HOST:PORT" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "backend: cpu (default)", "DEV" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads per op (0: all cores)", "N" },
+    { "streams", 's', 0, G_OPTION_ARG_INT, &streams, "streams served at once (4)", "N" },
     { "once", 0, 0, G_OPTION_ARG_NONE, &once, "serve one stream, then exit", NULL },
     { NULL },
   };
@@ -58,17 +70,17 @@ main (int argc, char **argv)
           info.cfg.dim, info.cfg.num_layers, info.digest, la_tpp_worker_get_address (w));
   fflush (stdout);
   int status = 0;
-  do {
+  if (once) {
     if (!la_tpp_worker_serve_one (w, NULL, &e)) {
       fprintf (stderr, "liveavatar-stage: stream failed: %s\n", e->message);
       g_clear_error (&e);
       status = 1;
-    } else {
-      printf ("liveavatar-stage: stream ended\n");
-      fflush (stdout);
-      status = 0;
     }
-  } while (!once);
+  } else if (!la_tpp_worker_run (w, streams, log_stream, NULL, NULL, &e)) {
+    fprintf (stderr, "liveavatar-stage: %s\n", e->message);
+    g_clear_error (&e);
+    status = 1;
+  }
   la_tpp_worker_free (w);
   la_dit_model_free (m);
   la_backend_unref (be);

@@ -166,6 +166,16 @@ const char  *la_tpp_worker_get_address (LaTppWorker *w);
 /* Accepts one head and serves its stream until it ends (BYE or close: TRUE)
  * or fails (FALSE; the head was told why).  cancel interrupts a wait. */
 gboolean     la_tpp_worker_serve_one (LaTppWorker *w, GCancellable *cancel, GError **error);
+/* Called when a stream served by la_tpp_worker_run ends: ok, or the error
+ * (the head was told).  From the stream's thread. */
+typedef void (*LaTppWorkerLogFunc) (gboolean ok, const GError *error, gpointer user);
+/* Serves heads until `cancel` is cancelled (then the streams in progress are
+ * interrupted and joined): each stream on its own thread, at most
+ * max_streams at once (further heads wait in the listen queue).  The
+ * streams share the model, which only the CPU backend allows.  FALSE when
+ * accepting fails. */
+gboolean     la_tpp_worker_run (LaTppWorker *w, int max_streams, LaTppWorkerLogFunc log, gpointer user,
+                                GCancellable *cancel, GError **error);
 /* Test hook: the stage fails at this block (-1: never). */
 void         la_tpp_worker_set_fault_block (LaTppWorker *w, gint64 block);
 void         la_tpp_worker_free (LaTppWorker *w);

@@ -85,8 +85,8 @@ tpp_remote_connect (const char *address, GCancellable *c, GError **error)
   gint64 t0 = g_get_monotonic_time ();
   if (!read_hello (r, c, error)) {
     if (g_get_monotonic_time () - t0 >= (CONNECT_TIMEOUT_S - 1) * G_USEC_PER_SEC)
-      g_prefix_error (error, "no greeting from the stage worker within %d s (a worker serves one stream at a "
-                      "time: is another pipeline using it?): ", CONNECT_TIMEOUT_S);
+      g_prefix_error (error, "no greeting from the stage worker within %d s (busy: it serves a bounded "
+                      "number of streams at once, see liveavatar-stage --streams): ", CONNECT_TIMEOUT_S);
     goto fail;
   }
   g_socket_set_timeout (sock, 0);

@@ -311,3 +311,83 @@ la_tpp_worker_serve_one (LaTppWorker *w, GCancellable *cancel, GError **error)
   g_object_unref (conn);
   return ok;
 }
+
+/* ---- several streams at once ---- */
+
+typedef struct {
+  LaTppWorker        *w;
+  GSocketConnection  *conn;
+  GCancellable       *cancel;
+  LaTppWorkerLogFunc  log;
+  gpointer            user;
+  GMutex             *lock;
+  GCond              *cond;
+  int                *active;
+} StreamJob;
+
+static gpointer
+stream_main (gpointer data)
+{
+  StreamJob *j = data;
+  GError *e = NULL;
+  gboolean ok = serve (j->w, j->conn, j->cancel, &e);
+  if (j->log && !g_cancellable_is_cancelled (j->cancel))
+    j->log (ok, e, j->user);
+  g_clear_error (&e);
+  g_io_stream_close (G_IO_STREAM (j->conn), NULL, NULL);
+  g_object_unref (j->conn);
+  g_mutex_lock (j->lock);
+  (*j->active)--;
+  g_cond_broadcast (j->cond);
+  g_mutex_unlock (j->lock);
+  g_free (j);
+  return NULL;
+}
+
+gboolean
+la_tpp_worker_run (LaTppWorker *w, int max_streams, LaTppWorkerLogFunc log, gpointer user, GCancellable *cancel,
+                   GError **error)
+{
+  GMutex lock;
+  GCond cond;
+  int active = 0;
+  GPtrArray *threads = g_ptr_array_new ();
+  gboolean ok = TRUE;
+  g_mutex_init (&lock);
+  g_cond_init (&cond);
+  max_streams = MAX (max_streams, 1);
+  while (ok) {
+    /* a free slot first: further heads wait in the listen queue */
+    g_mutex_lock (&lock);
+    while (active >= max_streams && !g_cancellable_is_cancelled (cancel)) {
+      gint64 until = g_get_monotonic_time () + G_TIME_SPAN_SECOND / 10;   /* re-check cancel */
+      g_cond_wait_until (&cond, &lock, until);
+    }
+    g_mutex_unlock (&lock);
+    if (g_cancellable_is_cancelled (cancel))
+      break;
+    GError *e = NULL;
+    GSocketConnection *conn = g_socket_listener_accept (w->listener, NULL, cancel, &e);
+    if (!conn) {
+      if (!g_error_matches (e, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+        g_set_error (error, LA_ERROR, LA_ERROR_IO, "stage worker on port %u: %s", w->port, e->message);
+        ok = FALSE;
+      }
+      g_error_free (e);
+      break;
+    }
+    StreamJob *j = g_new0 (StreamJob, 1);
+    *j = (StreamJob) { w, conn, cancel, log, user, &lock, &cond, &active };
+    g_mutex_lock (&lock);
+    active++;
+    g_mutex_unlock (&lock);
+    g_ptr_array_add (threads, g_thread_new ("la-stage-stream", stream_main, j));
+  }
+  /* the streams end on the same cancellable */
+  for (guint i = 0; i < threads->len; i++)
+    g_thread_join (threads->pdata[i]);
+  g_ptr_array_unref (threads);
+  g_mutex_clear (&lock);
+  g_cond_clear (&cond);
+  return ok;
+}

@@ -264,13 +264,13 @@ test_refusals (void)
   Worker *w = worker_start (f.m[0], "0123456789abcdef");
   expect_new_fails (&f, d2, 2, &w, "fedcba9876543210", LA_ERROR, LA_ERROR_INVALID_ARG,
                     (const char *[]) { "stage 1", "other weights", "0123456789ab", NULL });
-  /* a worker serves one stream at a time: a second head is told so (after the greeting timeout) */
+  /* a worker serving its last free stream (serve_one: one) makes the next head wait; it is told so */
   {
     Sink sink = { .fail_at = -1 };
     LaTpp *busy = make_tpp (&f, d2, 2, &w, NULL, &sink, FALSE, &e);
     g_assert_no_error (e);
     expect_new_fails (&f, d2, 2, &w, NULL, LA_ERROR, LA_ERROR_DEVICE,
-                      (const char *[]) { "stage 1", "one stream at a time", NULL });
+                      (const char *[]) { "stage 1", "busy", "--streams", NULL });
     la_tpp_free (busy);
   }
   /* a remote device holding only the VAE (5 devices: device 4) */
@@ -352,6 +352,94 @@ test_worker_fault_and_shutdown (void)
   }
   for (int i = 0; i < 2; i++)
     worker_stop (wk[i]);
+  fx_clear (&f);
+}
+
+/* la_tpp_worker_run: two pipelines through one worker at the same time,
+ * each with its own caches in the worker, both exact. */
+typedef struct {
+  LaTppWorker *w;
+  GCancellable *cancel;
+  gint ok, failed;
+} RunCtx;
+
+static void
+run_log (gboolean ok, const GError *error, gpointer user)
+{
+  RunCtx *rc = user;
+  g_atomic_int_inc (ok ? &rc->ok : &rc->failed);
+}
+
+static gpointer
+run_main (gpointer data)
+{
+  RunCtx *rc = data;
+  GError *e = NULL;
+  g_assert_true (la_tpp_worker_run (rc->w, 2, run_log, rc, rc->cancel, &e));
+  g_assert_no_error (e);
+  return NULL;
+}
+
+static void
+test_concurrent_streams (void)
+{
+  Fx f;
+  fx_init (&f, 32, 2, 2, 8, 8, 1, 5, 51);
+  GError *e = NULL;
+  RunCtx rc = { .cancel = g_cancellable_new () };
+  rc.w = la_tpp_worker_new (f.m[0], NULL, "cpu", "127.0.0.1:0", &e);
+  g_assert_no_error (e);
+  GThread *th = g_thread_new ("run", run_main, &rc);
+  const char *addr = la_tpp_worker_get_address (rc.w);
+  LaTensor *seq[2][16] = { { 0 } };
+  sequential (&f, FALSE, seq[0]);
+  sequential (&f, TRUE, seq[1]);
+  Sink sink[2] = { { .fail_at = -1 }, { .fail_at = -1 } };
+  LaTpp *t[2];
+  for (int k = 0; k < 2; k++) {
+    LaTppConfig cfg;
+    la_tpp_config_init (&cfg);
+    cfg.n_devices = 2;
+    cfg.devices[0].model = f.m[0];
+    cfg.devices[1].remote = addr;
+    cfg.output = collect;
+    cfg.output_user = &sink[k];
+    LaDitSessionParams p = f.p;
+    p.refresh_sink_at_clip1 = k == 0;
+    t[k] = la_tpp_new (&cfg, &p, f.ref, f.mot, f.ctx, &e);
+    g_assert_no_error (e);
+  }
+  /* interleaved: stream 0 (generator d, clip-1 refresh) and stream 1 (explicit d + online refresh) */
+  for (int b = 0; b < f.n_blocks; b++)
+    for (int k = 0; k < 2; k++) {
+      LaTppBlock blk = { .noise = f.noise[b], .audio = f.audio[b], .d = k ? explicit_d (b) : NULL };
+      if (k && b == 2) {
+        blk.refresh = TRUE;
+        blk.refresh_motion = f.mot2;
+      }
+      g_assert_true (la_tpp_push (t[k], &blk, &e));
+    }
+  for (int k = 0; k < 2; k++) {
+    g_assert_true (la_tpp_finish (t[k], &e));
+    g_assert_no_error (e);
+    for (int b = 0; b < f.n_blocks; b++)
+      if (memcmp (sink[k].out[b]->data, seq[k][b]->data, la_tensor_nbytes (seq[k][b])))
+        g_error ("concurrent stream %d: block %d differs from the sequential loop", k, b);
+    la_tpp_free (t[k]);
+    sink_clear (&sink[k]);
+  }
+  g_print ("# two concurrent streams through one worker: both bit-identical\n");
+  /* the streams end when their heads say BYE; then stop the worker */
+  while (g_atomic_int_get (&rc.ok) < 2)
+    g_usleep (1000);
+  g_assert_cmpint (g_atomic_int_get (&rc.failed), ==, 0);
+  g_cancellable_cancel (rc.cancel);
+  g_thread_join (th);
+  la_tpp_worker_free (rc.w);
+  g_object_unref (rc.cancel);
+  for (int k = 0; k < 2; k++)
+    for (int b = 0; b < f.n_blocks; b++)
+      la_tensor_unref (seq[k][b]);
   fx_clear (&f);
 }
 
@@ -501,5 +589,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tpp-remote/refusals", test_refusals);
   g_test_add_func ("/tpp-remote/worker-fault-and-shutdown", test_worker_fault_and_shutdown);
   g_test_add_func ("/tpp-remote/hostile-head", test_hostile_head);
+  g_test_add_func ("/tpp-remote/concurrent-streams", test_concurrent_streams);
   return g_test_run ();
 }
