@@ -21,7 +21,14 @@ fi
 echo "tts-espeak"
 SINK=fakesink "$HERE/tts-espeak/run.sh" "Testing one two three." || fail=1
 echo "stage-workers"
-SINK=fakesink "$HERE/stage-workers/run.sh" || fail=1
+if SINK=fakesink "$HERE/stage-workers/run.sh"; then
+  # one pipeline run is one stream on the worker: the element's reset at
+  # READY->PAUSED keeps the stream la_session_new built (no second prefill)
+  n=$(grep -c "stream ended" "$LA_OUT/stage.log" || true)
+  [ "$n" = 1 ] || { echo "stage-workers: the worker served $n streams for one run (expected 1)"; fail=1; }
+else
+  fail=1
+fi
 echo "webrtc-app"
 . "$HERE/common.sh"
 if [ ! -x "$B/gst/webrtc-avatar" ] || ! gst-inspect-1.0 nicesrc >/dev/null 2>&1; then

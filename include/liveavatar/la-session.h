@@ -133,7 +133,8 @@ gboolean   la_session_is_drained (LaSession *s);
  * keep returning at once (pushes queue nothing) until la_session_reset(). */
 void       la_session_interrupt (LaSession *s);
 /* Drops queued audio and frames and starts a new stream (caches, sink,
- * decoder state) without reloading weights. */
+ * decoder state) without reloading weights.  A stream that has been given
+ * no audio and no EOS yet is kept as it is (it is already new). */
 void       la_session_reset (LaSession *s);
 
 void       la_session_get_stats (LaSession *s, LaSessionStats *st);

@@ -62,6 +62,7 @@ struct _LaSession {
   GArray *skips;                    /* Skip: audio dropped (live, queue full) */
   GQueue frames;
   gboolean eos, quit, interrupted, drained;
+  gboolean touched;                 /* the current stream has been given audio or EOS */
   GError *error;
   GThread *thread;
   LaSessionStats stats;
@@ -445,6 +446,7 @@ start_thread (LaSession *s)
   s->eos = FALSE;
   s->drained = FALSE;
   s->interrupted = FALSE;
+  s->touched = FALSE;
   s->thread = g_thread_new ("la-engine", engine_thread, s);
 }
 
@@ -647,6 +649,7 @@ push_f32 (LaSession *s, const float *pcm, gsize n, GError **error)
          s->pending->len + n > s->max_pending && s->pending->len > 0)
     g_cond_wait (&s->cond, &s->lock);
   if (!s->interrupted) {
+    s->touched = TRUE;
     g_array_append_vals (s->pending, pcm, (guint) n);
     s->stats.audio_samples_in += n;
     if (bounded && s->p.queue_policy == LA_QUEUE_DROP_OLDEST && s->pending->len > s->max_pending) {
@@ -702,6 +705,7 @@ la_session_end_of_stream (LaSession *s)
 {
   g_mutex_lock (&s->lock);
   s->eos = TRUE;
+  s->touched = TRUE;
   g_cond_broadcast (&s->cond);
   g_mutex_unlock (&s->lock);
 }
@@ -749,6 +753,17 @@ la_session_interrupt (LaSession *s)
 void
 la_session_reset (LaSession *s)
 {
+  /* A stream that has seen nothing is already what a reset would build:
+   * keep it (hosts reset before every start, e.g. the element at
+   * READY->PAUSED, right after la_session_new made the stream; rebuilding it
+   * would redo every stage's sink prefill and reconnect stage workers). */
+  g_mutex_lock (&s->lock);
+  gboolean fresh = s->thread && !s->touched && !s->error && !s->drained;
+  if (fresh)
+    s->interrupted = FALSE;
+  g_mutex_unlock (&s->lock);
+  if (fresh)
+    return;
   stop_thread (s);
   g_mutex_lock (&s->lock);
   g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);

@@ -24,4 +24,8 @@ echo "stage worker: $ADDR"
 gst-launch-1.0 -q audiotestsrc num-buffers=20 samplesperbuffer=1600 freq=220 \
     ! audio/x-raw,rate=16000,channels=1 \
     ! $AVATAR devices=cpu,$ADDR ! videoconvert ! ${SINK:-autovideosink}
+if [ -n "$WORKER_PID" ]; then
+  # let the worker log the end of the stream before it is stopped
+  for _ in $(seq 1 50); do grep -q "stream ended" "$OUT/stage.log" && break; sleep 0.1; done
+fi
 echo "done: the stream used steps 2-3 on $ADDR"
