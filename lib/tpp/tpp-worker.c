@@ -164,7 +164,8 @@ handle_init (Conn *k, TwMsg *m, GError **error)
   /* The session sizes its caches from these before it looks at the tensors:
    * check them against the tensors and sane bounds first, so that a
    * garbled INIT cannot make the worker allocate without limit. */
-  if (ref->ndim != 4 || ref->shape[1] != 1 || ref->shape[2] != p.lat_h || ref->shape[3] != p.lat_w ||
+  int o = ref->ndim == 5 && ref->shape[0] == 1 ? 1 : 0;   /* [16, 1, h, w] or [1, 16, 1, h, w] */
+  if (ref->ndim - o != 4 || ref->shape[o + 1] != 1 || ref->shape[o + 2] != p.lat_h || ref->shape[o + 3] != p.lat_w ||
       p.lat_h > 512 || p.lat_w > 512 || p.frames_per_block < 1 || p.frames_per_block > 64 || p.infer_frames < 1 ||
       p.infer_frames > 1200 || p.motion_latent_frames < 0 || p.motion_latent_frames > 1024 ||
       p.audio_prefix > 4097) {

@@ -23,6 +23,7 @@ typedef struct {
   double        tol_max_abs;    /* from tolerance_guidance, README defaults otherwise */
   double        tol_rel_l2;
   int           stages;         /* --stages N (TPP), 0 = component default */
+  int           remote;         /* --remote K: the last K DiT stages are loopback stage workers */
   LaBackend    *backend;
   gboolean      verbose;
   int           n_compared, n_failed;

@@ -43,9 +43,9 @@ open_optional (const char *dir, const char *file, GError **error)
 }
 
 static gboolean
-run_case (const char *dir, int stages, gboolean verbose, LaBackend *be, GError **error)
+run_case (const char *dir, int stages, int remote, gboolean verbose, LaBackend *be, GError **error)
 {
-  GoldenCase c = { .dir = g_strdup (dir), .stages = stages, .verbose = verbose, .backend = be,
+  GoldenCase c = { .dir = g_strdup (dir), .stages = stages, .remote = remote, .verbose = verbose, .backend = be,
                    .tol_max_abs = 2e-4, .tol_rel_l2 = 2e-5 };
   gboolean ok = FALSE;
   GError *e = NULL;
@@ -101,12 +101,14 @@ out:
 int
 main (int argc, char **argv)
 {
-  int stages = 0;
+  int stages = 0, remote = 0;
   gboolean verbose = FALSE;
   char *device = NULL;
   g_auto (GStrv) dirs = NULL;
   GOptionEntry entries[] = {
     { "stages", 's', 0, G_OPTION_ARG_INT, &stages, "Run the DiT through N pipeline stages (TPP)", "N" },
+    { "remote", 'r', 0, G_OPTION_ARG_INT, &remote, "With --stages: the last K DiT stages are stage workers on "
+      "the loopback (the stage protocol)", "K" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Print every compared tensor", NULL },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Backend: cpu (default) or cuda[:N]", "DEV" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &dirs, NULL, "CASE_DIR..." },
@@ -131,7 +133,7 @@ main (int argc, char **argv)
 
   int passed = 0, failed = 0;
   for (int i = 0; dirs[i]; i++) {
-    if (run_case (dirs[i], stages, verbose, be, &error)) {
+    if (run_case (dirs[i], stages, remote, verbose, be, &error)) {
       g_print ("PASS %s\n", dirs[i]);
       passed++;
     } else {
