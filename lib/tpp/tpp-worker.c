@@ -134,6 +134,7 @@ typedef struct {
   LaTppWorker   *w;
   GInputStream  *in;
   GOutputStream *out;
+  GCancellable  *cancel;        /* the worker's: interrupts every wait, writes included */
   char          *peer;
   char          *label;
   LaDitSession  *session;
@@ -226,7 +227,7 @@ handle_block (Conn *k, TwMsg *m, GError **error)
   tw_put_f64 (b, (t1 - t0) * 1e-6);
   tw_put_f64 (b, (t2 - t1) * 1e-6);
   tw_put_tensor (b, x);
-  gboolean ok = tw_send (k->out, TW_RESULT, b, k->peer, NULL, error);
+  gboolean ok = tw_send (k->out, TW_RESULT, b, k->peer, k->cancel, error);
   g_byte_array_unref (b);
   return ok;
 }
@@ -235,7 +236,7 @@ handle_block (Conn *k, TwMsg *m, GError **error)
 static gboolean
 serve (LaTppWorker *w, GSocketConnection *conn, GCancellable *c, GError **error)
 {
-  Conn k = { .w = w };
+  Conn k = { .w = w, .cancel = c };
   GSocket *sock = g_socket_connection_get_socket (conn);
   g_socket_set_option (sock, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
   g_socket_set_keepalive (sock, TRUE);
