@@ -753,12 +753,12 @@ la_session_interrupt (LaSession *s)
 void
 la_session_reset (LaSession *s)
 {
-  /* A stream that has seen nothing is already what a reset would build:
-   * keep it (hosts reset before every start, e.g. the element at
-   * READY->PAUSED, right after la_session_new made the stream; rebuilding it
-   * would redo every stage's sink prefill and reconnect stage workers). */
+  /* A stream that has seen nothing (and no new reference waits) is already
+   * what a reset would build: keep it.  Hosts reset before every start (the
+   * element at READY->PAUSED, right after la_session_new made the stream);
+   * rebuilding would redo every stage's sink prefill and reconnect workers. */
   g_mutex_lock (&s->lock);
-  gboolean fresh = s->thread && !s->touched && !s->error && !s->drained;
+  gboolean fresh = s->thread && !s->touched && !s->error && !s->drained && !s->swap_ref;
   if (fresh)
     s->interrupted = FALSE;
   g_mutex_unlock (&s->lock);

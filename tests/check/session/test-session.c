@@ -385,6 +385,13 @@ test_reference_swap (void)
   g_autoptr (LaSession) fresh = new_session_img ("cpu", img2, TRUE, &e);
   g_autoptr (GPtrArray) f4 = run_stream (fresh, audio, n, 3000);
   g_assert_true (same_frames (f3, f4, 0, f3->len));
+  /* a swap before any audio, then a reset (the element: property set in
+   * READY, then READY->PAUSED): the stream is rebuilt on the new image */
+  g_autoptr (LaSession) pend = new_session_img ("cpu", img, TRUE, &e);
+  g_assert_true (la_session_set_reference (pend, img2, 96, 160, 96 * 3, &e));
+  la_session_reset (pend);
+  g_autoptr (GPtrArray) f5 = run_stream (pend, audio, n, 3000);
+  g_assert_true (same_frames (f4, f5, 0, f4->len));
   /* bad arguments are refused without touching the stream */
   g_assert_false (la_session_set_reference (seq, img2, 96, 160, 10, &e));
   g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
