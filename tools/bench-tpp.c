@@ -37,25 +37,6 @@ randn (GRand *r, int ndim, const int64_t *shape)
 
 static int vae_ms = 0;
 
-typedef struct {
-  LaTppWorker  *w;
-  GCancellable *cancel;
-  GThread      *thread;
-} Worker;
-
-static gpointer
-worker_main (gpointer data)
-{
-  Worker *wk = data;
-  while (!g_cancellable_is_cancelled (wk->cancel)) {
-    GError *e = NULL;
-    if (!la_tpp_worker_serve_one (wk->w, wk->cancel, &e) && !g_cancellable_is_cancelled (wk->cancel))
-      g_printerr ("worker: %s\n", e->message);
-    g_clear_error (&e);
-  }
-  return NULL;
-}
-
 static gboolean
 vae_emulate (gint64 block, const LaTensor *clean, gpointer user, GError **error)
 {
@@ -131,15 +112,14 @@ main (int argc, char **argv)
            p.infer_frames / 12, threads, g_get_num_processors (),
            vae_dim > 0 ? g_strdup_printf ("decoder dim %d", vae_dim) : g_strdup_printf ("%d ms (emulated)", vae_ms));
 
-  Worker wk[LA_TPP_STEPS] = { 0 };
+  LaTppWorker *wk[LA_TPP_STEPS] = { 0 };
   n_remote = CLAMP (n_remote, 0, LA_TPP_STEPS);
   for (int i = 0; i < n_remote; i++) {
-    if (!(wk[i].w = la_tpp_worker_new (m, NULL, "cpu", "127.0.0.1:0", &e))) {
+    if (!(wk[i] = la_tpp_worker_new (m, NULL, "cpu", "127.0.0.1:0", &e))) {
       g_printerr ("%s\n", e->message);
       return 1;
     }
-    wk[i].cancel = g_cancellable_new ();
-    wk[i].thread = g_thread_new ("worker", worker_main, &wk[i]);
+    la_tpp_worker_start (wk[i], 1, NULL, NULL);
   }
   if (n_remote)
     g_print ("stage workers on the loopback: %d; per block and remote stage %.1f kB out (latent + audio), "
@@ -158,7 +138,7 @@ main (int argc, char **argv)
       tc.devices[i].model = m;
       tc.devices[i].name = names[i];
       if (i < n_remote && i < LA_TPP_STEPS) {     /* devices 0..3 hold DiT steps in every plan */
-        tc.devices[i].remote = la_tpp_worker_get_address (wk[i].w);
+        tc.devices[i].remote = la_tpp_worker_get_address (wk[i]);
         tc.devices[i].name = NULL;
       }
     }
@@ -242,12 +222,8 @@ main (int argc, char **argv)
     if (vck)
       la_checkpoint_unref (vck);
   }
-  for (int i = 0; i < n_remote; i++) {
-    g_cancellable_cancel (wk[i].cancel);
-    g_thread_join (wk[i].thread);
-    la_tpp_worker_free (wk[i].w);
-    g_object_unref (wk[i].cancel);
-  }
+  for (int i = 0; i < n_remote; i++)
+    la_tpp_worker_free (wk[i]);
   g_rand_free (r);
   la_dit_model_free (m);
   la_checkpoint_unref (ck);

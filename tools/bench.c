@@ -166,34 +166,14 @@ typedef struct {
   LaBackend *be;
   LaDitModel *m;
   LaTppWorker *w;
-  GCancellable *cancel;
-  GThread *thread;
 } LoopWorker;
-
-static gpointer
-loop_worker_main (gpointer data)
-{
-  LoopWorker *lw = data;
-  while (!g_cancellable_is_cancelled (lw->cancel)) {
-    GError *e = NULL;
-    if (!la_tpp_worker_serve_one (lw->w, lw->cancel, &e) && !g_cancellable_is_cancelled (lw->cancel))
-      fprintf (stderr, "stage worker: %s\n", e->message);
-    g_clear_error (&e);
-  }
-  return NULL;
-}
 
 static void
 loop_worker_free (LoopWorker *lw)
 {
-  if (lw->thread) {
-    g_cancellable_cancel (lw->cancel);
-    g_thread_join (lw->thread);
-  }
   la_tpp_worker_free (lw->w);
   la_dit_model_free (lw->m);
   la_backend_unref (lw->be);
-  g_clear_object (&lw->cancel);
 }
 
 /* The whole engine: audio in, frames out, for N blocks, memory sampled.
@@ -236,8 +216,7 @@ bench_session (int blocks, const char *devices, GError **error)
         if (!(w->m = la_dit_model_load (w->be, dir, dir, &info, error)) ||
             !(w->w = la_tpp_worker_new (w->m, info.digest, "cpu", "127.0.0.1:0", error)))
           goto out;
-        w->cancel = g_cancellable_new ();
-        w->thread = g_thread_new ("stage-worker", loop_worker_main, w);
+        la_tpp_worker_start (w->w, 1, NULL, NULL);
         g_free (parts[i]);
         parts[i] = g_strdup (la_tpp_worker_get_address (w->w));
       }

@@ -176,6 +176,10 @@ typedef void (*LaTppWorkerLogFunc) (gboolean ok, const GError *error, gpointer u
  * accepting fails. */
 gboolean     la_tpp_worker_run (LaTppWorker *w, int max_streams, LaTppWorkerLogFunc log, gpointer user,
                                 GCancellable *cancel, GError **error);
+/* la_tpp_worker_run on a thread of this process until la_tpp_worker_free,
+ * which interrupts the streams in progress and joins it (tools and tests:
+ * workers on the loopback next to their heads). */
+void         la_tpp_worker_start (LaTppWorker *w, int max_streams, LaTppWorkerLogFunc log, gpointer user);
 /* Test hook: the stage fails at this block (-1: never). */
 void         la_tpp_worker_set_fault_block (LaTppWorker *w, gint64 block);
 void         la_tpp_worker_free (LaTppWorker *w);

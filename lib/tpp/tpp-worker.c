@@ -27,6 +27,12 @@ struct _LaTppWorker {
   char             *address;      /* "tcp://HOST:PORT" actually bound */
   guint16           port;
   gint64            fault_block;   /* test hook: the step of this block fails (-1: never) */
+  /* la_tpp_worker_start: la_tpp_worker_run on a thread until la_tpp_worker_free */
+  GThread          *thread;
+  GCancellable     *cancel;
+  int               max_streams;
+  LaTppWorkerLogFunc log;
+  gpointer          log_user;
 };
 
 static gboolean
@@ -119,6 +125,11 @@ la_tpp_worker_free (LaTppWorker *w)
 {
   if (!w)
     return;
+  if (w->thread) {
+    g_cancellable_cancel (w->cancel);
+    g_thread_join (w->thread);
+    g_object_unref (w->cancel);
+  }
   if (w->listener) {
     g_socket_listener_close (w->listener);
     g_object_unref (w->listener);
@@ -392,4 +403,26 @@ la_tpp_worker_run (LaTppWorker *w, int max_streams, LaTppWorkerLogFunc log, gpoi
   g_mutex_clear (&lock);
   g_cond_clear (&cond);
   return ok;
+}
+
+static gpointer
+background_main (gpointer data)
+{
+  LaTppWorker *w = data;
+  GError *e = NULL;
+  if (!la_tpp_worker_run (w, w->max_streams, w->log, w->log_user, w->cancel, &e) && w->log)
+    w->log (FALSE, e, w->log_user);
+  g_clear_error (&e);
+  return NULL;
+}
+
+void
+la_tpp_worker_start (LaTppWorker *w, int max_streams, LaTppWorkerLogFunc log, gpointer user)
+{
+  g_return_if_fail (!w->thread);
+  w->max_streams = max_streams;
+  w->log = log;
+  w->log_user = user;
+  w->cancel = g_cancellable_new ();
+  w->thread = g_thread_new ("la-stage-worker", background_main, w);
 }

@@ -161,32 +161,6 @@ tpp_collect (gint64 block, const LaTensor *clean, gpointer user, GError **error)
   return TRUE;
 }
 
-/* --remote: a stage worker of this process on the loopback, serving until cancelled. */
-typedef struct {
-  LaTppWorker *w;
-  GCancellable *cancel;
-  GThread *thread;
-} LoopWorker;
-
-static gpointer
-loop_worker_main (gpointer data)
-{
-  LoopWorker *lw = data;
-  la_tpp_worker_run (lw->w, 1, NULL, NULL, lw->cancel, NULL);
-  return NULL;
-}
-
-static void
-stop_workers (LoopWorker *lw, int n)
-{
-  for (int k = 0; k < n; k++) {
-    g_cancellable_cancel (lw[k].cancel);
-    g_thread_join (lw[k].thread);
-    la_tpp_worker_free (lw[k].w);
-    g_object_unref (lw[k].cancel);
-  }
-}
-
 static gboolean
 stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_clips, JsonArray *calls,
             LaTensor *bucket, LaTensor *ref0, LaTensor *mot0, LaTensor *ctx, GError **error)
@@ -206,17 +180,17 @@ stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_c
   }
   /* --remote K: the last K of the devices holding DiT steps become stage
    * workers (same model, served by threads here), step 0 stays local when it can */
-  LoopWorker lw[LA_TPP_MAX_STAGES] = { 0 };
+  LaTppWorker *lw[LA_TPP_MAX_STAGES] = { 0 };
   int n_dit = MIN (c->stages, LA_TPP_STEPS), n_lw = CLAMP (c->remote, 0, n_dit);
   for (int k = 0; k < n_lw; k++) {
     int i = n_dit - n_lw + k;
-    if (!(lw[k].w = la_tpp_worker_new (m, NULL, c->backend->ops->name, "127.0.0.1:0", error))) {
-      stop_workers (lw, k);
+    if (!(lw[k] = la_tpp_worker_new (m, NULL, c->backend->ops->name, "127.0.0.1:0", error))) {
+      while (k--)
+        la_tpp_worker_free (lw[k]);
       return FALSE;
     }
-    lw[k].cancel = g_cancellable_new ();
-    lw[k].thread = g_thread_new ("golden-worker", loop_worker_main, &lw[k]);
-    tc.devices[i].remote = la_tpp_worker_get_address (lw[k].w);
+    la_tpp_worker_start (lw[k], 1, NULL, NULL);
+    tc.devices[i].remote = la_tpp_worker_get_address (lw[k]);
     tc.devices[i].name = NULL;
   }
   int F = p->frames_per_block, bpc = p->infer_frames / 4 / F;
@@ -304,7 +278,8 @@ stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_c
   ok = la_tpp_finish (t, error);
 done:
   la_tpp_free (t);
-  stop_workers (lw, n_lw);
+  for (int k = 0; k < n_lw; k++)
+    la_tpp_worker_free (lw[k]);
   for (int r = 0; r < num_clips; r++)
     g_clear_pointer (&o.clips[r], la_tensor_unref);
   g_free (o.clips);

@@ -18,36 +18,23 @@
 #include "tpp-fixture.h"
 #include "../../../lib/tpp/tpp-wire.h"      /* to play a hostile head */
 
-/* ---- a worker on a thread: serves streams until stopped ---- */
+/* ---- a worker on a thread (la_tpp_worker_start), one stream at a time,
+ * counting the streams that ended well or failed ---- */
 
 typedef struct {
   LaTppWorker *w;
-  GCancellable *cancel;
-  GThread *thread;
-  int streams_ok, streams_failed;
-  char *last_error;
+  gint streams_ok, streams_failed;
 } Worker;
 
-static gpointer
-worker_main (gpointer data)
+static void
+count_stream (gboolean ok, const GError *error, gpointer user)
 {
-  Worker *wk = data;
-  while (!g_cancellable_is_cancelled (wk->cancel)) {
-    GError *e = NULL;
-    if (la_tpp_worker_serve_one (wk->w, wk->cancel, &e))
-      g_atomic_int_inc (&wk->streams_ok);
-    else if (!g_cancellable_is_cancelled (wk->cancel)) {
-      g_atomic_int_inc (&wk->streams_failed);
-      g_free (wk->last_error);
-      wk->last_error = g_strdup (e->message);
-    }
-    g_clear_error (&e);
-  }
-  return NULL;
+  Worker *wk = user;
+  g_atomic_int_inc (ok ? &wk->streams_ok : &wk->streams_failed);
 }
 
 static Worker *
-worker_start (LaDitModel *m, const char *digest)
+worker_start_n (LaDitModel *m, const char *digest, int max_streams)
 {
   Worker *wk = g_new0 (Worker, 1);
   GError *e = NULL;
@@ -55,19 +42,20 @@ worker_start (LaDitModel *m, const char *digest)
   g_assert_no_error (e);
   g_assert_cmpuint (la_tpp_worker_get_port (wk->w), >, 0);
   g_assert_true (g_str_has_prefix (la_tpp_worker_get_address (wk->w), "tcp://127.0.0.1:"));
-  wk->cancel = g_cancellable_new ();
-  wk->thread = g_thread_new ("worker", worker_main, wk);
+  la_tpp_worker_start (wk->w, max_streams, count_stream, wk);
   return wk;
+}
+
+static Worker *
+worker_start (LaDitModel *m, const char *digest)
+{
+  return worker_start_n (m, digest, 1);
 }
 
 static void
 worker_stop (Worker *wk)
 {
-  g_cancellable_cancel (wk->cancel);
-  g_thread_join (wk->thread);
   la_tpp_worker_free (wk->w);
-  g_object_unref (wk->cancel);
-  g_free (wk->last_error);
   g_free (wk);
 }
 
@@ -264,7 +252,7 @@ test_refusals (void)
   Worker *w = worker_start (f.m[0], "0123456789abcdef");
   expect_new_fails (&f, d2, 2, &w, "fedcba9876543210", LA_ERROR, LA_ERROR_INVALID_ARG,
                     (const char *[]) { "stage 1", "other weights", "0123456789ab", NULL });
-  /* a worker serving its last free stream (serve_one: one) makes the next head wait; it is told so */
+  /* a worker serving its only stream (max_streams 1) makes the next head wait; it is told so */
   {
     Sink sink = { .fail_at = -1 };
     LaTpp *busy = make_tpp (&f, d2, 2, &w, NULL, &sink, FALSE, &e);
@@ -357,40 +345,14 @@ test_worker_fault_and_shutdown (void)
 
 /* la_tpp_worker_run: two pipelines through one worker at the same time,
  * each with its own caches in the worker, both exact. */
-typedef struct {
-  LaTppWorker *w;
-  GCancellable *cancel;
-  gint ok, failed;
-} RunCtx;
-
-static void
-run_log (gboolean ok, const GError *error, gpointer user)
-{
-  RunCtx *rc = user;
-  g_atomic_int_inc (ok ? &rc->ok : &rc->failed);
-}
-
-static gpointer
-run_main (gpointer data)
-{
-  RunCtx *rc = data;
-  GError *e = NULL;
-  g_assert_true (la_tpp_worker_run (rc->w, 2, run_log, rc, rc->cancel, &e));
-  g_assert_no_error (e);
-  return NULL;
-}
-
 static void
 test_concurrent_streams (void)
 {
   Fx f;
   fx_init (&f, 32, 2, 2, 8, 8, 1, 5, 51);
   GError *e = NULL;
-  RunCtx rc = { .cancel = g_cancellable_new () };
-  rc.w = la_tpp_worker_new (f.m[0], NULL, "cpu", "127.0.0.1:0", &e);
-  g_assert_no_error (e);
-  GThread *th = g_thread_new ("run", run_main, &rc);
-  const char *addr = la_tpp_worker_get_address (rc.w);
+  Worker *wk = worker_start_n (f.m[0], NULL, 2);
+  const char *addr = la_tpp_worker_get_address (wk->w);
   LaTensor *seq[2][16] = { { 0 } };
   sequential (&f, FALSE, seq[0]);
   sequential (&f, TRUE, seq[1]);
@@ -430,13 +392,10 @@ test_concurrent_streams (void)
   }
   g_print ("# two concurrent streams through one worker: both bit-identical\n");
   /* the streams end when their heads say BYE; then stop the worker */
-  while (g_atomic_int_get (&rc.ok) < 2)
+  while (g_atomic_int_get (&wk->streams_ok) < 2)
     g_usleep (1000);
-  g_assert_cmpint (g_atomic_int_get (&rc.failed), ==, 0);
-  g_cancellable_cancel (rc.cancel);
-  g_thread_join (th);
-  la_tpp_worker_free (rc.w);
-  g_object_unref (rc.cancel);
+  g_assert_cmpint (g_atomic_int_get (&wk->streams_failed), ==, 0);
+  worker_stop (wk);
   for (int k = 0; k < 2; k++)
     for (int b = 0; b < f.n_blocks; b++)
       la_tensor_unref (seq[k][b]);
