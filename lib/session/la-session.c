@@ -40,7 +40,6 @@ struct _LaSession {
 
   int n_stages;                     /* devices listed: > 1 (or a stage worker) runs the DiT steps as a TPP pipeline */
   char **stage_devices;             /* the list: "cpu" or "tcp://HOST:PORT" (a stage worker) */
-  gboolean any_remote;
 
   /* Per stream, owned by the engine thread (with TPP, the decoder and the
    * frame counters belong to the pipeline's output thread). */
@@ -139,6 +138,13 @@ take_swap (LaSession *s)
   return TRUE;
 }
 
+/* A devices entry naming a stage worker: "tcp://HOST:PORT". */
+static gboolean
+is_worker (const char *dev)
+{
+  return g_str_has_prefix (dev, "tcp://") && strchr (dev + 6, ':');
+}
+
 static gboolean
 stream_new (LaSession *s, GError **error)
 {
@@ -165,7 +171,7 @@ stream_new (LaSession *s, GError **error)
       return FALSE;
   } else
     s->offline_pcm = g_array_new (FALSE, FALSE, sizeof (float));
-  if (s->n_stages > 1 || s->any_remote) {
+  if (s->n_stages > 1 || is_worker (s->stage_devices[0])) {
     /* TPP: CPU stages are threads sharing the one CPU-bound model; the
      * steps of a "tcp://" device run in that stage worker process. */
     LaTppConfig cfg;
@@ -173,7 +179,7 @@ stream_new (LaSession *s, GError **error)
     cfg.n_devices = s->n_stages;
     cfg.model_digest = s->m->dit_digest;
     for (int i = 0; i < s->n_stages; i++) {
-      gboolean remote = g_str_has_prefix (s->stage_devices[i], "tcp://");
+      gboolean remote = is_worker (s->stage_devices[i]);
       cfg.devices[i].model = remote ? NULL : s->m->dit;
       cfg.devices[i].remote = remote ? s->stage_devices[i] : NULL;
     }
@@ -473,9 +479,7 @@ make_backend (LaSession *s, const LaSessionParams *p, GError **error)
   s->n_stages = (int) g_strv_length (list);
   for (int i = 0; list[i]; i++) {
     g_strstrip (list[i]);
-    gboolean remote = g_str_has_prefix (list[i], "tcp://") && strchr (list[i] + 6, ':');
-    s->any_remote |= remote;
-    if ((!remote && g_strcmp0 (list[i], "cpu") != 0) || s->n_stages > LA_TPP_MAX_STAGES) {
+    if ((!is_worker (list[i]) && g_strcmp0 (list[i], "cpu") != 0) || s->n_stages > LA_TPP_MAX_STAGES) {
       g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
                    "devices '%s': expected 'cpu', a list of up to %d pipeline stages each 'cpu' or "
                    "'tcp://HOST:PORT' (a liveavatar-stage worker), or 'cuda:N[,M...]'", dev, LA_TPP_MAX_STAGES);
