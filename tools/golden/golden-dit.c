@@ -138,6 +138,48 @@ compare_caches (GoldenCase *c, LaDitSession *s, int nl, const char *fmt, const c
     }
 }
 
+/* ---- walking the recorded calls of a whole-stream case ---- */
+
+/* Consumes the sink records before a clip.  A sink refresh (group > 0, cache
+ * 1: the online case) gives its motion latents and the ref it was made from
+ * (borrowed; *label names the ref tensor); none leaves them NULL.  FALSE when
+ * a tensor is missing. */
+static gboolean
+take_refresh (GoldenCase *c, JsonArray *calls, guint *ci, LaTensor **motion, LaTensor **ref, char *label,
+              gsize label_size, GError **error)
+{
+  *motion = *ref = NULL;
+  for (; *ci < json_array_get_length (calls); (*ci)++) {
+    JsonObject *co = json_array_get_object_element (calls, *ci);
+    if (g_strcmp0 (jstr (co, "kind"), "sink"))
+      break;
+    gint64 g = json_object_get_int_member (co, "sink_group");
+    if (g > 0 && json_object_get_int_member (co, "kv_cache_id") == 1) {
+      char k[64];
+      g_snprintf (k, sizeof k, "sink%" G_GINT64_FORMAT ".motion_latents_last19", g);
+      *motion = golden_tensor (c, c->inputs, k, error);
+      g_snprintf (label, label_size, "sink%" G_GINT64_FORMAT ".ref_latents", g);
+      *ref = *motion ? golden_tensor (c, c->inputs, label, error) : NULL;
+      if (!*ref)
+        return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Consumes the next block's step records: their sink offsets d; returns how many (4). */
+static int
+take_block_d (JsonArray *calls, guint *ci, int ds[4])
+{
+  int nd = 0;
+  while (*ci < json_array_get_length (calls) && nd < 4) {
+    JsonObject *co = json_array_get_object_element (calls, (*ci)++);
+    if (!g_strcmp0 (jstr (co, "kind"), "step"))
+      ds[nd++] = (int) json_object_get_int_member (co, "relative_dist");
+  }
+  return nd;
+}
+
 /* ---- (b) through TPP stages (--stages N): same inputs, same per-call d ---- */
 
 typedef struct {
@@ -209,27 +251,14 @@ stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_c
     g_autofree char *d = la_tpp_plan_describe (&plan);
     g_print (" stream: %d clips through %d TPP stages (%s)\n", num_clips, plan.n_stages, d);
   }
-  guint ci = 0, ncall = json_array_get_length (calls);
+  guint ci = 0;
   for (int r = 0; r < num_clips; r++) {
-    LaTensor *refresh_motion = NULL;
-    while (ci < ncall) {
-      JsonObject *co = json_array_get_object_element (calls, ci);
-      if (g_strcmp0 (jstr (co, "kind"), "sink")) break;
-      gint64 g = json_object_get_int_member (co, "sink_group");
-      if (g > 0 && json_object_get_int_member (co, "kv_cache_id") == 1) {
-        char k[64];
-        g_snprintf (k, sizeof k, "sink%" G_GINT64_FORMAT ".motion_latents_last19", g);
-        refresh_motion = golden_tensor (c, c->inputs, k, error);
-        g_snprintf (k, sizeof k, "sink%" G_GINT64_FORMAT ".ref_latents", g);
-        LaTensor *rg = refresh_motion ? golden_tensor (c, c->inputs, k, error) : NULL;
-        if (!rg)
-          goto done;
-        if (n_rg < (int) G_N_ELEMENTS (rg_seen))
-          rg_seen[n_rg++] = rg;   /* compared with our first clean frame at the end */
-      }
-      ci++;
-    }
+    LaTensor *refresh_motion, *rg;
     char k[64];
+    if (!take_refresh (c, calls, &ci, &refresh_motion, &rg, k, sizeof k, error))
+      goto done;
+    if (rg && n_rg < (int) G_N_ELEMENTS (rg_seen))
+      rg_seen[n_rg++] = rg;   /* compared with our first clean frame at the end */
     g_snprintf (k, sizeof k, "noise.clip%d", r);
     LaTensor *noise = golden_tensor (c, c->inputs, k, error);
     if (!noise)
@@ -237,12 +266,7 @@ stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_c
     o.clips[r] = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { noise->shape[0], noise->shape[1], noise->shape[2],
                                                                 noise->shape[3] });
     for (int b = 0; b < bpc; b++) {
-      int ds[4], nd = 0;
-      while (ci < ncall && nd < 4) {
-        JsonObject *co = json_array_get_object_element (calls, ci++);
-        if (!g_strcmp0 (jstr (co, "kind"), "step"))
-          ds[nd++] = (int) json_object_get_int_member (co, "relative_dist");
-      }
+      int ds[4], nd = take_block_d (calls, &ci, ds);
       int a0 = r * p->infer_frames + 4 * F * b;
       g_autoptr (LaTensor) au = audio_slice (bucket, a0, a0 + 4 * F, error);
       g_autoptr (LaTensor) xn = au ? frames (noise, F * b, F) : NULL;
@@ -408,30 +432,20 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
     goto out;
   {
     int F = p.frames_per_block, bpc = p.infer_frames / 4 / F;
-    guint ci = 0, ncall = json_array_get_length (calls);
+    guint ci = 0;
     g_autoptr (LaTensor) first_latent = NULL;
     for (int r = 0; r < num_clips; r++) {
       /* sink refresh recorded before this clip's first step call? (online case) */
-      while (ci < ncall) {
-        JsonObject *co = json_array_get_object_element (calls, ci);
-        if (g_strcmp0 (jstr (co, "kind"), "sink")) break;
-        gint64 g = json_object_get_int_member (co, "sink_group");
-        if (g > 0 && json_object_get_int_member (co, "kv_cache_id") == 1) {
-          char k[64];
-          g_snprintf (k, sizeof k, "sink%" G_GINT64_FORMAT ".motion_latents_last19", g);
-          LaTensor *mg = golden_tensor (c, c->inputs, k, error);
-          g_snprintf (k, sizeof k, "sink%" G_GINT64_FORMAT ".ref_latents", g);
-          LaTensor *rg = mg ? golden_tensor (c, c->inputs, k, error) : NULL;
-          if (!rg)
-            goto out;
-          /* the refreshed ref is the stream's first clean latent frame (ours) */
-          golden_compare (c, k, first_latent, rg);
-          if (!la_dit_session_refresh_sink (s, first_latent, mg, error))
-            goto out;
-        }
-        ci++;
-      }
+      LaTensor *mg, *rg;
       char k[64];
+      if (!take_refresh (c, calls, &ci, &mg, &rg, k, sizeof k, error))
+        goto out;
+      if (rg) {
+        /* the refreshed ref is the stream's first clean latent frame (ours) */
+        golden_compare (c, k, first_latent, rg);
+        if (!la_dit_session_refresh_sink (s, first_latent, mg, error))
+          goto out;
+      }
       g_snprintf (k, sizeof k, "noise.clip%d", r);
       LaTensor *noise = golden_tensor (c, c->inputs, k, error);
       g_snprintf (k, sizeof k, "clip%d.latents", r);
@@ -441,12 +455,7 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
       g_autoptr (LaTensor) clip = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { noise->shape[0], noise->shape[1],
                                                                                  noise->shape[2], noise->shape[3] });
       for (int b = 0; b < bpc; b++) {
-        int ds[4], nd = 0;
-        while (ci < ncall && nd < 4) {
-          JsonObject *co = json_array_get_object_element (calls, ci++);
-          if (!g_strcmp0 (jstr (co, "kind"), "step"))
-            ds[nd++] = (int) json_object_get_int_member (co, "relative_dist");
-        }
+        int ds[4], nd = take_block_d (calls, &ci, ds);
         la_dit_session_queue_d (s, ds, nd);
         int a0 = r * p.infer_frames + 4 * F * b;
         g_autoptr (LaTensor) au = audio_slice (bucket, a0, a0 + 4 * F, error);
