@@ -72,14 +72,14 @@ new_session (int sink_offset, GError **error)
   return new_session_on ("cpu", sink_offset, error);
 }
 
-/* Pushes n samples in chunks of `chunk`, ends the stream, pulls every frame. */
-static GPtrArray *
-run_stream (LaSession *s, const float *audio, gsize n, gsize chunk)
+/* Pushes audio[from, n) in chunks of `chunk` (pulling what is ready in
+ * between: pushing may block on the bounded queue), ends the stream and
+ * pulls every frame into `frames`. */
+static void
+finish_stream (LaSession *s, const float *audio, gsize from, gsize n, gsize chunk, GPtrArray *frames)
 {
   GError *e = NULL;
-  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) la_frame_unref);
-  /* Pushing may block on the bounded queue: pull from this thread in between. */
-  for (gsize off = 0; off < n; off += chunk) {
+  for (gsize off = from; off < n; off += chunk) {
     g_assert_true (la_session_push_audio (s, audio + off, MIN (chunk, n - off), &e));
     g_assert_no_error (e);
     LaFrame *f;
@@ -93,6 +93,14 @@ run_stream (LaSession *s, const float *audio, gsize n, gsize chunk)
     g_ptr_array_add (frames, f);
   g_assert_no_error (e);
   g_assert_true (la_session_is_drained (s));
+}
+
+/* Pushes n samples in chunks of `chunk`, ends the stream, pulls every frame. */
+static GPtrArray *
+run_stream (LaSession *s, const float *audio, gsize n, gsize chunk)
+{
+  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify) la_frame_unref);
+  finish_stream (s, audio, 0, n, chunk, frames);
   return frames;
 }
 
@@ -301,18 +309,7 @@ run_swapped (LaSession *s, const float *audio, gsize n, int k, const guint8 *swa
     g_assert_true (la_session_set_reference (s, swap, 96, 160, 96 * 3, &e));
     g_assert_no_error (e);
   }
-  for (gsize off = first; off < n; off += 2000) {
-    g_assert_true (la_session_push_audio (s, audio + off, MIN (2000, n - off), &e));
-    LaFrame *f;
-    while ((f = la_session_pull_frame (s, 0, &e)))
-      g_ptr_array_add (frames, f);
-    g_assert_no_error (e);
-  }
-  la_session_end_of_stream (s);
-  LaFrame *f;
-  while ((f = la_session_pull_frame (s, -1, &e)))
-    g_ptr_array_add (frames, f);
-  g_assert_no_error (e);
+  finish_stream (s, audio, first, n, 2000, frames);
   return frames;
 }
 
