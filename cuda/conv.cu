@@ -160,15 +160,7 @@ la_cuda_conv1d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w
   if (!gemm_dtypes_ok (self, "conv1d", y, x, w, b))
     return;
   int64_t T, B, Cin;
-  if (x_cf) {
-    T = x->shape[x->ndim - 1];
-    Cin = x->shape[x->ndim - 2];
-    B = x->ndim == 3 ? x->shape[0] : 1;
-  } else {
-    T = x->shape[0];
-    Cin = x->shape[x->ndim - 1];
-    B = x->ndim == 3 ? x->shape[1] : 1;
-  }
+  la_conv1d_dims (x, x_cf, &T, &B, &Cin);
   if (w->ndim != 3 || groups < 1 || stride < 1 || w->shape[0] % groups || w->shape[1] * groups != Cin) {
     la_cuda_record_error (self, "conv1d", "w must be [Cout, Cin/groups, K] with Cout divisible by groups");
     return;

@@ -137,4 +137,20 @@ static inline gboolean la_backend_sync (LaBackend *be, GError **error) { return 
 static inline LaTensor *la_alloc (LaBackend *be, LaDType t, int ndim, const int64_t *shape)
 { return be->ops->alloc (be, t, ndim, shape); }
 
+/* Sizes of the conv1d op's input x (time T, batch B, channels Cin) in
+ * either layout, so every backend reads the contract the same way. */
+static inline void
+la_conv1d_dims (const LaTensor *x, gboolean x_cf, int64_t *T, int64_t *B, int64_t *Cin)
+{
+  if (x_cf) {
+    *T = x->shape[x->ndim - 1];
+    *Cin = x->shape[x->ndim - 2];
+    *B = x->ndim == 3 ? x->shape[0] : 1;
+  } else {
+    *T = x->shape[0];
+    *Cin = x->shape[x->ndim - 1];
+    *B = x->ndim == 3 ? x->shape[1] : 1;
+  }
+}
+
 G_END_DECLS

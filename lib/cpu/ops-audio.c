@@ -18,15 +18,7 @@ la_cpu_conv1d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
                int groups, gboolean x_cf)
 {
   int64_t T, B, Cin;
-  if (x_cf) {
-    T = x->shape[x->ndim - 1];
-    Cin = x->shape[x->ndim - 2];
-    B = x->ndim == 3 ? x->shape[0] : 1;
-  } else {
-    T = x->shape[0];
-    Cin = x->shape[x->ndim - 1];
-    B = x->ndim == 3 ? x->shape[1] : 1;
-  }
+  la_conv1d_dims (x, x_cf, &T, &B, &Cin);
   const int64_t Cout = w->shape[0], Cg = w->shape[1], K = w->shape[2];
   const int64_t Og = Cout / groups;
   const int64_t Tout = (T + pad_l + pad_r - K) / stride + 1;
