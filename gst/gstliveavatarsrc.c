@@ -62,8 +62,10 @@
 
 #include "gstliveavatarsrc.h"
 #include "gstliveavatarcuda.h"
+#include "liveavatar-output.h"
+#include "liveavatar-timeline.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
+GST_DEBUG_CATEGORY (gst_live_avatar_src_debug);
 #define GST_CAT_DEFAULT gst_live_avatar_src_debug
 
 #define DEFAULT_MODEL_PATH NULL
@@ -89,10 +91,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
 #define FPS_N LA_SESSION_FPS
 #define FPS_D 1
 #define RATE LA_SESSION_SAMPLE_RATE
-#define SAMPLES_PER_FRAME (RATE * FPS_D / FPS_N)
-/* A PTS jump larger than this (one frame, as audiobasesink's alignment
- * threshold) resyncs the audio time line; DISCONT buffers resync at once. */
-#define RESYNC_TOLERANCE (40 * GST_MSECOND)
+G_STATIC_ASSERT (LA_TIMELINE_FPS == LA_SESSION_FPS);
+G_STATIC_ASSERT (LA_TIMELINE_RATE == LA_SESSION_SAMPLE_RATE);
 /* How long one task iteration waits for a frame before re-checking the
  * live deadline and pending events. */
 #define PULL_TIMEOUT_US 10000
@@ -196,7 +196,8 @@ struct _GstLiveAvatarSrc
   /* CUDA memory output: context from NULL->READY to READY->NULL. */
   GstLiveAvatarCuda *cuda;
 
-  /* Stream state shared by chain, events and task: lock + cond. */
+  /* Stream state shared by chain, events and task: lock + cond
+   * (STREAM_LOCK and friends). */
   GMutex lock;
   GCond cond;
   gboolean flushing;
@@ -206,26 +207,24 @@ struct _GstLiveAvatarSrc
   GstAudioInfo ainfo;
   gboolean have_ainfo;
   GstSegment in_segment;
-  GstClockTime t0;              /* PTS of frame 0 of this stream */
-  guint64 samples_in;           /* samples (audio + silence) given since t0 */
+  LaTimelineIn in;              /* where the audio given so far ends */
 
   /* Task only (reset while the task is stopped or paused). */
   GstSegment out_segment;
   gboolean have_out_segment;
-  gint64 next_frame;
+  LaTimelineOut out;            /* the grid cursor */
   LaFrame *held;                /* pulled, waiting for its events */
   GstBuffer *last_buffer;
-  GstVideoInfo vinfo, rgbinfo;
-  gboolean negotiated;
-  GstBufferPool *pool;
-  GstVideoConverter *convert;
-  gboolean cuda_output;         /* memory:CUDAMemory negotiated */
-  GstBuffer *staging;           /* host frame in the output format (CUDA) */
-  gchar *negotiation_error;     /* user text for a failed negotiation */
-  gboolean discont;
+  LaOutput output;
   gint errors;
   guint64 processed;
 };
+
+/* The stream lock, gstqueue.c style: chain, sink events and the task
+ * meet here; never held across a push or a session wait. */
+#define STREAM_LOCK(self) g_mutex_lock (&(self)->lock)
+#define STREAM_UNLOCK(self) g_mutex_unlock (&(self)->lock)
+#define STREAM_SIGNAL(self) g_cond_broadcast (&(self)->cond)
 
 #define gst_live_avatar_src_parent_class parent_class
 G_DEFINE_TYPE (GstLiveAvatarSrc, gst_live_avatar_src, GST_TYPE_ELEMENT);
@@ -555,7 +554,10 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   g_queue_init (&self->events);
   gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
   gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
-  self->t0 = GST_CLOCK_TIME_NONE;
+  la_timeline_in_reset (&self->in);
+  la_timeline_out_reset (&self->out);
+  la_output_init (&self->output, GST_ELEMENT (self), self->srcpad,
+      self->cuda);
   self->flushing = TRUE;
   self->srcresult = GST_FLOW_FLUSHING;
 }
@@ -584,7 +586,7 @@ gst_live_avatar_src_finalize (GObject * object)
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
   g_clear_pointer (&self->cuda, gst_live_avatar_cuda_free);
   g_mutex_clear (&self->swap_lock);
-  g_clear_pointer (&self->negotiation_error, g_free);
+  la_output_clear (&self->output);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
 
@@ -1167,8 +1169,7 @@ reset_stream_locked (GstLiveAvatarSrc * self)
   g_queue_clear_full (&self->events, pending_event_free);
   g_queue_init (&self->events);
   self->eos = FALSE;
-  self->t0 = GST_CLOCK_TIME_NONE;
-  self->samples_in = 0;
+  la_timeline_in_reset (&self->in);
   gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
 }
 
@@ -1178,29 +1179,15 @@ reset_task_state (GstLiveAvatarSrc * self)
 {
   gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
   self->have_out_segment = FALSE;
-  self->next_frame = 0;
+  la_timeline_out_reset (&self->out);
   g_clear_pointer (&self->held, la_frame_unref);
   gst_clear_buffer (&self->last_buffer);
-  self->discont = TRUE;
   self->errors = 0;
   self->processed = 0;
   GST_OBJECT_LOCK (self);
   self->earliest_time = GST_CLOCK_TIME_NONE;
   self->proportion = 1.0;
   GST_OBJECT_UNLOCK (self);
-}
-
-static void
-release_output (GstLiveAvatarSrc * self)
-{
-  if (self->pool) {
-    gst_buffer_pool_set_active (self->pool, FALSE);
-    gst_clear_object (&self->pool);
-  }
-  g_clear_pointer (&self->convert, gst_video_converter_free);
-  gst_clear_buffer (&self->staging);
-  self->cuda_output = FALSE;
-  self->negotiated = FALSE;
 }
 
 /* The CUDA context for memory:CUDAMemory output (NULL->READY, or a
@@ -1259,9 +1246,9 @@ gst_live_avatar_src_change_state (GstElement * element,
           return GST_STATE_CHANGE_FAILURE;
       }
       la_session_reset (self->session);
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       reset_stream_locked (self);
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       reset_task_state (self);
       set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
       break;
@@ -1276,11 +1263,11 @@ gst_live_avatar_src_change_state (GstElement * element,
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       /* Pads are deactivated: the task is stopped. */
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       reset_stream_locked (self);
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       reset_task_state (self);
-      release_output (self);
+      la_output_release (&self->output);
       set_state (self, GST_LIVE_AVATAR_SRC_STATE_READY);
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
@@ -1296,15 +1283,6 @@ gst_live_avatar_src_change_state (GstElement * element,
 
 /* Sink side: chain and events (upstream thread) */
 
-/* Called with self->lock: frame index from which the audio queued so far is
- * complete; an event arriving now is pushed before that frame. */
-static gint64
-event_frame_locked (GstLiveAvatarSrc * self)
-{
-  return (gint64) ((self->samples_in + SAMPLES_PER_FRAME - 1) /
-      SAMPLES_PER_FRAME);
-}
-
 static void
 enqueue_event_locked (GstLiveAvatarSrc * self, GstEvent * event, gint64 frame)
 {
@@ -1312,7 +1290,7 @@ enqueue_event_locked (GstLiveAvatarSrc * self, GstEvent * event, gint64 frame)
   pe->event = event;
   pe->frame = frame;
   g_queue_push_tail (&self->events, pe);
-  g_cond_broadcast (&self->cond);
+  STREAM_SIGNAL (self);
 }
 
 static gboolean
@@ -1349,7 +1327,6 @@ static GstFlowReturn
 gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
-  GstClockTime pts, expected;
   GstFlowReturn ret;
   gsize n, skip = 0, silence = 0;
   gint bpf;
@@ -1357,7 +1334,7 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstMapInfo map;
   GError *err = NULL;
 
-  g_mutex_lock (&self->lock);
+  STREAM_LOCK (self);
   if (self->flushing || self->srcresult != GST_FLOW_OK)
     goto out_flow;
   if (self->eos)
@@ -1369,34 +1346,19 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   is_f32 = GST_AUDIO_INFO_FORMAT (&self->ainfo) == GST_AUDIO_FORMAT_F32LE;
   buf = gst_audio_buffer_clip (buf, &self->in_segment, RATE, bpf);
   if (!buf) {
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     return GST_FLOW_OK;
   }
 
   n = gst_buffer_get_size (buf) / bpf;
-  pts = GST_BUFFER_PTS (buf);
-  if (!GST_CLOCK_TIME_IS_VALID (self->t0)) {
-    self->t0 = GST_CLOCK_TIME_IS_VALID (pts) ? pts : self->in_segment.start;
-    self->samples_in = 0;
-    GST_DEBUG_OBJECT (self, "t0 %" GST_TIME_FORMAT, GST_TIME_ARGS (self->t0));
-  } else if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    /* Resync: keep the frame grid, fill holes with silence and cut
-     * overlaps, so the audio time line stays continuous from t0. */
-    GstClockTime tol = GST_BUFFER_IS_DISCONT (buf) ? GST_SECOND / RATE :
-        RESYNC_TOLERANCE;
-    expected = self->t0 + gst_util_uint64_scale (self->samples_in,
-        GST_SECOND, RATE);
-    if (pts > expected + tol) {
-      silence = gst_util_uint64_scale (pts - expected, RATE, GST_SECOND);
-      GST_DEBUG_OBJECT (self, "audio hole of %" G_GSIZE_FORMAT " samples",
-          silence);
-    } else if (pts + tol < expected) {
-      skip = gst_util_uint64_scale (expected - pts, RATE, GST_SECOND);
-      GST_DEBUG_OBJECT (self, "audio overlap of %" G_GSIZE_FORMAT " samples",
-          skip);
-    }
-  }
-  g_mutex_unlock (&self->lock);
+  /* Keep the grid: holes become silence, overlaps are cut, so the audio
+   * time line stays continuous from t0. */
+  la_timeline_in_audio (&self->in, GST_BUFFER_PTS (buf),
+      GST_BUFFER_IS_DISCONT (buf), self->in_segment.start, n, &silence, &skip);
+  if (silence || skip)
+    GST_DEBUG_OBJECT (self, "audio hole of %" G_GSIZE_FORMAT " samples, "
+        "overlap of %" G_GSIZE_FORMAT, silence, skip);
+  STREAM_UNLOCK (self);
 
   if (skip >= n) {
     gst_buffer_unref (buf);
@@ -1409,9 +1371,9 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       LA_QUEUE_DROP_OLDEST : LA_QUEUE_BLOCK);
   if (silence) {
     la_session_push_silence (self->session, silence);
-    g_mutex_lock (&self->lock);
-    self->samples_in += silence;
-    g_mutex_unlock (&self->lock);
+    STREAM_LOCK (self);
+    la_timeline_in_advance (&self->in, silence);
+    STREAM_UNLOCK (self);
   }
 
 
@@ -1428,31 +1390,31 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   if (!ok)
     goto push_failed;
 
-  g_mutex_lock (&self->lock);
-  self->samples_in += n - skip;
+  STREAM_LOCK (self);
+  la_timeline_in_advance (&self->in, n - skip);
   ret = self->srcresult;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  STREAM_SIGNAL (self);
+  STREAM_UNLOCK (self);
   return ret;
 
   /* ERRORS */
 out_flow:
   {
     ret = self->flushing ? GST_FLOW_FLUSHING : self->srcresult;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     GST_LOG_OBJECT (self, "refusing buffer: %s", gst_flow_get_name (ret));
     gst_buffer_unref (buf);
     return ret;
   }
 out_eos:
   {
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     gst_buffer_unref (buf);
     return GST_FLOW_EOS;
   }
 not_negotiated:
   {
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     gst_buffer_unref (buf);
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
         ("audio buffer before caps"));
@@ -1461,9 +1423,9 @@ not_negotiated:
 push_failed:
   {
     gboolean flushing;
-    g_mutex_lock (&self->lock);
+    STREAM_LOCK (self);
     flushing = self->flushing;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     if (flushing) {
       g_clear_error (&err);
       return GST_FLOW_FLUSHING;
@@ -1492,10 +1454,10 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
       gst_event_parse_caps (event, &caps);
       ok = gst_audio_info_from_caps (&info, caps);
       if (ok) {
-        g_mutex_lock (&self->lock);
+        STREAM_LOCK (self);
         self->ainfo = info;
         self->have_ainfo = TRUE;
-        g_mutex_unlock (&self->lock);
+        STREAM_UNLOCK (self);
       }
       /* Consumed: the element makes its own video caps. */
       gst_event_unref (event);
@@ -1511,32 +1473,22 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
         gst_event_unref (event);
         return FALSE;
       }
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       self->in_segment = *seg;
-      enqueue_event_locked (self, event, event_frame_locked (self));
-      g_mutex_unlock (&self->lock);
+      enqueue_event_locked (self, event, la_timeline_in_event_slot (&self->in));
+      STREAM_UNLOCK (self);
       return TRUE;
     }
     case GST_EVENT_GAP:{
-      GstClockTime ts, dur, expected;
+      GstClockTime ts, dur;
       gsize silence = 0;
 
       /* A gap is silence: the avatar keeps moving through it. */
       gst_event_parse_gap (event, &ts, &dur);
-      g_mutex_lock (&self->lock);
-      if (!self->flushing && !self->eos && GST_CLOCK_TIME_IS_VALID (ts)) {
-        if (!GST_CLOCK_TIME_IS_VALID (self->t0)) {
-          self->t0 = ts;
-          self->samples_in = 0;
-        }
-        expected = self->t0 + gst_util_uint64_scale (self->samples_in,
-            GST_SECOND, RATE);
-        if (GST_CLOCK_TIME_IS_VALID (dur) && ts + dur > expected)
-          silence = gst_util_uint64_scale (ts + dur - expected, RATE,
-              GST_SECOND);
-        self->samples_in += silence;
-      }
-      g_mutex_unlock (&self->lock);
+      STREAM_LOCK (self);
+      if (!self->flushing && !self->eos)
+        silence = la_timeline_in_gap (&self->in, ts, dur);
+      STREAM_UNLOCK (self);
       if (silence) {
         GST_DEBUG_OBJECT (self, "gap: %" G_GSIZE_FORMAT " samples of silence",
             silence);
@@ -1546,19 +1498,19 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
       return TRUE;
     }
     case GST_EVENT_EOS:
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       self->eos = TRUE;
       enqueue_event_locked (self, event, AFTER_DRAIN);
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       /* The session pads the last partial block with silence. */
       la_session_end_of_stream (self->session);
       return TRUE;
     case GST_EVENT_FLUSH_START:
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       self->flushing = TRUE;
       self->srcresult = GST_FLOW_FLUSHING;
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
+      STREAM_SIGNAL (self);
+      STREAM_UNLOCK (self);
       la_session_interrupt (self->session);
       gst_pad_push_event (self->srcpad, event);
       /* Waits for the task to leave its iteration (it only waits with a
@@ -1569,11 +1521,11 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
       gboolean ret;
 
       la_session_reset (self->session);
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       reset_stream_locked (self);
       self->flushing = FALSE;
       self->srcresult = GST_FLOW_OK;
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       reset_task_state (self);
       ret = gst_pad_push_event (self->srcpad, event);
       gst_pad_start_task (self->srcpad,
@@ -1582,14 +1534,14 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
     }
     default:
       if (GST_EVENT_IS_SERIALIZED (event)) {
-        g_mutex_lock (&self->lock);
+        STREAM_LOCK (self);
         if (self->flushing) {
-          g_mutex_unlock (&self->lock);
+          STREAM_UNLOCK (self);
           gst_event_unref (event);
           return FALSE;
         }
-        enqueue_event_locked (self, event, event_frame_locked (self));
-        g_mutex_unlock (&self->lock);
+        enqueue_event_locked (self, event, la_timeline_in_event_slot (&self->in));
+        STREAM_UNLOCK (self);
         return TRUE;
       }
       return gst_pad_event_default (pad, parent, event);
@@ -1597,215 +1549,6 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
 }
 
 /* Source side (task) */
-
-/* Why nothing downstream takes could be negotiated, in words for the
- * error message; NULL when the general message will do. */
-static gchar *
-explain_no_caps (GstLiveAvatarSrc * self)
-{
-  GstCaps *peer = gst_pad_peer_query_caps (self->srcpad, NULL);
-  gboolean only_cuda = TRUE;
-  guint i;
-
-  if (!peer || gst_caps_is_empty (peer) || gst_caps_is_any (peer))
-    only_cuda = FALSE;
-  for (i = 0; only_cuda && i < gst_caps_get_size (peer); i++) {
-    GstCapsFeatures *f = gst_caps_get_features (peer, i);
-    only_cuda = f && gst_caps_features_contains (f,
-        GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY);
-  }
-  gst_clear_caps (&peer);
-  if (!only_cuda || gst_live_avatar_cuda_is_available (self->cuda))
-    return NULL;
-  return g_strdup_printf ("Downstream only accepts video/x-raw(%s), and "
-      "CUDA is not available (%s)", GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY,
-      gst_live_avatar_cuda_is_built ()? "no usable CUDA driver or device" :
-      "plugin built without gstreamer-cuda-1.0");
-}
-
-/* System memory: a downstream pool if offered, else a video pool. */
-static GstBufferPool *
-decide_sysmem_pool (GstLiveAvatarSrc * self, GstQuery * query, GstCaps * caps)
-{
-  GstBufferPool *pool = NULL;
-  GstStructure *config;
-  guint size = GST_VIDEO_INFO_SIZE (&self->vinfo), min = 0, max = 0;
-
-  if (gst_query_get_n_allocation_pools (query) > 0) {
-    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
-    size = MAX (size, GST_VIDEO_INFO_SIZE (&self->vinfo));
-  }
-  if (!pool)
-    pool = gst_video_buffer_pool_new ();
-  config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_set_params (config, caps, size, min, max);
-  if (gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
-    gst_buffer_pool_config_add_option (config,
-        GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (!gst_buffer_pool_set_config (pool, config)) {
-    /* The pool changed our request: accept what it validated. */
-    config = gst_buffer_pool_get_config (pool);
-    gst_buffer_pool_set_config (pool, config);
-  }
-  return pool;
-}
-
-static gboolean
-negotiate (GstLiveAvatarSrc * self)
-{
-  GstCaps *caps, *peer;
-  GstStructure *s;
-  GstQuery *query;
-  GstBufferPool *pool = NULL;
-  gint w, h;
-
-  GST_OBJECT_LOCK (self);
-  w = self->width;
-  h = self->height;
-  GST_OBJECT_UNLOCK (self);
-  g_clear_pointer (&self->negotiation_error, g_free);
-
-  gst_pad_check_reconfigure (self->srcpad);     /* clear the flag */
-  /* Our CAPS query leaves memory:CUDAMemory out unless a CUDA context is
-   * held, so this is system memory only without a driver. */
-  peer = gst_pad_get_allowed_caps (self->srcpad);
-  if (!peer || gst_caps_is_empty (peer)) {
-    gst_clear_caps (&peer);
-    self->negotiation_error = explain_no_caps (self);
-    goto no_caps;
-  }
-  caps = gst_caps_truncate (peer);
-  caps = gst_caps_make_writable (caps);
-  s = gst_caps_get_structure (caps, 0);
-  gst_structure_fixate_field_nearest_int (s, "width", w);
-  gst_structure_fixate_field_nearest_int (s, "height", h);
-  gst_structure_fixate_field_nearest_fraction (s, "framerate", FPS_N, FPS_D);
-  if (gst_structure_has_field (s, "pixel-aspect-ratio"))
-    gst_structure_fixate_field_nearest_fraction (s, "pixel-aspect-ratio", 1,
-        1);
-  caps = gst_caps_fixate (caps);
-
-  if (!gst_video_info_from_caps (&self->vinfo, caps) ||
-      GST_VIDEO_INFO_WIDTH (&self->vinfo) != w ||
-      GST_VIDEO_INFO_HEIGHT (&self->vinfo) != h ||
-      GST_VIDEO_INFO_FPS_N (&self->vinfo) != FPS_N ||
-      GST_VIDEO_INFO_FPS_D (&self->vinfo) != FPS_D) {
-    GST_DEBUG_OBJECT (self, "unusable caps %" GST_PTR_FORMAT, caps);
-    gst_caps_unref (caps);
-    goto no_caps;
-  }
-  GST_DEBUG_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
-  if (!gst_pad_set_caps (self->srcpad, caps)) {
-    gst_caps_unref (caps);
-    goto no_caps;
-  }
-
-  /* Packed RGB8 frames of the session (stride 3*width, unpadded). */
-  gst_video_info_set_format (&self->rgbinfo, GST_VIDEO_FORMAT_RGB, w, h);
-  self->rgbinfo.stride[0] = 3 * w;
-  self->rgbinfo.size = (gsize) 3 * w * h;
-  GST_VIDEO_INFO_FPS_N (&self->rgbinfo) = GST_VIDEO_INFO_FPS_N (&self->vinfo);
-  GST_VIDEO_INFO_FPS_D (&self->rgbinfo) = GST_VIDEO_INFO_FPS_D (&self->vinfo);
-  GST_VIDEO_INFO_PAR_N (&self->rgbinfo) = GST_VIDEO_INFO_PAR_N (&self->vinfo);
-  GST_VIDEO_INFO_PAR_D (&self->rgbinfo) = GST_VIDEO_INFO_PAR_D (&self->vinfo);
-  g_clear_pointer (&self->convert, gst_video_converter_free);
-  self->convert = gst_video_converter_new (&self->rgbinfo, &self->vinfo,
-      NULL);
-  if (!self->convert) {
-    gst_caps_unref (caps);
-    goto no_caps;
-  }
-
-  /* Allocation: CUDA memory on the (shared) context, or system memory.
-   * CUDA frames are converted on the host into @staging, then uploaded
-   * (gst_live_avatar_cuda_upload). */
-  self->cuda_output = gst_live_avatar_caps_are_cuda (caps);
-  gst_clear_buffer (&self->staging);
-  query = gst_query_new_allocation (caps, TRUE);
-  if (!gst_pad_peer_query (self->srcpad, query))
-    GST_DEBUG_OBJECT (self, "ALLOCATION query not answered");
-  if (self->cuda_output) {
-    pool = gst_live_avatar_cuda_decide_allocation (self->cuda, query, caps,
-        &self->vinfo);
-    self->staging = gst_buffer_new_allocate (NULL,
-        GST_VIDEO_INFO_SIZE (&self->vinfo), NULL);
-  } else {
-    pool = decide_sysmem_pool (self, query, caps);
-  }
-  gst_query_unref (query);
-  gst_caps_unref (caps);
-
-  if (self->pool) {
-    gst_buffer_pool_set_active (self->pool, FALSE);
-    gst_object_unref (self->pool);
-  }
-  self->pool = pool;
-  if (!pool || !gst_buffer_pool_set_active (pool, TRUE)) {
-    self->negotiation_error = g_strdup (self->cuda_output ?
-        "Cannot allocate CUDA output buffers" :
-        "Cannot allocate output buffers");
-    goto no_caps;
-  }
-  self->negotiated = TRUE;
-  return TRUE;
-
-  /* ERRORS */
-no_caps:
-  {
-    gst_pad_mark_reconfigure (self->srcpad);
-    return FALSE;
-  }
-}
-
-/* Converts the session's RGB frame into the negotiated format: into a pool
- * buffer for system memory; for CUDA memory into the host staging frame,
- * which is then copied into a CUDA pool buffer.  One conversion code path
- * for both. */
-static GstBuffer *
-render_rgb (GstLiveAvatarSrc * self, const guint8 * rgb, gint w, gint h)
-{
-  GstBuffer *in, *target, *out = NULL;
-  GstVideoFrame in_frame, out_frame;
-  GError *err = NULL;
-
-  if (w != GST_VIDEO_INFO_WIDTH (&self->rgbinfo) ||
-      h != GST_VIDEO_INFO_HEIGHT (&self->rgbinfo)) {
-    GST_ERROR_OBJECT (self, "frame of %dx%d, negotiated %dx%d", w, h,
-        GST_VIDEO_INFO_WIDTH (&self->rgbinfo),
-        GST_VIDEO_INFO_HEIGHT (&self->rgbinfo));
-    return NULL;
-  }
-  if (gst_buffer_pool_acquire_buffer (self->pool, &out, NULL) != GST_FLOW_OK)
-    return NULL;
-  target = self->cuda_output ? self->staging : out;
-  in = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY, (gpointer) rgb,
-      self->rgbinfo.size, 0, self->rgbinfo.size, NULL, NULL);
-  gst_video_frame_map (&in_frame, &self->rgbinfo, in, GST_MAP_READ);
-  if (!gst_video_frame_map (&out_frame, &self->vinfo, target,
-          self->cuda_output ? GST_MAP_READWRITE : GST_MAP_WRITE)) {
-    gst_video_frame_unmap (&in_frame);
-    gst_buffer_unref (in);
-    gst_buffer_unref (out);
-    return NULL;
-  }
-  gst_video_converter_frame (self->convert, &in_frame, &out_frame);
-  gst_video_frame_unmap (&in_frame);
-  gst_buffer_unref (in);
-  if (self->cuda_output &&
-      !gst_live_avatar_cuda_upload (self->cuda, &out_frame, out, &err)) {
-    GST_ERROR_OBJECT (self, "CUDA upload: %s", err->message);
-    g_clear_error (&err);
-    gst_buffer_replace (&out, NULL);
-  }
-  gst_video_frame_unmap (&out_frame);
-  return out;
-}
-
-static GstClockTime
-frame_pts (GstClockTime t0, gint64 index)
-{
-  return t0 + gst_util_uint64_scale (index, GST_SECOND * FPS_D, FPS_N);
-}
 
 static void
 post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
@@ -1827,24 +1570,25 @@ post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
   gst_element_post_message (GST_ELEMENT (self), msg);
 }
 
-/* Pushes @buf (owned) as frame @index.  Returns the flow result. */
+/* Pushes @buf (owned) into the next grid slot.  Returns the flow result. */
 static GstFlowReturn
-push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
-    gint64 index, gboolean repeated)
+push_slot (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
+    gboolean repeated)
 {
-  GstClockTime pts = frame_pts (t0, index);
-  GstClockTime dur = frame_pts (t0, index + 1) - pts;
+  gboolean discont;
+  gint64 slot = la_timeline_out_take (&self->out, &discont);
+  GstClockTime pts = la_timeline_pts (t0, slot);
+  GstClockTime dur = la_timeline_duration (t0, slot);
   guint64 cstart, cstop;
   GstClockTime rt, earliest;
   gboolean qos, live;
-  GstFlowReturn ret;
 
-  self->next_frame = index + 1;
   self->processed++;
   if (!gst_segment_clip (&self->out_segment, GST_FORMAT_TIME, pts, pts + dur,
           &cstart, &cstop)) {
-    GST_LOG_OBJECT (self, "frame %" G_GINT64_FORMAT " outside the segment",
-        index);
+    GST_LOG_OBJECT (self, "slot %" G_GINT64_FORMAT " outside the segment",
+        slot);
+    self->out.discont |= discont;
     gst_buffer_unref (buf);
     return GST_FLOW_OK;
   }
@@ -1863,7 +1607,7 @@ push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
     GST_OBJECT_UNLOCK (self);
     gst_buffer_unref (buf);
     post_qos (self, pts, dur, (GstClockTimeDiff) (earliest - rt), live);
-    self->discont = TRUE;
+    self->out.discont = TRUE;
     return GST_FLOW_OK;
   }
 
@@ -1871,14 +1615,12 @@ push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
   GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
   GST_BUFFER_DURATION (buf) = dur;
-  GST_BUFFER_OFFSET (buf) = index;
-  GST_BUFFER_OFFSET_END (buf) = index + 1;
-  if (self->discont) {
+  GST_BUFFER_OFFSET (buf) = slot;
+  GST_BUFFER_OFFSET_END (buf) = slot + 1;
+  if (discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-    self->discont = FALSE;
-  } else {
+  else
     GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DISCONT);
-  }
   if (repeated)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
   else
@@ -1888,61 +1630,51 @@ push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
   GST_OBJECT_LOCK (self);
   self->frames_pushed++;
   GST_OBJECT_UNLOCK (self);
-  GST_LOG_OBJECT (self, "pushing frame %" G_GINT64_FORMAT " pts %"
-      GST_TIME_FORMAT "%s", index, GST_TIME_ARGS (pts),
+  GST_LOG_OBJECT (self, "pushing slot %" G_GINT64_FORMAT " pts %"
+      GST_TIME_FORMAT "%s", slot, GST_TIME_ARGS (pts),
       repeated ? " (repeat)" : "");
-  ret = gst_pad_push (self->srcpad, buf);
-  return ret;
+  return gst_pad_push (self->srcpad, buf);
 }
 
-/* Live: a repeated frame (the last one, or the reference image before the
- * first) stands in for frame next_frame whose deadline passed. */
+/* A repeated frame (the last one, or the reference image before the first)
+ * for the next slot. */
+static GstBuffer *
+make_repeat (GstLiveAvatarSrc * self)
+{
+  GstBuffer *buf = NULL;
+  GBytes *idle;
+
+  if (self->last_buffer)
+    return gst_buffer_copy (self->last_buffer);
+  GST_OBJECT_LOCK (self);
+  idle = self->idle_rgb ? g_bytes_ref (self->idle_rgb) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (idle) {
+    buf = la_output_render (&self->output, g_bytes_get_data (idle, NULL),
+        self->width, self->height);
+    g_bytes_unref (idle);
+  }
+  return buf;
+}
+
+/* Live: a repeat stands in for the next slot, whose deadline passed by
+ * @late. */
 static GstFlowReturn
 push_repeat (GstLiveAvatarSrc * self, GstClockTime t0, GstClockTimeDiff late)
 {
-  GstBuffer *buf;
-  gint64 index = self->next_frame;
-  GstClockTime pts = frame_pts (t0, index);
+  gint64 slot = self->out.next;
+  GstBuffer *buf = make_repeat (self);
 
-  if (self->last_buffer)
-    buf = gst_buffer_copy (self->last_buffer);
-  else {
-    GBytes *idle;
-
-    GST_OBJECT_LOCK (self);
-    idle = self->idle_rgb ? g_bytes_ref (self->idle_rgb) : NULL;
-    GST_OBJECT_UNLOCK (self);
-    buf = idle ? render_rgb (self, g_bytes_get_data (idle, NULL), self->width,
-        self->height) : NULL;
-    if (idle)
-      g_bytes_unref (idle);
-  }
   if (!buf)
     return GST_FLOW_ERROR;
   GST_OBJECT_LOCK (self);
   self->frames_repeated++;
   GST_OBJECT_UNLOCK (self);
-  GST_DEBUG_OBJECT (self, "frame %" G_GINT64_FORMAT " missed its deadline by %"
-      GST_STIME_FORMAT ", repeating", index, GST_STIME_ARGS (late));
-  post_qos (self, pts, frame_pts (t0, index + 1) - pts, late, TRUE);
-  return push_frame (self, buf, t0, index, TRUE);
-}
-
-/* The live deadline of frame @index as a clock time, or NONE. */
-static GstClockTime
-frame_deadline (GstLiveAvatarSrc * self, GstClockTime t0, gint64 index)
-{
-  GstClockTime rt, base, lat;
-
-  rt = gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME,
-      frame_pts (t0, index));
-  if (!GST_CLOCK_TIME_IS_VALID (rt))
-    return GST_CLOCK_TIME_NONE;
-  base = gst_element_get_base_time (GST_ELEMENT (self));
-  GST_OBJECT_LOCK (self);
-  lat = self->upstream_min + own_latency_locked (self);
-  GST_OBJECT_UNLOCK (self);
-  return base + rt + lat;
+  GST_DEBUG_OBJECT (self, "slot %" G_GINT64_FORMAT " missed its deadline by %"
+      GST_STIME_FORMAT ", repeating", slot, GST_STIME_ARGS (late));
+  post_qos (self, la_timeline_pts (t0, slot), la_timeline_duration (t0, slot),
+      late, TRUE);
+  return push_slot (self, buf, t0, TRUE);
 }
 
 static void
@@ -1961,53 +1693,71 @@ query_upstream_latency (GstLiveAvatarSrc * self)
   GST_OBJECT_UNLOCK (self);
 }
 
-static void
-gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
-{
-  GstFlowReturn ret = GST_FLOW_OK;
-  PendingEvent *pe;
-  GstClockTime t0;
-  gboolean eos, drained, live;
-  gint64 held_index;
-  LaFrame *frame;
-  GError *err = NULL;
-  GstClock *clock;
+/* Task steps.  One iteration of the loop:
+ *   step_pull      the next generated frame (held until its events are out);
+ *   step_events    serialized events whose audio ends before it;
+ *   step_negotiate caps, renegotiated when downstream asks;
+ *   step_place     the frame into its grid slot, or
+ *   step_deadline  (live, nothing generated) a repeat into a slot whose
+ *                  deadline passed.
+ * Each returns a flow result, or: STEP_AGAIN ends the iteration quietly,
+ * STEP_EOS_SENT after our EOS went out, STEP_FAILED after an error
+ * message of our own was posted. */
+#define STEP_AGAIN GST_FLOW_CUSTOM_SUCCESS
+#define STEP_EOS_SENT GST_FLOW_CUSTOM_SUCCESS_1
+#define STEP_FAILED GST_FLOW_CUSTOM_ERROR
 
-  /* 1. The next generated frame (held until its events are out). */
+static GstFlowReturn
+step_pull (GstLiveAvatarSrc * self, GError ** err)
+{
   if (!self->held) {
-    self->held = la_session_pull_frame (self->session, PULL_TIMEOUT_US, &err);
-    if (err)
-      goto generation_error;
+    self->held = la_session_pull_frame (self->session, PULL_TIMEOUT_US, err);
+    if (*err)
+      return GST_FLOW_ERROR;
     self->errors = 0;
   }
-  /* The frame's place on the audio time line (la-session.h: pts_ns, which
-   * is index + 3 frames unless keep_av_lead, plus any audio dropped), as a
-   * grid index. */
-  held_index = self->held ? (gint64) gst_util_uint64_scale_round
-      (self->held->pts_ns, FPS_N, GST_SECOND * FPS_D) : self->next_frame;
+  return GST_FLOW_OK;
+}
 
-  /* 2. Serialized events whose audio ends before that frame, in order;
-   * everything once the session is drained after EOS. */
-  g_mutex_lock (&self->lock);
+/* The held frame's slot: its place on the audio time line (la-session.h:
+ * pts_ns, which counts the 3-frame lead and any audio dropped or skipped)
+ * as a grid slot; the next slot when nothing is held. */
+static gint64
+held_slot (GstLiveAvatarSrc * self)
+{
+  return self->held ? la_timeline_slot_of (self->held->pts_ns) :
+      self->out.next;
+}
+
+static GstFlowReturn
+step_events (GstLiveAvatarSrc * self, GstClockTime * t0)
+{
+  PendingEvent *pe;
+  gint64 slot = held_slot (self);
+  gboolean eos, drained;
+
+  STREAM_LOCK (self);
   eos = self->eos;
-  g_mutex_unlock (&self->lock);
+  STREAM_UNLOCK (self);
+  /* Everything goes once the session is drained after EOS. */
   drained = !self->held && eos && la_session_is_drained (self->session);
 
-  g_mutex_lock (&self->lock);
+  STREAM_LOCK (self);
   while (!self->flushing && (pe = g_queue_peek_head (&self->events)) &&
-      (pe->frame <= held_index || drained)) {
+      (pe->frame <= slot || drained)) {
     GstEvent *event = gst_event_ref (pe->event);
     GstEventType type = GST_EVENT_TYPE (event);
 
     g_queue_pop_head (&self->events);
     pending_event_free (pe);
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
 
     if (type == GST_EVENT_SEGMENT) {
       const GstSegment *seg;
-      if (!self->negotiated && !negotiate (self)) {
+      if (!self->output.negotiated && !la_output_negotiate (&self->output,
+              self->width, self->height)) {
         gst_event_unref (event);
-        goto not_negotiated;
+        return GST_FLOW_NOT_NEGOTIATED;
       }
       gst_event_parse_segment (event, &seg);
       self->out_segment = *seg;
@@ -2017,158 +1767,185 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
     GST_LOG_OBJECT (self, "pushing %" GST_PTR_FORMAT, event);
     gst_pad_push_event (self->srcpad, event);
     if (type == GST_EVENT_EOS)
-      goto pause_eos;
-    g_mutex_lock (&self->lock);
+      return STEP_EOS_SENT;
+    STREAM_LOCK (self);
   }
-  t0 = self->t0;
+  *t0 = self->in.t0;
   if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    goto flushing;
+    STREAM_UNLOCK (self);
+    return GST_FLOW_FLUSHING;
   }
-  g_mutex_unlock (&self->lock);
+  STREAM_UNLOCK (self);
+  return GST_FLOW_OK;
+}
 
-  /* 3. Caps, renegotiated when downstream asks. */
-  if (self->have_out_segment && (!self->negotiated ||
+static GstFlowReturn
+step_negotiate (GstLiveAvatarSrc * self)
+{
+  if (self->have_out_segment && (!self->output.negotiated ||
           gst_pad_check_reconfigure (self->srcpad))) {
-    if (!negotiate (self))
-      goto not_negotiated;
+    if (!la_output_negotiate (&self->output, self->width, self->height))
+      return GST_FLOW_NOT_NEGOTIATED;
   }
+  return GST_FLOW_OK;
+}
 
-  if (self->held) {
-    if (!self->have_out_segment || !GST_CLOCK_TIME_IS_VALID (t0)) {
-      /* Audio (hence this frame) came before its SEGMENT went out; keep
-       * it until the next iteration has pushed the events. */
-      return;
-    }
-    frame = self->held;
-    self->held = NULL;
-    if (held_index < self->next_frame) {
+static GstFlowReturn
+step_place (GstLiveAvatarSrc * self, GstClockTime t0)
+{
+  gint64 slot = held_slot (self);
+  LaFrame *frame;
+  GstBuffer *buf;
+
+  if (!self->have_out_segment || !GST_CLOCK_TIME_IS_VALID (t0)) {
+    /* Audio (hence this frame) came before its SEGMENT went out; keep it
+     * until the next iteration has pushed the events. */
+    return STEP_AGAIN;
+  }
+  frame = g_steal_pointer (&self->held);
+  switch (la_timeline_out_place (&self->out, slot)) {
+    case LA_SLOT_LATE:
       /* Already stood in for by a repeat at its deadline. */
       GST_OBJECT_LOCK (self);
       self->frames_dropped++;
       GST_OBJECT_UNLOCK (self);
       la_frame_unref (frame);
-      return;
-    }
-    if (held_index > self->next_frame && self->next_frame > 0)
-      self->discont = TRUE;
-    {
-      GstBuffer *buf = render_rgb (self, frame->rgb, frame->width,
-          frame->height);
-      la_frame_unref (frame);
-      if (!buf)
-        goto render_error;
-      ret = push_frame (self, buf, t0, held_index, FALSE);
-    }
-  } else {
-    /* 4. Live: keep the grid when generation misses a deadline. */
-    GST_OBJECT_LOCK (self);
-    live = self->upstream_live;
-    GST_OBJECT_UNLOCK (self);
-    clock = gst_element_get_clock (GST_ELEMENT (self));
-    if (live && clock && self->negotiated && GST_CLOCK_TIME_IS_VALID (t0) &&
-        GST_STATE (self) == GST_STATE_PLAYING) {
-      GstClockTime deadline = frame_deadline (self, t0, self->next_frame);
-      GstClockTime now = gst_clock_get_time (clock);
-      if (GST_CLOCK_TIME_IS_VALID (deadline) && now >= deadline)
-        ret = push_repeat (self, t0, GST_CLOCK_DIFF (deadline, now));
-    }
-    if (clock)
-      gst_object_unref (clock);
+      return STEP_AGAIN;
+    case LA_SLOT_FILL:
+      /* The session dropped audio: the grid jumps to the frame. */
+      self->out.discont |= self->out.next > 0;
+      self->out.next = slot;
+      break;
+    case LA_SLOT_FRESH:
+      break;
   }
+  buf = la_output_render (&self->output, frame->rgb, frame->width,
+      frame->height);
+  la_frame_unref (frame);
+  if (!buf) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("cannot convert the generated frame"));
+    return STEP_FAILED;
+  }
+  return push_slot (self, buf, t0, FALSE);
+}
 
-  if (ret != GST_FLOW_OK)
-    goto push_failed;
-  return;
+static GstFlowReturn
+step_deadline (GstLiveAvatarSrc * self, GstClockTime t0)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstClock *clock;
+  GstClockTime deadline, now, latency;
+  gboolean live;
 
-  /* ERRORS */
-flushing:
-  {
+  GST_OBJECT_LOCK (self);
+  live = self->upstream_live;
+  latency = self->upstream_min + own_latency_locked (self);
+  GST_OBJECT_UNLOCK (self);
+  if (!live || !self->output.negotiated || !GST_CLOCK_TIME_IS_VALID (t0) ||
+      GST_STATE (self) != GST_STATE_PLAYING)
+    return GST_FLOW_OK;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock)
+    return GST_FLOW_OK;
+  deadline = la_timeline_deadline (&self->out_segment, t0, self->out.next,
+      gst_element_get_base_time (GST_ELEMENT (self)), latency);
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  if (GST_CLOCK_TIME_IS_VALID (deadline) && now >= deadline)
+    ret = push_repeat (self, t0, GST_CLOCK_DIFF (deadline, now));
+  return ret;
+}
+
+static GstFlowReturn
+generation_failed (GstLiveAvatarSrc * self, GError * err)
+{
+  gint max;
+
+  GST_OBJECT_LOCK (self);
+  max = self->max_errors;
+  GST_OBJECT_UNLOCK (self);
+  STREAM_LOCK (self);
+  if (self->flushing) {
+    STREAM_UNLOCK (self);
+    return GST_FLOW_FLUSHING;
+  }
+  STREAM_UNLOCK (self);
+  self->errors++;
+  if (max >= 0 && self->errors > max) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Avatar generation failed"),
+        ("%s (%d consecutive errors)", err->message, self->errors));
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    return STEP_FAILED;
+  }
+  GST_ELEMENT_WARNING (self, STREAM, FAILED, ("Avatar generation failed"),
+      ("%s (%d consecutive errors)", err->message, self->errors));
+  return STEP_AGAIN;
+}
+
+static void
+gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
+{
+  GstFlowReturn ret;
+  GstClockTime t0 = GST_CLOCK_TIME_NONE;
+  GError *err = NULL;
+
+  ret = step_pull (self, &err);
+  if (err) {
+    ret = generation_failed (self, err);
+    g_clear_error (&err);
+    if (ret == STEP_AGAIN)
+      return;
+    goto done;
+  }
+  ret = step_events (self, &t0);
+  if (ret == GST_FLOW_OK)
+    ret = step_negotiate (self);
+  if (ret == GST_FLOW_OK)
+    ret = self->held ? step_place (self, t0) : step_deadline (self, t0);
+  if (ret == GST_FLOW_OK || ret == STEP_AGAIN)
+    return;
+
+done:
+  if (ret == GST_FLOW_FLUSHING) {
     GST_DEBUG_OBJECT (self, "flushing, pausing task");
     gst_pad_pause_task (self->srcpad);
     return;
   }
-pause_eos:
-  {
+  if (ret == STEP_EOS_SENT) {
     GST_DEBUG_OBJECT (self, "EOS pushed, pausing task");
-    g_mutex_lock (&self->lock);
+    STREAM_LOCK (self);
     if (self->srcresult == GST_FLOW_OK)
       self->srcresult = GST_FLOW_EOS;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     gst_pad_pause_task (self->srcpad);
     return;
   }
-not_negotiated:
-  {
-    /* self->negotiation_error: e.g. downstream wants CUDA memory that
-     * cannot be made here; NULL gives GStreamer's generic text. */
-    if (self->negotiation_error)
-      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s",
-              self->negotiation_error), ("cannot negotiate %dx%d at %d/%d "
-              "fps with downstream", self->width, self->height, FPS_N,
-              FPS_D));
+  if (ret == GST_FLOW_NOT_NEGOTIATED) {
+    /* output.error: e.g. downstream wants CUDA memory that cannot be made
+     * here; NULL gives GStreamer's generic text. */
+    if (self->output.error)
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s", self->output.error),
+          ("cannot negotiate %dx%d at %d/%d fps with downstream",
+              self->width, self->height, FPS_N, FPS_D));
     else
       GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
           ("cannot negotiate %dx%d at %d/%d fps with downstream",
               self->width, self->height, FPS_N, FPS_D));
     ret = GST_FLOW_NOT_NEGOTIATED;
-    goto stop;
-  }
-generation_error:
-  {
-    gint max;
-    GST_OBJECT_LOCK (self);
-    max = self->max_errors;
-    GST_OBJECT_UNLOCK (self);
-    g_mutex_lock (&self->lock);
-    if (self->flushing) {
-      g_mutex_unlock (&self->lock);
-      g_clear_error (&err);
-      goto flushing;
-    }
-    g_mutex_unlock (&self->lock);
-    self->errors++;
-    if (max >= 0 && self->errors > max) {
-      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Avatar generation failed"),
-          ("%s (%d consecutive errors)", err->message, self->errors));
-      g_clear_error (&err);
-      set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
-      ret = GST_FLOW_ERROR;
-      goto stop;
-    }
-    GST_ELEMENT_WARNING (self, STREAM, FAILED, ("Avatar generation failed"),
-        ("%s (%d consecutive errors)", err->message, self->errors));
-    g_clear_error (&err);
-    return;
-  }
-render_error:
-  {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
-        ("cannot convert the generated frame"));
+  } else if (ret == STEP_FAILED) {
     ret = GST_FLOW_ERROR;
-    goto stop;
+  } else if (ret == GST_FLOW_EOS || ret == GST_FLOW_NOT_LINKED ||
+      ret < GST_FLOW_EOS) {
+    GST_ELEMENT_FLOW_ERROR (self, ret);
   }
-push_failed:
-  {
-    if (ret == GST_FLOW_FLUSHING)
-      goto flushing;
-    if (ret == GST_FLOW_EOS || ret == GST_FLOW_NOT_LINKED ||
-        ret < GST_FLOW_EOS)
-      GST_ELEMENT_FLOW_ERROR (self, ret);
-    goto stop;
-  }
-stop:
-  {
-    g_mutex_lock (&self->lock);
-    self->srcresult = ret;
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-    /* Upstream gets @ret from chain; downstream gets EOS to finish. */
-    if (ret != GST_FLOW_FLUSHING)
-      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
-    gst_pad_pause_task (self->srcpad);
-    return;
-  }
+  STREAM_LOCK (self);
+  self->srcresult = ret;
+  STREAM_SIGNAL (self);
+  STREAM_UNLOCK (self);
+  /* Upstream gets @ret from chain; downstream gets EOS to finish. */
+  gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+  gst_pad_pause_task (self->srcpad);
 }
 
 static gboolean
@@ -2181,19 +1958,19 @@ gst_live_avatar_src_src_activate_mode (GstPad * pad, GstObject * parent,
     return FALSE;
 
   if (active) {
-    g_mutex_lock (&self->lock);
+    STREAM_LOCK (self);
     self->flushing = FALSE;
     self->srcresult = GST_FLOW_OK;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     return gst_pad_start_task (pad, (GstTaskFunction) gst_live_avatar_src_loop,
         self, NULL);
   }
 
-  g_mutex_lock (&self->lock);
+  STREAM_LOCK (self);
   self->flushing = TRUE;
   self->srcresult = GST_FLOW_FLUSHING;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  STREAM_SIGNAL (self);
+  STREAM_UNLOCK (self);
   if (self->session)
     la_session_interrupt (self->session);
   /* Waits for the loop to finish its iteration (it never blocks for long:

@@ -14,10 +14,11 @@
 #include <math.h>
 #include <liveavatar/la-session.h>
 #include <liveavatar/la-error.h>
+#include "liveavatar-timeline.h"
 
 #define SPF (LA_SESSION_SAMPLE_RATE / LA_SESSION_FPS)
 #define BLOCK (LA_SESSION_FRAMES_PER_BLOCK * SPF)
-#define FIRST_DROP 3
+#define FIRST_DROP LA_TIMELINE_LEAD_FRAMES
 #define GST_SECOND_NS G_GINT64_CONSTANT (1000000000)
 
 struct _LaSession
@@ -112,7 +113,7 @@ engine (gpointer data)
       for (guint i = 0; i < s->skips->len; i += 2)
         if (g_array_index (s->skips, gint64, i) <= (f->index + FIRST_DROP) * SPF)
           shift += g_array_index (s->skips, gint64, i + 1);
-      f->pts_ns = (f->index + FIRST_DROP + shift) * (GST_SECOND_NS / LA_SESSION_FPS);
+      f->pts_ns = la_timeline_frame_ns (f->index, FIRST_DROP, shift);
       g_queue_push_tail (&s->frames, f);
       s->stats.frames_out++;
     }
