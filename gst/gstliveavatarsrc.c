@@ -177,7 +177,7 @@ struct _GstLiveAvatarSrc
   GstLiveAvatarSrcState state;
   gdouble proportion;
   GstClockTime earliest_time;
-  guint64 frames_pushed, frames_repeated, frames_dropped;
+  guint64 frames_pushed, frames_repeated, frames_dropped, frames_fresh;
   gboolean upstream_live;
   GstClockTime upstream_min;
 
@@ -218,6 +218,8 @@ struct _GstLiveAvatarSrc
   LaOutput output;
   gint errors;
   guint64 processed;
+  gint64 skips_seen;            /* session blocks_skipped already reported */
+  gint64 last_warning_us;       /* "cannot keep up" WARNING, rate-limited */
 };
 
 /* The stream lock, gstqueue.c style: chain, sink events and the task
@@ -255,6 +257,7 @@ static gboolean gst_live_avatar_src_src_query (GstPad * pad,
 static gboolean gst_live_avatar_src_src_activate_mode (GstPad * pad,
     GstObject * parent, GstPadMode mode, gboolean active);
 static void gst_live_avatar_src_loop (GstLiveAvatarSrc * self);
+static gint64 session_time_left (gint64 pts_ns, gpointer user_data);
 static void swap_reference (GstLiveAvatarSrc * self);
 
 /* Enums */
@@ -749,6 +752,11 @@ make_stats (GstLiveAvatarSrc * self)
       "frames-pushed", G_TYPE_UINT64, self->frames_pushed,
       "frames-repeated", G_TYPE_UINT64, self->frames_repeated,
       "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "frames-fresh", G_TYPE_UINT64, self->frames_fresh,
+      "fresh-frame-ratio", G_TYPE_DOUBLE, self->frames_pushed ?
+      (gdouble) self->frames_fresh / self->frames_pushed : 0.0,
+      "blocks-skipped", G_TYPE_INT64, st.blocks_skipped,
+      "ms-block-avg", G_TYPE_DOUBLE, st.ms_block_avg,
       "frames-generated", G_TYPE_INT64, st.frames_out,
       "block-index", G_TYPE_INT64, st.blocks_done,
       "audio-samples-in", G_TYPE_INT64, st.audio_samples_in,
@@ -1081,6 +1089,7 @@ load_session (GstLiveAvatarSrc * self)
 
   la_session_get_size (session, &w, &h);
   lat = la_session_get_latency_ns (session);
+  la_session_set_deadline_func (session, session_time_left, self);
 
   GST_OBJECT_LOCK (self);
   self->session = session;
@@ -1184,6 +1193,8 @@ reset_task_state (GstLiveAvatarSrc * self)
   gst_clear_buffer (&self->last_buffer);
   self->errors = 0;
   self->processed = 0;
+  self->skips_seen = 0;
+  self->last_warning_us = 0;
   GST_OBJECT_LOCK (self);
   self->earliest_time = GST_CLOCK_TIME_NONE;
   self->proportion = 1.0;
@@ -1237,6 +1248,7 @@ gst_live_avatar_src_change_state (GstElement * element,
       GST_OBJECT_LOCK (self);
       dirty = self->settings_dirty;
       self->frames_pushed = self->frames_repeated = self->frames_dropped = 0;
+      self->frames_fresh = 0;
       GST_OBJECT_UNLOCK (self);
       /* READY-mutable properties changed in READY: reload now. */
       if (dirty) {
@@ -1570,7 +1582,10 @@ post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
   gst_element_post_message (GST_ELEMENT (self), msg);
 }
 
-/* Pushes @buf (owned) into the next grid slot.  Returns the flow result. */
+/* Pushes @buf (owned) into the next grid slot.  Returns the flow result.
+ * Nothing is dropped here: downstream QoS (earliest_time) acts earlier, in
+ * the session's choice of which block to generate (session_time_left), so
+ * every slot gets its one buffer. */
 static GstFlowReturn
 push_slot (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
     gboolean repeated)
@@ -1580,8 +1595,6 @@ push_slot (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
   GstClockTime pts = la_timeline_pts (t0, slot);
   GstClockTime dur = la_timeline_duration (t0, slot);
   guint64 cstart, cstop;
-  GstClockTime rt, earliest;
-  gboolean qos, live;
 
   self->processed++;
   if (!gst_segment_clip (&self->out_segment, GST_FORMAT_TIME, pts, pts + dur,
@@ -1590,24 +1603,6 @@ push_slot (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
         slot);
     self->out.discont |= discont;
     gst_buffer_unref (buf);
-    return GST_FLOW_OK;
-  }
-
-  GST_OBJECT_LOCK (self);
-  qos = self->qos;
-  live = self->upstream_live;
-  earliest = self->earliest_time;
-  GST_OBJECT_UNLOCK (self);
-  rt = gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME, pts);
-  /* Downstream QoS, live only (non-live never drops). */
-  if (qos && live && GST_CLOCK_TIME_IS_VALID (earliest) &&
-      GST_CLOCK_TIME_IS_VALID (rt) && rt + dur <= earliest) {
-    GST_OBJECT_LOCK (self);
-    self->frames_dropped++;
-    GST_OBJECT_UNLOCK (self);
-    gst_buffer_unref (buf);
-    post_qos (self, pts, dur, (GstClockTimeDiff) (earliest - rt), live);
-    self->out.discont = TRUE;
     return GST_FLOW_OK;
   }
 
@@ -1629,6 +1624,8 @@ push_slot (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
   gst_buffer_replace (&self->last_buffer, buf);
   GST_OBJECT_LOCK (self);
   self->frames_pushed++;
+  if (!repeated)
+    self->frames_fresh++;
   GST_OBJECT_UNLOCK (self);
   GST_LOG_OBJECT (self, "pushing slot %" G_GINT64_FORMAT " pts %"
       GST_TIME_FORMAT "%s", slot, GST_TIME_ARGS (pts),
@@ -1655,6 +1652,29 @@ make_repeat (GstLiveAvatarSrc * self)
     g_bytes_unref (idle);
   }
   return buf;
+}
+
+/* Repeats into the slots before @slot (one QoS message for the run). */
+static GstFlowReturn
+fill_slots (GstLiveAvatarSrc * self, GstClockTime t0, gint64 slot)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  gint64 first = self->out.next;
+
+  GST_DEBUG_OBJECT (self, "filling slots %" G_GINT64_FORMAT "..%"
+      G_GINT64_FORMAT " with repeats", first, slot - 1);
+  post_qos (self, la_timeline_pts (t0, first), la_timeline_pts (t0, slot) -
+      la_timeline_pts (t0, first), 0, TRUE);
+  while (ret == GST_FLOW_OK && self->out.next < slot) {
+    GstBuffer *buf = make_repeat (self);
+    if (!buf)
+      return GST_FLOW_ERROR;
+    GST_OBJECT_LOCK (self);
+    self->frames_repeated++;
+    GST_OBJECT_UNLOCK (self);
+    ret = push_slot (self, buf, t0, TRUE);
+  }
+  return ret;
 }
 
 /* Live: a repeat stands in for the next slot, whose deadline passed by
@@ -1691,6 +1711,109 @@ query_upstream_latency (GstLiveAvatarSrc * self)
   self->upstream_live = live;
   self->upstream_min = GST_CLOCK_TIME_IS_VALID (min) ? min : 0;
   GST_OBJECT_UNLOCK (self);
+}
+
+/* Deadline-aware scheduling (la_session_set_deadline_func; engine thread,
+ * no session lock held).  How long is left until the deadline of the slot
+ * of the frame at @pts_ns on the audio time line; G_MAXINT64 when there is
+ * none: not live or not leaky (never drop), not PLAYING, no clock, or
+ * before the first audio.  With `qos`, a slot downstream already reported
+ * as too late (earliest_time) counts as late. */
+static gint64
+session_time_left (gint64 pts_ns, gpointer user_data)
+{
+  GstLiveAvatarSrc *self = user_data;
+  GstSegment seg;
+  GstClockTime t0, latency, earliest, deadline, now, rt;
+  GstClock *clock;
+  gboolean qos;
+  gint64 slot = la_timeline_slot_of (pts_ns), left;
+
+  if (!is_live_leaky (self) || GST_STATE (self) != GST_STATE_PLAYING)
+    return G_MAXINT64;
+  GST_OBJECT_LOCK (self);
+  latency = self->upstream_min + own_latency_locked (self);
+  qos = self->qos;
+  earliest = self->earliest_time;
+  GST_OBJECT_UNLOCK (self);
+  STREAM_LOCK (self);
+  seg = self->in_segment;
+  t0 = self->in.t0;
+  STREAM_UNLOCK (self);
+  if (!GST_CLOCK_TIME_IS_VALID (t0))
+    return G_MAXINT64;
+  deadline = la_timeline_deadline (&seg, t0, slot,
+      gst_element_get_base_time (GST_ELEMENT (self)), latency);
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock || !GST_CLOCK_TIME_IS_VALID (deadline)) {
+    gst_clear_object (&clock);
+    return G_MAXINT64;
+  }
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  left = GST_CLOCK_DIFF (now, deadline);
+  rt = gst_segment_to_running_time (&seg, GST_FORMAT_TIME,
+      la_timeline_pts (t0, slot));
+  if (qos && GST_CLOCK_TIME_IS_VALID (earliest) &&
+      GST_CLOCK_TIME_IS_VALID (rt) && rt + la_timeline_duration (t0,
+          slot) <= earliest)
+    left = MIN (left, -1);
+  return left;
+}
+
+/* Seconds between two "cannot keep up" warnings after the first. */
+#define WARNING_INTERVAL_US (30 * G_USEC_PER_SEC)
+
+/* Reports that generation does not keep up with real time: a QoS message
+ * for the frames of each skipped block, and a WARNING (the first time,
+ * then at most every 30 s) naming the measured block time against the
+ * real-time budget (one block of video, 480 ms) and the deadline budget
+ * (the `latency` property plus upstream's). */
+static void
+watch_speed (GstLiveAvatarSrc * self, GstClockTime t0, gboolean late_frame)
+{
+  LaSessionStats st;
+  gint64 now_us, skipped;
+  guint latency_ms;
+  GstClockTime upstream;
+
+  la_session_get_stats (self->session, &st);
+  skipped = st.blocks_skipped - self->skips_seen;
+  if (skipped <= 0 && !late_frame)
+    return;
+  self->skips_seen = st.blocks_skipped;
+  if (skipped > 0)
+    post_qos (self, la_timeline_pts (t0, self->out.next),
+        skipped * LA_TIMELINE_BLOCK_NS, 0, TRUE);
+  now_us = g_get_monotonic_time ();
+  if (self->last_warning_us &&
+      now_us - self->last_warning_us < WARNING_INTERVAL_US)
+    return;
+  self->last_warning_us = now_us;
+  GST_OBJECT_LOCK (self);
+  latency_ms = self->latency_ms;
+  upstream = self->upstream_min;
+  GST_OBJECT_UNLOCK (self);
+  if (st.ms_block_avg > latency_ms + upstream / GST_MSECOND)
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("Avatar generation is too slow for the configured latency"),
+        ("measured block time %.0f ms; real-time budget %" G_GINT64_FORMAT
+            " ms per block; deadline budget %u ms (latency) + %"
+            G_GUINT64_FORMAT " ms (upstream): no generated frame can be on "
+            "time, raise the latency property to at least %.0f ms; %"
+            G_GINT64_FORMAT " blocks of stale audio skipped", st.ms_block_avg,
+            (gint64) (LA_TIMELINE_BLOCK_NS / GST_MSECOND), latency_ms,
+            upstream / GST_MSECOND, st.ms_block_avg, st.blocks_skipped));
+  else
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("Avatar generation is slower than real time: the avatar moves at "
+            "a reduced rate"),
+        ("measured block time %.0f ms; real-time budget %" G_GINT64_FORMAT
+            " ms per block; deadline budget %u ms (latency) + %"
+            G_GUINT64_FORMAT " ms (upstream); %" G_GINT64_FORMAT
+            " blocks of stale audio skipped", st.ms_block_avg,
+            (gint64) (LA_TIMELINE_BLOCK_NS / GST_MSECOND), latency_ms,
+            upstream / GST_MSECOND, st.blocks_skipped));
 }
 
 /* Task steps.  One iteration of the loop:
@@ -1810,15 +1933,25 @@ step_place (GstLiveAvatarSrc * self, GstClockTime t0)
       self->frames_dropped++;
       GST_OBJECT_UNLOCK (self);
       la_frame_unref (frame);
+      watch_speed (self, t0, TRUE);
       return STEP_AGAIN;
-    case LA_SLOT_FILL:
-      /* The session dropped audio: the grid jumps to the frame. */
-      self->out.discont |= self->out.next > 0;
-      self->out.next = slot;
+    case LA_SLOT_FILL:{
+      /* The session dropped or skipped audio: the slots up to the frame
+       * get repeats, so the grid has no hole and never jumps. */
+      GstFlowReturn ret = fill_slots (self, t0, slot);
+      if (ret != GST_FLOW_OK) {
+        la_frame_unref (frame);
+        return ret;
+      }
+      break;
+    }
+    case LA_SLOT_START:
+      la_timeline_out_start (&self->out, slot);
       break;
     case LA_SLOT_FRESH:
       break;
   }
+  watch_speed (self, t0, FALSE);
   buf = la_output_render (&self->output, frame->rgb, frame->width,
       frame->height);
   la_frame_unref (frame);
@@ -1848,12 +1981,16 @@ step_deadline (GstLiveAvatarSrc * self, GstClockTime t0)
   clock = gst_element_get_clock (GST_ELEMENT (self));
   if (!clock)
     return GST_FLOW_OK;
-  deadline = la_timeline_deadline (&self->out_segment, t0, self->out.next,
-      gst_element_get_base_time (GST_ELEMENT (self)), latency);
   now = gst_clock_get_time (clock);
   gst_object_unref (clock);
-  if (GST_CLOCK_TIME_IS_VALID (deadline) && now >= deadline)
+  /* Every slot whose deadline passed gets its repeat now. */
+  do {
+    deadline = la_timeline_deadline (&self->out_segment, t0, self->out.next,
+        gst_element_get_base_time (GST_ELEMENT (self)), latency);
+    if (!GST_CLOCK_TIME_IS_VALID (deadline) || now < deadline)
+      break;
     ret = push_repeat (self, t0, GST_CLOCK_DIFF (deadline, now));
+  } while (ret == GST_FLOW_OK);
   return ret;
 }
 

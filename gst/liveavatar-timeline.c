@@ -116,18 +116,22 @@ la_timeline_deadline (const GstSegment * seg, GstClockTime t0, gint64 slot,
 }
 
 gint64
-la_timeline_blocks_to_skip (gint64 left_ns, gint64 block_ns, gint64 max_skip)
+la_timeline_blocks_to_skip (gint64 left_ns, gint64 block_ns, gint64 complete,
+    gint64 wait_next_ns)
 {
-  gint64 short_ns, n;
+  const gint64 B = (gint64) LA_TIMELINE_BLOCK_NS;
+  gint64 n;
 
-  if (left_ns >= block_ns || max_skip <= 0)
+  if (complete <= 0 || left_ns >= block_ns)
     return 0;
-  /* Each block skipped moves the first frame (and its deadline) one block
-   * later on the line, so buys one block duration of time. */
-  short_ns = block_ns - left_ns;
-  n = (short_ns + (gint64) LA_TIMELINE_BLOCK_NS - 1) /
-      (gint64) LA_TIMELINE_BLOCK_NS;
-  return MIN (n, max_skip);
+  /* Block i (0 = oldest) has left_ns + i * B. */
+  n = (block_ns - left_ns + B - 1) / B;
+  if (n < complete)
+    return n;
+  /* None queued can be on time: wait for the next if it can. */
+  if (left_ns + complete * B - wait_next_ns >= block_ns)
+    return complete;
+  return complete - 1;
 }
 
 void
@@ -143,8 +147,15 @@ la_timeline_out_place (const LaTimelineOut * out, gint64 slot)
   if (slot < out->next)
     return LA_SLOT_LATE;
   if (slot > out->next)
-    return LA_SLOT_FILL;
+    return out->discont ? LA_SLOT_START : LA_SLOT_FILL;
   return LA_SLOT_FRESH;
+}
+
+void
+la_timeline_out_start (LaTimelineOut * out, gint64 slot)
+{
+  g_return_if_fail (out->discont);
+  out->next = slot;
 }
 
 gint64

@@ -74,12 +74,16 @@ gint64 la_timeline_frame_ns (gint64 index, gint64 lead, gint64 skipped);
 /* Live deadline of @slot as a clock time (NONE outside @seg). */
 GstClockTime la_timeline_deadline (const GstSegment * seg, GstClockTime t0,
     gint64 slot, GstClockTime base_time, GstClockTime latency);
-/* Whole blocks of queued audio to skip so that the next block, whose first
- * frame has @left_ns until its deadline, is the newest one that can be on
- * time with a block time of @block_ns; at most @max_skip (keep audio to
- * generate).  0 when it is on time. */
+/* Live scheduling: how many of the @complete blocks of audio queued (their
+ * audio and look-ahead are there) to skip whole, when the oldest one's
+ * first frame has @left_ns until its deadline and a block takes @block_ns
+ * to generate.  Each block later on the line has one block (480 ms) more.
+ * The first one that can be on time is generated; when none can, all are
+ * skipped if the next block, complete in @wait_next_ns (audio comes in real
+ * time), can be, else the newest is generated anyway (partly late, and the
+ * block time keeps being measured). */
 gint64 la_timeline_blocks_to_skip (gint64 left_ns, gint64 block_ns,
-    gint64 max_skip);
+    gint64 complete, gint64 wait_next_ns);
 
 /* Output side: the cursor over the grid. */
 typedef struct
@@ -91,12 +95,16 @@ typedef struct
 typedef enum
 {
   LA_SLOT_FRESH,                /* the frame is for the next slot */
+  LA_SLOT_START,                /* the stream starts at the frame's slot
+                                 * (la_timeline_out_start): the 3-frame
+                                 * lead leaves the first slots out */
   LA_SLOT_FILL,                 /* slots before the frame's must be filled first */
   LA_SLOT_LATE,                 /* its slot went by: drop it */
 } LaSlotAction;
 
 void la_timeline_out_reset (LaTimelineOut * out);
 LaSlotAction la_timeline_out_place (const LaTimelineOut * out, gint64 slot);
+void la_timeline_out_start (LaTimelineOut * out, gint64 slot);
 /* Claims the next slot: returns it; *discont says whether the buffer
  * carries DISCONT (only the first one of a stream: the grid never jumps). */
 gint64 la_timeline_out_take (LaTimelineOut * out, gboolean * discont);

@@ -624,6 +624,153 @@ GST_START_TEST (test_live_speech_after_silence)
 
 GST_END_TEST;
 
+/* ---- a slow engine, live, on the test clock ---- */
+
+typedef struct
+{
+  guint slots, fresh, fresh_late_half;  /* fresh: in the second half */
+  guint slots_late_half;
+  guint max_sync_ms;            /* largest |PTS - audio position| of a fresh frame */
+  gboolean warned;
+  GstClockTime first_fresh_after;       /* first fresh PTS after @resume */
+  gint64 skipped;
+} SlowRun;
+
+/* Live at @ratio times slower than real time (the mock's block costs
+ * 480 ms * ratio of the harness's GstTestClock, made the default system
+ * clock so the mock waits on it too), `latency` one block time + 100 ms:
+ * @seconds of audio arrive in 40 ms pieces at real-time pace, except
+ * between @quiet_from and @resume (ms; upstream sends nothing).  After each
+ * piece the clock moves 40 ms on and every slot whose deadline passed is
+ * pulled: each slot exactly once, in order, DISCONT only on the first; a
+ * fresh (non-GAP) frame's PTS is within 40 ms of the audio it was made
+ * from (the mock writes that position into its first bytes). */
+static void
+run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
+    SlowRun * r)
+{
+  guint block_ms = (guint) (480 * ratio + 0.5), latency_ms = block_ms + 100;
+  GstClockTime lat = (480 + 400 + latency_ms) * GST_MSECOND, base, now;
+  gchar *v = g_strdup_printf ("%u", block_ms);
+  GstTestClock *tc;
+  GstHarness *h;
+  GstBus *bus;
+  GstMessage *msg;
+  GstStructure *st;
+  guint k, total = seconds * 25;
+  gint64 next = -1;             /* the stream may start at slot 3 (the lead) */
+
+  memset (r, 0, sizeof *r);
+  r->first_fresh_after = GST_CLOCK_TIME_NONE;
+  g_setenv ("LA_MOCK_BLOCK_MS", v, TRUE);
+  g_free (v);
+  h = make_harness (TRUE, &bus);
+  g_object_set (h->element, "latency", latency_ms, NULL);
+  tc = gst_harness_get_testclock (h);
+  gst_system_clock_set_default (GST_CLOCK (tc));
+  base = gst_element_get_base_time (h->element);
+  for (k = 0; k < total; k++) {
+    GstClockTime t = k * FRAME_NS;
+    if (t < quiet_from * GST_MSECOND || t >= resume * GST_MSECOND)
+      fail_unless_equals_int (push_audio (h, t, SPF, SPF, FALSE),
+          GST_FLOW_OK);
+    now = (k + 1) * FRAME_NS;
+    gst_harness_set_time (h, base + now);
+    g_usleep (1000);
+    while (MAX (next, 0) * FRAME_NS + lat <= now) {
+      GstBuffer *b = gst_harness_pull (h);
+      GstClockTime pts;
+
+      fail_unless (b != NULL, "slot %" G_GINT64_FORMAT " missing", next);
+      pts = GST_BUFFER_PTS (b);
+      if (next < 0) {
+        next = (gint64) (pts / FRAME_NS);
+        fail_unless (next <= 3, "first slot %" G_GINT64_FORMAT, next);
+      }
+      fail_unless_equals_uint64 (pts, next * FRAME_NS);
+      fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b,
+              GST_BUFFER_FLAG_DISCONT), r->slots == 0);
+      next++;
+      if (!GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_GAP)) {
+        guint32 pos;
+        guint off;
+
+        gst_buffer_extract (b, 0, &pos, 4);
+        off = (guint) (ABS ((gint64) pts - (gint64) pos * (gint64) FRAME_NS)
+            / GST_MSECOND);
+        r->max_sync_ms = MAX (r->max_sync_ms, off);
+        r->fresh++;
+        if (r->slots >= total / 2)
+          r->fresh_late_half++;
+        if (resume && pts >= resume * GST_MSECOND &&
+            !GST_CLOCK_TIME_IS_VALID (r->first_fresh_after))
+          r->first_fresh_after = pts;
+      }
+      if (r->slots >= total / 2)
+        r->slots_late_half++;
+      r->slots++;
+      gst_buffer_unref (b);
+    }
+  }
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING))) {
+    r->warned = TRUE;
+    gst_message_unref (msg);
+  }
+  g_object_get (h->element, "stats", &st, NULL);
+  gst_structure_get_int64 (st, "blocks-skipped", &r->skipped);
+  GST_INFO ("stats %" GST_PTR_FORMAT, st);
+  gst_structure_free (st);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_system_clock_set_default (NULL);
+  gst_object_unref (tc);
+  g_unsetenv ("LA_MOCK_BLOCK_MS");
+}
+
+/* The avatar moves at the rate the engine allows: with whole blocks
+ * skipped, one block in ceil(ratio) is generated, so the fresh-frame ratio
+ * is 1/ceil(ratio) (0.5 at 1.5x: a block waits for the next one's audio),
+ * every slot is filled, lip-sync holds, a WARNING says why. */
+static void
+check_slow (gdouble ratio)
+{
+  SlowRun r;
+  gdouble want = 1.0 / ceil (ratio), got;
+
+  run_slow_live (ratio, ratio > 5 ? 60 : 20, 0, 0, &r);
+  got = (gdouble) r.fresh_late_half / r.slots_late_half;
+  GST_INFO ("ratio %.1f: %u slots, %u fresh, second half %.3f (want %.3f), "
+      "sync <= %u ms, %" G_GINT64_FORMAT " blocks skipped", ratio, r.slots,
+      r.fresh, got, want, r.max_sync_ms, r.skipped);
+  fail_unless (got > 0.75 * want && got < 1.25 * want,
+      "fresh-frame ratio %.3f at %.1fx, want about %.3f", got, ratio, want);
+  fail_unless (r.max_sync_ms <= 40, "lip-sync off by %u ms", r.max_sync_ms);
+  fail_unless (r.skipped > 0);
+  fail_unless (r.warned, "no WARNING");
+}
+
+GST_START_TEST (test_slow_engine_1_5x)
+{
+  check_slow (1.5);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slow_engine_3x)
+{
+  check_slow (3);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slow_engine_10x)
+{
+  check_slow (10);
+}
+
+GST_END_TEST;
+
 typedef struct
 {
   GstHarness *h;
@@ -1044,6 +1191,9 @@ liveavatarsrc_suite (void)
   tcase_add_test (tc, test_live_deadlines);
   tcase_add_test (tc, test_live_speech_after_silence);
   tcase_add_test (tc, test_nonlive_never_drops);
+  tcase_add_test (tc, test_slow_engine_1_5x);
+  tcase_add_test (tc, test_slow_engine_3x);
+  tcase_add_test (tc, test_slow_engine_10x);
   tcase_add_test (tc, test_interface_pinned);
   tcase_add_test (tc, test_property_mutability);
   tcase_add_test (tc, test_reference_swap);

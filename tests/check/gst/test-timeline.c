@@ -181,31 +181,51 @@ test_out_cursor (void)
 
   la_timeline_out_reset (&out);
   g_assert_cmpint (la_timeline_out_place (&out, 0), ==, LA_SLOT_FRESH);
-  g_assert_cmpint (la_timeline_out_place (&out, 3), ==, LA_SLOT_FILL);
-  g_assert_cmpint (la_timeline_out_take (&out, &discont), ==, 0);
+  /* Nothing pushed yet: the stream may start later (the 3-frame lead). */
+  g_assert_cmpint (la_timeline_out_place (&out, 3), ==, LA_SLOT_START);
+  la_timeline_out_start (&out, 3);
+  g_assert_cmpint (la_timeline_out_place (&out, 3), ==, LA_SLOT_FRESH);
+  g_assert_cmpint (la_timeline_out_take (&out, &discont), ==, 3);
   g_assert_true (discont);
-  g_assert_cmpint (la_timeline_out_take (&out, &discont), ==, 1);
+  g_assert_cmpint (la_timeline_out_take (&out, &discont), ==, 4);
   g_assert_false (discont);
-  g_assert_cmpint (la_timeline_out_place (&out, 0), ==, LA_SLOT_LATE);
-  g_assert_cmpint (la_timeline_out_place (&out, 2), ==, LA_SLOT_FRESH);
+  /* Started: a later frame needs the slots before it filled. */
+  g_assert_cmpint (la_timeline_out_place (&out, 9), ==, LA_SLOT_FILL);
+  g_assert_cmpint (la_timeline_out_place (&out, 3), ==, LA_SLOT_LATE);
+  g_assert_cmpint (la_timeline_out_place (&out, 5), ==, LA_SLOT_FRESH);
   la_timeline_out_reset (&out);
   g_assert_cmpint (la_timeline_out_take (&out, &discont), ==, 0);
   g_assert_true (discont);
 }
 
-/* Live skip: none while the block fits; otherwise whole blocks, each
- * buying one block (480 ms), capped by what is queued. */
+/* Live skip: none while the oldest block fits; otherwise up to the first
+ * queued block that fits (each later block has 480 ms more); with none
+ * queued that fits, all when the next to come fits, else all but the
+ * newest. */
 static void
 test_blocks_to_skip (void)
 {
-  g_assert_cmpint (la_timeline_blocks_to_skip (800 * MS, 700 * MS, 5), ==, 0);
-  g_assert_cmpint (la_timeline_blocks_to_skip (700 * MS, 700 * MS, 5), ==, 0);
-  g_assert_cmpint (la_timeline_blocks_to_skip (600 * MS, 700 * MS, 5), ==, 1);
-  g_assert_cmpint (la_timeline_blocks_to_skip (-500 * MS, 700 * MS, 5), ==,
+  g_assert_cmpint (la_timeline_blocks_to_skip (800 * MS, 700 * MS, 5, 0), ==,
+      0);
+  g_assert_cmpint (la_timeline_blocks_to_skip (700 * MS, 700 * MS, 1, 0), ==,
+      0);
+  g_assert_cmpint (la_timeline_blocks_to_skip (600 * MS, 700 * MS, 5, 0), ==,
+      1);
+  g_assert_cmpint (la_timeline_blocks_to_skip (-500 * MS, 700 * MS, 5, 0), ==,
       3);
-  g_assert_cmpint (la_timeline_blocks_to_skip (-500 * MS, 700 * MS, 2), ==,
-      2);
-  g_assert_cmpint (la_timeline_blocks_to_skip (-500 * MS, 700 * MS, 0), ==,
+  /* Two queued, neither fits (-500 + 480 < 700): the next, 100 ms away,
+   * has -500 + 960 - 100 = 360 ms: no better; generate the newest. */
+  g_assert_cmpint (la_timeline_blocks_to_skip (-500 * MS, 700 * MS, 2,
+          100 * MS), ==, 1);
+  /* One queued, 100 ms left, the next 300 ms away: 280 ms < 700: the
+   * newest; with a block time of 200 ms it does fit: wait for it. */
+  g_assert_cmpint (la_timeline_blocks_to_skip (100 * MS, 700 * MS, 1,
+          300 * MS), ==, 0);
+  g_assert_cmpint (la_timeline_blocks_to_skip (100 * MS, 200 * MS, 1,
+          300 * MS), ==, 1);
+  g_assert_cmpint (la_timeline_blocks_to_skip (-100 * MS, 200 * MS, 1,
+          100 * MS), ==, 1);
+  g_assert_cmpint (la_timeline_blocks_to_skip (-500 * MS, 700 * MS, 0, 0), ==,
       0);
 }
 
