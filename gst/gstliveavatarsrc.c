@@ -83,6 +83,8 @@ GST_DEBUG_CATEGORY (gst_live_avatar_src_debug);
 #define DEFAULT_LEAKY GST_LIVE_AVATAR_SRC_LEAKY_AUTO
 #define DEFAULT_MAX_SIZE_TIME (2 * GST_SECOND)
 #define DEFAULT_QOS TRUE
+#define DEFAULT_IDLE GST_LIVE_AVATAR_SRC_IDLE_SILENCE
+#define DEFAULT_IDLE_TIMEOUT_MS 1000
 #define DEFAULT_MAX_ERRORS 10
 #define DEFAULT_MAX_AREA 0
 #define DEFAULT_THREADS 0
@@ -117,6 +119,8 @@ enum
   PROP_LATENCY,
   PROP_LEAKY,
   PROP_MAX_SIZE_TIME,
+  PROP_IDLE,
+  PROP_IDLE_TIMEOUT,
   PROP_QOS,
   PROP_MAX_ERRORS,
   PROP_MAX_AREA,
@@ -170,6 +174,8 @@ struct _GstLiveAvatarSrc
   GstLiveAvatarSrcLeaky leaky;
   guint64 max_size_time;
   gboolean qos;
+  GstLiveAvatarSrcIdle idle;
+  guint idle_timeout_ms;
   gint max_errors, max_area, threads;
   gint cuda_device_id;
   gboolean settings_dirty;      /* READY-mutable settings changed since load */
@@ -196,6 +202,13 @@ struct _GstLiveAvatarSrc
   /* CUDA memory output: context from NULL->READY to READY->NULL. */
   GstLiveAvatarCuda *cuda;
 
+  /* The audio line: held across placing audio or silence on the timeline
+   * and giving it to the session (chain, GAP, idle silence from the task),
+   * so the two stay in step.  Taken before the stream lock; the task only
+   * tries it (AUDIO_LINE_TRYLOCK), since a chain blocked in a full
+   * non-leaky queue holds it. */
+  GMutex line_lock;
+
   /* Stream state shared by chain, events and task: lock + cond
    * (STREAM_LOCK and friends). */
   GMutex lock;
@@ -208,6 +221,7 @@ struct _GstLiveAvatarSrc
   gboolean have_ainfo;
   GstSegment in_segment;
   LaTimelineIn in;              /* where the audio given so far ends */
+  gboolean idling;              /* silence is being fed (step_idle) */
 
   /* Task only (reset while the task is stopped or paused). */
   GstSegment out_segment;
@@ -227,6 +241,9 @@ struct _GstLiveAvatarSrc
 #define STREAM_LOCK(self) g_mutex_lock (&(self)->lock)
 #define STREAM_UNLOCK(self) g_mutex_unlock (&(self)->lock)
 #define STREAM_SIGNAL(self) g_cond_broadcast (&(self)->cond)
+#define AUDIO_LINE_LOCK(self) g_mutex_lock (&(self)->line_lock)
+#define AUDIO_LINE_TRYLOCK(self) g_mutex_trylock (&(self)->line_lock)
+#define AUDIO_LINE_UNLOCK(self) g_mutex_unlock (&(self)->line_lock)
 
 #define gst_live_avatar_src_parent_class parent_class
 G_DEFINE_TYPE (GstLiveAvatarSrc, gst_live_avatar_src, GST_TYPE_ELEMENT);
@@ -277,6 +294,26 @@ gst_live_avatar_src_leaky_get_type (void)
   };
   if (g_once_init_enter (&id)) {
     GType t = g_enum_register_static ("GstLiveAvatarSrcLeaky", values);
+    g_once_init_leave (&id, t);
+  }
+  return (GType) id;
+}
+
+#define GST_TYPE_LIVE_AVATAR_SRC_IDLE (gst_live_avatar_src_idle_get_type ())
+static GType
+gst_live_avatar_src_idle_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {GST_LIVE_AVATAR_SRC_IDLE_SILENCE,
+        "Silence: a silent live upstream is fed silence on the clock",
+        "silence"},
+    {GST_LIVE_AVATAR_SRC_IDLE_FREEZE,
+        "Freeze: repeat the last frame until audio comes", "freeze"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&id)) {
+    GType t = g_enum_register_static ("GstLiveAvatarSrcIdle", values);
     g_once_init_leave (&id, t);
   }
   return (GType) id;
@@ -436,6 +473,31 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
           "Bound of the audio queue in ns (at least one block + look-ahead "
           "is always accepted)", 100 * GST_MSECOND, 600 * GST_SECOND,
           DEFAULT_MAX_SIZE_TIME, rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLiveAvatarSrc:idle:
+   *
+   * What a live pipeline shows when upstream sends nothing (no buffer, no
+   * GAP) for longer than idle-timeout: silence fed on the clock (the
+   * model's own idle motion), or the last frame frozen.  No effect when
+   * upstream is not live or the queue is not leaky.
+   */
+  g_object_class_install_property (gobject_class, PROP_IDLE,
+      g_param_spec_enum ("idle", "Idle",
+          "What a silent live upstream shows: idle motion or a frozen frame",
+          GST_TYPE_LIVE_AVATAR_SRC_IDLE, DEFAULT_IDLE,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLiveAvatarSrc:idle-timeout:
+   *
+   * How long (ms) a live upstream may send nothing before idle=silence
+   * feeds silence.  Audio arriving afterwards continues the line from the
+   * clock's position: up to one buffer of it overlapping the silence
+   * already fed is cut.
+   */
+  g_object_class_install_property (gobject_class, PROP_IDLE_TIMEOUT,
+      g_param_spec_uint ("idle-timeout", "Idle timeout",
+          "Silence in ms from a live upstream before idle applies",
+          40, 60000, DEFAULT_IDLE_TIMEOUT_MS, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_QOS,
       g_param_spec_boolean ("qos", "QoS",
           "Handle downstream QoS in live pipelines (drop frames already late)",
@@ -542,6 +604,8 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   self->leaky = DEFAULT_LEAKY;
   self->max_size_time = DEFAULT_MAX_SIZE_TIME;
   self->qos = DEFAULT_QOS;
+  self->idle = DEFAULT_IDLE;
+  self->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
   self->max_errors = DEFAULT_MAX_ERRORS;
   self->max_area = DEFAULT_MAX_AREA;
   self->threads = DEFAULT_THREADS;
@@ -552,6 +616,7 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   self->proportion = 1.0;
 
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->line_lock);
   g_mutex_init (&self->swap_lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->events);
@@ -591,6 +656,7 @@ gst_live_avatar_src_finalize (GObject * object)
   g_mutex_clear (&self->swap_lock);
   la_output_clear (&self->output);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->line_lock);
   g_cond_clear (&self->cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -691,6 +757,12 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
       break;
     case PROP_QOS:
       self->qos = g_value_get_boolean (value);
+      break;
+    case PROP_IDLE:
+      self->idle = g_value_get_enum (value);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      self->idle_timeout_ms = g_value_get_uint (value);
       break;
     case PROP_MAX_ERRORS:
       self->max_errors = g_value_get_int (value);
@@ -832,6 +904,12 @@ gst_live_avatar_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_QOS:
       g_value_set_boolean (value, self->qos);
+      break;
+    case PROP_IDLE:
+      g_value_set_enum (value, self->idle);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint (value, self->idle_timeout_ms);
       break;
     case PROP_MAX_ERRORS:
       g_value_set_int (value, self->max_errors);
@@ -1179,6 +1257,7 @@ reset_stream_locked (GstLiveAvatarSrc * self)
   g_queue_init (&self->events);
   self->eos = FALSE;
   la_timeline_in_reset (&self->in);
+  self->idling = FALSE;
   gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
 }
 
@@ -1335,10 +1414,10 @@ update_speaking (GstLiveAvatarSrc * self, const GstMapInfo * map,
       GST_LIVE_AVATAR_SRC_STATE_SPEAKING : GST_LIVE_AVATAR_SRC_STATE_IDLE);
 }
 
+/* Called with the audio line lock. */
 static GstFlowReturn
-gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+chain_line_locked (GstLiveAvatarSrc * self, GstBuffer * buf)
 {
-  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
   GstFlowReturn ret;
   gsize n, skip = 0, silence = 0;
   gint bpf;
@@ -1363,6 +1442,7 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   }
 
   n = gst_buffer_get_size (buf) / bpf;
+  self->idling = FALSE;
   /* Keep the grid: holes become silence, overlaps are cut, so the audio
    * time line stays continuous from t0. */
   la_timeline_in_audio (&self->in, GST_BUFFER_PTS (buf),
@@ -1449,6 +1529,18 @@ push_failed:
   }
 }
 
+static GstFlowReturn
+gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+  GstFlowReturn ret;
+
+  AUDIO_LINE_LOCK (self);
+  ret = chain_line_locked (self, buf);
+  AUDIO_LINE_UNLOCK (self);
+  return ret;
+}
+
 static gboolean
 gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
     GstEvent * event)
@@ -1497,15 +1589,19 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
 
       /* A gap is silence: the avatar keeps moving through it. */
       gst_event_parse_gap (event, &ts, &dur);
+      AUDIO_LINE_LOCK (self);
       STREAM_LOCK (self);
-      if (!self->flushing && !self->eos)
+      if (!self->flushing && !self->eos) {
         silence = la_timeline_in_gap (&self->in, ts, dur);
+        self->idling = FALSE;
+      }
       STREAM_UNLOCK (self);
       if (silence) {
         GST_DEBUG_OBJECT (self, "gap: %" G_GSIZE_FORMAT " samples of silence",
             silence);
         la_session_push_silence (self->session, silence);
       }
+      AUDIO_LINE_UNLOCK (self);
       gst_event_unref (event);
       return TRUE;
     }
@@ -1820,6 +1916,7 @@ watch_speed (GstLiveAvatarSrc * self, GstClockTime t0, gboolean late_frame)
  *   step_pull      the next generated frame (held until its events are out);
  *   step_events    serialized events whose audio ends before it;
  *   step_negotiate caps, renegotiated when downstream asks;
+ *   step_idle      (live, nothing generated) silence for a silent upstream;
  *   step_place     the frame into its grid slot, or
  *   step_deadline  (live, nothing generated) a repeat into a slot whose
  *                  deadline passed.
@@ -1963,6 +2060,57 @@ step_place (GstLiveAvatarSrc * self, GstClockTime t0)
   return push_slot (self, buf, t0, FALSE);
 }
 
+/* Live, idle=silence: when upstream has sent nothing for idle-timeout,
+ * silence brings the audio line up to the clock (less upstream latency),
+ * so the session keeps generating (the model's idle motion) and the next
+ * audio continues from there.  Leaky only: a silence push never blocks. */
+static void
+step_idle (GstLiveAvatarSrc * self)
+{
+  GstClockTime upstream, timeout, now, end_rt;
+  GstClock *clock;
+  gboolean silence;
+  gsize n = 0;
+
+  GST_OBJECT_LOCK (self);
+  silence = self->idle == GST_LIVE_AVATAR_SRC_IDLE_SILENCE;
+  upstream = self->upstream_min;
+  timeout = self->idle_timeout_ms * GST_MSECOND;
+  GST_OBJECT_UNLOCK (self);
+  if (!silence || !is_live_leaky (self) ||
+      GST_STATE (self) != GST_STATE_PLAYING)
+    return;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock)
+    return;
+  now = gst_clock_get_time (clock) -
+      gst_element_get_base_time (GST_ELEMENT (self));
+  gst_object_unref (clock);
+  /* A chain in progress holds the line: upstream is not silent then. */
+  if (!AUDIO_LINE_TRYLOCK (self))
+    return;
+  STREAM_LOCK (self);
+  end_rt = gst_segment_to_running_time (&self->in_segment, GST_FORMAT_TIME,
+      la_timeline_in_end (&self->in));
+  /* Once idle, the line follows the clock frame by frame. */
+  if (!self->idling)
+    self->idling = GST_CLOCK_TIME_IS_VALID (end_rt) &&
+        end_rt + timeout + upstream < now;
+  if (!self->flushing && !self->eos && self->idling &&
+      end_rt + LA_TIMELINE_FRAME_NS + upstream <= now) {
+    n = gst_util_uint64_scale (now - upstream - end_rt, RATE, GST_SECOND);
+    la_timeline_in_advance (&self->in, n);
+  }
+  STREAM_UNLOCK (self);
+  if (n) {
+    GST_LOG_OBJECT (self, "upstream silent: %" G_GSIZE_FORMAT " samples of "
+        "silence", n);
+    la_session_push_silence (self->session, n);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
+  }
+  AUDIO_LINE_UNLOCK (self);
+}
+
 static GstFlowReturn
 step_deadline (GstLiveAvatarSrc * self, GstClockTime t0)
 {
@@ -2038,6 +2186,8 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
   ret = step_events (self, &t0);
   if (ret == GST_FLOW_OK)
     ret = step_negotiate (self);
+  if (ret == GST_FLOW_OK && !self->held)
+    step_idle (self);
   if (ret == GST_FLOW_OK)
     ret = self->held ? step_place (self, t0) : step_deadline (self, t0);
   if (ret == GST_FLOW_OK || ret == STEP_AGAIN)

@@ -632,7 +632,11 @@ typedef struct
   guint slots_late_half;
   guint max_sync_ms;            /* largest |PTS - audio position| of a fresh frame */
   gboolean warned;
-  GstClockTime first_fresh_after;       /* first fresh PTS after @resume */
+  guint fresh_quiet, slots_quiet;       /* in the silence, from 2 s in to 2.5 s
+                                         * before the end (the hole filled at
+                                         * resume) */
+  GstClockTime speech_pts;      /* first fresh frame from audio after @resume */
+  GstClockTime speech_at;       /* clock (running) time it was out by */
   gint64 skipped;
 } SlowRun;
 
@@ -647,7 +651,7 @@ typedef struct
  * from (the mock writes that position into its first bytes). */
 static void
 run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
-    SlowRun * r)
+    gboolean freeze, SlowRun * r)
 {
   guint block_ms = (guint) (480 * ratio + 0.5), latency_ms = block_ms + 100;
   GstClockTime lat = (480 + 400 + latency_ms) * GST_MSECOND, base, now;
@@ -661,11 +665,13 @@ run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
   gint64 next = -1;             /* the stream may start at slot 3 (the lead) */
 
   memset (r, 0, sizeof *r);
-  r->first_fresh_after = GST_CLOCK_TIME_NONE;
+  r->speech_pts = r->speech_at = GST_CLOCK_TIME_NONE;
   g_setenv ("LA_MOCK_BLOCK_MS", v, TRUE);
   g_free (v);
   h = make_harness (TRUE, &bus);
   g_object_set (h->element, "latency", latency_ms, NULL);
+  if (freeze)
+    gst_util_set_object_arg (G_OBJECT (h->element), "idle", "freeze");
   tc = gst_harness_get_testclock (h);
   gst_system_clock_set_default (GST_CLOCK (tc));
   base = gst_element_get_base_time (h->element);
@@ -676,7 +682,10 @@ run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
           GST_FLOW_OK);
     now = (k + 1) * FRAME_NS;
     gst_harness_set_time (h, base + now);
-    g_usleep (1000);
+    /* In the silence, the task's idle check runs once per pull timeout
+     * (10 ms of wall time): give it that for each 40 ms of clock. */
+    g_usleep (resume && t >= quiet_from * GST_MSECOND &&
+        t < resume * GST_MSECOND ? 15000 : 1000);
     while (MAX (next, 0) * FRAME_NS + lat <= now) {
       GstBuffer *b = gst_harness_pull (h);
       GstClockTime pts;
@@ -702,10 +711,18 @@ run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
         r->fresh++;
         if (r->slots >= total / 2)
           r->fresh_late_half++;
-        if (resume && pts >= resume * GST_MSECOND &&
-            !GST_CLOCK_TIME_IS_VALID (r->first_fresh_after))
-          r->first_fresh_after = pts;
+        if (resume && pos * FRAME_NS >= resume * GST_MSECOND &&
+            !GST_CLOCK_TIME_IS_VALID (r->speech_pts)) {
+          r->speech_pts = pts;
+          r->speech_at = now;
+        }
+        if (resume && pts >= (quiet_from + 2000) * GST_MSECOND &&
+            pts + 2500 * GST_MSECOND < resume * GST_MSECOND)
+          r->fresh_quiet++;
       }
+      if (resume && pts >= (quiet_from + 2000) * GST_MSECOND &&
+          pts + 2500 * GST_MSECOND < resume * GST_MSECOND)
+        r->slots_quiet++;
       if (r->slots >= total / 2)
         r->slots_late_half++;
       r->slots++;
@@ -738,7 +755,7 @@ check_slow (gdouble ratio)
   SlowRun r;
   gdouble want = 1.0 / ceil (ratio), got;
 
-  run_slow_live (ratio, ratio > 5 ? 60 : 20, 0, 0, &r);
+  run_slow_live (ratio, ratio > 5 ? 60 : 20, 0, 0, FALSE, &r);
   got = (gdouble) r.fresh_late_half / r.slots_late_half;
   GST_INFO ("ratio %.1f: %u slots, %u fresh, second half %.3f (want %.3f), "
       "sync <= %u ms, %" G_GINT64_FORMAT " blocks skipped", ratio, r.slots,
@@ -767,6 +784,37 @@ GST_END_TEST;
 GST_START_TEST (test_slow_engine_10x)
 {
   check_slow (10);
+}
+
+GST_END_TEST;
+
+/* Upstream live and silent for 10 s (no buffer, no GAP): with
+ * idle=silence (the default) the engine is fed silence on the clock and
+ * fresh frames keep coming; speech after it is taken from the next block
+ * on: its first frame is out within one block + look-ahead + latency
+ * (+ one frame of the audio buffer) of the speech's arrival.  With
+ * idle=freeze the avatar stands still in the silence. */
+GST_START_TEST (test_idle_silence)
+{
+  SlowRun r;
+  /* ratio 1: 480 ms per block, latency 580 ms. */
+  const guint bound_ms = 480 + 400 + 580 + 40;
+
+  run_slow_live (1.0, 22, 5000, 15000, FALSE, &r);
+  GST_INFO ("quiet: %u fresh of %u; speech at %" GST_TIME_FORMAT " out by %"
+      GST_TIME_FORMAT, r.fresh_quiet, r.slots_quiet,
+      GST_TIME_ARGS (r.speech_pts), GST_TIME_ARGS (r.speech_at));
+  fail_unless (r.slots_quiet > 100);
+  fail_unless (r.fresh_quiet > r.slots_quiet / 2, "%u fresh of %u in the "
+      "silence", r.fresh_quiet, r.slots_quiet);
+  fail_unless (GST_CLOCK_TIME_IS_VALID (r.speech_pts), "no frame of speech");
+  fail_unless (r.speech_at <= 15000 * GST_MSECOND + bound_ms * GST_MSECOND,
+      "speech out at %" GST_TIME_FORMAT, GST_TIME_ARGS (r.speech_at));
+  fail_unless (r.max_sync_ms <= 40);
+
+  run_slow_live (1.0, 22, 5000, 15000, TRUE, &r);
+  fail_unless_equals_int (r.fresh_quiet, 0);
+  fail_unless (GST_CLOCK_TIME_IS_VALID (r.speech_pts));
 }
 
 GST_END_TEST;
@@ -1194,6 +1242,7 @@ liveavatarsrc_suite (void)
   tcase_add_test (tc, test_slow_engine_1_5x);
   tcase_add_test (tc, test_slow_engine_3x);
   tcase_add_test (tc, test_slow_engine_10x);
+  tcase_add_test (tc, test_idle_silence);
   tcase_add_test (tc, test_interface_pinned);
   tcase_add_test (tc, test_property_mutability);
   tcase_add_test (tc, test_reference_swap);
