@@ -157,6 +157,14 @@ typedef struct
 
 #define AFTER_DRAIN G_MAXINT64
 
+typedef enum
+{
+  LOAD_NONE,
+  LOAD_RUNNING,
+  LOAD_DONE,
+  LOAD_FAILED,
+} LoadStatus;
+
 struct _GstLiveAvatarSrc
 {
   GstElement parent;
@@ -187,9 +195,15 @@ struct _GstLiveAvatarSrc
   gboolean upstream_live;
   GstClockTime upstream_min;
 
-  /* Session: created in NULL->READY (or READY->PAUSED after a READY-time
-   * property change), freed in READY->NULL, when no streaming thread runs. */
+  /* Session: loaded by the loader thread started in NULL->READY (or
+   * READY->PAUSED after a READY-time property change), freed in
+   * READY->NULL, when no streaming thread runs.  load_status under
+   * load_lock, signalled on load_cond. */
   LaSession *session;
+  GThread *loader;
+  GMutex load_lock;
+  GCond load_cond;
+  LoadStatus load_status;
   gint width, height;
   GBytes *idle_rgb;             /* reference resized to the output size (shown before
                                  * the first frame); replaced on a reference swap */
@@ -276,6 +290,7 @@ static gboolean gst_live_avatar_src_src_activate_mode (GstPad * pad,
 static void gst_live_avatar_src_loop (GstLiveAvatarSrc * self);
 static gint64 session_time_left (gint64 pts_ns, gpointer user_data);
 static void swap_reference (GstLiveAvatarSrc * self);
+static void join_load (GstLiveAvatarSrc * self);
 
 /* Enums */
 
@@ -617,6 +632,8 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
 
   g_mutex_init (&self->lock);
   g_mutex_init (&self->line_lock);
+  g_mutex_init (&self->load_lock);
+  g_cond_init (&self->load_cond);
   g_mutex_init (&self->swap_lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->events);
@@ -650,6 +667,7 @@ gst_live_avatar_src_finalize (GObject * object)
   g_free (self->devices);
   g_clear_pointer (&self->reference_sample, gst_sample_unref);
   g_queue_clear_full (&self->events, pending_event_free);
+  join_load (self);
   g_clear_pointer (&self->session, la_session_free);
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
   g_clear_pointer (&self->cuda, gst_live_avatar_cuda_free);
@@ -657,6 +675,8 @@ gst_live_avatar_src_finalize (GObject * object)
   la_output_clear (&self->output);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->line_lock);
+  g_mutex_clear (&self->load_lock);
+  g_cond_clear (&self->load_cond);
   g_cond_clear (&self->cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1093,77 +1113,72 @@ swap_reference (GstLiveAvatarSrc * self)
     gst_sample_unref (sample);
 }
 
-static gboolean
-load_session (GstLiveAvatarSrc * self)
+/* Model loading runs on a worker thread (the state change returns at
+ * once; a GUI's or an agent's loop does not stall for the minutes a large
+ * model takes): NULL->READY checks what it can at once (model folder,
+ * reference image: a failed state change, as before), then the worker
+ * loads the session, posting PROGRESS start/continue/complete naming what
+ * it loads; a load error reaches the bus as an ERROR.  Streaming waits for
+ * the model (await_session): the chain, serialized events and the task. */
+typedef struct
 {
+  GstLiveAvatarSrc *self;
   LaSessionParams p;
-  GError *err = NULL;
-  gchar *model_path, *lora_path, *ref_path, *prompt, *devices;
-  GstSample *sample;
-  guint8 *ref = NULL;
-  gint rw = 0, rh = 0, w = 0, h = 0;
-  LaSession *session;
+  gchar *model_path, *lora_path, *prompt, *devices;
+  guint8 *ref;
+  gint rw, rh;
   guint gen;
-  gboolean changed;
+} LoadJob;
+
+static void
+load_job_free (LoadJob * job)
+{
+  g_free (job->ref);
+  g_free (job->model_path);
+  g_free (job->lora_path);
+  g_free (job->prompt);
+  g_free (job->devices);
+  g_free (job);
+}
+
+static void
+set_load_status (GstLiveAvatarSrc * self, LoadStatus st)
+{
+  g_mutex_lock (&self->load_lock);
+  self->load_status = st;
+  g_cond_broadcast (&self->load_cond);
+  g_mutex_unlock (&self->load_lock);
+}
+
+static gpointer
+load_thread (gpointer data)
+{
+  LoadJob *job = data;
+  GstLiveAvatarSrc *self = job->self;
+  GError *err = NULL;
+  LaSession *session;
+  gint w = 0, h = 0;
   gint64 lat;
+  gboolean changed;
+  gchar *text;
 
-  la_session_params_init (&p);
-  GST_OBJECT_LOCK (self);
-  model_path = g_strdup (self->model_path);
-  lora_path = g_strdup (self->lora_path);
-  ref_path = g_strdup (self->reference_image);
-  prompt = g_strdup (self->prompt);
-  devices = g_strdup (self->devices);
-  sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
-      : NULL;
-  gen = self->ref_gen;
-  p.seed = self->seed;
-  p.sink_offset = self->sink_offset;
-  p.sink_refresh = self->sink_refresh;
-  p.audio_mode = self->audio_mode == GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE ?
-      LA_AUDIO_OFFLINE : LA_AUDIO_LIVE;
-  p.lookahead_ms = self->lookahead_ms;
-  p.context_ms = self->context_ms;
-  /* Liveness is only known once data flows: the chain function sets the
-   * policy (drop oldest when live and leaky, else block) before each push. */
-  p.queue_policy = LA_QUEUE_BLOCK;
-  /* At least one block + look-ahead + 500 ms must fit, or a blocking
-   * upstream could never give the engine a full block. */
-  self->queue_bound_ms = MAX (self->max_size_time / GST_MSECOND,
-      1000 * LA_SESSION_FRAMES_PER_BLOCK / FPS_N + self->lookahead_ms + 500);
-  p.max_queue_ms = (int) self->queue_bound_ms;
-  if (self->max_area > 0)
-    p.max_area = self->max_area;
-  p.n_threads = self->threads;
-  /* Defaults come from la_session_params_init (). */
-  self->settings_dirty = FALSE;
-  self->state = GST_LIVE_AVATAR_SRC_STATE_LOADING;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!model_path || !*model_path)
-    goto no_model;
-
-  ref = load_reference (sample, ref_path, &rw, &rh, &err);
-  if (!ref && err)
-    goto ref_failed;
-  if (!ref)
-    goto no_reference;
-
-  p.model_dir = model_path;
-  p.lora = lora_path && *lora_path ? lora_path : NULL;
-  p.prompt = prompt;
-  p.devices = devices;
-  p.ref_rgb = ref;
-  p.ref_width = rw;
-  p.ref_height = rh;
-  p.ref_stride = 3 * rw;
-
-  post_progress (self, GST_PROGRESS_TYPE_START, "Loading the model");
-  GST_INFO_OBJECT (self, "loading model %s on %s", model_path, devices);
-  session = la_session_new (&p, &err);
-  if (!session)
-    goto session_failed;
-  post_progress (self, GST_PROGRESS_TYPE_COMPLETE, "Model loaded");
+  text = g_strdup_printf ("Loading the model %s on %s%s%s (weights, "
+      "reference, prompt, sink prefill)", job->model_path, job->devices,
+      job->p.lora ? " with LoRA " : "", job->p.lora ? job->p.lora : "");
+  post_progress (self, GST_PROGRESS_TYPE_CONTINUE, text);
+  g_free (text);
+  session = la_session_new (&job->p, &err);
+  if (!session) {
+    post_progress (self, GST_PROGRESS_TYPE_ERROR, "Loading failed");
+    post_engine_error (self, job->p.lora && err && strstr (err->message,
+            job->p.lora) ? "Cannot load the model with lora-path" :
+        "Cannot load the model", err);
+    g_clear_error (&err);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    set_load_status (self, LOAD_FAILED);
+    load_job_free (job);
+    return NULL;
+  }
 
   la_session_get_size (session, &w, &h);
   lat = la_session_get_latency_ns (session);
@@ -1175,28 +1190,114 @@ load_session (GstLiveAvatarSrc * self)
   self->height = h;
   self->session_latency_ns = lat;
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
-  self->idle_rgb = g_bytes_new_take (la_image_resize_crop (ref, rw, rh, h, w,
-          NULL, NULL), (gsize) w * h * 3);
-  self->state = GST_LIVE_AVATAR_SRC_STATE_READY;
-  changed = self->ref_gen != gen;
+  self->idle_rgb = g_bytes_new_take (la_image_resize_crop (job->ref, job->rw,
+          job->rh, h, w, NULL, NULL), (gsize) w * h * 3);
+  if (self->state == GST_LIVE_AVATAR_SRC_STATE_LOADING)
+    self->state = GST_STATE (self) >= GST_STATE_PAUSED ?
+        GST_LIVE_AVATAR_SRC_STATE_IDLE : GST_LIVE_AVATAR_SRC_STATE_READY;
+  changed = self->ref_gen != job->gen;
   GST_OBJECT_UNLOCK (self);
+  g_object_notify (G_OBJECT (self), "state");
   GST_INFO_OBJECT (self, "session ready: %dx%d, latency %" GST_TIME_FORMAT,
       w, h, GST_TIME_ARGS (lat));
+  text = g_strdup_printf ("Model loaded: %dx%d output", w, h);
+  post_progress (self, GST_PROGRESS_TYPE_COMPLETE, text);
+  g_free (text);
+  set_load_status (self, LOAD_DONE);
   /* the reference changed while the model loaded: apply the newest */
   if (changed)
     swap_reference (self);
+  /* caps now carry the model's size */
+  gst_pad_mark_reconfigure (self->srcpad);
+  load_job_free (job);
+  return NULL;
+}
+
+/* Checks what can be checked at once and starts the worker; FALSE with an
+ * error posted otherwise. */
+static gboolean
+start_load (GstLiveAvatarSrc * self)
+{
+  LoadJob *job = g_new0 (LoadJob, 1);
+  GError *err = NULL;
+  gchar *ref_path, *text;
+  GstSample *sample;
+
+  job->self = self;
+  la_session_params_init (&job->p);
+  GST_OBJECT_LOCK (self);
+  job->model_path = g_strdup (self->model_path);
+  job->lora_path = g_strdup (self->lora_path);
+  ref_path = g_strdup (self->reference_image);
+  job->prompt = g_strdup (self->prompt);
+  job->devices = g_strdup (self->devices);
+  sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
+      : NULL;
+  job->gen = self->ref_gen;
+  job->p.seed = self->seed;
+  job->p.sink_offset = self->sink_offset;
+  job->p.sink_refresh = self->sink_refresh;
+  job->p.audio_mode = self->audio_mode == GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE ?
+      LA_AUDIO_OFFLINE : LA_AUDIO_LIVE;
+  job->p.lookahead_ms = self->lookahead_ms;
+  job->p.context_ms = self->context_ms;
+  /* Liveness is only known once data flows: the chain function sets the
+   * policy (drop oldest when live and leaky, else block) before each push. */
+  job->p.queue_policy = LA_QUEUE_BLOCK;
+  /* At least one block + look-ahead + 500 ms must fit, or a blocking
+   * upstream could never give the engine a full block. */
+  self->queue_bound_ms = MAX (self->max_size_time / GST_MSECOND,
+      1000 * LA_SESSION_FRAMES_PER_BLOCK / FPS_N + self->lookahead_ms + 500);
+  job->p.max_queue_ms = (int) self->queue_bound_ms;
+  if (self->max_area > 0)
+    job->p.max_area = self->max_area;
+  job->p.n_threads = self->threads;
+  /* Defaults come from la_session_params_init (). */
+  self->settings_dirty = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  set_state (self, GST_LIVE_AVATAR_SRC_STATE_LOADING);
+
+  if (!job->model_path || !*job->model_path)
+    goto no_model;
+  if (g_file_test (job->model_path, G_FILE_TEST_IS_REGULAR))
+    goto model_is_file;
+  if (!g_file_test (job->model_path, G_FILE_TEST_IS_DIR))
+    goto model_missing;
+  job->ref = load_reference (sample, ref_path, &job->rw, &job->rh, &err);
+  if (!job->ref && err)
+    goto ref_failed;
+  if (!job->ref)
+    goto no_reference;
+
+  job->p.model_dir = job->model_path;
+  job->p.lora = job->lora_path && *job->lora_path ? job->lora_path : NULL;
+  job->p.prompt = job->prompt;
+  job->p.devices = job->devices;
+  job->p.ref_rgb = job->ref;
+  job->p.ref_width = job->rw;
+  job->p.ref_height = job->rh;
+  job->p.ref_stride = 3 * job->rw;
+
+  GST_INFO_OBJECT (self, "loading model %s on %s", job->model_path,
+      job->devices);
+  text = g_strdup_printf ("Loading the model %s", job->model_path);
+  post_progress (self, GST_PROGRESS_TYPE_START, text);
+  g_free (text);
+  set_load_status (self, LOAD_RUNNING);
+  self->loader = g_thread_new ("liveavatar-load", load_thread, job);
+  job = NULL;
 
 done:
-  g_free (ref);
-  g_free (model_path);
-  g_free (lora_path);
   g_free (ref_path);
-  g_free (prompt);
-  g_free (devices);
   if (sample)
     gst_sample_unref (sample);
   g_clear_error (&err);
-  return self->session != NULL;
+  if (job) {
+    load_job_free (job);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    return FALSE;
+  }
+  return TRUE;
 
   /* ERRORS */
 no_model:
@@ -1204,29 +1305,89 @@ no_model:
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("No model folder: set the model-path property (liveavatar-mkmodel "
             "--preset tiny --out DIR writes a test model)"), (NULL));
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    goto done;
+  }
+model_is_file:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("model-path '%s' is a file: it must name the model folder",
+            job->model_path), (NULL));
+    goto done;
+  }
+model_missing:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Cannot load the model: model folder '%s' (model-path) does not "
+            "exist", job->model_path), (NULL));
     goto done;
   }
 no_reference:
   {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
         ("No avatar image: set reference-image or reference-sample"), (NULL));
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
     goto done;
   }
 ref_failed:
   {
     post_engine_error (self, "Cannot read the reference image", err);
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
     goto done;
   }
-session_failed:
-  {
-    post_progress (self, GST_PROGRESS_TYPE_ERROR, "Loading failed");
-    post_engine_error (self, "Cannot load the model", err);
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
-    goto done;
+}
+
+/* Waits for the loader (not cancellable: la_session_new runs to its end). */
+static void
+join_load (GstLiveAvatarSrc * self)
+{
+  if (self->loader) {
+    g_thread_join (self->loader);
+    self->loader = NULL;
   }
+}
+
+/* The session once loaded; waits up to @timeout_us (-1: until loaded,
+ * failed or flushing) while it loads.  NULL if not (yet) there. */
+static LaSession *
+await_session (GstLiveAvatarSrc * self, gint64 timeout_us)
+{
+  gint64 end = timeout_us < 0 ? G_MAXINT64 :
+      g_get_monotonic_time () + timeout_us;
+  LoadStatus st;
+  gboolean flushing;
+
+  for (;;) {
+    g_mutex_lock (&self->load_lock);
+    if (self->load_status == LOAD_RUNNING)
+      g_cond_wait_until (&self->load_cond, &self->load_lock,
+          MIN (end, g_get_monotonic_time () + 10 * G_TIME_SPAN_MILLISECOND));
+    st = self->load_status;
+    g_mutex_unlock (&self->load_lock);
+    if (st != LOAD_RUNNING)
+      break;
+    STREAM_LOCK (self);
+    flushing = self->flushing;
+    STREAM_UNLOCK (self);
+    if (flushing || g_get_monotonic_time () >= end)
+      return NULL;
+  }
+  return st == LOAD_DONE ? self->session : NULL;
+}
+
+static gboolean
+load_failed (GstLiveAvatarSrc * self)
+{
+  gboolean failed;
+
+  g_mutex_lock (&self->load_lock);
+  failed = self->load_status == LOAD_FAILED;
+  g_mutex_unlock (&self->load_lock);
+  return failed;
+}
+
+/* The session if loaded, without waiting. */
+static LaSession *
+loaded_session (GstLiveAvatarSrc * self)
+{
+  return await_session (self, 0);
 }
 
 static void
@@ -1318,7 +1479,7 @@ gst_live_avatar_src_change_state (GstElement * element,
        * Downstream is READY already, so its CUDA context can be adopted. */
       if (!open_cuda (self))
         return GST_STATE_CHANGE_FAILURE;
-      if (!load_session (self)) {
+      if (!start_load (self)) {
         gst_live_avatar_cuda_close (self->cuda);
         return GST_STATE_CHANGE_FAILURE;
       }
@@ -1331,17 +1492,21 @@ gst_live_avatar_src_change_state (GstElement * element,
       GST_OBJECT_UNLOCK (self);
       /* READY-mutable properties changed in READY: reload now. */
       if (dirty) {
+        join_load (self);
         free_session (self);
         gst_live_avatar_cuda_close (self->cuda);
-        if (!open_cuda (self) || !load_session (self))
+        if (!open_cuda (self) || !start_load (self))
           return GST_STATE_CHANGE_FAILURE;
       }
-      la_session_reset (self->session);
+      /* Still loading: the new session is a fresh stream already. */
+      if (loaded_session (self)) {
+        la_session_reset (self->session);
+        set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
+      }
       STREAM_LOCK (self);
       reset_stream_locked (self);
       STREAM_UNLOCK (self);
       reset_task_state (self);
-      set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
       break;
     default:
       break;
@@ -1362,7 +1527,9 @@ gst_live_avatar_src_change_state (GstElement * element,
       set_state (self, GST_LIVE_AVATAR_SRC_STATE_READY);
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
+      join_load (self);
       free_session (self);
+      set_load_status (self, LOAD_NONE);
       gst_live_avatar_cuda_close (self->cuda);
       set_state (self, GST_LIVE_AVATAR_SRC_STATE_NULL);
       break;
@@ -1535,6 +1702,11 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
   GstFlowReturn ret;
 
+  /* The first buffer waits for the model. */
+  if (!await_session (self, -1)) {
+    gst_buffer_unref (buf);
+    return load_failed (self) ? GST_FLOW_ERROR : GST_FLOW_FLUSHING;
+  }
   AUDIO_LINE_LOCK (self);
   ret = chain_line_locked (self, buf);
   AUDIO_LINE_UNLOCK (self);
@@ -1589,6 +1761,10 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
 
       /* A gap is silence: the avatar keeps moving through it. */
       gst_event_parse_gap (event, &ts, &dur);
+      if (!await_session (self, -1)) {
+        gst_event_unref (event);
+        return FALSE;
+      }
       AUDIO_LINE_LOCK (self);
       STREAM_LOCK (self);
       if (!self->flushing && !self->eos) {
@@ -1611,7 +1787,8 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
       enqueue_event_locked (self, event, AFTER_DRAIN);
       STREAM_UNLOCK (self);
       /* The session pads the last partial block with silence. */
-      la_session_end_of_stream (self->session);
+      if (await_session (self, -1))
+        la_session_end_of_stream (self->session);
       return TRUE;
     case GST_EVENT_FLUSH_START:
       STREAM_LOCK (self);
@@ -1619,7 +1796,8 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
       self->srcresult = GST_FLOW_FLUSHING;
       STREAM_SIGNAL (self);
       STREAM_UNLOCK (self);
-      la_session_interrupt (self->session);
+      if (loaded_session (self))
+        la_session_interrupt (self->session);
       gst_pad_push_event (self->srcpad, event);
       /* Waits for the task to leave its iteration (it only waits with a
        * timeout or on the interrupted session). */
@@ -1628,7 +1806,8 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
     case GST_EVENT_FLUSH_STOP:{
       gboolean ret;
 
-      la_session_reset (self->session);
+      if (loaded_session (self))
+        la_session_reset (self->session);
       STREAM_LOCK (self);
       reset_stream_locked (self);
       self->flushing = FALSE;
@@ -2175,6 +2354,13 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
   GstClockTime t0 = GST_CLOCK_TIME_NONE;
   GError *err = NULL;
 
+  /* Nothing streams before the model is there. */
+  if (!await_session (self, PULL_TIMEOUT_US)) {
+    if (!load_failed (self))
+      return;
+    ret = STEP_FAILED;          /* the loader posted the error */
+    goto done;
+  }
   ret = step_pull (self, &err);
   if (err) {
     ret = generation_failed (self, err);
@@ -2258,7 +2444,7 @@ gst_live_avatar_src_src_activate_mode (GstPad * pad, GstObject * parent,
   self->srcresult = GST_FLOW_FLUSHING;
   STREAM_SIGNAL (self);
   STREAM_UNLOCK (self);
-  if (self->session)
+  if (loaded_session (self))
     la_session_interrupt (self->session);
   /* Waits for the loop to finish its iteration (it never blocks for long:
    * the session wait has a timeout and was interrupted). */
