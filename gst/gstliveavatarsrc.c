@@ -212,6 +212,9 @@ struct _GstLiveAvatarSrc
    * without holding the object lock; ref_gen counts property changes. */
   GMutex swap_lock;
   guint ref_gen;
+  /* The swap worker (request_swap): object lock. */
+  GThread *swapper;
+  gboolean swap_running, swap_again;
   gint64 session_latency_ns;
   /* CUDA memory output: context from NULL->READY to READY->NULL. */
   GstLiveAvatarCuda *cuda;
@@ -291,6 +294,8 @@ static void gst_live_avatar_src_loop (GstLiveAvatarSrc * self);
 static gint64 session_time_left (gint64 pts_ns, gpointer user_data);
 static void swap_reference (GstLiveAvatarSrc * self);
 static void join_load (GstLiveAvatarSrc * self);
+static void request_swap (GstLiveAvatarSrc * self);
+static void join_swap (GstLiveAvatarSrc * self);
 
 /* Enums */
 
@@ -668,6 +673,7 @@ gst_live_avatar_src_finalize (GObject * object)
   g_clear_pointer (&self->reference_sample, gst_sample_unref);
   g_queue_clear_full (&self->events, pending_event_free);
   join_load (self);
+  join_swap (self);
   g_clear_pointer (&self->session, la_session_free);
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
   g_clear_pointer (&self->cuda, gst_live_avatar_cuda_free);
@@ -803,7 +809,7 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 
   if (swap)
-    swap_reference (self);
+    request_swap (self);
   /* As gst_aggregator_set_latency: the application recomputes and
    * redistributes the pipeline latency. */
   if (post_latency)
@@ -1111,6 +1117,64 @@ swap_reference (GstLiveAvatarSrc * self)
   g_free (path);
   if (sample)
     gst_sample_unref (sample);
+}
+
+/* Avatar swaps run on a worker thread too: decoding the image and the VAE
+ * encode take seconds, which the setter (an application's main loop) must
+ * not wait for.  The session applies the new reference at its next block
+ * boundary.  A swap requested while one runs is done once more afterwards
+ * with the newest property values. */
+static gpointer
+swap_thread (gpointer data)
+{
+  GstLiveAvatarSrc *self = data;
+  gboolean again;
+
+  do {
+    swap_reference (self);
+    GST_OBJECT_LOCK (self);
+    again = self->swap_again;
+    self->swap_again = FALSE;
+    if (!again)
+      self->swap_running = FALSE;
+    GST_OBJECT_UNLOCK (self);
+  } while (again);
+  return NULL;
+}
+
+static void
+request_swap (GstLiveAvatarSrc * self)
+{
+  GThread *old;
+
+  GST_OBJECT_LOCK (self);
+  if (self->swap_running) {
+    self->swap_again = TRUE;
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->swap_running = TRUE;
+  /* The previous worker cleared swap_running as its last locked step, so
+   * joining it here, under the lock, does not wait for the lock. */
+  old = self->swapper;
+  if (old)
+    g_thread_join (old);
+  self->swapper = g_thread_new ("liveavatar-swap", swap_thread, self);
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Waits for a swap in progress (READY->NULL, finalize). */
+static void
+join_swap (GstLiveAvatarSrc * self)
+{
+  GThread *t;
+
+  GST_OBJECT_LOCK (self);
+  t = self->swapper;
+  self->swapper = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (t)
+    g_thread_join (t);
 }
 
 /* Model loading runs on a worker thread (the state change returns at
@@ -1528,6 +1592,7 @@ gst_live_avatar_src_change_state (GstElement * element,
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
       join_load (self);
+      join_swap (self);
       free_session (self);
       set_load_status (self, LOAD_NONE);
       gst_live_avatar_cuda_close (self->cuda);

@@ -199,6 +199,10 @@ run_with_swap (gboolean swap, gsize per, GstStructure ** stats)
     GstSample *ref = make_ref_sample (64, 40);
     g_object_set (h->element, "reference-sample", ref, NULL);
     gst_sample_unref (ref);
+    /* The swap is prepared on the element's swap worker: let it hand the
+     * image over before the next blocks' audio goes in (the mock takes it
+     * at once; the engine then applies it at its next block). */
+    g_usleep (100 * 1000);
   }
   fail_unless_equals_int (push_audio (h, gst_util_uint64_scale (head,
               GST_SECOND, SR), 2 * 48 * SPF - head, per, FALSE), GST_FLOW_OK);

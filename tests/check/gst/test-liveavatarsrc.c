@@ -1013,6 +1013,18 @@ reference_swaps (GstElement * e)
   return n;
 }
 
+/* Swaps run on the element's swap worker: waits until @n were handed to
+ * the session. */
+static void
+wait_swaps (GstElement * e, gint64 n)
+{
+  gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+
+  while (reference_swaps (e) < n && g_get_monotonic_time () < end)
+    g_usleep (1000);
+  fail_unless_equals_int (reference_swaps (e), n);
+}
+
 GST_START_TEST (test_reference_swap)
 {
   GstStructure *st;
@@ -1051,15 +1063,16 @@ GST_START_TEST (test_reference_swap_errors)
   fail_unless (gdk_pixbuf_save (pb, png, "png", NULL, NULL));
   g_object_unref (pb);
   g_object_set (h->element, "reference-image", png, NULL);
-  fail_unless_equals_int (reference_swaps (h->element), 1);  /* the sample again */
+  wait_swaps (h->element, 1);   /* the sample again */
   g_object_set (h->element, "reference-sample", NULL, NULL);
-  fail_unless_equals_int (reference_swaps (h->element), 2);  /* the file */
+  wait_swaps (h->element, 2);   /* the file */
   fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL);
 
   /* a missing file: warning naming it, avatar kept, still streaming */
   g_object_set (h->element, "reference-image", "/nonexistent/other.png", NULL);
+  msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+      GST_MESSAGE_WARNING);
   fail_unless_equals_int (reference_swaps (h->element), 2);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
   fail_unless (msg != NULL);
   gst_message_parse_warning (msg, &err, &dbg);
   fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
