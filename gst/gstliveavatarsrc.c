@@ -142,12 +142,16 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
  * (gstliveavatarcuda.h), so without a driver only system memory is
  * offered. */
 #define SRC_FORMATS "{ RGB, RGBA, I420, NV12 }"
+/* Only 25/1, the model's rate: a downstream asking for another rate fails
+ * to link instead of failing at the first buffer. */
+#define SRC_CAPS(features) "video/x-raw" features ", format = (string) " \
+    SRC_FORMATS ", width = " GST_VIDEO_SIZE_RANGE ", height = " \
+    GST_VIDEO_SIZE_RANGE ", framerate = (fraction) 25/1"
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
-        (GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY, SRC_FORMATS) "; "
-        GST_VIDEO_CAPS_MAKE (SRC_FORMATS)));
+    GST_STATIC_CAPS (SRC_CAPS ("(" GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY
+            ")") "; " SRC_CAPS ("")));
 
 typedef struct
 {
@@ -212,6 +216,7 @@ struct _GstLiveAvatarSrc
    * without holding the object lock; ref_gen counts property changes. */
   GMutex swap_lock;
   guint ref_gen;
+  guint applied_gen;            /* ref_gen the session's reference is from */
   /* The swap worker (request_swap): object lock. */
   GThread *swapper;
   gboolean swap_running, swap_again;
@@ -250,6 +255,7 @@ struct _GstLiveAvatarSrc
   gint errors;
   guint64 processed;
   gint64 skips_seen;            /* session blocks_skipped already reported */
+  gint64 stats_slot;            /* slot at which `stats` was last notified */
   gint64 last_warning_us;       /* "cannot keep up" WARNING, rate-limited */
 };
 
@@ -968,8 +974,11 @@ set_state (GstLiveAvatarSrc * self, GstLiveAvatarSrcState st)
   changed = self->state != st;
   self->state = st;
   GST_OBJECT_UNLOCK (self);
-  if (changed)
+  if (changed) {
     GST_DEBUG_OBJECT (self, "state %d", st);
+    /* From whichever thread changed it (gst-launch-1.0 -v shows it). */
+    g_object_notify (G_OBJECT (self), "state");
+  }
 }
 
 /* Model loading (NULL->READY) */
@@ -1074,16 +1083,19 @@ swap_reference (GstLiveAvatarSrc * self)
   gchar *path;
   guint8 *ref = NULL;
   gint rw = 0, rh = 0, w, h;
+  guint gen;
   GError *err = NULL;
 
   g_mutex_lock (&self->swap_lock);
   GST_OBJECT_LOCK (self);
-  if (!self->session) {
-    /* not loaded: NULL->READY reads the properties */
+  /* Not loaded: the loader reads the properties.  Already applied (the
+   * loader and a swap request can both see one change): nothing to do. */
+  if (!self->session || self->applied_gen == self->ref_gen) {
     GST_OBJECT_UNLOCK (self);
     g_mutex_unlock (&self->swap_lock);
     return;
   }
+  gen = self->ref_gen;
   sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
       : NULL;
   path = g_strdup (self->reference_image);
@@ -1107,6 +1119,7 @@ swap_reference (GstLiveAvatarSrc * self)
     GST_OBJECT_LOCK (self);
     g_clear_pointer (&self->idle_rgb, g_bytes_unref);
     self->idle_rgb = idle;
+    self->applied_gen = gen;
     GST_OBJECT_UNLOCK (self);
     GST_INFO_OBJECT (self, "avatar swapped to %s", sample ?
         "the reference-sample" : path);
@@ -1234,9 +1247,14 @@ load_thread (gpointer data)
   session = la_session_new (&job->p, &err);
   if (!session) {
     post_progress (self, GST_PROGRESS_TYPE_ERROR, "Loading failed");
-    post_engine_error (self, job->p.lora && err && strstr (err->message,
-            job->p.lora) ? "Cannot load the model with lora-path" :
-        "Cannot load the model", err);
+    if (job->p.lora && err && strstr (err->message, job->p.lora)) {
+      text = g_strdup_printf ("Cannot load the LoRA (lora-path %s)",
+          job->p.lora);
+      post_engine_error (self, text, err);
+      g_free (text);
+    } else {
+      post_engine_error (self, "Cannot load the model", err);
+    }
     g_clear_error (&err);
     set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
     set_load_status (self, LOAD_FAILED);
@@ -1259,6 +1277,7 @@ load_thread (gpointer data)
   if (self->state == GST_LIVE_AVATAR_SRC_STATE_LOADING)
     self->state = GST_STATE (self) >= GST_STATE_PAUSED ?
         GST_LIVE_AVATAR_SRC_STATE_IDLE : GST_LIVE_AVATAR_SRC_STATE_READY;
+  self->applied_gen = job->gen;
   changed = self->ref_gen != job->gen;
   GST_OBJECT_UNLOCK (self);
   g_object_notify (G_OBJECT (self), "state");
@@ -1327,6 +1346,9 @@ start_load (GstLiveAvatarSrc * self)
     goto model_is_file;
   if (!g_file_test (job->model_path, G_FILE_TEST_IS_DIR))
     goto model_missing;
+  if (job->lora_path && *job->lora_path &&
+      !g_file_test (job->lora_path, G_FILE_TEST_EXISTS))
+    goto lora_missing;
   job->ref = load_reference (sample, ref_path, &job->rw, &job->rh, &err);
   if (!job->ref && err)
     goto ref_failed;
@@ -1383,6 +1405,12 @@ model_missing:
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("Cannot load the model: model folder '%s' (model-path) does not "
             "exist", job->model_path), (NULL));
+    goto done;
+  }
+lora_missing:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("LoRA '%s' (lora-path) does not exist", job->lora_path), (NULL));
     goto done;
   }
 no_reference:
@@ -1498,6 +1526,7 @@ reset_task_state (GstLiveAvatarSrc * self)
   self->errors = 0;
   self->processed = 0;
   self->skips_seen = 0;
+  self->stats_slot = 0;
   self->last_warning_us = 0;
   GST_OBJECT_LOCK (self);
   self->earliest_time = GST_CLOCK_TIME_NONE;
@@ -1970,6 +1999,11 @@ push_slot (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
   GST_LOG_OBJECT (self, "pushing slot %" G_GINT64_FORMAT " pts %"
       GST_TIME_FORMAT "%s", slot, GST_TIME_ARGS (pts),
       repeated ? " (repeat)" : "");
+  /* `stats` changes with every frame: notified once per second of video. */
+  if (slot >= self->stats_slot + LA_TIMELINE_FPS) {
+    self->stats_slot = slot;
+    g_object_notify (G_OBJECT (self), "stats");
+  }
   return gst_pad_push (self->srcpad, buf);
 }
 

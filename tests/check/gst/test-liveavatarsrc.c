@@ -642,7 +642,7 @@ typedef struct
 
 /* Live at @ratio times slower than real time (the mock's block costs
  * 480 ms * ratio of the harness's GstTestClock, made the default system
- * clock so the mock waits on it too), `latency` one block time + 100 ms:
+ * clock so the mock waits on it too), `latency` one block time + 480 ms:
  * @seconds of audio arrive in 40 ms pieces at real-time pace, except
  * between @quiet_from and @resume (ms; upstream sends nothing).  After each
  * piece the clock moves 40 ms on and every slot whose deadline passed is
@@ -653,7 +653,7 @@ static void
 run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
     gboolean freeze, SlowRun * r)
 {
-  guint block_ms = (guint) (480 * ratio + 0.5), latency_ms = block_ms + 100;
+  guint block_ms = (guint) (480 * ratio + 0.5), latency_ms = block_ms + 480;
   GstClockTime lat = (480 + 400 + latency_ms) * GST_MSECOND, base, now;
   gchar *v = g_strdup_printf ("%u", block_ms);
   GstTestClock *tc;
@@ -685,7 +685,7 @@ run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
     /* In the silence, the task's idle check runs once per pull timeout
      * (10 ms of wall time): give it that for each 40 ms of clock. */
     g_usleep (resume && t >= quiet_from * GST_MSECOND &&
-        t < resume * GST_MSECOND ? 15000 : 1000);
+        t < resume * GST_MSECOND ? 15000 : 2000);
     while (MAX (next, 0) * FRAME_NS + lat <= now) {
       GstBuffer *b = gst_harness_pull (h);
       GstClockTime pts;
@@ -745,15 +745,15 @@ run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
   g_unsetenv ("LA_MOCK_BLOCK_MS");
 }
 
-/* The avatar moves at the rate the engine allows: with whole blocks
- * skipped, one block in ceil(ratio) is generated, so the fresh-frame ratio
- * is 1/ceil(ratio) (0.5 at 1.5x: a block waits for the next one's audio),
- * every slot is filled, lip-sync holds, a WARNING says why. */
+/* The avatar moves at the rate the engine allows: whole blocks of stale
+ * audio are skipped and the engine stays busy, so the fresh-frame ratio
+ * is about 1/ratio (second half of the run, past the start), every slot is
+ * filled, lip-sync holds, a WARNING says why. */
 static void
 check_slow (gdouble ratio)
 {
   SlowRun r;
-  gdouble want = 1.0 / ceil (ratio), got;
+  gdouble want = 1.0 / ratio, got;
 
   run_slow_live (ratio, ratio > 5 ? 60 : 20, 0, 0, FALSE, &r);
   got = (gdouble) r.fresh_late_half / r.slots_late_half;
@@ -797,8 +797,8 @@ GST_END_TEST;
 GST_START_TEST (test_idle_silence)
 {
   SlowRun r;
-  /* ratio 1: 480 ms per block, latency 580 ms. */
-  const guint bound_ms = 480 + 400 + 580 + 40;
+  /* ratio 1: 480 ms per block, latency 960 ms. */
+  const guint bound_ms = 480 + 400 + 960 + 40;
 
   run_slow_live (1.0, 22, 5000, 15000, FALSE, &r);
   GST_INFO ("quiet: %u fresh of %u; speech at %" GST_TIME_FORMAT " out by %"
@@ -815,6 +815,103 @@ GST_START_TEST (test_idle_silence)
   run_slow_live (1.0, 22, 5000, 15000, TRUE, &r);
   fail_unless_equals_int (r.fresh_quiet, 0);
   fail_unless (GST_CLOCK_TIME_IS_VALID (r.speech_pts));
+}
+
+GST_END_TEST;
+
+/* Error texts name what is at fault: a model-path that is a file says so,
+ * a missing LoRA names lora-path. */
+static void
+expect_ready_error (GstElement * e, GstBus * bus, const gchar * needle)
+{
+  GstMessage *msg;
+  GError *err = NULL;
+
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, needle) != NULL, "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+}
+
+GST_START_TEST (test_error_texts)
+{
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  gchar *dir = g_dir_make_tmp ("la-err-XXXXXX", NULL);
+  gchar *file = g_build_filename (dir, "model.safetensors", NULL);
+
+  gst_element_set_bus (e, bus);
+  fail_unless (g_file_set_contents (file, "x", 1, NULL));
+  g_object_set (e, "model-path", file, NULL);
+  expect_ready_error (e, bus, "is a file");
+  g_object_set (e, "model-path", la_model_dir, "lora-path",
+      "/nonexistent/lora.safetensors", NULL);
+  expect_ready_error (e, bus, "lora-path");
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  g_unlink (file);
+  g_rmdir (dir);
+  g_free (file);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+/* The template offers 25/1 only: a 30/1 downstream does not link. */
+GST_START_TEST (test_only_25fps)
+{
+  GError *err = NULL;
+  GstElement *p = gst_parse_launch ("liveavatarsrc ! "
+      "video/x-raw,framerate=30/1 ! fakesink", &err);
+
+  fail_unless (err != NULL && g_error_matches (err, GST_PARSE_ERROR,
+          GST_PARSE_ERROR_LINK), "%s", err ? err->message : "linked");
+  g_clear_error (&err);
+  gst_clear_object (&p);
+  p = gst_parse_launch ("liveavatarsrc ! video/x-raw,framerate=25/1 ! "
+      "fakesink", &err);
+  fail_unless (err == NULL, "%s", err ? err->message : "");
+  gst_object_unref (p);
+}
+
+GST_END_TEST;
+
+static void
+count_notify (GObject * obj, GParamSpec * pspec, gint * n)
+{
+  g_atomic_int_inc (n);
+}
+
+/* `state` and `stats` changes are notified (gst-launch-1.0 -v shows them). */
+GST_START_TEST (test_notify)
+{
+  GstElement *e = make_element ();
+  GstHarness *h;
+  gint n_state = 0, n_stats = 0;
+  GPtrArray *a;
+
+  g_signal_connect (e, "notify::state", G_CALLBACK (count_notify), &n_state);
+  g_signal_connect (e, "notify::stats", G_CALLBACK (count_notify), &n_stats);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_harness_set_live (h, FALSE);
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  push_audio (h, 0, 3 * SR, 1600, FALSE);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  a = pull_all (h);
+  fail_unless (g_atomic_int_get (&n_state) >= 2, "state notified %d times",
+      n_state);
+  /* about once per second of video: 3 s */
+  fail_unless (g_atomic_int_get (&n_stats) >= 2, "stats notified %d times",
+      n_stats);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
 }
 
 GST_END_TEST;
@@ -1256,6 +1353,9 @@ liveavatarsrc_suite (void)
   tcase_add_test (tc, test_slow_engine_3x);
   tcase_add_test (tc, test_slow_engine_10x);
   tcase_add_test (tc, test_idle_silence);
+  tcase_add_test (tc, test_error_texts);
+  tcase_add_test (tc, test_only_25fps);
+  tcase_add_test (tc, test_notify);
   tcase_add_test (tc, test_interface_pinned);
   tcase_add_test (tc, test_property_mutability);
   tcase_add_test (tc, test_reference_swap);
