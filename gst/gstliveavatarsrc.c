@@ -26,11 +26,16 @@
  * tagged with the frame index at which the audio before it ends.  No lock
  * is held across a push or a session wait.
  *
- * In live pipelines, when a frame is not ready by its deadline
- * (base-time + running-time + latency), the last frame (or the reference
- * image before the first one) is repeated with the right PTS, a QoS message
- * is posted and the late generated frame is dropped when it arrives.
- * Non-live pipelines block and never drop.
+ * In live pipelines every slot of the grid gets one buffer: when a frame
+ * is not ready by its deadline (base-time + running-time + latency), the
+ * last frame (or the reference image before the first one) is repeated
+ * with the right PTS and the GAP flag, and a QoS message is posted.  The
+ * engine never starts a block that cannot be on time: stale audio is
+ * skipped in whole blocks (session_time_left), so a slow device gives a
+ * lip-synced avatar at a reduced rate, with a WARNING.  A silent live
+ * upstream is fed silence on the clock (idle=silence).  Non-live pipelines
+ * block and never drop.  The model loads on a worker thread.  Timing
+ * arithmetic: liveavatar-timeline.c; output side: liveavatar-output.c.
  *
  * Output is system memory, or video/x-raw(memory:CUDAMemory) on the CUDA
  * context shared with downstream (cudadownload, cudaconvert, nvh264enc)
@@ -481,12 +486,15 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
   /**
    * GstLiveAvatarSrc:latency:
    *
-   * Expected generation time of one block, added to the reported latency
-   * and to the live deadlines.  Changing it posts a LATENCY message.
+   * The time one block may take to generate, added to the reported latency
+   * and to the live deadlines: in a live pipeline a block whose measured
+   * time exceeds it can never be on time.  Changing it posts a LATENCY
+   * message.
    */
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
-          "Expected generation time per block in ms, added to the reported "
+          "Time a block may take to generate in ms (set it to at least the "
+          "measured block time, stats ms-block-avg), added to the reported "
           "latency (block + look-ahead + this)", 0, 60000, DEFAULT_LATENCY_MS,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_LEAKY,
@@ -526,7 +534,8 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
           40, 60000, DEFAULT_IDLE_TIMEOUT_MS, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_QOS,
       g_param_spec_boolean ("qos", "QoS",
-          "Handle downstream QoS in live pipelines (drop frames already late)",
+          "Live: downstream QoS marks slots as late when choosing which block "
+          "to generate",
           DEFAULT_QOS, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MAX_ERRORS,
       g_param_spec_int ("max-errors", "Max errors",
