@@ -222,6 +222,7 @@ struct _GstLiveAvatarSrc
   GMutex swap_lock;
   guint ref_gen;
   guint applied_gen;            /* ref_gen the session's reference is from */
+  guint64 swaps_prepared;       /* swaps handed to the session */
   /* The swap worker (request_swap): object lock. */
   GThread *swapper;
   gboolean swap_running, swap_again;
@@ -879,6 +880,7 @@ make_stats (GstLiveAvatarSrc * self)
       "sink-frame", G_TYPE_STRING, st.sink_from_stream ?
       "first-generated" : "reference",
       "reference-swaps", G_TYPE_INT64, st.reference_swaps,
+      "reference-swaps-prepared", G_TYPE_UINT64, self->swaps_prepared,
       "width", G_TYPE_INT, self->width, "height", G_TYPE_INT, self->height,
       NULL);
   GST_OBJECT_UNLOCK (self);
@@ -1129,6 +1131,7 @@ swap_reference (GstLiveAvatarSrc * self)
     g_clear_pointer (&self->idle_rgb, g_bytes_unref);
     self->idle_rgb = idle;
     self->applied_gen = gen;
+    self->swaps_prepared++;
     GST_OBJECT_UNLOCK (self);
     GST_INFO_OBJECT (self, "avatar swapped to %s", sample ?
         "the reference-sample" : path);
@@ -1283,11 +1286,17 @@ load_thread (gpointer data)
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
   self->idle_rgb = g_bytes_new_take (la_image_resize_crop (job->ref, job->rw,
           job->rh, h, w, NULL, NULL), (gsize) w * h * 3);
-  if (self->state == GST_LIVE_AVATAR_SRC_STATE_LOADING)
-    self->state = GST_STATE (self) >= GST_STATE_PAUSED ?
-        GST_LIVE_AVATAR_SRC_STATE_IDLE : GST_LIVE_AVATAR_SRC_STATE_READY;
   self->applied_gen = job->gen;
   changed = self->ref_gen != job->gen;
+  GST_OBJECT_UNLOCK (self);
+  /* Done before the state says so: READY->PAUSED, seeing it done, sets
+   * idle itself; seeing it running, leaves the state to us (the target
+   * state tells whether that transition is under way). */
+  set_load_status (self, LOAD_DONE);
+  GST_OBJECT_LOCK (self);
+  if (self->state == GST_LIVE_AVATAR_SRC_STATE_LOADING)
+    self->state = GST_STATE_TARGET (self) >= GST_STATE_PAUSED ?
+        GST_LIVE_AVATAR_SRC_STATE_IDLE : GST_LIVE_AVATAR_SRC_STATE_READY;
   GST_OBJECT_UNLOCK (self);
   g_object_notify (G_OBJECT (self), "state");
   GST_INFO_OBJECT (self, "session ready: %dx%d, latency %" GST_TIME_FORMAT,
@@ -1295,7 +1304,6 @@ load_thread (gpointer data)
   text = g_strdup_printf ("Model loaded: %dx%d output", w, h);
   post_progress (self, GST_PROGRESS_TYPE_COMPLETE, text);
   g_free (text);
-  set_load_status (self, LOAD_DONE);
   /* the reference changed while the model loaded: apply the newest */
   if (changed)
     swap_reference (self);

@@ -199,10 +199,21 @@ run_with_swap (gboolean swap, gsize per, GstStructure ** stats)
     GstSample *ref = make_ref_sample (64, 40);
     g_object_set (h->element, "reference-sample", ref, NULL);
     gst_sample_unref (ref);
-    /* The swap is prepared on the element's swap worker: let it hand the
-     * image over before the next blocks' audio goes in (the mock takes it
-     * at once; the engine then applies it at its next block). */
-    g_usleep (100 * 1000);
+    /* The swap is prepared on the element's swap worker: wait until it
+     * handed the image to the session before the next blocks' audio goes
+     * in (the engine then applies it at its next block). */
+    {
+      gint64 end = g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND;
+      guint64 prepared = 0;
+      do {
+        GstStructure *st;
+        g_usleep (1000);
+        g_object_get (h->element, "stats", &st, NULL);
+        gst_structure_get_uint64 (st, "reference-swaps-prepared", &prepared);
+        gst_structure_free (st);
+      } while (prepared < 1 && g_get_monotonic_time () < end);
+      fail_unless (prepared == 1, "the swap was not prepared");
+    }
   }
   fail_unless_equals_int (push_audio (h, gst_util_uint64_scale (head,
               GST_SECOND, SR), 2 * 48 * SPF - head, per, FALSE), GST_FLOW_OK);
