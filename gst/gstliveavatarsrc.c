@@ -1948,9 +1948,12 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
 
 /* Source side (task) */
 
+/* A QoS message for the slots [pts, pts + dur); @block_ms > 0 adds why
+ * (the engine cannot keep up): fields block-time (the measured block time)
+ * and real-time-budget (one block of video), in ns. */
 static void
-post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
-    GstClockTimeDiff jitter, gboolean live)
+post_qos_full (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
+    GstClockTimeDiff jitter, gboolean live, gdouble block_ms)
 {
   GstMessage *msg;
   guint64 dropped;
@@ -1965,7 +1968,19 @@ post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
   gst_message_set_qos_values (msg, jitter, 1.0, 1000000);
   gst_message_set_qos_stats (msg, GST_FORMAT_BUFFERS, self->processed,
       dropped);
+  if (block_ms > 0)
+    gst_structure_set (gst_message_writable_structure (msg),
+        "block-time", G_TYPE_UINT64, (guint64) (block_ms * GST_MSECOND),
+        "real-time-budget", G_TYPE_UINT64, (guint64) LA_TIMELINE_BLOCK_NS,
+        NULL);
   gst_element_post_message (GST_ELEMENT (self), msg);
+}
+
+static void
+post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
+    GstClockTimeDiff jitter, gboolean live)
+{
+  post_qos_full (self, pts, dur, jitter, live, 0);
 }
 
 /* Pushes @buf (owned) into the next grid slot.  Returns the flow result.
@@ -2174,8 +2189,8 @@ watch_speed (GstLiveAvatarSrc * self, GstClockTime t0, gboolean late_frame)
     return;
   self->skips_seen = st.blocks_skipped;
   if (skipped > 0)
-    post_qos (self, la_timeline_pts (t0, self->out.next),
-        skipped * LA_TIMELINE_BLOCK_NS, 0, TRUE);
+    post_qos_full (self, la_timeline_pts (t0, self->out.next),
+        skipped * LA_TIMELINE_BLOCK_NS, 0, TRUE, st.ms_block_avg);
   now_us = g_get_monotonic_time ();
   if (self->last_warning_us &&
       now_us - self->last_warning_us < WARNING_INTERVAL_US)

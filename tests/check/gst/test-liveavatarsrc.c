@@ -632,6 +632,7 @@ typedef struct
   guint slots_late_half;
   guint max_sync_ms;            /* largest |PTS - audio position| of a fresh frame */
   gboolean warned;
+  guint64 qos_block_ms;         /* block-time of the last skip QoS message */
   guint fresh_quiet, slots_quiet;       /* in the silence, from 2 s in to 2.5 s
                                          * before the end (the hole filled at
                                          * resume) */
@@ -729,8 +730,20 @@ run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
       gst_buffer_unref (b);
     }
   }
-  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING))) {
-    r->warned = TRUE;
+  /* A WARNING, and QoS messages of skips that say why: the block time
+   * against the real-time budget.  (pop_filtered would discard the rest.) */
+  while ((msg = gst_bus_pop (bus))) {
+    const GstStructure *qs = gst_message_get_structure (msg);
+    guint64 bt = 0, budget = 0;
+
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+      r->warned = TRUE;
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_QOS &&
+        gst_structure_get_uint64 (qs, "block-time", &bt) &&
+        gst_structure_get_uint64 (qs, "real-time-budget", &budget)) {
+      r->qos_block_ms = bt / GST_MSECOND;
+      fail_unless_equals_uint64 (budget, 480 * GST_MSECOND);
+    }
     gst_message_unref (msg);
   }
   g_object_get (h->element, "stats", &st, NULL);
@@ -765,6 +778,9 @@ check_slow (gdouble ratio)
   fail_unless (r.max_sync_ms <= 40, "lip-sync off by %u ms", r.max_sync_ms);
   fail_unless (r.skipped > 0);
   fail_unless (r.warned, "no WARNING");
+  /* the measured block time, give or take a 40 ms clock step */
+  fail_unless (ABS ((gint64) r.qos_block_ms - (gint64) (480 * ratio)) <= 40,
+      "QoS block-time %" G_GUINT64_FORMAT " ms", r.qos_block_ms);
 }
 
 GST_START_TEST (test_slow_engine_1_5x)
