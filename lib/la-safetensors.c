@@ -9,6 +9,8 @@
  */
 #include "liveavatar/la-checkpoint.h"
 #include "liveavatar/la-error.h"
+#include "la-synth.h"
+#include "la-json.h"
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <stdio.h>
@@ -124,6 +126,8 @@ la_safetensors_open (const char *path, GError **error)
     g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "%s: header is not valid UTF-8", path);
     goto out;
   }
+  if (!la_json_check_depth (hdr, hlen, LA_JSON_DEPTH_SAFETENSORS, path, error))
+    goto out;
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, hdr, (gssize) hlen, &e)) {
     g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "%s: header is not JSON: %s", path, e->message);
@@ -181,14 +185,9 @@ out:
 LaCheckpoint *
 la_safetensors_open_index (const char *index_json, GError **error)
 {
-  GError *e = NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_file (parser, index_json, &e)) {
-    g_set_error (error, LA_ERROR, g_error_matches (e, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? LA_ERROR_NOT_FOUND : LA_ERROR_FORMAT,
-                 "%s: %s", index_json, e->message);
-    g_error_free (e);
+  g_autoptr (JsonParser) parser = la_json_parse_file (index_json, LA_JSON_DEPTH_INDEX, error);
+  if (!parser)
     return NULL;
-  }
   JsonNode *root = json_parser_get_root (parser);
   JsonObject *map = NULL;
   if (root && JSON_NODE_HOLDS_OBJECT (root)) {
@@ -302,8 +301,7 @@ la_safetensors_write (const char *path, LaCheckpoint *ck, GError **error)
   gboolean ok = fwrite (len8, 1, 8, f) == 8 && fwrite (h->str, 1, h->len, f) == h->len;
   for (int i = 0; ok && names[i]; i++) {
     LaTensor *t = la_checkpoint_get (ck, names[i]);
-    size_t n = la_tensor_nbytes (t);
-    ok = fwrite (t->data, 1, n, f) == n;
+    ok = la_write_sparse (f, t->data, la_tensor_nbytes (t));
   }
   ok = (fclose (f) == 0) && ok;
   g_string_free (h, TRUE);
