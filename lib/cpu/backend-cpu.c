@@ -339,8 +339,11 @@ cpu_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
 }
 
 /* im2col per output frame, then one GEMM: y[co, t', :] = W[co, K] . col[K, H'W'].
- * The column buffer is tiled over output rows (at most ~32 M floats), so a
- * full-resolution VAE conv (K = 96·27, H'W' = 270 k) does not need gigabytes;
+ * The column buffer is tiled over output rows (at most ~4 M floats, 16 MB:
+ * under glibc's 32 MB mmap ceiling, so after the first conv the buffer is
+ * reused from the heap instead of being mapped and page-faulted afresh on
+ * every call), so a full-resolution VAE conv (K = 96·27, H'W' = 270 k)
+ * does not need gigabytes;
  * a 1x1x1 stride-1 conv reads x directly (row stride T·H·W), no im2col. */
 typedef struct {
   float *col;
@@ -382,7 +385,7 @@ cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, co
   const int64_t K = Ci * kt * kh * kw, P = Ho * Wo;
   const float *xs = x->data, *bs = b ? b->data : NULL;
   const gboolean pointwise = kt == 1 && kh == 1 && kw == 1 && stride[1] == 1 && stride[2] == 1;
-  const int64_t budget = (int64_t) 32 << 20;
+  const int64_t budget = (int64_t) 4 << 20;
   const int64_t R = pointwise ? Ho : MAX (1, MIN (Ho, budget / MAX (1, K * Wo)));
   float *col = pointwise ? NULL : g_malloc ((size_t) (K * R * Wo) * sizeof (float));
   for (int64_t to = 0; to < To; to++) {
