@@ -181,7 +181,7 @@ loop_worker_free (LoopWorker *lw)
  * started here on the loopback (it loads the model itself, as a worker
  * process would), so the soak covers both ends of the stage protocol. */
 static gboolean
-bench_session (int blocks, const char *devices, GError **error)
+bench_session (int blocks, int threads, const char *devices, GError **error)
 {
   LoopWorker lw[LA_TPP_MAX_STAGES] = { 0 };
   int n_lw = 0;
@@ -206,6 +206,7 @@ bench_session (int blocks, const char *devices, GError **error)
   p.ref_stride = 64 * 3;
   p.max_area = 64 * 64;
   p.context_ms = 1000;
+  p.n_threads = threads;
   {
     g_auto (GStrv) parts = g_strsplit (devices ? devices : "cpu", ",", -1);
     for (int i = 0; parts[i] && n_lw < LA_TPP_MAX_STAGES; i++)
@@ -223,8 +224,10 @@ bench_session (int blocks, const char *devices, GError **error)
     devlist = g_strjoinv (",", parts);
   }
   p.devices = devlist;
+  double ts = now_ms ();
   if (!(s = la_session_new (&p, error)))
     goto out;
+  printf ("session setup (model load, reference encode, prefill): %.0f ms\n", now_ms () - ts);
   const gsize chunk = 7680;                         /* one block of audio */
   float *pcm = g_new (float, chunk);
   gint64 frames = 0, want = (gint64) blocks * 12 - 3;
@@ -378,7 +381,7 @@ main (int argc, char **argv)
     else if (strcmp (parts[i], "wav2vec2") == 0)
       ok = bench_wav2vec2 (be, 4.8, &error);
     else if (strcmp (parts[i], "session") == 0)
-      ok = bench_session (blocks ? blocks : 10000, session_devices, &error);
+      ok = bench_session (blocks ? blocks : 10000, threads, session_devices, &error);
     else if (strcmp (parts[i], "soak") == 0)
       ok = bench_soak (be, p, blocks ? blocks : 10000, &error);
     else {

@@ -8,7 +8,9 @@
  * file, like the reference), and the frames are encoded to H.264 and muxed
  * with the ORIGINAL audio (AAC) into an MP4, as the reference's ffmpeg step
  * does.  Without --model (or with --preset tiny) a tiny random model is
- * generated in the user cache: its output is not a face.
+ * generated in the user cache: its output is not a face, and it renders at
+ * the demo's 128x128 area unless --max-area says otherwise (at the full
+ * 704x384 its VAE alone keeps the CPU busy for minutes, for noise).
  */
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-image.h>
@@ -18,6 +20,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The tiny model's default output area: scripts/demo.sh's 128x128. */
+#define TINY_MAX_AREA (128 * 128)
 
 typedef struct {
   char *model, *lora, *image, *audio, *prompt, *out, *preset, *mode, *devices;
@@ -110,7 +115,8 @@ static gboolean
 render (Options *o, GError **error)
 {
   g_autofree char *model = NULL;
-  if (!o->model || g_strcmp0 (o->preset, "tiny") == 0) {
+  gboolean tiny = !o->model || g_strcmp0 (o->preset, "tiny") == 0;
+  if (tiny) {
     if (!(model = ensure_tiny_model (o->seed, error)))
       return FALSE;
     fprintf (stderr, "no --model: using a generated tiny random model (%s); its output is not a face\n", model);
@@ -138,6 +144,8 @@ render (Options *o, GError **error)
   p.sink_offset = o->sink_offset;
   if (o->max_area)
     p.max_area = o->max_area;
+  else if (tiny)
+    p.max_area = TINY_MAX_AREA;
   p.audio_mode = g_strcmp0 (o->mode, "live") == 0 ? LA_AUDIO_LIVE : LA_AUDIO_OFFLINE;
   if (o->devices)
     p.devices = o->devices;
@@ -225,7 +233,7 @@ main (int argc, char **argv)
     { "preset", 0, 0, G_OPTION_ARG_STRING, &o.preset, "tiny: use a generated tiny model", "NAME" },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &o.seed, "Noise seed (default 420)", "N" },
     { "sink-offset", 0, 0, G_OPTION_ARG_INT, &o.sink_offset, "Fixed rolling-sink offset 4..30 (default random)", "D" },
-    { "max-area", 0, 0, G_OPTION_ARG_INT, &o.max_area, "Output pixel-area budget (default 720*400)", "N" },
+    { "max-area", 0, 0, G_OPTION_ARG_INT, &o.max_area, "Output pixel-area budget (default 720*400; 128*128 with the tiny model)", "N" },
     { "audio-mode", 0, 0, G_OPTION_ARG_STRING, &o.mode, "offline (default, parity) or live", "MODE" },
     { "devices", 'd', 0, G_OPTION_ARG_STRING, &o.devices, "cpu (default); TPP stages: cpu,cpu,... or cpu,tcp://HOST:PORT (a liveavatar-stage worker)", "DEV" },
     { NULL }
@@ -236,6 +244,10 @@ main (int argc, char **argv)
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || !o.image || !o.audio || !o.out) {
     fprintf (stderr, "liveavatar-render: %s\n", error ? error->message : "--image, --audio and -o are required");
+    return 2;
+  }
+  if (o.preset && strcmp (o.preset, "tiny") != 0) {
+    fprintf (stderr, "liveavatar-render: unknown --preset '%s' (the one preset is tiny)\n", o.preset);
     return 2;
   }
   if (o.prompt && !g_utf8_validate (o.prompt, -1, NULL)) {

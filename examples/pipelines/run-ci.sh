@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every example that needs no device and no network (CI):
 # file-to-mp4, tts-espeak and stage-workers (SINK=fakesink; the worker on
-# the loopback), with the tiny model, and the webrtc-app, whose two peers
-# talk over loopback inside one process.
+# the loopback), with the tiny model, the webrtc-app, whose two peers
+# talk over loopback inside one process, and the agent example (a scripted
+# conversation with silences and a barge-in, its checks in agent_demo.py).
 # Checks the MP4 has a video and an audio stream, and that the WebRTC peer
 # receives generated (changing) avatar frames.
 set -euo pipefail
@@ -44,6 +45,8 @@ else
     echo "webrtc-app: $distinct distinct avatar frames received over the peer connection"
   fi
 fi
+echo "agent"
+"$HERE/agent/run.sh" --check || fail=1
 rm -rf "$LA_OUT"
-if [ $fail = 0 ]; then echo "examples: 4 passed, 0 failed"; else echo "examples: failed"; fi
+if [ $fail = 0 ]; then echo "examples: 5 passed, 0 failed"; else echo "examples: failed"; fi
 exit $fail

@@ -1,12 +1,12 @@
 /* backend-cpu.c — the reference backend: f32 on the host, OpenBLAS for matrix
- * products, OpenMP threads for the rest.  Every op mirrors the PyTorch fp32
+ * products, la-parallel.c's sleeping threads for the rest.  Every op mirrors the PyTorch fp32
  * formula it stands for (see la-backend.h); accumulations are in float
  * unless a double is needed to match PyTorch's own rounding.
  */
 #include "backend-cpu.h"
+#include "la-parallel.h"
 #include "liveavatar/la-error.h"
 #include <cblas.h>
-#include <omp.h>
 #include <math.h>
 #include <string.h>
 
@@ -42,6 +42,21 @@ cpu_fill (LaBackend *be, LaTensor *y, float value)
     p[i] = value;
 }
 
+typedef struct {
+  float *y;
+  int64_t ldy, N;
+  const float *bias;
+} BiasArgs;
+
+static void
+add_bias_rows (int64_t begin, int64_t end, gpointer data)
+{
+  const BiasArgs *a = data;
+  for (int64_t i = begin; i < end; i++)
+    for (int64_t j = 0; j < a->N; j++)
+      a->y[i * a->ldy + j] += a->bias[j];
+}
+
 void
 la_cpu_gemm_nt (int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
                 const float *w, int64_t ldw, float *y, int64_t ldy, const float *bias)
@@ -51,10 +66,8 @@ la_cpu_gemm_nt (int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (int) M, (int) N, (int) K,
                1.0f, x, (int) ldx, w, (int) ldw, 0.0f, y, (int) ldy);
   if (bias) {
-#pragma omp parallel for if (M * N > 65536)
-    for (int64_t i = 0; i < M; i++)
-      for (int64_t j = 0; j < N; j++)
-        y[i * ldy + j] += bias[j];
+    BiasArgs a = { y, ldy, N, bias };
+    la_parallel_for (M, M * N, add_bias_rows, &a);
   }
 }
 
@@ -83,14 +96,23 @@ cpu_matmul (LaBackend *be, LaTensor *c, const LaTensor *a, const LaTensor *b,
                  beta, (float *) c->data + i * M * N, (int) N);
 }
 
+/* Arguments of the row-wise norms. */
+typedef struct {
+  float *ys;
+  const float *xs, *ws, *bs;
+  int64_t N;
+  float eps;
+} NormArgs;
+
 static void
-cpu_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b, float eps)
+layer_norm_rows (int64_t begin, int64_t end, gpointer data)
 {
-  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
-  const float *xs = x->data, *ws = w ? w->data : NULL, *bs = b ? b->data : NULL;
-  float *ys = y->data;
-#pragma omp parallel for if (R * N > 65536)
-  for (int64_t r = 0; r < R; r++) {
+  const NormArgs *a = data;
+  const float *xs = a->xs, *ws = a->ws, *bs = a->bs;
+  float *ys = a->ys;
+  const int64_t N = a->N;
+  const float eps = a->eps;
+  for (int64_t r = begin; r < end; r++) {
     const float *xr = xs + r * N;
     float *yr = ys + r * N;
     /* Two-pass in double: PyTorch's CPU kernel is compensated enough that a
@@ -118,13 +140,22 @@ cpu_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w
 }
 
 static void
-cpu_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps)
+cpu_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b, float eps)
 {
   int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
-  const float *xs = x->data, *ws = w ? w->data : NULL;
-  float *ys = y->data;
-#pragma omp parallel for if (R * N > 65536)
-  for (int64_t r = 0; r < R; r++) {
+  NormArgs a = { y->data, x->data, w ? w->data : NULL, b ? b->data : NULL, N, eps };
+  la_parallel_for (R, R * N, layer_norm_rows, &a);
+}
+
+static void
+rms_norm_rows (int64_t begin, int64_t end, gpointer data)
+{
+  const NormArgs *a = data;
+  const float *xs = a->xs, *ws = a->ws;
+  float *ys = a->ys;
+  const int64_t N = a->N;
+  const float eps = a->eps;
+  for (int64_t r = begin; r < end; r++) {
     const float *xr = xs + r * N;
     float *yr = ys + r * N;
     double ss = 0;
@@ -134,6 +165,14 @@ cpu_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, 
     for (int64_t i = 0; i < N; i++)
       yr[i] = ws ? (xr[i] * rs) * ws[i] : xr[i] * rs;
   }
+}
+
+static void
+cpu_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps)
+{
+  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
+  NormArgs a = { y->data, x->data, w ? w->data : NULL, NULL, N, eps };
+  la_parallel_for (R, R * N, rms_norm_rows, &a);
 }
 
 static inline float
@@ -153,50 +192,83 @@ unary1 (LaUnaryOp op, float v)
   return v;
 }
 
+/* Arguments of the element-wise ops: y = f(a, b, c), b and c broadcast by
+ * repetition (index i % m). */
+typedef struct {
+  float *ys;
+  const float *as, *bs, *cs;
+  int64_t n, m, mc;
+  int op;
+  float alpha;
+} EltArgs;
+
+static void
+unary_range (int64_t begin, int64_t end, gpointer data)
+{
+  const EltArgs *e = data;
+  for (int64_t i = begin; i < end; i++)
+    e->ys[i] = unary1 ((LaUnaryOp) e->op, e->as[i]);
+}
+
 static void
 cpu_unary (LaBackend *be, LaUnaryOp op, LaTensor *y, const LaTensor *x)
 {
   int64_t n = la_tensor_numel (x);
-  const float *xs = x->data;
-  float *ys = y->data;
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; i++)
-    ys[i] = unary1 (op, xs[i]);
+  EltArgs e = { .ys = y->data, .as = x->data, .op = op };
+  la_parallel_for (n, n, unary_range, &e);
+}
+
+static void
+binary_range (int64_t begin, int64_t end, gpointer data)
+{
+  const EltArgs *e = data;
+  const int64_t n = e->n, m = e->m;
+  for (int64_t i = begin; i < end; i++) {
+    float u = e->as[i], v = e->bs[m == n ? i : i % m];
+    e->ys[i] = e->op == LA_BINARY_ADD ? u + v : e->op == LA_BINARY_SUB ? u - v : u * v;
+  }
 }
 
 static void
 cpu_binary (LaBackend *be, LaBinaryOp op, LaTensor *y, const LaTensor *a, const LaTensor *b)
 {
   int64_t n = la_tensor_numel (a), m = la_tensor_numel (b);
-  const float *as = a->data, *bs = b->data;
-  float *ys = y->data;
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; i++) {
-    float u = as[i], v = bs[m == n ? i : i % m];
-    ys[i] = op == LA_BINARY_ADD ? u + v : op == LA_BINARY_SUB ? u - v : u * v;
-  }
+  EltArgs e = { .ys = y->data, .as = a->data, .bs = b->data, .n = n, .m = m, .op = op };
+  la_parallel_for (n, n, binary_range, &e);
+}
+
+static void
+axpy_range (int64_t begin, int64_t end, gpointer data)
+{
+  const EltArgs *e = data;
+  const int64_t n = e->n, m = e->m;
+  for (int64_t i = begin; i < end; i++)
+    e->ys[i] = e->as[i] + e->alpha * e->bs[m == n ? i : i % m];
 }
 
 static void
 cpu_axpy (LaBackend *be, LaTensor *y, const LaTensor *a, float alpha, const LaTensor *b)
 {
   int64_t n = la_tensor_numel (a), m = la_tensor_numel (b);
-  const float *as = a->data, *bs = b->data;
-  float *ys = y->data;
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; i++)
-    ys[i] = as[i] + alpha * bs[m == n ? i : i % m];
+  EltArgs e = { .ys = y->data, .as = a->data, .bs = b->data, .n = n, .m = m, .alpha = alpha };
+  la_parallel_for (n, n, axpy_range, &e);
+}
+
+static void
+modulate_range (int64_t begin, int64_t end, gpointer data)
+{
+  const EltArgs *e = data;
+  for (int64_t i = begin; i < end; i++)
+    e->ys[i] = e->as[i] * (1.0f + e->cs[i % e->mc]) + e->bs[i % e->m];
 }
 
 static void
 cpu_modulate (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *shift, const LaTensor *scale)
 {
-  int64_t n = la_tensor_numel (x), ms = la_tensor_numel (shift), mc = la_tensor_numel (scale);
-  const float *xs = x->data, *sh = shift->data, *sc = scale->data;
-  float *ys = y->data;
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; i++)
-    ys[i] = xs[i] * (1.0f + sc[i % mc]) + sh[i % ms];
+  int64_t n = la_tensor_numel (x);
+  EltArgs e = { .ys = y->data, .as = x->data, .bs = shift->data, .cs = scale->data, .n = n,
+                .m = la_tensor_numel (shift), .mc = la_tensor_numel (scale) };
+  la_parallel_for (n, n, modulate_range, &e);
 }
 
 static void
@@ -215,13 +287,26 @@ softmax_row (float *yr, const float *xr, int64_t N)
     yr[i] *= inv;
 }
 
+typedef struct {
+  float *ys;
+  const float *xs;
+  int64_t N;
+} SoftmaxArgs;
+
+static void
+softmax_rows (int64_t begin, int64_t end, gpointer data)
+{
+  const SoftmaxArgs *a = data;
+  for (int64_t r = begin; r < end; r++)
+    softmax_row (a->ys + r * a->N, a->xs + r * a->N, a->N);
+}
+
 static void
 cpu_softmax (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
   int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
-#pragma omp parallel for if (R * N > 65536)
-  for (int64_t r = 0; r < R; r++)
-    softmax_row ((float *) y->data + r * N, (const float *) x->data + r * N, N);
+  SoftmaxArgs a = { y->data, x->data, N };
+  la_parallel_for (R, R * N, softmax_rows, &a);
 }
 
 /* Per head, in blocks of query rows so the logits stay small. */
@@ -243,9 +328,8 @@ cpu_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
         for (int64_t i = 0; i < nq * Lk; i++)
           s[i] += bh[i];
       }
-#pragma omp parallel for if (nq * Lk > 65536)
-      for (int64_t i = 0; i < nq; i++)
-        softmax_row (s + i * Lk, s + i * Lk, Lk);
+      SoftmaxArgs sa = { s, s, Lk };
+      la_parallel_for (nq, nq * Lk, softmax_rows, &sa);
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) nq, (int) D, (int) Lk, 1.0f,
                    s, (int) Lk, (const float *) v->data + h * D, (int) HD, 0.0f,
                    (float *) out->data + q0 * HD + h * D, (int) HD);
@@ -255,9 +339,42 @@ cpu_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
 }
 
 /* im2col per output frame, then one GEMM: y[co, t', :] = W[co, K] . col[K, H'W'].
- * The column buffer is tiled over output rows (at most ~32 M floats), so a
- * full-resolution VAE conv (K = 96·27, H'W' = 270 k) does not need gigabytes;
+ * The column buffer is tiled over output rows (at most ~4 M floats, 16 MB:
+ * under glibc's 32 MB mmap ceiling, so after the first conv the buffer is
+ * reused from the heap instead of being mapped and page-faulted afresh on
+ * every call), so a full-resolution VAE conv (K = 96·27, H'W' = 270 k)
+ * does not need gigabytes;
  * a 1x1x1 stride-1 conv reads x directly (row stride T·H·W), no im2col. */
+typedef struct {
+  float *col;
+  const float *xs;
+  int64_t T, H, W, kt, kh, kw, to, h0, rows, Wo, N;
+  const int *stride;
+} Im2colArgs;
+
+/* Rows kk of the column buffer: input channel c, kernel tap (dt, dh, dw). */
+static void
+im2col_rows (int64_t begin, int64_t end, gpointer data)
+{
+  const Im2colArgs *a = data;
+  const int64_t T = a->T, H = a->H, W = a->W, kt = a->kt, kh = a->kh, kw = a->kw;
+  const int64_t to = a->to, h0 = a->h0, rows = a->rows, Wo = a->Wo, N = a->N;
+  const int *stride = a->stride;
+  for (int64_t kk = begin; kk < end; kk++) {
+    int64_t c = kk / (kt * kh * kw), r = kk % (kt * kh * kw);
+    int64_t dt = r / (kh * kw), dh = (r / kw) % kh, dw = r % kw;
+    const float *src = a->xs + ((c * T + to * stride[0] + dt) * H) * W;
+    float *dst = a->col + kk * N;
+    if (stride[2] == 1)          /* rows are contiguous: the common 3x3x3 case */
+      for (int64_t ho = 0; ho < rows; ho++)
+        memcpy (dst + ho * Wo, src + ((h0 + ho) * stride[1] + dh) * W + dw, (size_t) Wo * sizeof (float));
+    else
+      for (int64_t ho = 0; ho < rows; ho++)
+        for (int64_t wo = 0; wo < Wo; wo++)
+          dst[ho * Wo + wo] = src[((h0 + ho) * stride[1] + dh) * W + wo * stride[2] + dw];
+  }
+}
+
 static void
 cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b,
             const int stride[3])
@@ -268,7 +385,7 @@ cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, co
   const int64_t K = Ci * kt * kh * kw, P = Ho * Wo;
   const float *xs = x->data, *bs = b ? b->data : NULL;
   const gboolean pointwise = kt == 1 && kh == 1 && kw == 1 && stride[1] == 1 && stride[2] == 1;
-  const int64_t budget = (int64_t) 32 << 20;
+  const int64_t budget = (int64_t) 4 << 20;
   const int64_t R = pointwise ? Ho : MAX (1, MIN (Ho, budget / MAX (1, K * Wo)));
   float *col = pointwise ? NULL : g_malloc ((size_t) (K * R * Wo) * sizeof (float));
   for (int64_t to = 0; to < To; to++) {
@@ -280,20 +397,8 @@ cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, co
         B = xs + (to * stride[0]) * H * W;
         ldb = T * H * W;
       } else {
-#pragma omp parallel for if (K * N > 65536)
-        for (int64_t kk = 0; kk < K; kk++) {
-          int64_t c = kk / (kt * kh * kw), r = kk % (kt * kh * kw);
-          int64_t dt = r / (kh * kw), dh = (r / kw) % kh, dw = r % kw;
-          const float *src = xs + ((c * T + to * stride[0] + dt) * H) * W;
-          float *dst = col + kk * N;
-          if (stride[2] == 1)          /* rows are contiguous: the common 3x3x3 case */
-            for (int64_t ho = 0; ho < rows; ho++)
-              memcpy (dst + ho * Wo, src + ((h0 + ho) * stride[1] + dh) * W + dw, (size_t) Wo * sizeof (float));
-          else
-            for (int64_t ho = 0; ho < rows; ho++)
-              for (int64_t wo = 0; wo < Wo; wo++)
-                dst[ho * Wo + wo] = src[((h0 + ho) * stride[1] + dh) * W + wo * stride[2] + dw];
-        }
+        Im2colArgs a = { col, xs, T, H, W, kt, kh, kw, to, h0, rows, Wo, N, stride };
+        la_parallel_for (K, K * N, im2col_rows, &a);
         B = col;
       }
       /* y is [Co, To, Ho, Wo]: row co of this tile starts at (co*To + to)*P + h0*Wo. */
@@ -365,10 +470,10 @@ la_backend_cpu_new (int n_threads)
   self->parent.device = LA_DEVICE_CPU;
   self->parent.ref_count = 1;
   self->parent.n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
-  /* OpenMP and OpenBLAS thread counts are per process: the last CPU backend
-   * created with an explicit count sets them. */
+  /* The loop threads' and OpenBLAS' counts are per process: the last CPU
+   * backend created with an explicit count sets them. */
   if (n_threads > 0) {
-    omp_set_num_threads (n_threads);
+    la_parallel_set_threads (n_threads);
     openblas_set_num_threads (n_threads);
   }
   g_mutex_init (&self->lock);

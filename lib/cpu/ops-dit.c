@@ -7,19 +7,24 @@
  * does (x.to(float64) * complex table, then .float()).  y may alias x.
  */
 #include "backend-cpu.h"
+#include "la-parallel.h"
 
+typedef struct {
+  float *ys;
+  const float *xs, *fs;
+  int64_t W, hd;
+  int n_heads;
+} RopeArgs;
 
-void
-la_cpu_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads)
+static void
+rope_rows (int64_t begin, int64_t end, gpointer data)
 {
-  int64_t L = 1;
-  for (int i = 0; i < x->ndim - 1; i++)
-    L *= x->shape[i];
-  int64_t W = x->shape[x->ndim - 1], hd = W / n_heads, c = hd / 2;
-  const float *xs = (const float *) x->data, *fs = (const float *) freqs->data;
-  float *ys = (float *) y->data;
-#pragma omp parallel for if (L * W > 65536)
-  for (int64_t r = 0; r < L; r++) {
+  const RopeArgs *ra = data;
+  const float *xs = ra->xs, *fs = ra->fs;
+  float *ys = ra->ys;
+  const int64_t W = ra->W, hd = ra->hd, c = hd / 2;
+  const int n_heads = ra->n_heads;
+  for (int64_t r = begin; r < end; r++) {
     const float *f = fs + r * hd;
     for (int64_t h = 0; h < n_heads; h++) {
       const float *a = xs + r * W + h * hd;
@@ -31,4 +36,15 @@ la_cpu_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freq
       }
     }
   }
+}
+
+void
+la_cpu_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads)
+{
+  int64_t L = 1;
+  for (int i = 0; i < x->ndim - 1; i++)
+    L *= x->shape[i];
+  int64_t W = x->shape[x->ndim - 1];
+  RopeArgs a = { y->data, x->data, freqs->data, W, W / n_heads, n_heads };
+  la_parallel_for (L, L * W, rope_rows, &a);
 }

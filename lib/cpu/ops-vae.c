@@ -10,22 +10,30 @@
  * All f32, channel is the slowest dim.
  */
 #include "backend-cpu.h"
+#include "la-parallel.h"
 #include <math.h>
 #include <string.h>
 
-void
-la_cpu_channel_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *gamma,
-                         float eps)
+typedef struct {
+  float *ys;
+  const float *xs, *g;
+  int64_t C, P;
+  float eps;
+} ChannelNormArgs;
+
+/* Positions in blocks of 256 so the channel loop runs over contiguous rows. */
+#define CRN_BLK 256
+
+static void
+channel_rms_norm_blocks (int64_t begin, int64_t end, gpointer data)
 {
-  const int64_t C = x->shape[0], P = la_tensor_numel (x) / C;
-  const float *xs = x->data, *g = gamma->data;
-  float *ys = y->data;
-  const float scale = sqrtf ((float) C);
-  /* Positions in blocks so the channel loop runs over contiguous rows. */
-  const int64_t BLK = 256;
-#pragma omp parallel for if (C * P > 65536)
-  for (int64_t p0 = 0; p0 < P; p0 += BLK) {
-    int64_t n = MIN (BLK, P - p0);
+  const ChannelNormArgs *a = data;
+  const int64_t C = a->C, P = a->P;
+  const float *xs = a->xs, *g = a->g;
+  float *ys = a->ys;
+  const float eps = a->eps, scale = sqrtf ((float) C);
+  for (int64_t blk = begin; blk < end; blk++) {
+    int64_t p0 = blk * CRN_BLK, n = MIN (CRN_BLK, P - p0);
     double acc[256];
     float inv[256];
     for (int64_t i = 0; i < n; i++)
@@ -49,6 +57,15 @@ la_cpu_channel_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const La
 }
 
 void
+la_cpu_channel_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *gamma,
+                         float eps)
+{
+  const int64_t C = x->shape[0], P = la_tensor_numel (x) / C;
+  ChannelNormArgs a = { y->data, x->data, gamma->data, C, P, eps };
+  la_parallel_for ((P + CRN_BLK - 1) / CRN_BLK, C * P, channel_rms_norm_blocks, &a);
+}
+
+void
 la_cpu_copy4d (LaBackend *be, LaTensor *y, const int64_t yoff[4], const LaTensor *x,
                const int64_t xoff[4], const int64_t count[4])
 {
@@ -64,15 +81,20 @@ la_cpu_copy4d (LaBackend *be, LaTensor *y, const int64_t yoff[4], const LaTensor
       }
 }
 
-void
-la_cpu_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x)
+typedef struct {
+  float *ys;
+  const float *xs;
+  int64_t H, W;
+} UpsampleArgs;
+
+static void
+upsample2x_planes (int64_t begin, int64_t end, gpointer data)
 {
-  const int64_t H = x->shape[x->ndim - 2], W = x->shape[x->ndim - 1];
-  const int64_t planes = la_tensor_numel (x) / (H * W);
-  const float *xs = x->data;
-  float *ys = y->data;
-#pragma omp parallel for if (planes * H * W > 65536)
-  for (int64_t p = 0; p < planes; p++)
+  const UpsampleArgs *a = data;
+  const int64_t H = a->H, W = a->W;
+  const float *xs = a->xs;
+  float *ys = a->ys;
+  for (int64_t p = begin; p < end; p++)
     for (int64_t h = 0; h < H; h++) {
       const float *r = xs + (p * H + h) * W;
       float *o = ys + (p * 2 * H + 2 * h) * 2 * W;
@@ -80,6 +102,15 @@ la_cpu_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x)
         o[2 * w] = o[2 * w + 1] = r[w];
       memcpy (o + 2 * W, o, (size_t) (2 * W) * sizeof (float));
     }
+}
+
+void
+la_cpu_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x)
+{
+  const int64_t H = x->shape[x->ndim - 2], W = x->shape[x->ndim - 1];
+  const int64_t planes = la_tensor_numel (x) / (H * W);
+  UpsampleArgs a = { y->data, x->data, H, W };
+  la_parallel_for (planes, planes * H * W, upsample2x_planes, &a);
 }
 
 void

@@ -15,9 +15,6 @@
  * waiter: push/drain/finish then return that error, and nothing deadlocks.
  */
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "tpp-remote.h"
 
 typedef struct {
@@ -49,7 +46,6 @@ struct _LaTpp {
   const LaTensor    *init_ref, *init_motion, *init_ctx;   /* valid during la_tpp_new only */
   gint64             t0_us;
   GArray            *events;
-  int                omp_threads;  /* the creating thread's OpenMP thread count */
 };
 
 void
@@ -192,13 +188,6 @@ stage_main (gpointer data)
   LaTpp *t = st->t;
   GError *err = NULL;
   TppTransport *tr = t->tr;
-#ifdef _OPENMP
-  /* OpenMP thread counts are per thread: a new thread would use every core,
-   * and S stages would oversubscribe the machine S times.  Use the count
-   * the creating thread has (what la_backend_cpu_new set). */
-  omp_set_num_threads (t->omp_threads);
-#endif
-
   /* init: own session (text K/V + sink prefill of own caches), in parallel with the other stages */
   if (st->plan.n_steps > 0) {
     LaDitSessionParams sp = t->p;
@@ -439,9 +428,6 @@ la_tpp_new (const LaTppConfig *cfg, const LaDitSessionParams *p, const LaTensor 
   g_cond_init (&t->cond);
   t->events = g_array_new (FALSE, FALSE, sizeof (LaTppEvent));
   t->t0_us = g_get_monotonic_time ();
-#ifdef _OPENMP
-  t->omp_threads = omp_get_max_threads ();
-#endif
   t->cancel = g_cancellable_new ();
   if (!setup_stages (t, error)) {
     la_tpp_free (t);

@@ -1,6 +1,7 @@
 /* liveavatar-render end to end: N clips of audio give 48N-3 frames at
- * 25 fps in the MP4, with the original audio's duration; bad inputs give a
- * one-line error and a non-zero exit, never a crash. */
+ * 25 fps in the MP4, with the original audio's duration; the tiny preset
+ * renders at the demo's 128x128 unless --max-area says otherwise; bad inputs
+ * give a one-line error and a non-zero exit, never a crash. */
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
 #include <glib/gstdio.h>
@@ -109,6 +110,61 @@ test_render_frames (void)
   g_assert_cmpint (llabs (audio_ns - (gint64) (N * 1.92 * GST_SECOND)), <, 50 * GST_MSECOND);
 }
 
+/* Width and height of an MP4's video stream. */
+static void
+probe_size (const char *mp4, int *width, int *height)
+{
+  g_autofree char *d = g_strdup_printf (
+      "filesrc location=\"%s\" ! qtdemux ! h264parse ! appsink name=v sync=false", mp4);
+  GstElement *p = gst_parse_launch (d, NULL);
+  g_assert_nonnull (p);
+  GstElement *v = gst_bin_get_by_name (GST_BIN (p), "v");
+  gst_element_set_state (p, GST_STATE_PLAYING);
+  GstSample *s = gst_app_sink_pull_sample (GST_APP_SINK (v));
+  g_assert_nonnull (s);
+  GstStructure *st = gst_caps_get_structure (gst_sample_get_caps (s), 0);
+  g_assert_true (gst_structure_get_int (st, "width", width));
+  g_assert_true (gst_structure_get_int (st, "height", height));
+  gst_sample_unref (s);
+  gst_element_set_state (p, GST_STATE_NULL);
+  gst_object_unref (v);
+  gst_object_unref (p);
+}
+
+/* --preset tiny without --max-area: the demo's small area, not 704x384
+ * (minutes of VAE for a random-weight picture); --max-area still rules. */
+static void
+test_tiny_preset_area (void)
+{
+  g_autofree char *wav = g_build_filename (tmp, "a.wav", NULL);
+  g_autofree char *png = g_build_filename (tmp, "tall.png", NULL);
+  g_autofree char *mp4 = g_build_filename (tmp, "tiny.mp4", NULL);
+  g_autofree char *cache = g_build_filename (tmp, "cache", NULL);
+  write_wav (wav, 16000, 0.5);
+  write_png (png);
+  /* the generated model goes to the user cache: keep it in tmp */
+  g_setenv ("XDG_CACHE_HOME", cache, TRUE);
+  g_autofree char *args = g_strdup_printf ("--preset tiny --image '%s' --audio '%s' -o '%s' --sink-offset 9",
+                                           png, wav, mp4);
+  g_autofree char *err = NULL;
+  g_assert_cmpint (run (args, &err), ==, 0);
+  int w, h;
+  probe_size (mp4, &w, &h);
+  g_assert_cmpint (w * h, <=, 128 * 128);
+  g_assert_cmpint (w * h, >=, 128 * 128 / 2);
+  g_autofree char *args2 = g_strdup_printf ("--preset tiny --image '%s' --audio '%s' -o '%s' --sink-offset 9 "
+                                            "--max-area 4096", png, wav, mp4);
+  g_autofree char *err2 = NULL;
+  g_assert_cmpint (run (args2, &err2), ==, 0);
+  probe_size (mp4, &w, &h);
+  g_assert_cmpint (w * h, <=, 4096);
+  g_autofree char *err3 = NULL;
+  g_autofree char *args3 = g_strdup_printf ("--preset huge --image '%s' --audio '%s' -o /dev/null", png, wav);
+  g_assert_cmpint (run (args3, &err3), !=, 0);
+  g_assert_nonnull (strstr (err3, "huge"));
+  g_unsetenv ("XDG_CACHE_HOME");
+}
+
 static void
 test_bad_inputs (void)
 {
@@ -161,6 +217,7 @@ main (int argc, char **argv)
   if (system (cmd) != 0)
     g_error ("could not generate the tiny model");
   g_test_add_func ("/render/frames-and-audio", test_render_frames);
+  g_test_add_func ("/render/tiny-preset-area", test_tiny_preset_area);
   g_test_add_func ("/render/bad-inputs", test_bad_inputs);
   int r = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
