@@ -18,6 +18,7 @@
 #pragma once
 #include <glib.h>
 #include "la-backend.h"
+#include "la-weights.h"
 
 G_BEGIN_DECLS
 
@@ -54,6 +55,9 @@ typedef struct {
   const char *devices;         /* "cpu" (default); a comma list of TPP stages, each "cpu" or
                                 * "tcp://HOST:PORT" (a liveavatar-stage worker); "cuda:0[,1,...]" */
   int n_threads;               /* CPU threads, 0 = all */
+  LaWeights weights;           /* resident precision of the linear weights (la-weights.h):
+                                * LA_WEIGHTS_FILE (0, the checkpoint's: bf16 stays bf16) or
+                                * LA_WEIGHTS_F32 (golden-case parity) */
 } LaSessionParams;
 
 void la_session_params_init (LaSessionParams *p);
@@ -84,6 +88,8 @@ typedef struct {
   gboolean sink_from_stream;     /* the sink is the stream's first generated latent (rolling
                                   * sink, from clip 1 on); FALSE: the reference image */
   gint64 reference_swaps;        /* la_session_set_reference calls applied so far */
+  guint64 weight_bytes;          /* resident weights of its model (shared with the sessions
+                                  * of the same model: see la_model_cache_get_stats) */
 } LaSessionStats;
 
 /* Loads the model, encodes the reference and the prompt, prefills the sink
@@ -138,5 +144,15 @@ void       la_session_interrupt (LaSession *s);
 void       la_session_reset (LaSession *s);
 
 void       la_session_get_stats (LaSession *s, LaSessionStats *st);
+
+/* The process's model cache: sessions that load the same model folder, LoRA,
+ * precision and device share one resident copy of the weights (reference
+ * counted; freed with the last session using it). */
+typedef struct {
+  guint   n_models;          /* distinct models resident */
+  guint   n_users;           /* sessions holding them */
+  guint64 resident_bytes;    /* their weights, each model counted once */
+} LaModelCacheStats;
+void       la_model_cache_get_stats (LaModelCacheStats *st);
 
 G_END_DECLS
