@@ -75,6 +75,7 @@ pair_free (Pair *p)
 
 struct _LaLoraPlan {
   GHashTable *pairs;          /* base weight name ("blocks.0.ffn.0.weight") -> Pair */
+  LaCheckpoint *lora;         /* set by la_lora_plan_set_release: merged pairs leave it */
   char *lora_path, *base_path;
   double alpha;
   LaLoraReport rep;
@@ -86,6 +87,8 @@ la_lora_plan_free (LaLoraPlan *p)
   if (!p)
     return;
   g_hash_table_unref (p->pairs);
+  if (p->lora)
+    la_checkpoint_unref (p->lora);
   g_free (p->lora_path);
   g_free (p->base_path);
   g_free (p);
@@ -238,7 +241,19 @@ la_lora_plan_apply (LaLoraPlan *plan, const char *wname, LaTensor *w)
     p->used = TRUE;
     plan->rep.n_merged++;
   }
+  if (plan->lora) {
+    la_checkpoint_release (plan->lora, p->akey);
+    la_checkpoint_release (plan->lora, p->bkey);
+  }
   return TRUE;
+}
+
+void
+la_lora_plan_set_release (LaLoraPlan *plan, LaCheckpoint *lora)
+{
+  if (plan->lora)
+    la_checkpoint_unref (plan->lora);
+  plan->lora = lora ? la_checkpoint_ref (lora) : NULL;
 }
 
 gboolean

@@ -64,6 +64,10 @@ LaLoraPlan *la_lora_plan_new (LaCheckpoint *base, LaCheckpoint *lora, double alp
 gboolean    la_lora_plan_targets (LaLoraPlan *plan, const char *wname);
 gboolean    la_lora_plan_apply (LaLoraPlan *plan, const char *wname, LaTensor *w);
 gboolean    la_lora_plan_finish (LaLoraPlan *plan, LaLoraReport *report, GError **error);
+/* For a loader that owns `lora` (the checkpoint the plan was made from):
+ * each pair leaves it (la_checkpoint_release) once merged, so the LoRA
+ * file's pages do not accumulate while the model loads. */
+void        la_lora_plan_set_release (LaLoraPlan *plan, LaCheckpoint *lora);
 void        la_lora_plan_free (LaLoraPlan *plan);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaLoraPlan, la_lora_plan_free)
 

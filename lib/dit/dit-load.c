@@ -46,6 +46,7 @@ la_dit_model_load_full (LaBackend *be, const char *model_dir, const char *lora, 
       return NULL;
     }
     g_autofree char *d = la_checkpoint_digest (l);
+    la_lora_plan_set_release (plan, l);
     g_checksum_update (h, (const guchar *) "|lora|", -1);
     g_checksum_update (h, (const guchar *) d, -1);
   }
