@@ -27,4 +27,7 @@ extern guint64 la_torchzip_zip64_threshold;
 /* CRC-32 (IEEE 802.3, as zip uses), continuing from `crc` (0 to start). */
 guint32       la_crc32 (guint32 crc, const void *data, gsize len);
 
+/* la_crc32 over `n` zero bytes, in O(log n) (zero-filled generated weights). */
+guint32       la_crc32_zeros (guint32 crc, guint64 n);
+
 G_END_DECLS

@@ -9,6 +9,7 @@
  */
 #include "liveavatar/la-checkpoint.h"
 #include "liveavatar/la-error.h"
+#include "la-synth.h"
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <stdio.h>
@@ -302,8 +303,7 @@ la_safetensors_write (const char *path, LaCheckpoint *ck, GError **error)
   gboolean ok = fwrite (len8, 1, 8, f) == 8 && fwrite (h->str, 1, h->len, f) == h->len;
   for (int i = 0; ok && names[i]; i++) {
     LaTensor *t = la_checkpoint_get (ck, names[i]);
-    size_t n = la_tensor_nbytes (t);
-    ok = fwrite (t->data, 1, n, f) == n;
+    ok = la_write_sparse (f, t->data, la_tensor_nbytes (t));
   }
   ok = (fclose (f) == 0) && ok;
   g_string_free (h, TRUE);

@@ -40,6 +40,7 @@
 #include "liveavatar/la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-checkpoint-private.h"
+#include "la-synth.h"
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
@@ -74,6 +75,40 @@ la_crc32 (guint32 crc, const void *data, gsize len)
   for (gsize i = 0; i < len; i++)
     crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
   return ~crc;
+}
+
+/* The register update for n zero bytes is linear over GF(2): M^n, with M the
+ * 32x32 matrix of one zero byte (column i = the update of bit i), applied by
+ * repeated squaring in O(32^2 log n). */
+static guint32
+gf2_apply (const guint32 *m, guint32 v)
+{
+  guint32 r = 0;
+  for (int i = 0; v; i++, v >>= 1)
+    if (v & 1)
+      r ^= m[i];
+  return r;
+}
+
+guint32
+la_crc32_zeros (guint32 crc, guint64 n)
+{
+  guint32 m[32], sq[32];
+  for (int i = 0; i < 32; i++) {
+    guint32 c = 1u << i;
+    for (int k = 0; k < 8; k++)
+      c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    m[i] = c;
+  }
+  guint32 r = ~crc;
+  for (; n; n >>= 1) {
+    if (n & 1)
+      r = gf2_apply (m, r);
+    for (int i = 0; i < 32; i++)
+      sq[i] = gf2_apply (m, m[i]);
+    memcpy (m, sq, sizeof m);
+  }
+  return ~r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1093,7 +1128,7 @@ static void put64 (GArray *a, guint64 v) { put32 (a, (guint32) v); put32 (a, (gu
 static void
 zw_raw (ZipWriter *w, const void *data, gsize n)
 {
-  if (!w->failed && n && fwrite (data, 1, n, w->f) != n)
+  if (!w->failed && n && !la_write_sparse (w->f, data, n))
     w->failed = TRUE;
   w->off += n;
 }
@@ -1105,7 +1140,9 @@ zw_entry (ZipWriter *w, const char *name, const void *data, guint64 size)
   gsize nl = strlen (name);
   guint64 hdr = w->off;
   guint32 crc = 0;
-  for (guint64 done = 0; done < size;) {   /* la_crc32 takes gsize chunks */
+  if (la_synth_is_zeros (data, size))
+    crc = la_crc32_zeros (0, size);
+  else for (guint64 done = 0; done < size;) {   /* la_crc32 takes gsize chunks */
     gsize chunk = (gsize) MIN (size - done, (guint64) 1 << 30);
     crc = la_crc32 (crc, (const guint8 *) data + done, chunk);
     done += chunk;

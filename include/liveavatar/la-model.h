@@ -81,4 +81,21 @@ LaCheckpoint *la_lora_random (LaCheckpoint *base, int rank, guint64 seed);
 /* Writes a complete tiny random-weight model folder in the official layout
  * (DiT dim 96 / 3 heads / 3 layers, the golden cases' widths) to `dir`. */
 gboolean la_model_write_tiny (const char *dir, guint64 seed, GError **error);
+
+/* The released LoRA's rank (liveavatar.safetensors). */
+#define LA_LORA_RANK 128
+
+/* Depths for la_model_write_full; 0 keeps the published one (40, 24, 24). */
+typedef struct {
+  int     dit_layers, t5_layers, wav2vec2_layers;
+  guint64 seed;
+} LaFullTreeOptions;
+
+/* Writes both published downloads under `dir` at full width:
+ * dir/Wan2.2-S2V-14B/ (config.json as diffusers writes it, 4 bf16 DiT shards
+ * + index, Wan2.1_VAE.pth, models_t5_umt5-xxl-enc-bf16.pth, google/umt5-xxl/,
+ * wav2vec2-large-xlsr-53-english/) and dir/LiveAvatar/liveavatar.safetensors
+ * (bf16, rank 128).  Tensors of 2^24 elements or more are zeros stored as
+ * file holes, smaller ones seeded random (la-tiny-model.c). */
+gboolean la_model_write_full (const char *dir, const LaFullTreeOptions *opt, GError **error);
 G_END_DECLS

@@ -53,6 +53,10 @@ gboolean     la_tokenizer_train_tiny (const char *dir, int vocab_size, GError **
 /* Same with caller text (one sentence per line) and an output path. */
 gboolean     la_tokenizer_train (const char *text, const char *model_path, int vocab_size,
                                  GError **error);
+/* Writes `path` as the HF tokenizers export of the loaded model (tokenizer.json:
+ * Unigram pieces and scores, the model's precompiled normaliser, Metaspace,
+ * "$A </s>"), as published next to spiece.model.  Nothing reads it back. */
+gboolean     la_tokenizer_write_hf_json (LaTokenizer *tok, const char *path, GError **error);
 
 /* ---- 5.3/5.4 umT5 encoder ---- */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "dit-internal.h"
 #include "la-rng.h"
+#include "la-synth.h"
 
 /* Requires `name` with `shape`, returns its resident copy (la-weights.h)
  * viewed as [rows, cols] when cols > 0 (else with its own shape); linear:
@@ -211,9 +212,16 @@ la_dit_model_config (LaDitModel *m)
 static void
 add_rand (LaCheckpoint *ck, LaRng *r, const char *name, int ndim, const int64_t *shape, double scale, double offset)
 {
+  gint64 n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  if (la_synth_wants_zeros (n)) {
+    g_autoptr (LaTensor) z = la_synth_zeros (LA_DTYPE_F32, ndim, shape);
+    la_checkpoint_add (ck, name, z);
+    return;
+  }
   LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
   float *p = la_tensor_f32 (t);
-  gint64 n = la_tensor_numel (t);
   for (gint64 i = 0; i < n; i++) {
     p[i] = (float) (offset + scale * la_rng_normal (r));
   }

@@ -10,11 +10,14 @@
 #include <math.h>
 #include "la-text-private.h"
 #include "la-rng.h"
+#include "la-synth.h"
 
 static LaTensor *
 randn (LaRng *r, int ndim, int64_t d0, int64_t d1, double std, double mean)
 {
   int64_t shape[2] = { d0, d1 };
+  if (la_synth_wants_zeros (ndim == 2 ? d0 * d1 : d0))
+    return la_synth_zeros (LA_DTYPE_F32, ndim, shape);
   LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
   float *p = la_tensor_f32 (t);
   int64_t n = la_tensor_numel (t);

@@ -186,3 +186,117 @@ la_tokenizer_train_tiny (const char *dir, int vocab_size, GError **error)
   g_string_free (text, TRUE);
   return ok;
 }
+
+/* ---- tokenizer.json: the HF Unigram export of the same model ----
+ *
+ * The published google/umt5-xxl folder carries both spiece.model and the
+ * tokenizers-library export; the generated tree does too.  The export keeps
+ * what decides the ids: every piece with its score, the unk id, the model's
+ * own precompiled normaliser (read from the serialized ModelProto: field 3
+ * normalizer_spec, its field 2 precompiled_charsmap), Metaspace pre-tokenising
+ * with a prepended "▁", and "$A </s>" as post-processing.  We never read it. */
+
+/* Next field of a protobuf message; FALSE at the end or on malformed data. */
+static bool
+pb_next (const guint8 *&p, const guint8 *end, guint32 *field, const guint8 **val, guint64 *len)
+{
+  auto varint = [&] (guint64 *out) {
+    guint64 v = 0;
+    for (int s = 0; s < 64 && p < end; s += 7) {
+      guint8 b = *p++;
+      v |= (guint64) (b & 0x7f) << s;
+      if (!(b & 0x80)) {
+        *out = v;
+        return true;
+      }
+    }
+    return false;
+  };
+  guint64 key;
+  if (p >= end || !varint (&key))
+    return false;
+  *field = (guint32) (key >> 3);
+  switch (key & 7) {
+  case 0: *val = NULL; return varint (len);
+  case 1: *val = p; *len = 8; break;
+  case 5: *val = p; *len = 4; break;
+  case 2:
+    if (!varint (len) || *len > (guint64) (end - p))
+      return false;
+    *val = p;
+    break;
+  default: return false;
+  }
+  if (*len > (guint64) (end - p))
+    return false;
+  p += *len;
+  return true;
+}
+
+static void
+json_str (GString *s, const std::string &v)
+{
+  g_string_append_c (s, '"');
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\')
+      g_string_append_printf (s, "\\%c", c);
+    else if (c < 0x20)
+      g_string_append_printf (s, "\\u%04x", c);
+    else
+      g_string_append_c (s, (char) c);
+  }
+  g_string_append_c (s, '"');
+}
+
+extern "C" gboolean
+la_tokenizer_write_hf_json (LaTokenizer *tok, const char *path, GError **error)
+{
+  std::string proto = tok->sp.serialized_model_proto ();
+  std::string charsmap;
+  const guint8 *p = (const guint8 *) proto.data (), *end = p + proto.size (), *val;
+  guint32 f;
+  guint64 len;
+  while (pb_next (p, end, &f, &val, &len))
+    if (f == 3 && val) {
+      const guint8 *q = val, *qe = val + len, *v2;
+      guint32 f2;
+      guint64 l2;
+      while (pb_next (q, qe, &f2, &v2, &l2))
+        if (f2 == 2 && v2)
+          charsmap.assign ((const char *) v2, l2);
+    }
+  g_autofree char *b64 = g_base64_encode ((const guchar *) charsmap.data (), charsmap.size ());
+  GString *s = g_string_new ("{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n"
+                             "  \"added_tokens\": [");
+  const int special[3] = { tok->pad, tok->eos, tok->sp.unk_id () };
+  for (int i = 0; i < 3; i++) {
+    g_string_append_printf (s, "%s\n    {\"id\": %d, \"content\": ", i ? "," : "", special[i]);
+    json_str (s, tok->sp.IdToPiece (special[i]));
+    g_string_append (s, ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, "
+                        "\"normalized\": false, \"special\": true}");
+  }
+  g_string_append_printf (s, "\n  ],\n  \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": ["
+                             "{\"type\": \"Precompiled\", \"precompiled_charsmap\": \"%s\"}, "
+                             "{\"type\": \"Replace\", \"pattern\": {\"Regex\": \" {2,}\"}, \"content\": \" \"}]},\n"
+                             "  \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", "
+                             "\"prepend_scheme\": \"always\", \"split\": true},\n"
+                             "  \"post_processor\": {\"type\": \"TemplateProcessing\", "
+                             "\"single\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, "
+                             "{\"SpecialToken\": {\"id\": \"</s>\", \"type_id\": 0}}], "
+                             "\"pair\": [], \"special_tokens\": {\"</s>\": {\"id\": \"</s>\", \"ids\": [%d], "
+                             "\"tokens\": [\"</s>\"]}}},\n"
+                             "  \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", "
+                             "\"prepend_scheme\": \"always\", \"split\": true},\n"
+                             "  \"model\": {\"type\": \"Unigram\", \"unk_id\": %d, \"byte_fallback\": false, "
+                             "\"vocab\": [", b64, tok->eos, tok->sp.unk_id ());
+  for (int i = 0; i < tok->sp.GetPieceSize (); i++) {
+    g_string_append (s, i ? ",\n    [" : "\n    [");
+    json_str (s, tok->sp.IdToPiece (i));
+    char num[G_ASCII_DTOSTR_BUF_SIZE];
+    g_string_append_printf (s, ", %s]", g_ascii_dtostr (num, sizeof num, tok->sp.GetScore (i)));
+  }
+  g_string_append (s, "\n  ]}\n}\n");
+  gboolean ok = g_file_set_contents (path, s->str, (gssize) s->len, error);
+  g_string_free (s, TRUE);
+  return ok;
+}

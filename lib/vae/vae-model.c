@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 #include "vae-private.h"
+#include "la-synth.h"
 
 typedef struct {
   LaVae *vae;
@@ -34,6 +35,14 @@ param (Loader *L, const char *name, int fnd, const int64_t *fshape, int tnd, con
   if (L->failed)
     return NULL;
   if (L->rng) {
+    gint64 n = 1;
+    for (int i = 0; i < fnd; i++)
+      n *= fshape[i];
+    if (la_synth_wants_zeros (n)) {
+      g_autoptr (LaTensor) z = la_synth_zeros (LA_DTYPE_F32, fnd, fshape);
+      la_checkpoint_add (L->ck, name, z);
+      return NULL;
+    }
     LaTensor *t = la_tensor_new (LA_DTYPE_F32, fnd, fshape);
     float *d = la_tensor_f32 (t);
     for (int64_t i = 0; i < la_tensor_numel (t); i++)

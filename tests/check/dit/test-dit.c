@@ -83,11 +83,12 @@ test_config_roundtrip (void)
   g_assert_cmpmem (a.audio_inject_layers, sizeof (int) * a.n_inject, b.audio_inject_layers, sizeof (int) * b.n_inject);
   g_assert_cmpfloat (a.eps, ==, b.eps);
   g_assert_cmpint (a.text_len, ==, b.text_len);
-  /* a bad config is an error naming the key */
+  /* contradictory values are refused naming both keys */
   JsonObject *o = la_dit_config_to_json_object (&a);
-  json_object_remove_member (o, "num_heads");
+  json_object_set_int_member (o, "num_heads", 5);
   g_assert_false (la_dit_config_from_json_object (&b, o, &e));
-  g_assert_nonnull (strstr (e->message, "num_heads"));
+  g_assert_nonnull (strstr (e->message, "num_heads = 5"));
+  g_assert_nonnull (strstr (e->message, "dim = 96"));
   g_clear_error (&e);
   json_object_unref (o);
   g_unlink (path);
