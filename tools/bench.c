@@ -10,6 +10,8 @@
  *             the way (flat memory, no position overflow)
  *   session   N blocks of the whole engine session (tiny generated model at
  *             64x64: wav2vec2 + DiT + VAE + frames out) with resident memory
+ *   linear    the backend's linear at DiT widths with an f32 weight and with the
+ *             same weight resident in bf16 (per-panel conversion + sgemm), best of 4
  *   load      loads --model DIR [--lora F] [--weights file|f32|bf16] the way a
  *             session does (one bundle: DiT + LoRA, VAE, umT5, wav2vec2):
  *             load time, peak RSS, resident bytes per component and dtype;
@@ -337,6 +339,31 @@ bench_wav2vec2 (LaBackend *be, double seconds, GError **error)
   return TRUE;
 }
 
+static gboolean
+bench_linear (LaBackend *be, GError **error)
+{
+  static const int shapes[][3] = { { 64, 5120, 5120 }, { 3168, 5120, 5120 }, { 3168, 13824, 5120 }, { 3168, 5120, 13824 } };
+  GRand *r = g_rand_new_with_seed (1);
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
+    int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+    g_autoptr (LaTensor) x = randn (2, (int64_t[]) { M, K }, r, 1.f);
+    g_autoptr (LaTensor) w32 = randn (2, (int64_t[]) { N, K }, r, 0.01f);
+    g_autoptr (LaTensor) w16 = la_tensor_to_dtype (w32, LA_DTYPE_BF16);
+    g_autoptr (LaTensor) y = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { M, N });
+    double best[2] = { 1e30, 1e30 };
+    for (int rep = 0; rep < 4; rep++)
+      for (int k = 0; k < 2; k++) {
+        double t0 = now_ms ();
+        be->ops->linear (be, y, x, k ? w16 : w32, NULL);
+        best[k] = MIN (best[k], now_ms () - t0);
+      }
+    printf ("linear M %d N %d K %d: f32 weight %.1f ms (%.1f GFLOP/s), bf16 weight %.1f ms (%.1f GFLOP/s)\n", M, N, K,
+            best[0], 2e-6 * M * N * K / best[0], best[1], 2e-6 * M * N * K / best[1]);
+  }
+  g_rand_free (r);
+  return la_backend_sync (be, error);
+}
+
 static gint64
 status_bytes (const char *key)
 {
@@ -412,7 +439,7 @@ main (int argc, char **argv)
   int blocks = 0, threads = 0;
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default) or mid", "NAME" },
-    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session,load (default dit,vae,wav2vec2)", "LIST" },
+    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session,linear,load (default dit,vae,wav2vec2)", "LIST" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "load: model folder", "DIR" },
     { "lora", 'l', 0, G_OPTION_ARG_FILENAME, &lora, "load: LoRA file or folder", "F" },
     { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "load: resident precision file (default), f32 or bf16", "W" },
@@ -455,6 +482,8 @@ main (int argc, char **argv)
       ok = bench_wav2vec2 (be, 4.8, &error);
     else if (strcmp (parts[i], "session") == 0)
       ok = bench_session (blocks ? blocks : 10000, session_devices, &error);
+    else if (strcmp (parts[i], "linear") == 0)
+      ok = bench_linear (be, &error);
     else if (strcmp (parts[i], "load") == 0)
       ok = bench_load (be, model, lora, weights, &error);
     else if (strcmp (parts[i], "soak") == 0)
