@@ -63,21 +63,27 @@ la_weight_binder_total (const LaWeightBinder *wb)
   return n;
 }
 
+/* A device backend (CUDA): a bf16 linear goes through la_cuda_upload_weight
+ * when the backend is set to bf16 or FP8 weights (FP8 for the eligible
+ * linears, io.md §8); otherwise the tensor is copied up in its resident
+ * dtype, so the checkpoint's precision holds whatever the backend's mode. */
 static LaTensor *
 upload (LaWeightBinder *wb, LaTensor *host, const char *name, gboolean linear, GError **error)
 {
   LaBackend *be = wb->be;
   LaTensor *r;
-  if (linear && host->dtype != LA_DTYPE_F32) {
+  if (linear && host->dtype == LA_DTYPE_BF16 && la_cuda_get_weights (be) != LA_CUDA_WEIGHTS_F32) {
     r = la_cuda_upload_weight (be, host, la_cuda_fp8_eligible (name, host->ndim), error);
   } else {
-    r = la_alloc (be, LA_DTYPE_F32, host->ndim, host->shape);
+    r = la_alloc (be, host->dtype, host->ndim, host->shape);
     if (r)
       be->ops->copy (be, r, host);
     if (!r || !la_backend_sync (be, error))
       g_clear_pointer (&r, la_tensor_unref);
   }
-  if (!r)
+  if (r)
+    la_tensor_set_name (r, name);
+  else
     g_prefix_error (error, "weight '%s' of %s: ", name, la_checkpoint_path (wb->ck));
   return r;
 }

@@ -8,8 +8,9 @@
  *     -> host tensor in the resident dtype      (skipped: CPU view, see below)
  *     -> LoRA merged in place, if the plan targets it (fp32, one rounding)
  *     -> CPU: that host tensor is the resident weight;
- *        CUDA: la_cuda_upload_weight (bf16, or FP8 for the eligible linears
- *        when the backend is set to FP8), the host tensor is dropped
+ *        CUDA: a bf16 linear through la_cuda_upload_weight when the backend
+ *        is set to bf16/FP8 weights (FP8 for the eligible linears), else a
+ *        copy in the resident dtype; the host tensor is dropped
  *     -> the checkpoint's pages of that tensor are handed back (release)
  *
  * Resident dtype.  A matrix used only as a `linear` weight keeps the
