@@ -107,13 +107,29 @@ la_weight_bind (LaWeightBinder *wb, const char *name, gboolean linear, int ndim,
                  la_checkpoint_path (wb->ck), name, ndim);
     return NULL;
   }
+  int64_t numel = 1;
+  for (int i = 0; i < ndim; i++)
+    numel *= shape[i];
+  if (ndim < 1 || ndim > LA_TENSOR_MAX_DIMS || numel != la_tensor_numel (src)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: tensor '%s' (%" G_GINT64_FORMAT " elements) bound as %d-D "
+                 "with %" G_GINT64_FORMAT, la_checkpoint_path (wb->ck), name, la_tensor_numel (src), ndim, numel);
+    return NULL;
+  }
   LaTensor *r = NULL;
   LaTensor *host = NULL;
   if (src->dtype == dt && !wb->release && !merge)
     host = la_tensor_new_view (dt, ndim, shape, src->storage, src->data, LA_DEVICE_CPU, 0);
-  else {
+  else if (merge && src->dtype != dt) {
+    /* The merge rounds into the checkpoint's dtype, as PEFT's merge does on
+     * the bf16 model; the merged weight is then widened (or narrowed). */
+    g_autoptr (LaTensor) tmp = la_tensor_new (src->dtype, ndim, shape);
+    memcpy (tmp->data, src->data, la_tensor_nbytes (src));
+    la_lora_plan_apply (wb->lora, name, tmp);
     host = la_tensor_new (dt, ndim, shape);
-    la_convert (host->data, dt, src->data, src->dtype, (size_t) la_tensor_numel (src));
+    la_convert (host->data, dt, tmp->data, tmp->dtype, (size_t) numel);
+  } else {
+    host = la_tensor_new (dt, ndim, shape);
+    la_convert (host->data, dt, src->data, src->dtype, (size_t) numel);
     if (merge)
       la_lora_plan_apply (wb->lora, name, host);
   }

@@ -103,6 +103,27 @@ test_lora_bf16_equals_f32_rounded (void)
   g_assert_cmpmem (resident->data, la_tensor_nbytes (resident), want->data, la_tensor_nbytes (want));
   /* and the merge did change the weight */
   g_assert_cmpint (memcmp (resident->data, w16->data, la_tensor_nbytes (w16)), !=, 0);
+
+  /* Through the binder: bf16 resident, and f32 resident (weights=f32), which
+   * still rounds the merge into the file's bf16 before widening. */
+  g_autoptr (LaBackend) be = la_backend_cpu_new (0);
+  g_autoptr (LaTensor) want32 = la_tensor_to_dtype (want, LA_DTYPE_F32);
+  for (int mode = 0; mode < 2; mode++) {
+    g_autoptr (LaLoraPlan) p2 = la_lora_plan_new (base16, lora, 64, &e);
+    g_assert_no_error (e);
+    LaWeightBinder wb;
+    la_weight_binder_init (&wb, be, base16, mode ? LA_WEIGHTS_F32 : LA_WEIGHTS_FILE);
+    wb.lora = p2;
+    g_autoptr (LaTensor) bound = la_weight_bind (&wb, "blocks.0.ffn.2.weight", TRUE, 2,
+                                                 (int64_t[]) { out, in }, &e);
+    g_assert_no_error (e);
+    g_assert_true (la_lora_plan_finish (p2, NULL, &e));
+    LaTensor *ref = mode ? want32 : want;
+    g_assert_cmpint (bound->dtype, ==, ref->dtype);
+    g_assert_cmpmem (bound->data, la_tensor_nbytes (bound), ref->data, la_tensor_nbytes (ref));
+  }
+  /* the caller's checkpoint is untouched (no release) */
+  g_assert_true (la_checkpoint_get (base16, "blocks.0.ffn.2.weight") == w16);
   g_rand_free (r);
 }
 
