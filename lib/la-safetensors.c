@@ -10,6 +10,7 @@
 #include "liveavatar/la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-synth.h"
+#include "la-json.h"
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <stdio.h>
@@ -125,6 +126,8 @@ la_safetensors_open (const char *path, GError **error)
     g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "%s: header is not valid UTF-8", path);
     goto out;
   }
+  if (!la_json_check_depth (hdr, hlen, LA_JSON_DEPTH_SAFETENSORS, path, error))
+    goto out;
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, hdr, (gssize) hlen, &e)) {
     g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "%s: header is not JSON: %s", path, e->message);
@@ -182,14 +185,9 @@ out:
 LaCheckpoint *
 la_safetensors_open_index (const char *index_json, GError **error)
 {
-  GError *e = NULL;
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (!json_parser_load_from_file (parser, index_json, &e)) {
-    g_set_error (error, LA_ERROR, g_error_matches (e, G_FILE_ERROR, G_FILE_ERROR_NOENT) ? LA_ERROR_NOT_FOUND : LA_ERROR_FORMAT,
-                 "%s: %s", index_json, e->message);
-    g_error_free (e);
+  g_autoptr (JsonParser) parser = la_json_parse_file (index_json, LA_JSON_DEPTH_INDEX, error);
+  if (!parser)
     return NULL;
-  }
   JsonNode *root = json_parser_get_root (parser);
   JsonObject *map = NULL;
   if (root && JSON_NODE_HOLDS_OBJECT (root)) {

@@ -5,6 +5,7 @@
 #   LA_BUILD_DIR   build folder (default build-test)
 #   LA_VALGRIND=1  also run the checkpoint-reader tests under valgrind
 #   LA_FUZZ_SECONDS=N  also run each libFuzzer target for N seconds (needs clang)
+#   LA_SLOW=1      also run the 'slow' suite (the full-width load, minutes)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${LA_BUILD_DIR:-build-test}
@@ -21,7 +22,9 @@ fi
 
 # Two test processes share two cores: idle OpenMP threads must sleep, not spin.
 export OMP_WAIT_POLICY=PASSIVE
-meson test -C "$B" --print-errorlogs --num-processes 2 -t 4
+slow=(--no-suite slow)
+[ "${LA_SLOW:-0}" = 1 ] && slow=()
+meson test -C "$B" --print-errorlogs --num-processes 2 -t 4 "${slow[@]}"
 rc=$?
 
 extra_fail=0

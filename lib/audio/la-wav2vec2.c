@@ -11,6 +11,7 @@
  */
 #include "liveavatar/la-audio.h"
 #include "la-audio-private.h"
+#include "la-json.h"
 #include <math.h>
 #include <string.h>
 
@@ -54,15 +55,30 @@ la_wav2vec2_config_init_large (LaWav2Vec2Config *cfg)
   cfg->eps = 1e-5;
 }
 
+/* config.json is read as transformers' Wav2Vec2Config does: an absent key
+ * takes the class default (hidden_size 768, 12 layers and heads,
+ * intermediate 3072, conv_bias false, feat_extract_norm "group",
+ * do_stable_layer_norm false, ...), keys we do not use are logged at debug
+ * level, and values that contradict each other are refused naming both. */
+static const char *const w2v_used_keys[] = {
+  "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+  "num_conv_pos_embeddings", "num_conv_pos_embedding_groups", "vocab_size", "conv_dim", "conv_kernel",
+  "conv_stride", "num_feat_extract_layers", "layer_norm_eps", "conv_bias", "feat_extract_norm",
+  "feat_extract_activation", "hidden_act", "do_stable_layer_norm", NULL
+};
+
 static gboolean
-json_int_member (JsonObject *o, const char *name, int *out, gboolean required, GError **error)
+json_int_member (JsonObject *o, const char *name, int *out, GError **error)
 {
-  if (!json_object_has_member (o, name)) {
-    if (required)
-      g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: missing '%s'", name);
-    return !required;
+  JsonNode *n = json_object_get_member (o, name);
+  if (!n)
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_INT64 ||
+      json_node_get_int (n) < G_MININT || json_node_get_int (n) > G_MAXINT) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: '%s' is not an integer", name);
+    return FALSE;
   }
-  *out = (int) json_object_get_int_member (o, name);
+  *out = (int) json_node_get_int (n);
   return TRUE;
 }
 
@@ -70,31 +86,51 @@ static gboolean
 json_int_array (JsonObject *o, const char *name, int *out, int *n, GError **error)
 {
   JsonNode *node = json_object_get_member (o, name);
-  if (!node || !JSON_NODE_HOLDS_ARRAY (node)) {
-    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: '%s' missing or not an array", name);
+  if (!node)
+    return TRUE;
+  JsonArray *a = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+  guint len = a ? json_array_get_length (a) : 0;
+  if (!a || len == 0 || len > LA_W2V_MAX_CONV) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: '%s' must be a list of 1 to %d integers",
+                 name, LA_W2V_MAX_CONV);
     return FALSE;
   }
-  JsonArray *a = json_node_get_array (node);
-  guint len = json_array_get_length (a);
-  if (len == 0 || len > LA_W2V_MAX_CONV || (*n && (int) len != *n)) {
-    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: '%s' has %u entries", name, len);
-    return FALSE;
+  for (guint i = 0; i < len; i++) {
+    JsonNode *e = json_array_get_element (a, i);
+    if (!JSON_NODE_HOLDS_VALUE (e) || json_node_get_value_type (e) != G_TYPE_INT64) {
+      g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: '%s'[%u] is not an integer", name, i);
+      return FALSE;
+    }
+    out[i] = (int) json_node_get_int (e);
   }
   *n = (int) len;
-  for (guint i = 0; i < len; i++)
-    out[i] = (int) json_array_get_int_element (a, i);
   return TRUE;
 }
 
 static gboolean
-json_check_string (JsonObject *o, const char *name, const char *want, GError **error)
+json_bool (JsonObject *o, const char *name, gboolean *out, GError **error)
 {
-  if (!json_object_has_member (o, name))
+  JsonNode *n = json_object_get_member (o, name);
+  if (!n)
     return TRUE;
-  const char *v = json_object_get_string_member (o, name);
+  if (!JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_BOOLEAN) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: '%s' is not a boolean", name);
+    return FALSE;
+  }
+  *out = json_node_get_boolean (n);
+  return TRUE;
+}
+
+/* A string key whose value (or HF default `def` when absent) must be `want`. */
+static gboolean
+json_check_string (JsonObject *o, const char *name, const char *def, const char *want, GError **error)
+{
+  JsonNode *n = json_object_get_member (o, name);
+  const char *v = !n ? def : JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING ?
+      json_node_get_string (n) : NULL;
   if (!v || strcmp (v, want) != 0) {
-    g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
-                 "wav2vec2 config: %s = '%s' (only '%s' is supported)", name, v ? v : "?", want);
+    g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED, "wav2vec2 config: %s = '%s'%s (only '%s' is supported)",
+                 name, v ? v : "?", n ? "" : " (absent: the HF default)", want);
     return FALSE;
   }
   return TRUE;
@@ -103,46 +139,93 @@ json_check_string (JsonObject *o, const char *name, const char *want, GError **e
 gboolean
 la_wav2vec2_config_from_json (JsonObject *o, LaWav2Vec2Config *cfg, GError **error)
 {
+  static const int k[7] = { 10, 3, 3, 3, 3, 2, 2 }, st[7] = { 5, 2, 2, 2, 2, 2, 2 };
   memset (cfg, 0, sizeof *cfg);
-  cfg->vocab_size = 0;
-  cfg->conv_bias = TRUE;
+  cfg->hidden_size = 768;
+  cfg->num_layers = 12;
+  cfg->num_heads = 12;
+  cfg->intermediate_size = 3072;
+  cfg->pos_kernel = 128;
+  cfg->pos_groups = 16;
+  cfg->vocab_size = 32;
+  cfg->conv_bias = FALSE;
   cfg->eps = 1e-5;
-  int n = 0;
-  if (!json_int_member (o, "hidden_size", &cfg->hidden_size, TRUE, error) ||
-      !json_int_member (o, "num_hidden_layers", &cfg->num_layers, TRUE, error) ||
-      !json_int_member (o, "num_attention_heads", &cfg->num_heads, TRUE, error) ||
-      !json_int_member (o, "intermediate_size", &cfg->intermediate_size, TRUE, error) ||
-      !json_int_member (o, "num_conv_pos_embeddings", &cfg->pos_kernel, TRUE, error) ||
-      !json_int_member (o, "num_conv_pos_embedding_groups", &cfg->pos_groups, TRUE, error) ||
-      !json_int_member (o, "vocab_size", &cfg->vocab_size, FALSE, error) ||
-      !json_int_array (o, "conv_dim", cfg->conv_dim, &n, error) ||
-      !json_int_array (o, "conv_kernel", cfg->conv_kernel, &n, error) ||
-      !json_int_array (o, "conv_stride", cfg->conv_stride, &n, error))
-    return FALSE;
-  cfg->n_conv = n;
-  if (json_object_has_member (o, "layer_norm_eps"))
-    cfg->eps = json_object_get_double_member (o, "layer_norm_eps");
-  if (json_object_has_member (o, "conv_bias"))
-    cfg->conv_bias = json_object_get_boolean_member (o, "conv_bias");
-  if (!json_check_string (o, "feat_extract_norm", "layer", error) ||
-      !json_check_string (o, "feat_extract_activation", "gelu", error) ||
-      !json_check_string (o, "hidden_act", "gelu", error))
-    return FALSE;
-  if (json_object_has_member (o, "do_stable_layer_norm") &&
-      !json_object_get_boolean_member (o, "do_stable_layer_norm")) {
-    g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
-                 "wav2vec2 config: do_stable_layer_norm = false is not supported");
-    return FALSE;
+  int n_dim = 7, n_kernel = 7, n_stride = 7, n_feat = -1;
+  for (int i = 0; i < 7; i++) {
+    cfg->conv_dim[i] = 512;
+    cfg->conv_kernel[i] = k[i];
+    cfg->conv_stride[i] = st[i];
   }
-  if (cfg->hidden_size <= 0 || cfg->num_heads <= 0 || cfg->hidden_size % cfg->num_heads ||
-      cfg->pos_groups <= 0 || cfg->hidden_size % cfg->pos_groups || cfg->pos_kernel <= 0 ||
-      cfg->num_layers < 1 || cfg->intermediate_size <= 0) {
+  gboolean stable = FALSE;
+  g_autoptr (GList) members = json_object_get_members (o);
+  for (GList *m = members; m; m = m->next)
+    if (!g_strv_contains (w2v_used_keys, m->data))
+      g_debug ("wav2vec2 config: ignoring key '%s'", (const char *) m->data);
+  if (!json_int_member (o, "hidden_size", &cfg->hidden_size, error) ||
+      !json_int_member (o, "num_hidden_layers", &cfg->num_layers, error) ||
+      !json_int_member (o, "num_attention_heads", &cfg->num_heads, error) ||
+      !json_int_member (o, "intermediate_size", &cfg->intermediate_size, error) ||
+      !json_int_member (o, "num_conv_pos_embeddings", &cfg->pos_kernel, error) ||
+      !json_int_member (o, "num_conv_pos_embedding_groups", &cfg->pos_groups, error) ||
+      !json_int_member (o, "vocab_size", &cfg->vocab_size, error) ||
+      !json_int_member (o, "num_feat_extract_layers", &n_feat, error) ||
+      !json_int_array (o, "conv_dim", cfg->conv_dim, &n_dim, error) ||
+      !json_int_array (o, "conv_kernel", cfg->conv_kernel, &n_kernel, error) ||
+      !json_int_array (o, "conv_stride", cfg->conv_stride, &n_stride, error) ||
+      !json_bool (o, "conv_bias", &cfg->conv_bias, error) ||
+      !json_bool (o, "do_stable_layer_norm", &stable, error))
+    return FALSE;
+  if (json_object_has_member (o, "layer_norm_eps")) {
+    JsonNode *n = json_object_get_member (o, "layer_norm_eps");
+    GType t = JSON_NODE_HOLDS_VALUE (n) ? json_node_get_value_type (n) : G_TYPE_INVALID;
+    if (t != G_TYPE_DOUBLE && t != G_TYPE_INT64) {
+      g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: 'layer_norm_eps' is not a number");
+      return FALSE;
+    }
+    cfg->eps = json_node_get_double (n);
+  }
+  if (n_dim != n_kernel || n_dim != n_stride) {
     g_set_error (error, LA_ERROR, LA_ERROR_FORMAT,
-                 "wav2vec2 config: inconsistent sizes (hidden %d, heads %d, pos groups %d, layers %d)",
-                 cfg->hidden_size, cfg->num_heads, cfg->pos_groups, cfg->num_layers);
+                 "wav2vec2 config: conv_dim (%d entries), conv_kernel (%d) and conv_stride (%d) disagree",
+                 n_dim, n_kernel, n_stride);
     return FALSE;
   }
-  for (int i = 0; i < n; i++)
+  if (n_feat >= 0 && n_feat != n_dim) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT,
+                 "wav2vec2 config: num_feat_extract_layers = %d but conv_dim has %d entries", n_feat, n_dim);
+    return FALSE;
+  }
+  cfg->n_conv = n_dim;
+  if (!json_check_string (o, "feat_extract_norm", "group", "layer", error) ||
+      !json_check_string (o, "feat_extract_activation", "gelu", "gelu", error) ||
+      !json_check_string (o, "hidden_act", "gelu", "gelu", error))
+    return FALSE;
+  if (!stable) {
+    g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
+                 "wav2vec2 config: do_stable_layer_norm = false%s is not supported (the large-xlsr models set true)",
+                 json_object_has_member (o, "do_stable_layer_norm") ? "" : " (absent: the HF default)");
+    return FALSE;
+  }
+  if (cfg->hidden_size <= 0 || cfg->num_heads <= 0 || cfg->hidden_size % cfg->num_heads) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT,
+                 "wav2vec2 config: hidden_size = %d is not a positive multiple of num_attention_heads = %d",
+                 cfg->hidden_size, cfg->num_heads);
+    return FALSE;
+  }
+  if (cfg->pos_groups <= 0 || cfg->hidden_size % cfg->pos_groups || cfg->pos_kernel <= 0) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT,
+                 "wav2vec2 config: hidden_size = %d is not a multiple of num_conv_pos_embedding_groups = %d "
+                 "(or num_conv_pos_embeddings = %d is not positive)", cfg->hidden_size, cfg->pos_groups,
+                 cfg->pos_kernel);
+    return FALSE;
+  }
+  if (cfg->num_layers < 1 || cfg->intermediate_size <= 0) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FORMAT,
+                 "wav2vec2 config: num_hidden_layers = %d and intermediate_size = %d must be positive",
+                 cfg->num_layers, cfg->intermediate_size);
+    return FALSE;
+  }
+  for (int i = 0; i < cfg->n_conv; i++)
     if (cfg->conv_dim[i] <= 0 || cfg->conv_kernel[i] <= 0 || cfg->conv_stride[i] <= 0) {
       g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "wav2vec2 config: conv layer %d has a non-positive size", i);
       return FALSE;
@@ -153,8 +236,8 @@ la_wav2vec2_config_from_json (JsonObject *o, LaWav2Vec2Config *cfg, GError **err
 gboolean
 la_wav2vec2_config_load (const char *config_json, LaWav2Vec2Config *cfg, GError **error)
 {
-  g_autoptr (JsonParser) p = json_parser_new ();
-  if (!json_parser_load_from_file (p, config_json, error))
+  g_autoptr (JsonParser) p = la_json_parse_file (config_json, LA_JSON_DEPTH_CONFIG, error);
+  if (!p)
     return FALSE;
   JsonNode *root = json_parser_get_root (p);
   if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include "liveavatar/la-dit.h"
 #include "liveavatar/la-error.h"
+#include "la-json.h"
 
 /* Published as _diffusers_version by our writer; the value is not read. */
 #define LA_DIFFUSERS_VERSION "0.35.1"
@@ -237,9 +238,9 @@ la_dit_config_from_json_object (LaDitConfig *c, JsonObject *o, GError **error)
 gboolean
 la_dit_config_from_json_file (LaDitConfig *c, const char *path, GError **error)
 {
-  g_autoptr (JsonParser) p = json_parser_new ();
-  if (!json_parser_load_from_file (p, path, error)) {
-    g_prefix_error (error, "DiT config %s: ", path);
+  g_autoptr (JsonParser) p = la_json_parse_file (path, LA_JSON_DEPTH_CONFIG, error);
+  if (!p) {
+    g_prefix_error (error, "DiT config: ");
     return FALSE;
   }
   JsonNode *root = json_parser_get_root (p);

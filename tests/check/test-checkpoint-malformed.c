@@ -11,6 +11,8 @@
 #include "liveavatar/la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-checkpoint-private.h"
+#include "liveavatar/la-dit.h"
+#include "liveavatar/la-audio.h"
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -604,6 +606,61 @@ test_safetensors_escapes (void)
   }
 }
 
+/* json-glib recurses once per level: 100,000 '[' overflow its stack.  Every
+ * reader of a downloaded JSON file refuses nesting beyond its format first;
+ * brackets inside strings (escaped quotes included) do not count. */
+static char *
+nested (int depth)
+{
+  GString *s = g_string_new (NULL);
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (s, '[');
+  for (int i = 0; i < depth; i++)
+    g_string_append_c (s, ']');
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_json_nesting (void)
+{
+  const int DEEP = 100000;
+  g_autofree char *deep = nested (DEEP);
+  g_autofree char *hdr = g_strdup_printf ("{\"a\":{\"dtype\":\"F32\",\"shape\":%s,\"data_offsets\":[0,4]}}", deep);
+  expect (la_safetensors_open, "deep.safetensors", st_file (hdr, 4), LA_ERROR_FORMAT, "nested deeper than 3");
+  /* one level more than the format has ([[1]] as a shape) */
+  expect (la_safetensors_open, "depth4.safetensors",
+          st_file ("{\"a\":{\"dtype\":\"F32\",\"shape\":[[1]],\"data_offsets\":[0,4]}}", 4), LA_ERROR_FORMAT, "nested");
+  /* brackets and an escaped quote inside a name are text, not nesting */
+  GError *err = NULL;
+  GByteArray *ok = st_file ("{\"[[[[\\\"[[[[{{{{\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+  err = try_open (la_safetensors_open, "brackets-in-name.safetensors", ok->data, ok->len);
+  g_assert_no_error (err);
+  g_byte_array_unref (ok);
+
+  /* the shard index and the two config.json readers */
+  g_autofree char *idx_text = g_strdup_printf ("{\"metadata\":%s,\"weight_map\":{}}", deep);
+  g_autofree char *idx = write_tmp ("deep.safetensors.index.json", idx_text, strlen (idx_text));
+  g_assert_null (la_safetensors_open_index (idx, &err));
+  g_assert_error (err, LA_ERROR, LA_ERROR_FORMAT);
+  g_assert_nonnull (strstr (err->message, "nested deeper"));
+  g_assert_nonnull (strstr (err->message, idx));
+  g_clear_error (&err);
+  g_autofree char *cfg_text = g_strdup_printf ("{\"dim\":96,\"id2label\":%s}", deep);
+  g_autofree char *cfg = write_tmp ("config.json", cfg_text, strlen (cfg_text));
+  LaDitConfig dc;
+  g_assert_false (la_dit_config_from_json_file (&dc, cfg, &err));
+  g_assert_error (err, LA_ERROR, LA_ERROR_FORMAT);
+  g_assert_nonnull (strstr (err->message, "nested deeper"));
+  g_clear_error (&err);
+  LaWav2Vec2Config wc;
+  g_assert_false (la_wav2vec2_config_load (cfg, &wc, &err));
+  g_assert_error (err, LA_ERROR, LA_ERROR_FORMAT);
+  g_assert_nonnull (strstr (err->message, cfg));
+  g_clear_error (&err);
+  g_unlink (idx);
+  g_unlink (cfg);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -615,6 +672,7 @@ main (int argc, char **argv)
   g_test_add_func ("/malformed/torchzip/torture", test_torchzip_torture);
   g_test_add_func ("/malformed/safetensors/catalogue", test_safetensors_catalogue);
   g_test_add_func ("/malformed/safetensors/escapes", test_safetensors_escapes);
+  g_test_add_func ("/malformed/json-nesting", test_json_nesting);
   int rc = g_test_run ();
   g_rmdir (tmpdir);
   g_free (tmpdir);

@@ -128,6 +128,68 @@ test_bad_input (void)
   la_wav2vec2_free (m);
 }
 
+static gboolean
+config_from (const char *text, LaWav2Vec2Config *c, GError **e)
+{
+  g_autoptr (JsonParser) p = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (p, text, -1, NULL));
+  return la_wav2vec2_config_from_json (json_node_get_object (json_parser_get_root (p)), c, e);
+}
+
+/* config.json read as transformers' Wav2Vec2Config: absent keys take its
+ * defaults, keys it carries that we do not use are ignored, contradictions
+ * name both keys. */
+static void
+test_config_hf_defaults (void)
+{
+  LaWav2Vec2Config c;
+  GError *e = NULL;
+  /* the large-xlsr-53 config.json, abridged (the keys that matter + some we ignore) */
+  g_assert_true (config_from (
+      "{\"activation_dropout\": 0.05, \"apply_spec_augment\": true, \"architectures\": [\"Wav2Vec2ForCTC\"],"
+      " \"conv_bias\": true, \"conv_dim\": [512, 512, 512, 512, 512, 512, 512],"
+      " \"conv_kernel\": [10, 3, 3, 3, 3, 2, 2], \"conv_stride\": [5, 2, 2, 2, 2, 2, 2],"
+      " \"do_stable_layer_norm\": true, \"feat_extract_activation\": \"gelu\", \"feat_extract_norm\": \"layer\","
+      " \"hidden_act\": \"gelu\", \"hidden_size\": 1024, \"intermediate_size\": 4096, \"layer_norm_eps\": 1e-05,"
+      " \"model_type\": \"wav2vec2\", \"num_attention_heads\": 16, \"num_conv_pos_embedding_groups\": 16,"
+      " \"num_conv_pos_embeddings\": 128, \"num_feat_extract_layers\": 7, \"num_hidden_layers\": 24,"
+      " \"transformers_version\": \"4.7.0.dev0\", \"vocab_size\": 33}", &c, &e));
+  g_assert_no_error (e);
+  LaWav2Vec2Config large;
+  la_wav2vec2_config_init_large (&large);
+  g_assert_cmpmem (&c, sizeof c, &large, sizeof large);
+
+  /* only what the class default cannot give: its 768-wide base model */
+  const char *min = "{\"feat_extract_norm\": \"layer\", \"do_stable_layer_norm\": true}";
+  g_assert_true (config_from (min, &c, &e));
+  g_assert_cmpint (c.hidden_size, ==, 768);
+  g_assert_cmpint (c.num_layers, ==, 12);
+  g_assert_cmpint (c.num_heads, ==, 12);
+  g_assert_cmpint (c.intermediate_size, ==, 3072);
+  g_assert_false (c.conv_bias);
+  g_assert_cmpint (c.n_conv, ==, 7);
+  g_assert_cmpint (c.conv_kernel[0], ==, 10);
+
+  struct { const char *json, *n1, *n2; } bad[] = {
+    { "{\"feat_extract_norm\": \"layer\"}", "do_stable_layer_norm", "absent" },
+    { "{\"do_stable_layer_norm\": true}", "feat_extract_norm = 'group'", "absent" },
+    { "{\"feat_extract_norm\": \"layer\", \"do_stable_layer_norm\": true, \"hidden_size\": 1000}",
+      "hidden_size = 1000", "num_attention_heads = 12" },
+    { "{\"feat_extract_norm\": \"layer\", \"do_stable_layer_norm\": true, \"conv_kernel\": [10, 3, 3]}",
+      "conv_dim", "conv_kernel" },
+    { "{\"feat_extract_norm\": \"layer\", \"do_stable_layer_norm\": true, \"num_feat_extract_layers\": 6}",
+      "num_feat_extract_layers = 6", "conv_dim" },
+    { "{\"feat_extract_norm\": \"layer\", \"do_stable_layer_norm\": true, \"hidden_size\": \"1024\"}",
+      "hidden_size", "integer" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_assert_false (config_from (bad[i].json, &c, &e));
+    if (!strstr (e->message, bad[i].n1) || !strstr (e->message, bad[i].n2))
+      g_error ("%s: message lacks '%s'/'%s': %s", bad[i].json, bad[i].n1, bad[i].n2, e->message);
+    g_clear_error (&e);
+  }
+}
+
 static void
 test_other_config_folder (void)
 {
@@ -242,6 +304,7 @@ main (int argc, char **argv)
   g_test_add_func ("/audio/wav2vec2/length-receptive-field", test_length_and_receptive_field);
   g_test_add_func ("/audio/wav2vec2/bad-input", test_bad_input);
   g_test_add_func ("/audio/wav2vec2/other-config-folder", test_other_config_folder);
+  g_test_add_func ("/audio/wav2vec2/config-hf-defaults", test_config_hf_defaults);
   g_test_add_func ("/audio/wav2vec2/live", test_live);
   return g_test_run ();
 }

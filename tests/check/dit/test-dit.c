@@ -94,6 +94,89 @@ test_config_roundtrip (void)
   g_unlink (path);
 }
 
+/* config.json as the published Wan2.2-S2V-14B folder has it (diffusers'
+ * register_to_config: no patch_size / text_dim / qk_norm / cross_attn_norm /
+ * window_size, plus _class_name and _diffusers_version). */
+static const char published_config[] =
+  "{\"_class_name\": \"WanModel_S2V\", \"_diffusers_version\": \"0.35.1\", \"adain_mode\": \"attn_norm\","
+  " \"audio_dim\": 1024, \"audio_inject_layers\": [0, 4, 8, 12, 16, 20, 24, 27, 30, 33, 36, 39],"
+  " \"cond_dim\": 16, \"dim\": 5120, \"enable_adain\": true, \"enable_framepack\": true,"
+  " \"enable_motioner\": false, \"enable_tsm\": false, \"eps\": 1e-06, \"ffn_dim\": 13824,"
+  " \"framepack_drop_mode\": \"padd\", \"freq_dim\": 256, \"in_dim\": 16, \"model_type\": \"s2v\","
+  " \"motion_token_num\": 1024, \"num_audio_token\": 4, \"num_heads\": 40, \"num_layers\": 40,"
+  " \"out_dim\": 16, \"text_len\": 512, \"trainable_token_pos_emb\": false, \"zero_init\": true,"
+  " \"zero_timestep\": true, \"add_last_motion\": true}";
+
+static JsonObject *
+parse_obj (const char *text)
+{
+  g_autoptr (JsonParser) p = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (p, text, -1, NULL));
+  return json_object_ref (json_node_get_object (json_parser_get_root (p)));
+}
+
+/* Loads `o` with `key` set to the JSON `value` (NULL: removed); returns the error. */
+static GError *
+load_with (const char *key, const char *value)
+{
+  g_autoptr (JsonObject) o = parse_obj (published_config);
+  json_object_remove_member (o, key);
+  if (value) {
+    g_autofree char *one = g_strdup_printf ("{\"v\": %s}", value);
+    g_autoptr (JsonObject) v = parse_obj (one);
+    json_object_set_member (o, key, json_node_copy (json_object_get_member (v, "v")));
+  }
+  LaDitConfig c;
+  GError *e = NULL;
+  gboolean ok = la_dit_config_from_json_object (&c, o, &e);
+  g_assert_true (ok == (e == NULL));
+  return e;
+}
+
+static void
+expect_refused (const char *key, const char *value, const char *needle1, const char *needle2)
+{
+  GError *e = load_with (key, value);
+  if (!e)
+    g_error ("%s = %s: accepted", key, value ? value : "(absent)");
+  if (!strstr (e->message, needle1) || (needle2 && !strstr (e->message, needle2)))
+    g_error ("%s = %s: message lacks '%s'/'%s': %s", key, value ? value : "(absent)", needle1,
+             needle2 ? needle2 : "", e->message);
+  g_error_free (e);
+}
+
+static void
+test_config_published (void)
+{
+  g_autoptr (JsonObject) o = parse_obj (published_config);
+  json_object_set_string_member (o, "some_future_key", "ignored");
+  LaDitConfig c, want;
+  GError *e = NULL;
+  g_assert_true (la_dit_config_from_json_object (&c, o, &e));
+  g_assert_no_error (e);
+  la_dit_config_init_14b (&want);
+  g_assert_cmpmem (&c, sizeof c, &want, sizeof want);   /* text_dim, patch_size from the defaults */
+
+  /* absent keys take the constructor's defaults, which the Live Avatar path refuses */
+  expect_refused ("enable_framepack", NULL, "constructor default", NULL);
+  expect_refused ("enable_motioner", NULL, "enable_motioner", "enable_framepack");
+  expect_refused ("cond_dim", NULL, "cond_dim = 0", NULL);
+  /* a default that contradicts a stated value names both keys */
+  expect_refused ("dim", NULL, "dim = 2048", "num_heads = 40");
+  expect_refused ("num_layers", "20", "audio_inject_layers", "num_layers = 20");
+  expect_refused ("num_audio_token", "3", "dim = 5120", "num_audio_token = 3");
+  /* wrong types and unsupported values */
+  expect_refused ("dim", "\"5120\"", "'dim'", "integer");
+  expect_refused ("enable_adain", "1", "'enable_adain'", "boolean");
+  expect_refused ("adain_mode", "\"concat\"", "adain_mode", "concat");
+  expect_refused ("qk_norm", "false", "qk_norm", NULL);
+  expect_refused ("window_size", "[16, 16]", "window_size", NULL);
+  /* stated ignore_for_config keys are honoured */
+  e = load_with ("text_dim", "4096");
+  g_assert_no_error (e);
+  expect_refused ("patch_size", "[2, 2, 2]", "patch_size", NULL);
+}
+
 static void
 test_rope_lists (void)
 {
@@ -313,6 +396,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/dit/config-roundtrip", test_config_roundtrip);
+  g_test_add_func ("/dit/config-published", test_config_published);
   g_test_add_func ("/dit/rope-lists", test_rope_lists);
   g_test_add_func ("/dit/stream-other-config", test_stream_other_config);
   g_test_add_func ("/dit/bad-input", test_bad_input);
