@@ -3,10 +3,13 @@
 #include "liveavatar/la-error.h"
 #include <string.h>
 #include <stdio.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 struct _LaCheckpoint {
   gint ref_count;
   GHashTable *tensors;     /* char* -> LaTensor* */
+  GHashTable *mapped;      /* names of the tensors that view a read-only file mapping */
   GPtrArray *names;        /* sorted cache, NULL when stale */
   char *path;
 };
@@ -17,6 +20,7 @@ la_checkpoint_new (void)
   LaCheckpoint *ck = g_new0 (LaCheckpoint, 1);
   ck->ref_count = 1;
   ck->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) la_tensor_unref);
+  ck->mapped = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   ck->path = g_strdup ("");
   return ck;
 }
@@ -34,6 +38,7 @@ la_checkpoint_unref (LaCheckpoint *ck)
   if (!ck || !g_atomic_int_dec_and_test (&ck->ref_count))
     return;
   g_hash_table_unref (ck->tensors);
+  g_hash_table_unref (ck->mapped);
   if (ck->names)
     g_ptr_array_unref (ck->names);
   g_free (ck->path);
@@ -52,6 +57,7 @@ la_checkpoint_add (LaCheckpoint *ck, const char *name, LaTensor *t)
   if (!t->name)
     la_tensor_set_name (t, name);
   g_hash_table_replace (ck->tensors, g_strdup (name), la_tensor_ref (t));
+  g_hash_table_remove (ck->mapped, name);
   invalidate_names (ck);
 }
 
@@ -59,7 +65,48 @@ gboolean
 la_checkpoint_remove (LaCheckpoint *ck, const char *name)
 {
   invalidate_names (ck);
+  g_hash_table_remove (ck->mapped, name);
   return g_hash_table_remove (ck->tensors, name);
+}
+
+/* MADV_DONTNEED on pages of a read-only private file mapping that were
+ * never written only unmaps them from this process (they stay in the page
+ * cache; a later read faults them in again, same bytes), so this is safe
+ * even if someone still holds a view.  Only whole pages inside the tensor
+ * are touched. */
+void
+la_checkpoint_release (LaCheckpoint *ck, const char *name)
+{
+  LaTensor *t = la_checkpoint_get (ck, name);
+  if (!t)
+    return;
+  if (g_hash_table_contains (ck->mapped, name)) {
+    const uintptr_t page = (uintptr_t) sysconf (_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t) t->data + page - 1) & ~(page - 1);
+    uintptr_t b = ((uintptr_t) t->data + la_tensor_nbytes (t)) & ~(page - 1);
+    if (b > a)
+      madvise ((void *) a, b - a, MADV_DONTNEED);
+  }
+  la_checkpoint_remove (ck, name);
+}
+
+/* The readers' tensors are views into the file's mapping, except the few
+ * that the torch reader had to copy (a view's data starts past the start of
+ * its storage, which begins with the file's header). */
+static LaCheckpoint *
+mark_mapped (LaCheckpoint *ck)
+{
+  if (!ck)
+    return NULL;
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, ck->tensors);
+  while (g_hash_table_iter_next (&it, &k, &v)) {
+    const LaTensor *t = v;
+    if (t->device == LA_DEVICE_CPU && t->storage && (const void *) t->data != g_bytes_get_data (t->storage, NULL))
+      g_hash_table_add (ck->mapped, g_strdup (k));
+  }
+  return ck;
 }
 
 LaTensor *la_checkpoint_get (LaCheckpoint *ck, const char *name) { return g_hash_table_lookup (ck->tensors, name); }
@@ -159,13 +206,12 @@ la_checkpoint_open (const char *path, GError **error)
     return NULL;
   }
   if (g_str_has_suffix (path, ".index.json"))
-    return la_safetensors_open_index (path, error);
+    return mark_mapped (la_safetensors_open_index (path, error));
   if (is_zip (path))
-    return la_torchzip_open (path, error);
-  if (g_str_has_suffix (path, ".safetensors"))
-    return la_safetensors_open (path, error);
-  /* Unknown suffix: safetensors has no magic; try it, its validation is strict. */
-  return la_safetensors_open (path, error);
+    return mark_mapped (la_torchzip_open (path, error));
+  /* *.safetensors, or an unknown suffix: safetensors has no magic; try it,
+   * its validation is strict. */
+  return mark_mapped (la_safetensors_open (path, error));
 }
 
 char *

@@ -7,6 +7,11 @@
  * Targets follow PEFT's rule: the module name equals a target or ends with
  * "." + target.  Unlike the reference (load_state_dict(strict=False)), a
  * LoRA that leaves a target unmerged is an error, never a silent no-op.
+ *
+ * The model loaders merge through a plan, one target at a time, straight
+ * into the resident weight as it is bound (la-weights.c): the fp32 sum is
+ * formed a few rows at a time and rounded once into W's dtype, so no merged
+ * copy of the model ever exists beside the resident one.
  */
 #include "liveavatar/la-model.h"
 #include "liveavatar/la-error.h"
@@ -56,131 +61,243 @@ parse_lora_key (const char *key, char *which)
   return NULL;
 }
 
-typedef struct { LaTensor *a, *b; const char *akey, *bkey; } Pair;
+typedef struct { LaTensor *a, *b; char *akey, *bkey; gboolean used; } Pair;
 
-static gboolean
-merge_one (LaCheckpoint *base, const char *wname, LaTensor *w, Pair *p, double scale, GError **error)
+static void
+pair_free (Pair *p)
 {
-  int64_t out = w->shape[0], in = w->shape[1], r = p->a->shape[0];
-  if (p->a->ndim != 2 || p->b->ndim != 2 || p->a->shape[1] != in || p->b->shape[0] != out || p->b->shape[1] != r) {
-    g_autofree char *ws = la_shape_to_string (w->ndim, w->shape);
-    g_autofree char *as = la_shape_to_string (p->a->ndim, p->a->shape);
-    g_autofree char *bs = la_shape_to_string (p->b->ndim, p->b->shape);
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "LoRA for '%s' %s: A '%s' %s and B '%s' %s do not fit",
-                 wname, ws, p->akey, as, p->bkey, bs);
-    return FALSE;
-  }
-  g_autoptr (LaTensor) a = la_tensor_as_f32 (p->a);
-  g_autoptr (LaTensor) b = la_tensor_as_f32 (p->b);
-  g_autoptr (LaTensor) merged = la_tensor_to_dtype (w, LA_DTYPE_F32);
-  /* merged += scale · B · A */
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) out, (int) in, (int) r, (float) scale,
-               la_tensor_f32 (b), (int) r, la_tensor_f32 (a), (int) in, 1.0f, la_tensor_f32 (merged), (int) in);
-  if (w->dtype == LA_DTYPE_F32) {
-    la_checkpoint_add (base, wname, merged);
-  } else {
-    g_autoptr (LaTensor) back = la_tensor_to_dtype (merged, w->dtype);
-    la_checkpoint_add (base, wname, back);
-  }
-  return TRUE;
+  if (p->a) la_tensor_unref (p->a);
+  if (p->b) la_tensor_unref (p->b);
+  g_free (p->akey);
+  g_free (p->bkey);
+  g_free (p);
 }
 
-gboolean
-la_lora_merge (LaCheckpoint *base, LaCheckpoint *lora, double alpha, LaLoraReport *report, GError **error)
+struct _LaLoraPlan {
+  GHashTable *pairs;          /* base weight name ("blocks.0.ffn.0.weight") -> Pair */
+  LaCheckpoint *lora;         /* set by la_lora_plan_set_release: merged pairs leave it */
+  char *lora_path, *base_path;
+  double alpha;
+  LaLoraReport rep;
+};
+
+void
+la_lora_plan_free (LaLoraPlan *p)
 {
-  LaLoraReport rep = { 0 };
-  gboolean ok = FALSE;
-  g_autoptr (GHashTable) pairs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  if (alpha <= 0)
-    alpha = 64.0;
+  if (!p)
+    return;
+  g_hash_table_unref (p->pairs);
+  if (p->lora)
+    la_checkpoint_unref (p->lora);
+  g_free (p->lora_path);
+  g_free (p->base_path);
+  g_free (p);
+}
+
+LaLoraPlan *
+la_lora_plan_new (LaCheckpoint *base, LaCheckpoint *lora, double alpha, GError **error)
+{
+  LaLoraPlan *plan = g_new0 (LaLoraPlan, 1);
+  /* by module while collecting, re-keyed by weight name once complete */
+  g_autoptr (GHashTable) mods = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  plan->pairs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) pair_free);
+  plan->lora_path = g_strdup (la_checkpoint_path (lora));
+  plan->base_path = g_strdup (la_checkpoint_path (base));
+  plan->alpha = alpha > 0 ? alpha : 64.0;
+  LaLoraReport *rep = &plan->rep;
 
   const char * const *keys = la_checkpoint_names (lora);
   for (int i = 0; keys[i]; i++) {
     char which;
     char *module = parse_lora_key (keys[i], &which);
     if (!module) {
-      rep.n_extra++;
+      rep->n_extra++;
       g_message ("LoRA %s: ignoring non-LoRA tensor '%s'", la_checkpoint_path (lora), keys[i]);
       continue;
     }
-    Pair *p = g_hash_table_lookup (pairs, module);
+    Pair *p = g_hash_table_lookup (mods, module);
     if (!p) {
       p = g_new0 (Pair, 1);
-      g_hash_table_insert (pairs, module, p);
-    } else
-      g_free (module);
+      g_hash_table_insert (mods, g_strdup (module), p);
+      g_hash_table_insert (plan->pairs, g_strconcat (module, ".weight", NULL), p);
+    }
+    g_free (module);
+    /* The pair holds its own refs: the LoRA file may be closed once planned. */
     if (which == 'A') {
-      p->a = la_checkpoint_get (lora, keys[i]);
-      p->akey = keys[i];
+      g_clear_pointer (&p->a, la_tensor_unref);
+      p->a = la_tensor_ref (la_checkpoint_get (lora, keys[i]));
+      g_free (p->akey);
+      p->akey = g_strdup (keys[i]);
     } else {
-      p->b = la_checkpoint_get (lora, keys[i]);
-      p->bkey = keys[i];
+      g_clear_pointer (&p->b, la_tensor_unref);
+      p->b = la_tensor_ref (la_checkpoint_get (lora, keys[i]));
+      g_free (p->bkey);
+      p->bkey = g_strdup (keys[i]);
     }
   }
 
   /* Every target of the base must get a complete pair. */
   GString *missing = g_string_new (NULL);
   guint n_missing = 0;
-  g_autoptr (GPtrArray) bases = g_ptr_array_new_with_free_func (g_free);
   const char * const *names = la_checkpoint_names (base);
   for (int i = 0; names[i]; i++) {
     g_autofree char *module = target_of (base, names[i]);
     if (!module)
       continue;
-    rep.n_targets++;
-    Pair *p = g_hash_table_lookup (pairs, module);
+    rep->n_targets++;
+    Pair *p = g_hash_table_lookup (mods, module);
     if (!p || !p->a || !p->b) {
       if (n_missing++ < 6)
         g_string_append_printf (missing, "%s%s (%s)", n_missing > 1 ? ", " : "", module,
                                 !p ? "no A/B" : !p->a ? "no lora_A" : "no lora_B");
-      continue;
     }
-    g_ptr_array_add (bases, g_strdup (names[i]));
   }
   if (n_missing) {
     g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND,
                  "LoRA %s leaves %u of %u target layers of %s without a complete A/B pair: %s%s",
-                 la_checkpoint_path (lora), n_missing, rep.n_targets, la_checkpoint_path (base),
+                 la_checkpoint_path (lora), n_missing, rep->n_targets, la_checkpoint_path (base),
                  missing->str, n_missing > 6 ? ", ..." : "");
     g_string_free (missing, TRUE);
-    return FALSE;
+    goto fail;
   }
   g_string_free (missing, TRUE);
 
-  /* ...and every pair must have its target. */
+  /* ...and every pair must have its target, with shapes that fit and one rank. */
   GHashTableIter it;
   gpointer k, v;
-  g_hash_table_iter_init (&it, pairs);
+  g_hash_table_iter_init (&it, plan->pairs);
   while (g_hash_table_iter_next (&it, &k, &v)) {
-    g_autofree char *wname = g_strconcat (k, ".weight", NULL);
+    const char *wname = k;
+    Pair *p = v;
     LaTensor *w = la_checkpoint_get (base, wname);
-    if (!w || w->ndim != 2 || !is_target_module (k)) {
-      g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND, "LoRA %s: '%s' has no target layer '%s' in %s",
-                   la_checkpoint_path (lora), ((Pair *) v)->akey ? ((Pair *) v)->akey : ((Pair *) v)->bkey,
-                   wname, la_checkpoint_path (base));
-      return FALSE;
-    }
-  }
-
-  for (guint i = 0; i < bases->len; i++) {
-    const char *wname = bases->pdata[i];
     g_autofree char *module = g_strndup (wname, strlen (wname) - strlen (".weight"));
-    Pair *p = g_hash_table_lookup (pairs, module);
-    int r = (int) p->a->shape[0];
-    if (rep.rank && r != rep.rank) {
-      g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "LoRA %s: '%s' has rank %d, others %d",
-                   la_checkpoint_path (lora), p->akey, r, rep.rank);
-      goto out;
+    if (!w || w->ndim != 2 || !is_target_module (module)) {
+      g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND, "LoRA %s: '%s' has no target layer '%s' in %s",
+                   la_checkpoint_path (lora), p->akey ? p->akey : p->bkey, wname, la_checkpoint_path (base));
+      goto fail;
     }
-    rep.rank = r;
-    if (!merge_one (base, wname, la_checkpoint_get (base, wname), p, alpha / r, error))
-      goto out;
-    rep.n_merged++;
+    int64_t out = w->shape[0], in = w->shape[1], r = p->a->shape[0];
+    if (p->a->ndim != 2 || p->b->ndim != 2 || p->a->shape[1] != in || p->b->shape[0] != out ||
+        p->b->shape[1] != r) {
+      g_autofree char *ws = la_shape_to_string (w->ndim, w->shape);
+      g_autofree char *as = la_shape_to_string (p->a->ndim, p->a->shape);
+      g_autofree char *bs = la_shape_to_string (p->b->ndim, p->b->shape);
+      g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "LoRA for '%s' %s: A '%s' %s and B '%s' %s do not fit",
+                   wname, ws, p->akey, as, p->bkey, bs);
+      goto fail;
+    }
+    if (rep->rank && r != rep->rank) {
+      g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "LoRA %s: '%s' has rank %d, others %d",
+                   la_checkpoint_path (lora), p->akey, (int) r, rep->rank);
+      goto fail;
+    }
+    rep->rank = (int) r;
   }
-  ok = TRUE;
-out:
+  return plan;
+fail:
+  la_lora_plan_free (plan);
+  return NULL;
+}
+
+/* Rows of W per pass: the fp32 working copy stays small (a few MiB) however
+ * large the layer, so merging never holds a second full copy of a weight. */
+#define MERGE_PANEL_ELEMS ((int64_t) 1 << 20)
+
+gboolean
+la_lora_plan_targets (LaLoraPlan *plan, const char *wname)
+{
+  return g_hash_table_contains (plan->pairs, wname);
+}
+
+gboolean
+la_lora_plan_apply (LaLoraPlan *plan, const char *wname, LaTensor *w)
+{
+  Pair *p = g_hash_table_lookup (plan->pairs, wname);
+  if (!p)
+    return FALSE;
+  g_return_val_if_fail (w->device == LA_DEVICE_CPU && w->ndim == 2 && w->shape[0] == p->b->shape[0] &&
+                        w->shape[1] == p->a->shape[1], FALSE);
+  const int64_t out = w->shape[0], in = w->shape[1], r = p->a->shape[0];
+  const float scale = (float) (plan->alpha / (double) r);
+  g_autoptr (LaTensor) a = la_tensor_as_f32 (p->a);
+  g_autoptr (LaTensor) b = la_tensor_as_f32 (p->b);
+  const int64_t rows = MAX (1, MIN (out, MERGE_PANEL_ELEMS / MAX (in, 1)));
+  const size_t es = la_dtype_size (w->dtype);
+  float *panel = w->dtype == LA_DTYPE_F32 ? NULL : g_malloc ((size_t) (rows * in) * sizeof (float));
+  for (int64_t r0 = 0; r0 < out; r0 += rows) {
+    int64_t n = MIN (rows, out - r0);
+    char *wrow = (char *) w->data + (size_t) (r0 * in) * es;
+    float *acc = panel ? panel : (float *) wrow;
+    if (panel)
+      la_convert (acc, LA_DTYPE_F32, wrow, w->dtype, (size_t) (n * in));
+    /* acc += scale · B[r0:r0+n] · A in fp32, then one rounding into W's dtype */
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) n, (int) in, (int) r, scale,
+                 la_tensor_f32 (b) + r0 * r, (int) r, la_tensor_f32 (a), (int) in, 1.0f, acc, (int) in);
+    if (panel)
+      la_convert (wrow, w->dtype, acc, LA_DTYPE_F32, (size_t) (n * in));
+  }
+  g_free (panel);
+  if (!p->used) {
+    p->used = TRUE;
+    plan->rep.n_merged++;
+  }
+  if (plan->lora) {
+    la_checkpoint_release (plan->lora, p->akey);
+    la_checkpoint_release (plan->lora, p->bkey);
+  }
+  return TRUE;
+}
+
+void
+la_lora_plan_set_release (LaLoraPlan *plan, LaCheckpoint *lora)
+{
+  if (plan->lora)
+    la_checkpoint_unref (plan->lora);
+  plan->lora = lora ? la_checkpoint_ref (lora) : NULL;
+}
+
+gboolean
+la_lora_plan_finish (LaLoraPlan *plan, LaLoraReport *report, GError **error)
+{
   if (report)
-    *report = rep;
+    *report = plan->rep;
+  if (plan->rep.n_merged == g_hash_table_size (plan->pairs))
+    return TRUE;
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, plan->pairs);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    if (!((Pair *) v)->used)
+      break;
+  g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND,
+               "LoRA %s: %u of %u target layers were never merged (the model did not load '%s' of %s)",
+               plan->lora_path, g_hash_table_size (plan->pairs) - plan->rep.n_merged,
+               g_hash_table_size (plan->pairs), (const char *) k, plan->base_path);
+  return FALSE;
+}
+
+gboolean
+la_lora_merge (LaCheckpoint *base, LaCheckpoint *lora, double alpha, LaLoraReport *report, GError **error)
+{
+  LaLoraPlan *plan = la_lora_plan_new (base, lora, alpha, error);
+  if (!plan) {
+    if (report)
+      memset (report, 0, sizeof *report);
+    return FALSE;
+  }
+  /* A merged copy per target replaces the (mapped) original in `base`. */
+  GHashTableIter it;
+  gpointer k;
+  g_hash_table_iter_init (&it, plan->pairs);
+  while (g_hash_table_iter_next (&it, &k, NULL)) {
+    LaTensor *w = la_checkpoint_get (base, k);
+    g_autoptr (LaTensor) merged = la_tensor_to_dtype (w, w->dtype);
+    la_tensor_set_name (merged, k);
+    la_lora_plan_apply (plan, k, merged);
+    la_checkpoint_add (base, k, merged);
+  }
+  gboolean ok = la_lora_plan_finish (plan, report, error);
+  la_lora_plan_free (plan);
   return ok;
 }
 

@@ -10,6 +10,12 @@
  *             the way (flat memory, no position overflow)
  *   session   N blocks of the whole engine session (tiny generated model at
  *             64x64: wav2vec2 + DiT + VAE + frames out) with resident memory
+ *   linear    the backend's linear at DiT widths with an f32 weight and with the
+ *             same weight resident in bf16 (per-panel conversion + sgemm), best of 4
+ *   load      loads --model DIR [--lora F] [--weights file|f32|bf16] the way a
+ *             session does (one bundle: DiT + LoRA, VAE, umT5, wav2vec2):
+ *             load time, peak RSS, resident bytes per component and dtype;
+ *             last line "load: resident R bytes, peak RSS P bytes, T s"
  *
  * Presets: tiny = the golden widths (dim 96, 3 heads, 3 layers) at 128x64
  * pixels; mid = dim 512, 8 heads, 8 layers at 256x128 pixels.  Weights are
@@ -20,6 +26,7 @@
 #include <liveavatar/la-vae.h>
 #include <liveavatar/la-audio.h>
 #include <liveavatar/la-tpp.h>
+#include "session/la-model-bundle.h"
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -335,14 +342,110 @@ bench_wav2vec2 (LaBackend *be, double seconds, GError **error)
   return TRUE;
 }
 
+static gboolean
+bench_linear (LaBackend *be, GError **error)
+{
+  static const int shapes[][3] = { { 64, 5120, 5120 }, { 3168, 5120, 5120 }, { 3168, 13824, 5120 }, { 3168, 5120, 13824 } };
+  GRand *r = g_rand_new_with_seed (1);
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
+    int M = shapes[i][0], N = shapes[i][1], K = shapes[i][2];
+    g_autoptr (LaTensor) x = randn (2, (int64_t[]) { M, K }, r, 1.f);
+    g_autoptr (LaTensor) w32 = randn (2, (int64_t[]) { N, K }, r, 0.01f);
+    g_autoptr (LaTensor) w16 = la_tensor_to_dtype (w32, LA_DTYPE_BF16);
+    g_autoptr (LaTensor) y = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { M, N });
+    double best[2] = { 1e30, 1e30 };
+    for (int rep = 0; rep < 4; rep++)
+      for (int k = 0; k < 2; k++) {
+        double t0 = now_ms ();
+        be->ops->linear (be, y, x, k ? w16 : w32, NULL);
+        best[k] = MIN (best[k], now_ms () - t0);
+      }
+    printf ("linear M %d N %d K %d: f32 weight %.1f ms (%.1f GFLOP/s), bf16 weight %.1f ms (%.1f GFLOP/s)\n", M, N, K,
+            best[0], 2e-6 * M * N * K / best[0], best[1], 2e-6 * M * N * K / best[1]);
+  }
+  g_rand_free (r);
+  return la_backend_sync (be, error);
+}
+
+static gint64
+status_bytes (const char *key)
+{
+  g_autofree char *s = NULL;
+  if (!g_file_get_contents ("/proc/self/status", &s, NULL, NULL))
+    return -1;
+  const char *p = strstr (s, key);
+  return p ? atoll (p + strlen (key)) * 1024 : -1;
+}
+
+static void
+print_dtypes (const char *what, const guint64 *bytes, guint64 *total)
+{
+  GString *line = g_string_new (NULL);
+  guint64 sum = 0;
+  for (int t = 0; t < LA_DTYPE_COUNT; t++)
+    if (bytes[t]) {
+      g_string_append_printf (line, "%s %s %" G_GUINT64_FORMAT, line->len ? "," : "", la_dtype_name (t), bytes[t]);
+      sum += bytes[t];
+      total[t] += bytes[t];
+    }
+  printf ("%-9s %14" G_GUINT64_FORMAT " bytes resident:%s\n", what, sum, line->len ? line->str : " none");
+  g_string_free (line, TRUE);
+}
+
+/* Peak RSS: /proc/self/clear_refs "5" resets VmHWM (Linux >= 4.0), so the
+ * figure is the load's own peak, not the process's history. */
+static gboolean
+bench_load (LaBackend *be, const char *model, const char *lora, const char *weights, GError **error)
+{
+  LaWeights w;
+  if (!model) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "--what load needs --model DIR");
+    return FALSE;
+  }
+  if (!la_weights_from_string (weights, &w, error))
+    return FALSE;
+  FILE *f = fopen ("/proc/self/clear_refs", "w");
+  gboolean reset = f && fputs ("5", f) >= 0;
+  if (f)
+    fclose (f);
+  gint64 rss0 = status_bytes ("VmRSS:");
+  double t0 = now_ms ();
+  LaModelBundle *b = la_model_bundle_load (be, model, lora, w, error);
+  double dt = (now_ms () - t0) / 1000.0;
+  if (!b)
+    return FALSE;
+  gint64 peak = status_bytes ("VmHWM:"), rss1 = status_bytes ("VmRSS:");
+  printf ("# load %s%s%s, weights %s; RSS before %" G_GINT64_FORMAT " bytes, after %" G_GINT64_FORMAT " bytes%s\n",
+          model, lora ? " + LoRA " : "", lora ? lora : "", la_weights_to_string (w), rss0, rss1,
+          reset ? "" : " (VmHWM not reset: peak is the process's)");
+  guint64 total[LA_DTYPE_COUNT] = { 0 };
+  print_dtypes ("DiT", b->resident[LA_MODEL_PART_DIT], total);
+  if (lora)
+    printf ("%-9s %14d bytes resident: %u of %u targets merged into the DiT weights (rank %d), no copy of its own\n",
+            "LoRA", 0, b->lora.n_merged, b->lora.n_targets, b->lora.rank);
+  print_dtypes ("VAE", b->resident[LA_MODEL_PART_VAE], total);
+  print_dtypes ("umT5", b->resident[LA_MODEL_PART_T5], total);
+  print_dtypes ("wav2vec2", b->resident[LA_MODEL_PART_WAV2VEC2], total);
+  print_dtypes ("total", total, (guint64[LA_DTYPE_COUNT]) { 0 });
+  printf ("# umT5's token embedding stays mapped from the file (rows read per prompt), not counted\n");
+  printf ("load: resident %" G_GUINT64_FORMAT " bytes, peak RSS %" G_GINT64_FORMAT " bytes, %.1f s\n",
+          la_model_bundle_resident_bytes (b), peak, dt);
+  la_model_bundle_free (b);
+  return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
   char *preset = NULL, *what = NULL, *device = NULL, *session_devices = NULL;
+  char *model = NULL, *lora = NULL, *weights = NULL;
   int blocks = 0, threads = 0;
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default) or mid", "NAME" },
-    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session (default dit,vae,wav2vec2)", "LIST" },
+    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session,linear,load (default dit,vae,wav2vec2)", "LIST" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "load: model folder", "DIR" },
+    { "lora", 'l', 0, G_OPTION_ARG_FILENAME, &lora, "load: LoRA file or folder", "F" },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "load: resident precision file (default), f32 or bf16", "W" },
     { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or cuda:N", "DEV" },
@@ -382,6 +485,10 @@ main (int argc, char **argv)
       ok = bench_wav2vec2 (be, 4.8, &error);
     else if (strcmp (parts[i], "session") == 0)
       ok = bench_session (blocks ? blocks : 10000, threads, session_devices, &error);
+    else if (strcmp (parts[i], "linear") == 0)
+      ok = bench_linear (be, &error);
+    else if (strcmp (parts[i], "load") == 0)
+      ok = bench_load (be, model, lora, weights, &error);
     else if (strcmp (parts[i], "soak") == 0)
       ok = bench_soak (be, p, blocks ? blocks : 10000, &error);
     else {
@@ -393,6 +500,9 @@ main (int argc, char **argv)
   g_free (preset);
   g_free (what);
   g_free (device);
+  g_free (model);
+  g_free (lora);
+  g_free (weights);
   if (!ok) {
     fprintf (stderr, "liveavatar-bench: %s\n", error->message);
     g_error_free (error);

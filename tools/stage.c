@@ -2,7 +2,8 @@
  * runs pipeline stages for a head (the element or liveavatar-render with
  * devices listing "tcp://HOST:PORT"), one stream at a time (docs/tpp.md).
  *
- *   liveavatar-stage --model DIR [--lora FILE] [--listen HOST:PORT] [--threads N] [--streams N | --once]
+ *   liveavatar-stage --model DIR [--lora FILE] [--weights file|f32|bf16] [--listen HOST:PORT] [--threads N]
+ *                    [--streams N | --once]
  *
  * Prints "listening on tcp://HOST:PORT" once ready (port 0 picks a free
  * port, so launchers and tests read the line).  Up to --streams streams
@@ -29,12 +30,13 @@ log_stream (gboolean ok, const GError *error, gpointer user)
 int
 main (int argc, char **argv)
 {
-  g_autofree char *model_dir = NULL, *lora = NULL, *listen = NULL, *device = NULL;
+  g_autofree char *model_dir = NULL, *lora = NULL, *listen = NULL, *device = NULL, *weights = NULL;
   int threads = 0, streams = 4;
   gboolean once = FALSE;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "model folder (the same on every host)", "DIR" },
     { "lora", 0, 0, G_OPTION_ARG_FILENAME, &lora, "Live-Avatar LoRA to merge (as on the head)", "FILE" },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "Resident precision, as on the head: file (default), f32 or bf16", "W" },
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen, "address to listen on (default 127.0.0.1:7600; port 0: any)",
       "HOST:PORT" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "backend: cpu (default)", "DEV" },
@@ -57,7 +59,9 @@ main (int argc, char **argv)
   }
   LaBackend *be = la_backend_cpu_new (threads);
   LaDitLoadInfo info;
-  LaDitModel *m = la_dit_model_load (be, model_dir, lora, &info, &e);
+  LaWeights wt = LA_WEIGHTS_FILE;
+  LaDitModel *m = la_weights_from_string (weights, &wt, &e)
+                  ? la_dit_model_load_full (be, model_dir, lora, wt, &info, &e) : NULL;
   LaTppWorker *w = m ? la_tpp_worker_new (m, info.digest, "cpu", listen ? listen : "127.0.0.1:7600", &e) : NULL;
   if (!w) {
     fprintf (stderr, "liveavatar-stage: %s\n", e->message);

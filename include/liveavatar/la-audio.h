@@ -17,6 +17,7 @@
 #include <json-glib/json-glib.h>
 #include "la-backend.h"
 #include "la-checkpoint.h"
+#include "la-weights.h"
 
 G_BEGIN_DECLS
 
@@ -58,8 +59,16 @@ typedef struct _LaWav2Vec2 LaWav2Vec2;
  * positional conv weight norm (weight_g/weight_v or parametrizations.weight.original0/1,
  * norm over dims 0 and 1 per tap) is folded into one kernel here. */
 LaWav2Vec2 *la_wav2vec2_new (LaBackend *be, const LaWav2Vec2Config *cfg, LaCheckpoint *ck, GError **error);
+/* The same through a weight binder (la-weights.h); la_wav2vec2_new binds f32
+ * from a checkpoint the caller keeps. */
+LaWav2Vec2 *la_wav2vec2_new_bound (const LaWav2Vec2Config *cfg, LaWeightBinder *wb, GError **error);
 /* An HF folder: config.json + model.safetensors or pytorch_model.bin. */
 LaWav2Vec2 *la_wav2vec2_open (LaBackend *be, const char *folder, GError **error);
+/* la_wav2vec2_open with a resident precision (la_wav2vec2_open: the file's);
+ * the checkpoint is released as it is bound; resident (may be NULL) gets the
+ * bytes bound per dtype, LA_DTYPE_COUNT entries. */
+LaWav2Vec2 *la_wav2vec2_open_full (LaBackend *be, const char *folder, LaWeights weights, guint64 *resident,
+                                   GError **error);
 void        la_wav2vec2_free (LaWav2Vec2 *m);
 const LaWav2Vec2Config *la_wav2vec2_get_config (LaWav2Vec2 *m);
 LaBackend  *la_wav2vec2_get_backend (LaWav2Vec2 *m);   /* borrowed */

@@ -1,6 +1,7 @@
 /* la-backend.h — the one small ops interface that all model code is written
  * against (ggml style).  A backend owns memory on one device and implements
- * each op; the CPU backend (f32, OpenBLAS GEMMs, threads) is the reference,
+ * each op; the CPU backend (f32 with bf16 linear weights, OpenBLAS GEMMs,
+ * threads) is the reference,
  * the CUDA backend implements the same table for bf16/FP8.
  *
  * Conventions
@@ -46,7 +47,9 @@ struct _LaBackendOps {
   void      (*copy)    (LaBackend *be, LaTensor *dst, const LaTensor *src);
   void      (*fill)    (LaBackend *be, LaTensor *y, float value);
 
-  /* y[rows, N] = x[rows, K] · w[N, K]^T (+ bias[N]) — PyTorch nn.Linear layout. */
+  /* y[rows, N] = x[rows, K] · w[N, K]^T (+ bias[N]) — PyTorch nn.Linear layout.
+   * w may be f32 or bf16 (resident in the checkpoint's precision; fp32 accumulation)
+   * on every backend, and e4m3 on CUDA. */
   void (*linear)     (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
                       const LaTensor *bias);
   /* c = alpha · op(a) · op(b) + beta · c, batched over leading dims of equal count

@@ -31,6 +31,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaCheckpoint, la_checkpoint_unref)
 /* Adds (takes a ref on) t under `name`; replaces an existing entry. */
 void          la_checkpoint_add (LaCheckpoint *ck, const char *name, LaTensor *t);
 gboolean      la_checkpoint_remove (LaCheckpoint *ck, const char *name);
+/* Removes `name` and, when it views a file mapping made by
+ * la_checkpoint_open, hands its pages back to the kernel: a loader calls
+ * this once it holds its own resident copy, so the checkpoint's pages do
+ * not stay in the process beside it.  No-op for an absent name. */
+void          la_checkpoint_release (LaCheckpoint *ck, const char *name);
 /* Borrowed; NULL when absent. */
 LaTensor     *la_checkpoint_get (LaCheckpoint *ck, const char *name);
 /* Borrowed; error names the tensor and the checkpoint's path when missing or

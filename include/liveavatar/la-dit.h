@@ -18,6 +18,7 @@
 #include "la-backend.h"
 #include "la-checkpoint.h"
 #include "la-model.h"
+#include "la-weights.h"
 
 G_BEGIN_DECLS
 
@@ -52,18 +53,29 @@ typedef struct _LaDitModel LaDitModel;
 /* Binds the weights; every required tensor is checked against the config. */
 LaDitModel *la_dit_model_new (LaBackend *be, const LaDitConfig *cfg, LaCheckpoint *weights,
                               GError **error);
+/* The same through a weight binder (la-weights.h): its backend, checkpoint,
+ * resident precision, LoRA plan and release setting.  la_dit_model_new is
+ * this with f32 weights, no LoRA, from a checkpoint the caller keeps. */
+LaDitModel *la_dit_model_new_bound (const LaDitConfig *cfg, LaWeightBinder *wb, GError **error);
 void        la_dit_model_free (LaDitModel *m);
 
 /* What la_dit_model_load read. */
 typedef struct {
   LaDitConfig  cfg;
   LaLoraReport lora;
-  char         digest[65];   /* la_checkpoint_digest of the weights after the LoRA merge */
+  char         digest[65];   /* SHA-256 of the base weights' and the LoRA's la_checkpoint_digest
+                              * and the resident precision: equal digests, equal resident weights */
+  LaWeights    weights;
+  guint64      resident[LA_DTYPE_COUNT];   /* resident bytes per dtype (LoRA merged in) */
 } LaDitLoadInfo;
 /* The DiT of a model folder (la_model_paths_resolve): config.json, the
- * weights, the LoRA merged when `lora` is given.  info may be NULL. */
+ * weights in the checkpoint's precision (la-weights.h), the LoRA merged
+ * into them one target at a time when `lora` is given; the checkpoint is
+ * released as it is bound.  info may be NULL. */
 LaDitModel *la_dit_model_load (LaBackend *be, const char *model_dir, const char *lora, LaDitLoadInfo *info,
                                GError **error);
+LaDitModel *la_dit_model_load_full (LaBackend *be, const char *model_dir, const char *lora, LaWeights weights,
+                                    LaDitLoadInfo *info, GError **error);
 const LaDitConfig *la_dit_model_config (LaDitModel *m);
 
 /* The flow-matching Euler table (dit.md §4): timesteps[steps], sigmas[steps+1]. */

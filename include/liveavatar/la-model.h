@@ -51,6 +51,26 @@ typedef struct {
 gboolean la_lora_merge (LaCheckpoint *base, LaCheckpoint *lora, double alpha,
                         LaLoraReport *report, GError **error);
 
+/* The same merge, one target at a time, for loaders that bind weights as
+ * they go.  la_lora_plan_new pairs A/B with base's targets and makes every
+ * check of la_lora_merge (it merges nothing and keeps its own refs on A and
+ * B, so `lora` may be released).  la_lora_plan_apply merges the pair of
+ * base weight `wname` into w (a host f32 or bf16 tensor of the target's
+ * shape, in place: fp32 product, one rounding); FALSE when wname is no
+ * target.  la_lora_plan_finish fails, naming one, when a target was never
+ * applied, and fills the report. */
+typedef struct _LaLoraPlan LaLoraPlan;
+LaLoraPlan *la_lora_plan_new (LaCheckpoint *base, LaCheckpoint *lora, double alpha, GError **error);
+gboolean    la_lora_plan_targets (LaLoraPlan *plan, const char *wname);
+gboolean    la_lora_plan_apply (LaLoraPlan *plan, const char *wname, LaTensor *w);
+gboolean    la_lora_plan_finish (LaLoraPlan *plan, LaLoraReport *report, GError **error);
+/* For a loader that owns `lora` (the checkpoint the plan was made from):
+ * each pair leaves it (la_checkpoint_release) once merged, so the LoRA
+ * file's pages do not accumulate while the model loads. */
+void        la_lora_plan_set_release (LaLoraPlan *plan, LaCheckpoint *lora);
+void        la_lora_plan_free (LaLoraPlan *plan);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaLoraPlan, la_lora_plan_free)
+
 G_END_DECLS
 
 G_BEGIN_DECLS

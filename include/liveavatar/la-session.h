@@ -18,6 +18,7 @@
 #pragma once
 #include <glib.h>
 #include "la-backend.h"
+#include "la-weights.h"
 
 G_BEGIN_DECLS
 
@@ -54,6 +55,9 @@ typedef struct {
   const char *devices;         /* "cpu" (default); a comma list of TPP stages, each "cpu" or
                                 * "tcp://HOST:PORT" (a liveavatar-stage worker); "cuda:0[,1,...]" */
   int n_threads;               /* CPU threads, 0 = all */
+  LaWeights weights;           /* resident precision of the linear weights (la-weights.h):
+                                * LA_WEIGHTS_FILE (0, the checkpoint's: bf16 stays bf16) or
+                                * LA_WEIGHTS_F32 (golden-case parity) */
 } LaSessionParams;
 
 void la_session_params_init (LaSessionParams *p);
@@ -86,6 +90,8 @@ typedef struct {
   gint64 reference_swaps;        /* la_session_set_reference calls applied so far */
   gint64 blocks_skipped;         /* blocks of stale audio skipped (la_session_set_deadline_func) */
   double ms_block_avg;           /* smoothed wall time of one block, audio features to frames */
+  guint64 weight_bytes;          /* resident weights of its model (shared with the sessions
+                                  * of the same model: see la_model_cache_get_stats) */
 } LaSessionStats;
 
 /* Loads the model, encodes the reference and the prompt, prefills the sink
@@ -154,5 +160,14 @@ typedef gint64 (*LaSessionDeadlineFunc) (gint64 pts_ns, gpointer user_data);
  * on the engine thread without the session's lock held.  Sequential
  * engine only: a TPP pipeline (several stages) keeps every block. */
 void       la_session_set_deadline_func (LaSession *s, LaSessionDeadlineFunc func, gpointer user_data);
+/* The process's model cache: sessions that load the same model folder, LoRA,
+ * precision and device share one resident copy of the weights (reference
+ * counted; freed with the last session using it). */
+typedef struct {
+  guint   n_models;          /* distinct models resident */
+  guint   n_users;           /* sessions holding them */
+  guint64 resident_bytes;    /* their weights, each model counted once */
+} LaModelCacheStats;
+void       la_model_cache_get_stats (LaModelCacheStats *st);
 
 G_END_DECLS

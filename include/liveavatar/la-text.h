@@ -14,6 +14,7 @@
 #include "la-tensor.h"
 #include "la-backend.h"
 #include "la-checkpoint.h"
+#include "la-weights.h"
 
 G_BEGIN_DECLS
 
@@ -84,6 +85,10 @@ typedef struct _LaT5Encoder LaT5Encoder;
  * gathered on the host per prompt). */
 LaT5Encoder *la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg,
                                 GError **error);
+/* The same through a weight binder (la-weights.h), whose precision replaces
+ * cfg->weight_dtype (the encoder's config reports the dtype used); with
+ * release the bound tensors leave wb->ck (the embedding stays, mapped). */
+LaT5Encoder *la_t5_encoder_new_bound (const LaT5Config *cfg, LaWeightBinder *wb, GError **error);
 /* Same from a file: models_t5_umt5-xxl-enc-bf16.pth (torch zip) or a
  * safetensors file (la_checkpoint_open detects the format). */
 LaT5Encoder *la_t5_encoder_new_from_file (LaBackend *be, const char *path, const LaT5Config *cfg,

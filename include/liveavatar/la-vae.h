@@ -65,6 +65,8 @@ typedef void (*LaVaeTapFunc) (const char *name, int chunk, LaTensor *t, gpointer
 LaVae   *la_vae_new (LaBackend *be, LaCheckpoint *ck, const LaVaeConfig *cfg, GError **error);
 void     la_vae_free (LaVae *vae);
 const LaVaeConfig *la_vae_get_config (LaVae *vae);
+/* Bytes of the weights it holds on its backend (f32). */
+guint64  la_vae_resident_bytes (LaVae *vae);
 void     la_vae_set_tap (LaVae *vae, LaVaeTapFunc func, gpointer user_data);
 
 /* pixels [3, T, H, W] (T >= 1, H and W multiples of the spatial factor)

@@ -6,4 +6,5 @@
 #include "la-backend.h"
 #include "la-checkpoint.h"
 #include "la-model.h"
+#include "la-weights.h"
 #include "la-session.h"

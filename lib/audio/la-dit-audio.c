@@ -29,6 +29,16 @@ struct _LaCausalAudioEncoder {
 LaCausalAudioEncoder *
 la_causal_audio_encoder_new (LaBackend *be, LaCheckpoint *ck, int num_audio_token, GError **error)
 {
+  LaWeightBinder wb;
+  la_weight_binder_init (&wb, be, ck, LA_WEIGHTS_F32);
+  return la_causal_audio_encoder_new_bound (&wb, num_audio_token, error);
+}
+
+LaCausalAudioEncoder *
+la_causal_audio_encoder_new_bound (LaWeightBinder *wb, int num_audio_token, GError **error)
+{
+  LaBackend *be = wb->be;
+  LaCheckpoint *ck = wb->ck;
   if (num_audio_token < 1) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "causal audio encoder: num_audio_token %d", num_audio_token);
     return NULL;
@@ -57,7 +67,7 @@ la_causal_audio_encoder_new (LaBackend *be, LaCheckpoint *ck, int num_audio_toke
     goto fail;
   }
   const int64_t D = e->D, A = e->A, Dg = e->Dg, D2 = e->D2;
-#define LD(dst, nm, nd, ...) do { (dst) = la_audio_load (be, ck, ENC nm, nd, (int64_t[]) { __VA_ARGS__ }, error); \
+#define LD(dst, nm, nd, ...) do { (dst) = la_audio_bind (wb, ENC nm, FALSE, nd, (int64_t[]) { __VA_ARGS__ }, error); \
     if (!(dst)) goto fail; } while (0)
   LD (e->c1l_w, "encoder.conv1_local.conv.weight", 3, D, A, 3);
   LD (e->c1l_b, "encoder.conv1_local.conv.bias", 1, D);
@@ -67,7 +77,8 @@ la_causal_audio_encoder_new (LaBackend *be, LaCheckpoint *ck, int num_audio_toke
   LD (e->c2_b, "encoder.conv2.conv.bias", 1, D2);
   LD (e->c3_w, "encoder.conv3.conv.weight", 3, D, D2, 3);
   LD (e->c3_b, "encoder.conv3.conv.bias", 1, D);
-  LD (e->fl_w, "encoder.final_linear.weight", 2, D, D);
+  if (!(e->fl_w = la_audio_bind (wb, ENC "encoder.final_linear.weight", TRUE, 2, (int64_t[]) { D, D }, error)))
+    goto fail;
   LD (e->fl_b, "encoder.final_linear.bias", 1, D);
   LD (e->pad, "encoder.padding_tokens", 4, 1, 1, 1, D);
 #undef LD
@@ -222,6 +233,16 @@ struct _LaAudioInjector {
 LaAudioInjector *
 la_audio_injector_new (LaBackend *be, LaCheckpoint *ck, int n_inject, int num_heads, GError **error)
 {
+  LaWeightBinder wb;
+  la_weight_binder_init (&wb, be, ck, LA_WEIGHTS_F32);
+  return la_audio_injector_new_bound (&wb, n_inject, num_heads, error);
+}
+
+LaAudioInjector *
+la_audio_injector_new_bound (LaWeightBinder *wb, int n_inject, int num_heads, GError **error)
+{
+  LaBackend *be = wb->be;
+  LaCheckpoint *ck = wb->ck;
   if (n_inject < 0 || num_heads < 1) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "audio injector: n_inject %d, num_heads %d",
                  n_inject, num_heads);
@@ -263,7 +284,8 @@ la_audio_injector_new (LaBackend *be, LaCheckpoint *ck, int n_inject, int num_he
     for (guint i = 0; i < G_N_ELEMENTS (t); i++) {
       char name[128];
       g_snprintf (name, sizeof name, t[i].fmt, j);
-      *t[i].dst = la_audio_load (be, ck, name, t[i].nd, (int64_t[]) { t[i].s0, t[i].s1 }, error);
+      /* every 2-D tensor here is a linear weight */
+      *t[i].dst = la_audio_bind (wb, name, t[i].nd == 2, t[i].nd, (int64_t[]) { t[i].s0, t[i].s1 }, error);
       if (!*t[i].dst)
         goto fail;
     }

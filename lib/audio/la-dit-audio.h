@@ -13,12 +13,16 @@
 #include <glib.h>
 #include "liveavatar/la-backend.h"
 #include "liveavatar/la-checkpoint.h"
+#include "liveavatar/la-weights.h"
 
 G_BEGIN_DECLS
 
 typedef struct _LaCausalAudioEncoder LaCausalAudioEncoder;
 /* Loads `casual_audio_encoder.*` (official spelling) from ck; widths from the weight shapes; num_audio_token from the model config. */
 LaCausalAudioEncoder *la_causal_audio_encoder_new (LaBackend *be, LaCheckpoint *ck, int num_audio_token, GError **error);
+/* The same through a weight binder (resident precision, LoRA, release: la-weights.h);
+ * the plain form binds f32 from a checkpoint the caller keeps. */
+LaCausalAudioEncoder *la_causal_audio_encoder_new_bound (LaWeightBinder *wb, int num_audio_token, GError **error);
 void la_causal_audio_encoder_free (LaCausalAudioEncoder *enc);
 /* audio_input [L, A, T] (L wav2vec layers, A audio_dim, T frames, already prefixed by the caller) -> out_global [T', D], out_local [T', num_audio_token+1, D] with T' = output frames of the two stride-2 causal convs. Outputs allocated by the callee. */
 gboolean la_causal_audio_encoder_forward (LaCausalAudioEncoder *enc, const LaTensor *audio_input, LaTensor **out_global, LaTensor **out_local, GError **error);
@@ -26,6 +30,7 @@ gboolean la_causal_audio_encoder_forward (LaCausalAudioEncoder *enc, const LaTen
 typedef struct _LaAudioInjector LaAudioInjector;
 /* Loads audio_injector.injector.{j}.* and audio_injector.injector_adain_layers.{j}.* for j = 0..n_inject-1. */
 LaAudioInjector *la_audio_injector_new (LaBackend *be, LaCheckpoint *ck, int n_inject, int num_heads, GError **error);
+LaAudioInjector *la_audio_injector_new_bound (LaWeightBinder *wb, int n_inject, int num_heads, GError **error);
 void la_audio_injector_free (LaAudioInjector *inj);
 /* x [F*fsl, D] noisy tokens of F latent frames, updated in place: x[frame f] += injector_j(x[f], audio_tok[f], audio_glob[f]). audio_tok [F, ntok, D], audio_glob [F, D]. */
 gboolean la_audio_injector_apply (LaAudioInjector *inj, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok, const LaTensor *audio_glob, GError **error);

@@ -333,13 +333,25 @@ fold_weight_norm (LaTensor *g, LaTensor *v)
 
 #define LOAD(dst, nd, ...) do { \
     int64_t shp_[] = { __VA_ARGS__ }; \
-    (dst) = la_audio_load (be, ck, name, nd, shp_, error); \
+    (dst) = la_audio_bind (wb, name, (nd) == 2, nd, shp_, error); \
     if (!(dst)) goto fail; \
   } while (0)
 
 LaWav2Vec2 *
 la_wav2vec2_new (LaBackend *be, const LaWav2Vec2Config *cfg, LaCheckpoint *ck, GError **error)
 {
+  LaWeightBinder wb;
+  la_weight_binder_init (&wb, be, ck, LA_WEIGHTS_F32);
+  return la_wav2vec2_new_bound (cfg, &wb, error);
+}
+
+/* 2-D tensors of wav2vec2 are all linear weights (projection, q/k/v/out,
+ * feed-forward); conv kernels and norms are f32. */
+LaWav2Vec2 *
+la_wav2vec2_new_bound (const LaWav2Vec2Config *cfg, LaWeightBinder *wb, GError **error)
+{
+  LaBackend *be = wb->be;
+  LaCheckpoint *ck = wb->ck;
   LaWav2Vec2 *m = g_new0 (LaWav2Vec2, 1);
   m->be = la_backend_ref (be);
   m->cfg = *cfg;
@@ -393,6 +405,11 @@ la_wav2vec2_new (LaBackend *be, const LaWav2Vec2Config *cfg, LaCheckpoint *ck, G
     g_autoptr (LaTensor) w = fold_weight_norm (g, v);
     m->pos_w = la_alloc (be, LA_DTYPE_F32, 3, vs);
     be->ops->copy (be, m->pos_w, w);
+    wb->bytes[LA_DTYPE_F32] += la_tensor_nbytes (m->pos_w);
+    if (wb->release) {
+      la_checkpoint_release (ck, gname);
+      la_checkpoint_release (ck, vname);
+    }
     g_snprintf (name, sizeof name, "%s.bias", pc);
     LOAD (m->pos_b, 1, H);
   }
@@ -419,7 +436,7 @@ la_wav2vec2_new (LaBackend *be, const LaWav2Vec2Config *cfg, LaCheckpoint *ck, G
     for (guint i = 0; i < G_N_ELEMENTS (t); i++) {
       g_snprintf (name, sizeof name, "wav2vec2.encoder.layers.%d.%s", l, t[i].sub);
       int64_t shp[2] = { t[i].a, t[i].b };
-      *t[i].dst = la_audio_load (be, ck, name, t[i].nd, shp, error);
+      *t[i].dst = la_audio_bind (wb, name, t[i].nd == 2, t[i].nd, shp, error);
       if (!*t[i].dst)
         goto fail;
     }
@@ -433,6 +450,13 @@ fail:
 LaWav2Vec2 *
 la_wav2vec2_open (LaBackend *be, const char *folder, GError **error)
 {
+  return la_wav2vec2_open_full (be, folder, LA_WEIGHTS_FILE, NULL, error);
+}
+
+LaWav2Vec2 *
+la_wav2vec2_open_full (LaBackend *be, const char *folder, LaWeights weights, guint64 *resident,
+                       GError **error)
+{
   LaWav2Vec2Config cfg;
   g_autofree char *cj = g_build_filename (folder, "config.json", NULL);
   if (!la_wav2vec2_config_load (cj, &cfg, error))
@@ -441,9 +465,9 @@ la_wav2vec2_open (LaBackend *be, const char *folder, GError **error)
   g_autofree char *pt = g_build_filename (folder, "pytorch_model.bin", NULL);
   g_autoptr (LaCheckpoint) ck = NULL;
   if (g_file_test (st, G_FILE_TEST_EXISTS))
-    ck = la_safetensors_open (st, error);
+    ck = la_checkpoint_open (st, error);
   else if (g_file_test (pt, G_FILE_TEST_EXISTS))
-    ck = la_torchzip_open (pt, error);
+    ck = la_checkpoint_open (pt, error);
   else {
     g_set_error (error, LA_ERROR, LA_ERROR_NOT_FOUND,
                  "%s: neither model.safetensors nor pytorch_model.bin", folder);
@@ -451,7 +475,13 @@ la_wav2vec2_open (LaBackend *be, const char *folder, GError **error)
   }
   if (!ck)
     return NULL;
-  return la_wav2vec2_new (be, &cfg, ck, error);
+  LaWeightBinder wb;
+  la_weight_binder_init (&wb, be, ck, weights);
+  wb.release = TRUE;
+  LaWav2Vec2 *m = la_wav2vec2_new_bound (&cfg, &wb, error);
+  if (resident)
+    memcpy (resident, wb.bytes, sizeof wb.bytes);
+  return m;
 }
 
 void

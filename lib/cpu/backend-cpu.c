@@ -1,7 +1,9 @@
 /* backend-cpu.c — the reference backend: f32 on the host, OpenBLAS for matrix
  * products, la-parallel.c's sleeping threads for the rest.  Every op mirrors the PyTorch fp32
  * formula it stands for (see la-backend.h); accumulations are in float
- * unless a double is needed to match PyTorch's own rounding.
+ * unless a double is needed to match PyTorch's own rounding.  Weights of
+ * `linear` (and either `matmul` operand) may also be bf16, the checkpoint's
+ * precision (ops-bf16.c); everything else is f32.
  */
 #include "backend-cpu.h"
 #include "la-parallel.h"
@@ -75,6 +77,10 @@ static void
 cpu_linear (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *bias)
 {
   int64_t K = la_cpu_cols (x), M = la_cpu_rows (x), N = w->shape[0];
+  if (w->dtype == LA_DTYPE_BF16) {
+    la_cpu_linear_bf16w (M, N, K, x->data, w->data, y->data, bias ? bias->data : NULL);
+    return;
+  }
   la_cpu_gemm_nt (M, N, K, x->data, K, w->data, K, y->data, N, bias ? bias->data : NULL);
 }
 
@@ -82,6 +88,10 @@ static void
 cpu_matmul (LaBackend *be, LaTensor *c, const LaTensor *a, const LaTensor *b,
             gboolean trans_a, gboolean trans_b, float alpha, float beta)
 {
+  g_autoptr (LaTensor) a32 = NULL;
+  g_autoptr (LaTensor) b32 = NULL;
+  a = la_cpu_as_f32_operand (a, &a32);
+  b = la_cpu_as_f32_operand (b, &b32);
   int nd = a->ndim;
   int64_t ar = a->shape[nd - 2], ac = a->shape[nd - 1];
   int64_t br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];

@@ -10,6 +10,12 @@ static inline int64_t la_cpu_cols (const LaTensor *t) { return t->ndim ? t->shap
 void la_cpu_gemm_nt (int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
                      const float *w, int64_t ldw, float *y, int64_t ldy, const float *bias);
 
+/* ops-bf16.c: y[M,N] = x[M,K] . w[N,K]^T (+ bias) with a bf16 w (fp32 accumulation). */
+void la_cpu_linear_bf16w (int64_t M, int64_t N, int64_t K, const float *x, const uint16_t *w, float *y,
+                          const float *bias);
+/* t itself when f32, else an f32 copy returned in *tmp (caller unrefs). */
+const LaTensor *la_cpu_as_f32_operand (const LaTensor *t, LaTensor **tmp);
+
 /* ops-audio.c */
 void la_cpu_conv1d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
                     const LaTensor *b, int stride, int pad_l, int pad_r, gboolean replicate,

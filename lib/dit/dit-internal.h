@@ -25,8 +25,8 @@ struct _LaDitModel {
   LaBackend *be;
   LaDitConfig cfg;
   int D, H, HD;
-  LaCheckpoint *ck;
-  GPtrArray *owned;                            /* backend copies of weights */
+  LaWeightBinder *wb;                          /* during construction only */
+  GPtrArray *owned;                            /* resident weights (la-weights.h) */
   LaTensor *pe_w, *pe_b;                       /* patch_embedding as [D, in*ph*pw] */
   LaTensor *cond_b;                            /* cond_encoder.bias (input is zeros) */
   LaTensor *te0_w, *te0_b, *te2_w, *te2_b;     /* text MLP */

@@ -12,29 +12,38 @@
 #include "la-rng.h"
 #include "la-synth.h"
 
-/* Requires `name` with `shape`, returns it as a backend f32 tensor viewed as
- * [rows, cols] when cols > 0 (else with its own shape). */
+/* Requires `name` with `shape`, returns its resident copy (la-weights.h)
+ * viewed as [rows, cols] when cols > 0 (else with its own shape); linear:
+ * used only as a `linear` weight, so it may stay in the checkpoint's bf16. */
 static LaTensor *
-bind (LaDitModel *m, const char *name, int ndim, const int64_t *shape, gint64 rows, gint64 cols, GError **error)
+bind_as (LaDitModel *m, const char *name, int ndim, const int64_t *shape, gint64 rows, gint64 cols,
+         gboolean linear, GError **error)
 {
-  LaTensor *t = la_checkpoint_require (m->ck, name, ndim, shape, error);
+  LaTensor *t = la_checkpoint_require (m->wb->ck, name, ndim, shape, error);
   if (!t)
     return NULL;
   int64_t s2[2] = { rows, cols };
   int nd = cols > 0 ? (rows > 0 ? 2 : 1) : t->ndim;
   const int64_t *sh = cols > 0 ? (rows > 0 ? s2 : s2 + 1) : t->shape;
-  LaTensor *r;
-  if (m->be->device == LA_DEVICE_CPU && t->dtype == LA_DTYPE_F32 && t->device == LA_DEVICE_CPU) {
-    r = la_tensor_new_view (LA_DTYPE_F32, nd, sh, t->storage, t->data, LA_DEVICE_CPU, 0);
-  } else {
-    LaTensor *tmp = la_tensor_new_view (t->dtype, nd, sh, t->storage, t->data, t->device, t->device_index);
-    r = la_alloc (m->be, LA_DTYPE_F32, nd, sh);
-    m->be->ops->copy (m->be, r, tmp);
-    la_tensor_unref (tmp);
-  }
-  la_tensor_set_name (r, name);
-  g_ptr_array_add (m->owned, r);
+  int64_t own[LA_TENSOR_MAX_DIMS];
+  memcpy (own, sh, sizeof (int64_t) * nd);    /* t may be released by the bind */
+  LaTensor *r = la_weight_bind (m->wb, name, linear, nd, own, error);
+  if (r)
+    g_ptr_array_add (m->owned, r);
   return r;
+}
+
+static LaTensor *
+bind (LaDitModel *m, const char *name, int ndim, const int64_t *shape, gint64 rows, gint64 cols, GError **error)
+{
+  return bind_as (m, name, ndim, shape, rows, cols, FALSE, error);
+}
+
+/* A matrix used as a `linear` weight. */
+static LaTensor *
+bind_lin (LaDitModel *m, const char *name, int ndim, const int64_t *shape, gint64 rows, gint64 cols, GError **error)
+{
+  return bind_as (m, name, ndim, shape, rows, cols, TRUE, error);
 }
 
 #define S(...) ((const int64_t[]) { __VA_ARGS__ })
@@ -45,7 +54,7 @@ bind_block (LaDitModel *m, int n, DitBlockW *b, GError **error)
   int D = m->D, F = m->cfg.ffn_dim;
   char k[128];
 #define B2(field, suffix, r, c) \
-  (g_snprintf (k, sizeof k, "blocks.%d.%s", n, suffix), (b->field = bind (m, k, 2, S (r, c), r, c, error)) != NULL)
+  (g_snprintf (k, sizeof k, "blocks.%d.%s", n, suffix), (b->field = bind_lin (m, k, 2, S (r, c), r, c, error)) != NULL)
 #define B1(field, suffix, c) \
   (g_snprintf (k, sizeof k, "blocks.%d.%s", n, suffix), (b->field = bind (m, k, 1, S (c), 0, c, error)) != NULL)
   if (!(g_snprintf (k, sizeof k, "blocks.%d.modulation", n),
@@ -75,12 +84,26 @@ la_dit_model_new (LaBackend *be, const LaDitConfig *cfg, LaCheckpoint *ck, GErro
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_dit_model_new: backend, config and weights are required");
     return NULL;
   }
+  LaWeightBinder wb;
+  la_weight_binder_init (&wb, be, ck, LA_WEIGHTS_F32);
+  return la_dit_model_new_bound (cfg, &wb, error);
+}
+
+LaDitModel *
+la_dit_model_new_bound (const LaDitConfig *cfg, LaWeightBinder *wb, GError **error)
+{
+  LaBackend *be = wb ? wb->be : NULL;
+  LaCheckpoint *ck = wb ? wb->ck : NULL;
+  if (!be || !cfg || !ck) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "la_dit_model_new: backend, config and weights are required");
+    return NULL;
+  }
   if (!la_dit_config_validate (cfg, error))
     return NULL;
   LaDitModel *m = g_new0 (LaDitModel, 1);
   m->be = la_backend_ref (be);
   m->cfg = *cfg;
-  m->ck = la_checkpoint_ref (ck);
+  m->wb = wb;
   m->owned = g_ptr_array_new_with_free_func ((GDestroyNotify) la_tensor_unref);
   int D = m->D = cfg->dim, H = m->H = cfg->num_heads;
   m->HD = D / H;
@@ -89,22 +112,22 @@ la_dit_model_new (LaBackend *be, const LaDitConfig *cfg, LaCheckpoint *ck, GErro
   static const int fpk[3][3] = { { 1, 2, 2 }, { 2, 4, 4 }, { 4, 8, 8 } };
   static const char *fpn[3] = { "frame_packer.proj", "frame_packer.proj_2x", "frame_packer.proj_4x" };
   gboolean ok =
-      (m->pe_w = bind (m, "patch_embedding.weight", 5, S (D, C, 1, ph, pw), D, C * ph * pw, error)) &&
+      (m->pe_w = bind_lin (m, "patch_embedding.weight", 5, S (D, C, 1, ph, pw), D, C * ph * pw, error)) &&
       (m->pe_b = bind (m, "patch_embedding.bias", 1, S (D), 0, D, error)) &&
       la_checkpoint_require (ck, "cond_encoder.weight", 5, S (D, cfg->cond_dim, 1, ph, pw), error) &&
       (m->cond_b = bind (m, "cond_encoder.bias", 1, S (D), 0, D, error)) &&
-      (m->te0_w = bind (m, "text_embedding.0.weight", 2, S (D, T), D, T, error)) &&
+      (m->te0_w = bind_lin (m, "text_embedding.0.weight", 2, S (D, T), D, T, error)) &&
       (m->te0_b = bind (m, "text_embedding.0.bias", 1, S (D), 0, D, error)) &&
-      (m->te2_w = bind (m, "text_embedding.2.weight", 2, S (D, D), D, D, error)) &&
+      (m->te2_w = bind_lin (m, "text_embedding.2.weight", 2, S (D, D), D, D, error)) &&
       (m->te2_b = bind (m, "text_embedding.2.bias", 1, S (D), 0, D, error)) &&
-      (m->tm0_w = bind (m, "time_embedding.0.weight", 2, S (D, fd), D, fd, error)) &&
+      (m->tm0_w = bind_lin (m, "time_embedding.0.weight", 2, S (D, fd), D, fd, error)) &&
       (m->tm0_b = bind (m, "time_embedding.0.bias", 1, S (D), 0, D, error)) &&
-      (m->tm2_w = bind (m, "time_embedding.2.weight", 2, S (D, D), D, D, error)) &&
+      (m->tm2_w = bind_lin (m, "time_embedding.2.weight", 2, S (D, D), D, D, error)) &&
       (m->tm2_b = bind (m, "time_embedding.2.bias", 1, S (D), 0, D, error)) &&
-      (m->tp_w = bind (m, "time_projection.1.weight", 2, S (6 * D, D), 6 * D, D, error)) &&
+      (m->tp_w = bind_lin (m, "time_projection.1.weight", 2, S (6 * D, D), 6 * D, D, error)) &&
       (m->tp_b = bind (m, "time_projection.1.bias", 1, S (6 * D), 0, 6 * D, error)) &&
       (m->hm = bind (m, "head.modulation", 3, S (1, 2, D), 2, D, error)) &&
-      (m->hh_w = bind (m, "head.head.weight", 2, S (od, D), od, D, error)) &&
+      (m->hh_w = bind_lin (m, "head.head.weight", 2, S (od, D), od, D, error)) &&
       (m->hh_b = bind (m, "head.head.bias", 1, S (od), 0, od, error));
   LaTensor *tcm = ok ? bind (m, "trainable_cond_mask.weight", 2, S (3, D), 3, D, error) : NULL;
   if (ok && !tcm)
@@ -116,7 +139,7 @@ la_dit_model_new (LaBackend *be, const LaDitConfig *cfg, LaCheckpoint *ck, GErro
     memcpy (m->fp_k[i], fpk[i], sizeof fpk[i]);
     g_snprintf (k, sizeof k, "%s.weight", fpn[i]);
     int K = C * fpk[i][0] * fpk[i][1] * fpk[i][2];
-    ok = (m->fp_w[i] = bind (m, k, 5, S (D, C, fpk[i][0], fpk[i][1], fpk[i][2]), D, K, error)) != NULL;
+    ok = (m->fp_w[i] = bind_lin (m, k, 5, S (D, C, fpk[i][0], fpk[i][1], fpk[i][2]), D, K, error)) != NULL;
     g_snprintf (k, sizeof k, "%s.bias", fpn[i]);
     ok = ok && (m->fp_b[i] = bind (m, k, 1, S (D), 0, D, error)) != NULL;
   }
@@ -151,9 +174,10 @@ la_dit_model_new (LaBackend *be, const LaDitConfig *cfg, LaCheckpoint *ck, GErro
     }
   }
   if (ok)
-    ok = (m->aenc = la_causal_audio_encoder_new (be, ck, cfg->num_audio_token, error)) != NULL;
+    ok = (m->aenc = la_causal_audio_encoder_new_bound (wb, cfg->num_audio_token, error)) != NULL;
   if (ok)
-    ok = (m->ainj = la_audio_injector_new (be, ck, cfg->n_inject, cfg->num_heads, error)) != NULL;
+    ok = (m->ainj = la_audio_injector_new_bound (wb, cfg->n_inject, cfg->num_heads, error)) != NULL;
+  m->wb = NULL;                 /* the binder is the caller's; weights are all bound now */
   if (!ok) {
     la_dit_model_free (m);
     return NULL;
@@ -173,7 +197,6 @@ la_dit_model_free (LaDitModel *m)
   g_ptr_array_unref (m->owned);
   g_free (m->blocks);
   g_free (m->inject_of_layer);
-  la_checkpoint_unref (m->ck);
   la_backend_unref (m->be);
   g_free (m);
 }

@@ -3,6 +3,8 @@
  * and umT5 (the reference hard-codes them); a generated folder may say
  * otherwise in liveavatar.json, which is read when present. */
 #include "la-model-bundle.h"
+#include <stdlib.h>
+#include <string.h>
 
 static gboolean
 read_overrides (LaModelBundle *b, LaT5Config *t5, GError **error)
@@ -44,9 +46,11 @@ read_overrides (LaModelBundle *b, LaT5Config *t5, GError **error)
 }
 
 LaModelBundle *
-la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, GError **error)
+la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, LaWeights weights, GError **error)
 {
   LaModelBundle *b = g_new0 (LaModelBundle, 1);
+  b->ref_count = 1;
+  b->weights = weights;
   b->be = la_backend_ref (be);
   LaT5Config t5cfg;
   if (!(b->paths = la_model_paths_resolve (model_dir, lora, error)))
@@ -56,22 +60,35 @@ la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, GE
 
   {
     LaDitLoadInfo info;
-    if (!(b->dit = la_dit_model_load (be, model_dir, lora, &info, error)))
+    if (!(b->dit = la_dit_model_load_full (be, model_dir, lora, weights, &info, error)))
       goto fail;
+    memcpy (b->resident[LA_MODEL_PART_DIT], info.resident, sizeof info.resident);
     b->dit_cfg = info.cfg;
     b->lora = info.lora;
     g_strlcpy (b->dit_digest, info.digest, sizeof b->dit_digest);
   }
   {
     g_autoptr (LaCheckpoint) v = la_checkpoint_open (b->paths->vae, error);
+    /* the published VAE is fp32 and all of it is conv kernels: f32 resident */
     if (!v || !(b->vae = la_vae_new (be, v, &b->vae_cfg, error)))
       goto fail;
+    b->resident[LA_MODEL_PART_VAE][LA_DTYPE_F32] = la_vae_resident_bytes (b->vae);
   }
   if (!(b->tok = la_tokenizer_new_from_file (b->paths->tokenizer, error)))
     goto fail;
-  if (!(b->t5 = la_t5_encoder_new_from_file (be, b->paths->t5, &t5cfg, error)))
-    goto fail;
-  if (!(b->w2v = la_wav2vec2_open (be, b->paths->wav2vec_dir, error)))
+  {
+    g_autoptr (LaCheckpoint) ck = la_checkpoint_open (b->paths->t5, error);
+    LaWeightBinder wb;
+    if (!ck)
+      goto fail;
+    la_weight_binder_init (&wb, be, ck, weights);
+    wb.release = TRUE;      /* the encoder keeps ck for its (mapped) token embedding only */
+    if (!(b->t5 = la_t5_encoder_new_bound (&t5cfg, &wb, error)))
+      goto fail;
+    memcpy (b->resident[LA_MODEL_PART_T5], wb.bytes, sizeof wb.bytes);
+  }
+  if (!(b->w2v = la_wav2vec2_open_full (be, b->paths->wav2vec_dir, weights, b->resident[LA_MODEL_PART_WAV2VEC2],
+                                        error)))
     goto fail;
   if (la_wav2vec2_get_config (b->w2v)->hidden_size != b->dit_cfg.audio_dim ||
       la_t5_encoder_config (b->t5)->dim != b->dit_cfg.text_dim) {
@@ -92,6 +109,7 @@ la_model_bundle_free (LaModelBundle *b)
 {
   if (!b)
     return;
+  g_free (b->key);
   if (b->w2v) la_wav2vec2_free (b->w2v);
   if (b->t5) la_t5_encoder_free (b->t5);
   if (b->tok) la_tokenizer_free (b->tok);
@@ -100,4 +118,92 @@ la_model_bundle_free (LaModelBundle *b)
   la_model_paths_free (b->paths);
   la_backend_unref (b->be);
   g_free (b);
+}
+
+guint64
+la_model_bundle_resident_bytes (const LaModelBundle *b)
+{
+  guint64 n = 0;
+  for (int p = 0; p < LA_MODEL_N_PARTS; p++)
+    for (int t = 0; t < LA_DTYPE_COUNT; t++)
+      n += b->resident[p][t];
+  return n;
+}
+
+/* ---- the process's model cache ---- */
+
+static GMutex cache_lock;
+static GHashTable *cache;      /* key -> LaModelBundle* (borrowed: removed at its last release) */
+
+static char *
+canonical (const char *path)
+{
+  if (!path || !*path)
+    return g_strdup ("");
+  char *r = realpath (path, NULL);
+  if (r) {
+    char *g = g_strdup (r);
+    free (r);
+    return g;
+  }
+  return g_canonicalize_filename (path, NULL);
+}
+
+LaModelBundle *
+la_model_bundle_acquire (LaBackend *be, const char *device, const char *model_dir, const char *lora,
+                         LaWeights weights, GError **error)
+{
+  g_autofree char *dir = canonical (model_dir);
+  g_autofree char *lo = canonical (lora);
+  char *key = g_strdup_printf ("%s\n%s\n%s\n%s", dir, lo, la_weights_to_string (weights),
+                               device && *device ? device : "cpu");
+  /* Loading under the lock: a second session of the same model waits for the
+   * first load instead of loading a second copy beside it. */
+  g_mutex_lock (&cache_lock);
+  if (!cache)
+    cache = g_hash_table_new (g_str_hash, g_str_equal);
+  LaModelBundle *b = g_hash_table_lookup (cache, key);
+  if (b) {
+    g_atomic_int_inc (&b->ref_count);
+    g_free (key);
+  } else if ((b = la_model_bundle_load (be, model_dir, lora, weights, error))) {
+    b->key = key;
+    g_hash_table_insert (cache, b->key, b);
+  } else
+    g_free (key);
+  g_mutex_unlock (&cache_lock);
+  return b;
+}
+
+void
+la_model_bundle_release (LaModelBundle *b)
+{
+  if (!b)
+    return;
+  g_mutex_lock (&cache_lock);
+  gboolean last = g_atomic_int_dec_and_test (&b->ref_count);
+  if (last && b->key && cache)
+    g_hash_table_remove (cache, b->key);
+  g_mutex_unlock (&cache_lock);
+  if (last)
+    la_model_bundle_free (b);
+}
+
+void
+la_model_cache_get_stats (LaModelCacheStats *st)
+{
+  memset (st, 0, sizeof *st);
+  g_mutex_lock (&cache_lock);
+  if (cache) {
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init (&it, cache);
+    while (g_hash_table_iter_next (&it, NULL, &v)) {
+      LaModelBundle *b = v;
+      st->n_models++;
+      st->n_users += (guint) g_atomic_int_get (&b->ref_count);
+      st->resident_bytes += la_model_bundle_resident_bytes (b);
+    }
+  }
+  g_mutex_unlock (&cache_lock);
 }

@@ -1,5 +1,13 @@
 /* la-model-bundle.h — every component of a model folder, loaded once and
- * shared by the streams (sessions) that run on it. */
+ * shared by the streams (sessions) that run on it.
+ *
+ * The model cache: la_model_bundle_acquire returns the bundle already
+ * loaded for the same (model folder, LoRA, precision, device) — folders
+ * compared by their canonical path — with one more reference, so two
+ * sessions (two liveavatarsrc elements, or an element and a stage thread)
+ * hold one resident copy of the weights.  Everything a stream changes
+ * (KV caches, sink, decoder state, audio windows) lives in the session,
+ * never in the bundle, which is read-only once loaded. */
 #pragma once
 #include "liveavatar/liveavatar.h"
 #include "liveavatar/la-dit.h"
@@ -8,7 +16,12 @@
 #include "liveavatar/la-text.h"
 #include "liveavatar/la-audio.h"
 
+enum { LA_MODEL_PART_DIT, LA_MODEL_PART_VAE, LA_MODEL_PART_T5, LA_MODEL_PART_WAV2VEC2, LA_MODEL_N_PARTS };
+
 typedef struct {
+  gint          ref_count;
+  char         *key;             /* cache key, NULL when not cached */
+  LaWeights     weights;
   LaBackend    *be;
   LaModelPaths *paths;
   LaDitConfig   dit_cfg;
@@ -20,9 +33,16 @@ typedef struct {
   LaWav2Vec2   *w2v;
   LaLoraReport  lora;
   char          dit_digest[65];   /* the DiT weights' la_checkpoint_digest (TPP stage workers compare it) */
+  guint64       resident[LA_MODEL_N_PARTS][LA_DTYPE_COUNT];   /* bytes bound per component and dtype */
 } LaModelBundle;
 
 /* Loads and checks every component; errors name the file or tensor. */
 LaModelBundle *la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora,
-                                     GError **error);
+                                     LaWeights weights, GError **error);
 void           la_model_bundle_free (LaModelBundle *b);
+/* Through the process's model cache (see above); `device` names be's device
+ * ("cpu", "cuda:0").  Release with la_model_bundle_release. */
+LaModelBundle *la_model_bundle_acquire (LaBackend *be, const char *device, const char *model_dir,
+                                        const char *lora, LaWeights weights, GError **error);
+void           la_model_bundle_release (LaModelBundle *b);
+guint64        la_model_bundle_resident_bytes (const LaModelBundle *b);

@@ -555,6 +555,8 @@ check_params (const LaSessionParams *p, GError **error)
     BAD ("negative audio window or queue length");
   if (p->max_area < 0 || (p->max_area && p->max_area < 64 * 64))
     BAD ("max area %d is below one 64x64 tile", p->max_area);
+  if (p->weights != LA_WEIGHTS_FILE && p->weights != LA_WEIGHTS_F32 && p->weights != LA_WEIGHTS_BF16)
+    BAD ("weights %d: expected LA_WEIGHTS_FILE, LA_WEIGHTS_F32 or LA_WEIGHTS_BF16", (int) p->weights);
 #undef BAD
   return TRUE;
 }
@@ -615,7 +617,7 @@ la_session_new (const LaSessionParams *params, GError **error)
 
   if (!(s->be = make_backend (s, params, error)))
     goto fail;
-  if (!(s->m = la_model_bundle_load (s->be, params->model_dir, params->lora, error)))
+  if (!(s->m = la_model_bundle_acquire (s->be, "cpu", params->model_dir, params->lora, params->weights, error)))
     goto fail;
   s->z_dim = s->m->vae_cfg.z_dim;
   {
@@ -661,7 +663,7 @@ la_session_free (LaSession *s)
   g_clear_pointer (&s->swap_ref, la_tensor_unref);
   g_clear_pointer (&s->swap_mot, la_tensor_unref);
   g_clear_pointer (&s->ctx, la_tensor_unref);
-  g_clear_pointer (&s->m, la_model_bundle_free);
+  g_clear_pointer (&s->m, la_model_bundle_release);
   g_clear_pointer (&s->be, la_backend_unref);
   g_array_unref (s->pending);
   g_array_unref (s->skips);
@@ -855,4 +857,5 @@ la_session_get_stats (LaSession *s, LaSessionStats *st)
   g_mutex_lock (&s->lock);
   *st = s->stats;
   g_mutex_unlock (&s->lock);
+  st->weight_bytes = s->m ? la_model_bundle_resident_bytes (s->m) : 0;
 }

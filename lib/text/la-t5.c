@@ -58,29 +58,21 @@ la_t5_encoder_config (const LaT5Encoder *enc)
   return &enc->cfg;
 }
 
-/* Copies a checkpoint tensor to the backend (matrices as `dt`, norms f32). */
+/* Binds a checkpoint tensor (la-weights.h: matrices are linear weights in
+ * the binder's precision, norms f32). */
 static LaTensor *
-upload (LaBackend *be, LaTensor *src, LaDType dt)
-{
-  LaTensor *t = la_alloc (be, src->ndim == 2 ? dt : LA_DTYPE_F32, src->ndim, src->shape);
-  be->ops->copy (be, t, src);
-  return t;
-}
-
-static LaTensor *
-require_up (LaBackend *be, LaCheckpoint *ck, const char *name, int ndim,
-            int64_t d0, int64_t d1, LaDType dt, GError **error)
+require_up (LaWeightBinder *wb, const char *name, int ndim, int64_t d0, int64_t d1, GError **error)
 {
   int64_t shape[2] = { d0, d1 };
-  LaTensor *t = la_checkpoint_require (ck, name, ndim, shape, error);
+  LaTensor *t = la_checkpoint_require (wb->ck, name, ndim, shape, error);
   if (!t)
     return NULL;
   if (!la_dtype_is_float (t->dtype)) {
     g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: tensor %s has dtype %s, expected a float type",
-                 la_checkpoint_path (ck), name, la_dtype_name (t->dtype));
+                 la_checkpoint_path (wb->ck), name, la_dtype_name (t->dtype));
     return NULL;
   }
-  return upload (be, t, dt);
+  return la_weight_bind (wb, name, ndim == 2, ndim, shape, error);
 }
 
 static gboolean
@@ -124,17 +116,26 @@ LaT5Encoder *
 la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg, GError **error)
 {
   g_return_val_if_fail (be && ck, NULL);
+  LaWeightBinder wb;
+  la_weight_binder_init (&wb, be, ck, cfg && cfg->weight_dtype == LA_DTYPE_BF16 ? LA_WEIGHTS_BF16 : LA_WEIGHTS_F32);
+  if (cfg && !la_dtype_is_float (cfg->weight_dtype)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "T5 weight_dtype %d is not a float type",
+                 (int) cfg->weight_dtype);
+    return NULL;
+  }
+  return la_t5_encoder_new_bound (cfg, &wb, error);
+}
+
+LaT5Encoder *
+la_t5_encoder_new_bound (const LaT5Config *cfg, LaWeightBinder *wb, GError **error)
+{
+  LaBackend *be = wb->be;
+  LaCheckpoint *ck = wb->ck;
   LaT5Encoder *enc = g_new0 (LaT5Encoder, 1);
   enc->be = la_backend_ref (be);
   enc->ck = la_checkpoint_ref (ck);
   enc->cfg.max_dist = cfg && cfg->max_dist > 0 ? cfg->max_dist : 128;
   enc->cfg.eps = cfg && cfg->eps > 0 ? cfg->eps : 1e-6f;
-  enc->cfg.weight_dtype = cfg ? cfg->weight_dtype : LA_DTYPE_F32;
-  if (!la_dtype_is_float (enc->cfg.weight_dtype)) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "T5 weight_dtype %d is not a float type",
-                 (int) enc->cfg.weight_dtype);
-    goto fail;
-  }
 
   /* sizes from the shapes */
   LaTensor *emb = la_checkpoint_require (ck, "token_embedding.weight", 2, (int64_t[]) { -1, -1 }, error);
@@ -197,7 +198,7 @@ la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg, GErro
     char n[96];
 #define W(field, key, nd, d0, d1)                                   \
     g_snprintf (n, sizeof n, "blocks.%d." key, l);                  \
-    if (!(b->field = require_up (be, ck, n, nd, d0, d1, c->weight_dtype, error))) \
+    if (!(b->field = require_up (wb, n, nd, d0, d1, error))) \
       goto fail;
     W (norm1, "norm1.weight", 1, c->dim, 0);
     W (q, "attn.q.weight", 2, c->dim_attn, c->dim);
@@ -216,8 +217,10 @@ la_t5_encoder_new (LaBackend *be, LaCheckpoint *ck, const LaT5Config *cfg, GErro
       goto fail;
     b->pos = la_tensor_as_f32 (p);   /* host: the bias is built on the host */
   }
-  if (!(enc->norm = require_up (be, ck, "norm.weight", 1, c->dim, 0, LA_DTYPE_F32, error)))
+  if (!(enc->norm = require_up (wb, "norm.weight", 1, c->dim, 0, error)))
     goto fail;
+  /* what the linears became (f32 when there is no layer) */
+  c->weight_dtype = nl > 0 ? enc->blocks[0].q->dtype : LA_DTYPE_F32;
   if (!la_backend_sync (be, error))
     goto fail;
   return enc;

@@ -61,6 +61,7 @@ param (Loader *L, const char *name, int fnd, const int64_t *fshape, int tnd, con
   LaTensor *t = la_alloc (be, LA_DTYPE_F32, tnd, tshape);
   be->ops->copy (be, t, src);
   la_tensor_set_name (t, name);
+  L->vae->resident_bytes += la_tensor_nbytes (t);
   return t;
 }
 
@@ -417,4 +418,10 @@ la_vae_random_weights (const LaVaeConfig *cfg, guint64 seed)
   vae_side_clear (&tmp.enc);
   vae_side_clear (&tmp.dec);
   return ck;
+}
+
+guint64
+la_vae_resident_bytes (LaVae *vae)
+{
+  return vae->resident_bytes;
 }

@@ -72,6 +72,7 @@ struct _LaVae {
   LaTensor *zeros, *ones;        /* [z_dim], to split (de)normalisation into bf16-rounded steps */
   LaVaeTapFunc tap;
   gpointer tap_data;
+  guint64 resident_bytes;        /* weights bound (all f32: the published VAE file is fp32) */
 };
 
 struct _LaVaeDecoder {

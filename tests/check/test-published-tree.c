@@ -165,7 +165,7 @@ test_load (void)
   GError *e = NULL;
   LaBackend *be = la_backend_cpu_new (0);
   gint64 t0 = g_get_monotonic_time ();
-  LaModelBundle *b = la_model_bundle_load (be, model, lora_dir, &e);
+  LaModelBundle *b = la_model_bundle_load (be, model, lora_dir, LA_WEIGHTS_FILE, &e);
   g_assert_no_error (e);
   g_assert_nonnull (b);
   struct rusage ru;
@@ -184,6 +184,9 @@ test_load (void)
   g_assert_cmpint (la_t5_encoder_config (b->t5)->vocab, ==, 256384);
   g_assert_cmpint (la_wav2vec2_get_config (b->w2v)->hidden_size, ==, 1024);
   g_assert_cmpint (la_wav2vec2_get_config (b->w2v)->num_layers, ==, 1);
+  /* the bf16 files' linears stay bf16 (issue 14): the DiT's bf16 bytes dominate */
+  g_assert_cmpuint (b->resident[LA_MODEL_PART_DIT][LA_DTYPE_BF16], >, 5 * b->resident[LA_MODEL_PART_DIT][LA_DTYPE_F32]);
+  g_assert_cmpuint (b->resident[LA_MODEL_PART_T5][LA_DTYPE_BF16], >, 0);
   la_model_bundle_free (b);
   la_backend_unref (be);
 }
