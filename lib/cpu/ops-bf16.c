@@ -13,6 +13,7 @@
  * figures are in docs/performance.md.
  */
 #include "backend-cpu.h"
+#include "la-parallel.h"
 #include <cblas.h>
 #include <string.h>
 
@@ -24,14 +25,23 @@ panel_rows (int64_t N, int64_t K)
   return MIN (p, N);
 }
 
+typedef struct { float *dst; const uint16_t *src; } Bf16Widen;
+
+static void
+bf16_widen_range (int64_t begin, int64_t end, gpointer data)
+{
+  Bf16Widen *a = data;
+  for (int64_t i = begin; i < end; i++) {
+    uint32_t u = (uint32_t) a->src[i] << 16;
+    memcpy (a->dst + i, &u, 4);
+  }
+}
+
 static void
 bf16_rows_to_f32 (float *dst, const uint16_t *src, int64_t n)
 {
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; i++) {
-    uint32_t u = (uint32_t) src[i] << 16;
-    memcpy (dst + i, &u, 4);
-  }
+  Bf16Widen a = { dst, src };
+  la_parallel_for (n, n, bf16_widen_range, &a);
 }
 
 void
