@@ -558,7 +558,7 @@ la_cuda_upload_weight (LaBackend *be, const LaTensor *host, gboolean fp8_eligibl
     la_backend_sync (be, error);
     return NULL;
   }
-  be->ops->copy (be, stage, host);
+  la_copy (be, stage, host);
   if (!fp8) {
     if (host->name)
       la_tensor_set_name (stage, host->name);

@@ -369,7 +369,7 @@ main (int argc, char **argv)
   LaBackend *be = la_backend_cpu_new (threads);
   g_auto (GStrv) parts = g_strsplit (what ? what : "dit,vae,wav2vec2", ",", -1);
   gboolean ok = TRUE;
-  printf ("# liveavatar-bench, CPU backend, %d threads, preset %s\n", be->n_threads, p->name);
+  printf ("# liveavatar-bench, CPU backend, %d threads, preset %s\n", la_backend_get_n_threads (be), p->name);
   for (int i = 0; ok && parts[i]; i++) {
     if (strcmp (parts[i], "dit") == 0)
       ok = bench_dit (be, p, blocks ? blocks : 4, &error);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "dit-internal.h"
 #include "la-rng.h"
+#include "la-ops.h"
 
 /* Requires `name` with `shape`, returns it as a backend f32 tensor viewed as
  * [rows, cols] when cols > 0 (else with its own shape). */
@@ -23,12 +24,12 @@ bind (LaDitModel *m, const char *name, int ndim, const int64_t *shape, gint64 ro
   int nd = cols > 0 ? (rows > 0 ? 2 : 1) : t->ndim;
   const int64_t *sh = cols > 0 ? (rows > 0 ? s2 : s2 + 1) : t->shape;
   LaTensor *r;
-  if (m->be->device == LA_DEVICE_CPU && t->dtype == LA_DTYPE_F32 && t->device == LA_DEVICE_CPU) {
+  if (la_backend_get_device (m->be) == LA_DEVICE_CPU && t->dtype == LA_DTYPE_F32 && t->device == LA_DEVICE_CPU) {
     r = la_tensor_new_view (LA_DTYPE_F32, nd, sh, t->storage, t->data, LA_DEVICE_CPU, 0);
   } else {
     LaTensor *tmp = la_tensor_new_view (t->dtype, nd, sh, t->storage, t->data, t->device, t->device_index);
     r = la_alloc (m->be, LA_DTYPE_F32, nd, sh);
-    m->be->ops->copy (m->be, r, tmp);
+    la_copy (m->be, r, tmp);
     la_tensor_unref (tmp);
   }
   la_tensor_set_name (r, name);

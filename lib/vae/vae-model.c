@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 #include "vae-private.h"
+#include "la-ops.h"
 
 typedef struct {
   LaVae *vae;
@@ -50,7 +51,7 @@ param (Loader *L, const char *name, int fnd, const int64_t *fshape, int tnd, con
   }
   LaBackend *be = L->vae->be;
   LaTensor *t = la_alloc (be, LA_DTYPE_F32, tnd, tshape);
-  be->ops->copy (be, t, src);
+  la_copy (be, t, src);
   la_tensor_set_name (t, name);
   return t;
 }
@@ -308,7 +309,7 @@ upload_f32 (LaBackend *be, const float *v, int n)
   int64_t s[1] = { n };
   g_autoptr (LaTensor) h = la_tensor_new_from_f32 (1, s, v);
   LaTensor *t = la_alloc (be, LA_DTYPE_F32, 1, s);
-  be->ops->copy (be, t, h);
+  la_copy (be, t, h);
   return t;
 }
 
