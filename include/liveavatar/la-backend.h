@@ -36,6 +36,3 @@ int          la_backend_get_device_index (LaBackend *be);
 int          la_backend_get_n_threads (LaBackend *be);     /* CPU: OpenMP/BLAS threads; CUDA: 1 */
 
 G_END_DECLS
-
-/* Until the call sites use lib/la-ops.h (next commit). */
-#include "la-backend-impl.h"

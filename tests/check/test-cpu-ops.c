@@ -2,6 +2,7 @@
 #include <liveavatar/liveavatar.h>
 #include "la-ops.h"
 #include <math.h>
+#include <string.h>
 
 static LaBackend *be;
 
@@ -139,6 +140,63 @@ test_norms (void)
   g_assert_true (la_backend_sync (be, NULL));
 }
 
+/* A shape the op cannot take is reported through the sticky error, naming
+ * the op and the tensor, and the op does not run. */
+static void
+test_checked_wrappers (void)
+{
+  GError *e = NULL;
+  g_autoptr (LaTensor) x = la_tensor_new_v (LA_DTYPE_F32, 3, 6, -1);
+  g_autoptr (LaTensor) w = la_tensor_new_v (LA_DTYPE_F32, 4, 5, -1);
+  g_autoptr (LaTensor) y = la_tensor_new_v (LA_DTYPE_F32, 3, 4, -1);
+  la_tensor_set_name (w, "blocks.0.ffn.0.weight");
+  for (int i = 0; i < 12; i++)
+    la_tensor_f32 (y)[i] = 7.0f;
+  la_linear (be, y, x, w, NULL);               /* K: x has 6, w has 5 */
+  /* A second mismatch before the sync is not the one reported. */
+  g_autoptr (LaTensor) q = la_tensor_new_v (LA_DTYPE_F32, 3, 6, -1);
+  la_attention (be, q, q, q, q, 4, 1.0f, NULL);
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_SHAPE);
+  g_assert_nonnull (strstr (e->message, "linear"));
+  g_assert_nonnull (strstr (e->message, "blocks.0.ffn.0.weight"));
+  g_assert_nonnull (strstr (e->message, "[4, 5]"));
+  g_assert_null (strstr (e->message, "attention"));
+  g_clear_error (&e);
+  for (int i = 0; i < 12; i++)
+    g_assert_cmpfloat (la_tensor_f32 (y)[i], ==, 7.0f);     /* the op did not run */
+  g_assert_true (la_backend_sync (be, NULL));                /* reported once */
+
+  la_attention (be, q, q, q, q, 4, 1.0f, NULL);              /* 6 does not split into 4 heads */
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_nonnull (strstr (e->message, "attention"));
+  g_clear_error (&e);
+
+  g_autoptr (LaTensor) ints = la_tensor_new_v (LA_DTYPE_I32, 3, 6, -1);
+  la_tensor_set_name (ints, "token_ids");
+  la_unary (be, LA_UNARY_SILU, q, ints);
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_nonnull (strstr (e->message, "unary"));
+  g_assert_nonnull (strstr (e->message, "token_ids"));
+  g_clear_error (&e);
+
+  g_autoptr (LaTensor) a4 = la_tensor_new_v (LA_DTYPE_F32, 2, 2, 3, 3, -1);
+  g_autoptr (LaTensor) b4 = la_tensor_new_v (LA_DTYPE_F32, 2, 2, 3, 3, -1);
+  la_tensor_set_name (b4, "cache");
+  la_copy4d (be, b4, (int64_t[]) { 0, 1, 0, 0 }, a4, (int64_t[]) { 0, 0, 0, 0 }, (int64_t[]) { 2, 2, 3, 3 });
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_nonnull (strstr (e->message, "copy4d"));
+  g_assert_nonnull (strstr (e->message, "cache"));
+  g_clear_error (&e);
+
+  /* The same ops with agreeing shapes run. */
+  g_autoptr (LaTensor) w6 = la_tensor_new_v (LA_DTYPE_F32, 4, 6, -1);
+  la_linear (be, y, x, w6, NULL);
+  la_attention (be, q, q, q, q, 3, 1.0f, NULL);
+  g_assert_true (la_backend_sync (be, NULL));
+  g_assert_cmpfloat (la_tensor_f32 (y)[0], ==, 0.0f);
+}
+
 static void
 test_cuda_absent (void)
 {
@@ -162,6 +220,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/attention", test_attention);
   g_test_add_func ("/cpu/conv3d", test_conv3d);
   g_test_add_func ("/cpu/norms", test_norms);
+  g_test_add_func ("/ops/bad-shape-is-a-sticky-error", test_checked_wrappers);
   g_test_add_func ("/cuda/absent-is-an-error", test_cuda_absent);
   int r = g_test_run ();
   la_backend_unref (be);

@@ -13,6 +13,7 @@
 #include <liveavatar/la-vae.h>
 #include "la-ops.h"
 #include <json-glib/json-glib.h>
+#include "la-backend-impl.h"   /* a backend with an op missing */
 
 static LaBackend *be;
 
