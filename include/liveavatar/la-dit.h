@@ -138,10 +138,6 @@ gboolean  la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, c
 int       la_dit_session_next_d (LaDitSession *s);
 /* d values used, in order, by the next generate_block steps (before fixed/random d). */
 void      la_dit_session_queue_d (LaDitSession *s, const int *d, int n);
-int       la_dit_session_sink_tokens (LaDitSession *s);
 gint64    la_dit_session_blocks_done (LaDitSession *s);
-
-/* Replaces the dump function (NULL disables). */
-void la_dit_session_set_dump (LaDitSession *s, LaDitDumpFunc fn, gpointer user);
 
 G_END_DECLS

@@ -43,8 +43,8 @@ struct _LaDitSession {
   DitRopeGroup g_ref, g_mot[3];
   float timesteps[N_STEPS], sigmas[N_STEPS + 1];
   GRand *rng;
-  GArray *d_queue;
-  LaTensor *first_latent;                        /* [C, 1, h, w] for the sink refresh */                               /* d values for the next calls (replay) */
+  GArray *d_queue;                               /* d values for the next calls (replay) */
+  LaTensor *first_latent;                        /* [C, 1, h, w] for the sink refresh */
   gint64 blocks_done;
   LaDitDumpFunc dump;
   gpointer dump_user;
@@ -96,13 +96,6 @@ dump (LaDitSession *s, const char *name, const LaTensor *t)
 {
   if (s->dump)
     s->dump (name, t, s->dump_user);
-}
-
-void
-la_dit_session_set_dump (LaDitSession *s, LaDitDumpFunc fn, gpointer user)
-{
-  s->dump = fn;
-  s->dump_user = user;
 }
 
 /* Accepts [C, T, h, w] or [1, C, T, h, w]; returns the 4-D host f32 view/copy. */
@@ -593,10 +586,8 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   dump (s, "audio_encoder.out_local", a_tok);
 
   /* ---- tokens: patch_embedding + cond_encoder bias + trainable_cond_mask[0] ---- */
-  int Kp = c->in_dim * ph * pw;
   dit_patchify (la_tensor_f32 (s->h_patches), la_tensor_f32 (hx), c->in_dim, F, h, w, 1, ph, pw);
   la_copy (be, s->patches, s->h_patches);
-  (void) Kp;
   la_linear (be, s->x, s->patches, m->pe_w, m->pe_b);
   la_binary (be, LA_BINARY_ADD, s->x, s->x, m->cond_b);
   la_binary (be, LA_BINARY_ADD, s->x, s->x, m->tcm[0]);
@@ -748,12 +739,6 @@ la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *
   if (!strcmp (what, "v"))
     return dit_rows (c->v_all[layer], s->Nc, s->C);
   return NULL;
-}
-
-int
-la_dit_session_sink_tokens (LaDitSession *s)
-{
-  return s->Nc;
 }
 
 gint64

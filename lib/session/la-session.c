@@ -593,7 +593,6 @@ la_session_new (const LaSessionParams *params, GError **error)
   start_thread (s);
   return s;
 fail:
-  g_prefix_error (error, "%s", "");
   la_session_free (s);
   return NULL;
 }
