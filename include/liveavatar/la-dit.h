@@ -117,9 +117,6 @@ gboolean la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_laten
  * [16, F, h, w] (new host tensor). */
 LaTensor *la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise,
                                          const LaTensor *audio, GError **error);
-/* Turns the clip-1 adaptive sink refresh of generate_block on or off from
- * now on (off once the caller has set the sink itself, e.g. a new reference). */
-void      la_dit_session_set_refresh_at_clip1 (LaDitSession *s, gboolean on);
 
 /* Lower level, for replaying recorded calls: one sink prefill into cache i,
  * and one DiT step call against cache i at absolute latent frame n with sink offset d. */

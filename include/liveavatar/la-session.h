@@ -79,7 +79,10 @@ typedef struct {
   gint64 audio_samples_in, audio_samples_dropped;
   double queue_ms;               /* audio waiting to be generated */
   double fps;                    /* generated frames per second of wall time (recent) */
-  double ms_audio, ms_dit, ms_vae, ms_block;   /* last block's stage times */
+  /* Last block's stage times; ms_dit sums the pipeline stages' steps, ms_block
+   * is the engine thread's time to queue a block (with the pipeline full: the
+   * time one block takes to come out). */
+  double ms_audio, ms_dit, ms_vae, ms_block;
   double ms_setup;               /* model load + prefill */
   gboolean sink_from_stream;     /* the sink is the stream's first generated latent (rolling
                                   * sink, from clip 1 on); FALSE: the reference image */

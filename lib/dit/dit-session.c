@@ -718,12 +718,6 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
   return la_tensor_ref (x);
 }
 
-void
-la_dit_session_set_refresh_at_clip1 (LaDitSession *s, gboolean on)
-{
-  s->p.refresh_sink_at_clip1 = on;
-}
-
 LaTensor *
 la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *what)
 {

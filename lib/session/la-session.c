@@ -38,12 +38,11 @@ struct _LaSession {
   LaTensor *swap_ref, *swap_mot;    /* a new reference waiting for the next block (under lock) */
   gint64 swapped_at;                /* block of this stream where the reference was swapped, -1: none */
 
-  int n_stages;                     /* devices listed: > 1 (or a stage worker) runs the DiT steps as a TPP pipeline */
+  int n_stages;                     /* devices listed: one TPP pipeline stage each */
   char **stage_devices;             /* the list: "cpu" or "tcp://HOST:PORT" (a stage worker) */
 
   /* Per stream, owned by the engine thread (with TPP, the decoder and the
    * frame counters belong to the pipeline's output thread). */
-  LaDitSession *ds;
   LaTpp *tpp;
   LaVaeDecoder *dec;
   LaAudioLive *live;
@@ -105,7 +104,6 @@ static void
 stream_free (LaSession *s)
 {
   g_clear_pointer (&s->tpp, la_tpp_free);
-  g_clear_pointer (&s->ds, la_dit_session_free);
   g_clear_pointer (&s->dec, la_vae_decoder_free);
   g_clear_pointer (&s->live, la_audio_live_free);
   g_clear_pointer (&s->offline_pcm, g_array_unref);
@@ -117,7 +115,11 @@ static gboolean emit_block (LaSession *s, gint64 block, const LaTensor *lat, GEr
 static gboolean
 tpp_output (gint64 block, const LaTensor *clean, gpointer user, GError **error)
 {
-  return emit_block (user, block, clean, error);
+  LaSession *s = user;
+  g_mutex_lock (&s->lock);
+  s->stats.ms_dit = la_tpp_get_block_dit_ms (s->tpp);
+  g_mutex_unlock (&s->lock);
+  return emit_block (s, block, clean, error);
 }
 
 /* Takes a pending reference swap (engine thread or reset); TRUE if there was one. */
@@ -171,23 +173,23 @@ stream_new (LaSession *s, GError **error)
       return FALSE;
   } else
     s->offline_pcm = g_array_new (FALSE, FALSE, sizeof (float));
-  if (s->n_stages > 1 || is_worker (s->stage_devices[0])) {
-    /* TPP: CPU stages are threads sharing the one CPU-bound model; the
-     * steps of a "tcp://" device run in that stage worker process. */
-    LaTppConfig cfg;
-    la_tpp_config_init (&cfg);
-    cfg.n_devices = s->n_stages;
-    cfg.model_digest = s->m->dit_digest;
-    for (int i = 0; i < s->n_stages; i++) {
-      gboolean remote = is_worker (s->stage_devices[i]);
-      cfg.devices[i].model = remote ? NULL : s->m->dit;
-      cfg.devices[i].remote = remote ? s->stage_devices[i] : NULL;
-    }
-    cfg.output = tpp_output;
-    cfg.output_user = s;
-    if (!(s->tpp = la_tpp_new (&cfg, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
-      return FALSE;
-  } else if (!(s->ds = la_dit_session_new (s->m->dit, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
+  /* One DiT path: the steps always run as a TPP pipeline, a single stage
+   * for one device (bit-identical to the sequential 4-cache loop, la-tpp.h),
+   * as whisper.cpp schedules even one backend.  CPU stages are threads
+   * sharing the one CPU-bound model; the steps of a "tcp://" device run in
+   * that stage worker process. */
+  LaTppConfig cfg;
+  la_tpp_config_init (&cfg);
+  cfg.n_devices = s->n_stages;
+  cfg.model_digest = s->m->dit_digest;
+  for (int i = 0; i < s->n_stages; i++) {
+    gboolean remote = is_worker (s->stage_devices[i]);
+    cfg.devices[i].model = remote ? NULL : s->m->dit;
+    cfg.devices[i].remote = remote ? s->stage_devices[i] : NULL;
+  }
+  cfg.output = tpp_output;
+  cfg.output_user = s;
+  if (!(s->tpp = la_tpp_new (&cfg, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
     return FALSE;
   s->block = 0;
   s->frame_index = 0;
@@ -264,7 +266,7 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   return TRUE;
 }
 
-/* Runs (or, with TPP, queues) the 4 denoising steps of the next block. */
+/* Queues the 4 denoising steps of the next block on the TPP pipeline. */
 static gboolean
 generate_block (LaSession *s, LaTensor *audio, GError **error)
 {
@@ -282,25 +284,14 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
   /* After a swap before clip 1, the clip-1 refresh must not bring back a
    * latent of the old reference: the sink stays the new image. */
   gboolean keep_new_sink = !swap && s->swapped_at >= 0 && s->p.sink_refresh && block == s->blocks_per_clip;
-  if (s->tpp) {
-    LaTppBlock b = { .noise = noise, .audio = audio };
-    if (swap || keep_new_sink) {
-      b.refresh = TRUE;
-      b.refresh_ref = s->ref_lat;
-      b.refresh_motion = swap ? s->mot_lat : NULL;
-    }
-    return la_tpp_push (s->tpp, &b, error);
+  LaTppBlock b = { .noise = noise, .audio = audio };
+  if (swap || keep_new_sink) {
+    b.refresh = TRUE;
+    b.refresh_ref = s->ref_lat;
+    b.refresh_motion = swap ? s->mot_lat : NULL;
   }
-  if (swap) {
-    if (!la_dit_session_refresh_sink (s->ds, s->ref_lat, s->mot_lat, error))
-      return FALSE;
-    la_dit_session_set_refresh_at_clip1 (s->ds, FALSE);
-  }
-  g_autoptr (LaTensor) lat = la_dit_session_generate_block (s->ds, noise, audio, error);
-  if (!lat)
-    return FALSE;
-  s->stats.ms_dit = (g_get_monotonic_time () - t0) / 1000.0;
-  if (!emit_block (s, block, lat, error))
+  /* Queues the block; emit_block runs on the pipeline's output thread. */
+  if (!la_tpp_push (s->tpp, &b, error))
     return FALSE;
   g_mutex_lock (&s->lock);
   s->stats.ms_block = (g_get_monotonic_time () - t0) / 1000.0;
@@ -308,11 +299,11 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
   return TRUE;
 }
 
-/* End of stream: with TPP, wait until the blocks in flight are out. */
+/* End of stream: wait until the blocks in flight are out. */
 static gboolean
 finish_stream (LaSession *s, GError **error)
 {
-  return !s->tpp || la_tpp_finish (s->tpp, error);
+  return la_tpp_finish (s->tpp, error);
 }
 
 /* ---- engine thread ---- */
