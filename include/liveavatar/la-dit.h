@@ -130,6 +130,12 @@ LaTensor *la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, co
  * latent frame frame_n with sink offset d (what generate_block runs 4 times). */
 gboolean  la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, const LaTensor *audio,
                                        gint64 frame_n, int d, GError **error);
+/* Steps first_step .. first_step + n_steps − 1 of block `block` on x (latent
+ * frame block·frames_per_block).  The block's 4 sink offsets are d (NULL: 4
+ * draws of la_dit_session_next_d, on every TPP stage alike, so each stage
+ * uses the d the sequential loop would). */
+gboolean  la_dit_session_run_steps (LaDitSession *s, gint64 block, int first_step, int n_steps,
+                                    const int *d, LaTensor *x, const LaTensor *audio, GError **error);
 /* The next sink offset d the sequential loop would use: the queue, else
  * fixed_d, else the d_seed generator.  generate_block draws 4 per block. */
 int       la_dit_session_next_d (LaDitSession *s);

@@ -690,6 +690,21 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   return v;
 }
 
+/* The one step loop: the sequential generate_block, every TPP stage and
+ * every stage worker run their steps of a block through here. */
+gboolean
+la_dit_session_run_steps (LaDitSession *s, gint64 block, int first_step, int n_steps, const int *d_given,
+                          LaTensor *x, const LaTensor *audio, GError **error)
+{
+  int d[N_STEPS];
+  for (int i = 0; i < N_STEPS; i++)
+    d[i] = d_given ? d_given[i] : la_dit_session_next_d (s);
+  for (int i = first_step; i < first_step + n_steps; i++)
+    if (!la_dit_session_denoise_step (s, i, x, audio, block * s->F, d[i], error))
+      return FALSE;
+  return TRUE;
+}
+
 LaTensor *
 la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaTensor *audio, GError **error)
 {
@@ -697,17 +712,13 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
   g_autoptr (LaTensor) x = latent4 (s->be, noise, "noise", c->in_dim, s->F, s->p.lat_h, s->p.lat_w, error);
   if (!x)
     return NULL;
-  gint64 n = s->blocks_done * s->F;
   gint64 blocks_per_clip = s->p.infer_frames / 4 / s->F;
   if (s->p.refresh_sink_at_clip1 && s->blocks_done == blocks_per_clip && s->first_latent &&
       !la_dit_session_refresh_sink (s, s->first_latent, NULL, error))
     return NULL;
   float *xp = la_tensor_f32 (x);
-  for (int i = 0; i < N_STEPS; i++) {
-    int d = la_dit_session_next_d (s);
-    if (!la_dit_session_denoise_step (s, i, x, audio, n, d, error))
-      return NULL;
-  }
+  if (!la_dit_session_run_steps (s, s->blocks_done, 0, N_STEPS, NULL, x, audio, error))
+    return NULL;
   if (s->blocks_done == 0 && s->p.refresh_sink_at_clip1) {
     gint64 C = x->shape[0], T = x->shape[1], hw = x->shape[2] * x->shape[3];
     s->first_latent = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { C, 1, x->shape[2], x->shape[3] });

@@ -147,13 +147,9 @@ run_dit (LaTpp *t, Stage *st, TppMsg *m, GError **error)
       record (t, st->index, m->block, 'P', t0);
       t0 = now_s (t);
     }
-    int d[LA_TPP_STEPS];
-    for (int i = 0; i < LA_TPP_STEPS; i++)
-      d[i] = m->have_d ? m->d[i] : la_dit_session_next_d (st->session);
-    gint64 frame_n = m->block * t->p.frames_per_block;
-    for (int i = st->plan.first_step; i < st->plan.first_step + st->plan.n_steps; i++)
-      if (!la_dit_session_denoise_step (st->session, i, m->x, m->audio, frame_n, d[i], error))
-        return FALSE;
+    if (!la_dit_session_run_steps (st->session, m->block, st->plan.first_step, st->plan.n_steps,
+                                   m->have_d ? m->d : NULL, m->x, m->audio, error))
+      return FALSE;
     m->dit_s += now_s (t) - t0;
   }
   if (t->cfg.fault_stage == st->index && t->cfg.fault_block == m->block) {
