@@ -11,10 +11,10 @@
  *   DIR/liveavatar.json (the T5/VAE configs, which the official folder does not carry)
  */
 #include "liveavatar/liveavatar.h"
-#include "liveavatar/la-dit.h"
-#include "liveavatar/la-vae.h"
-#include "liveavatar/la-text.h"
-#include "liveavatar/la-audio.h"
+#include "la-dit.h"
+#include "la-vae.h"
+#include "la-text.h"
+#include "la-audio.h"
 #include <glib/gstdio.h>
 #include <errno.h>
 

@@ -16,9 +16,9 @@
  * random; timings are wall-clock on this machine's CPU backend.
  */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-dit.h>
-#include <liveavatar/la-vae.h>
-#include <liveavatar/la-audio.h>
+#include "la-dit.h"
+#include "la-vae.h"
+#include "la-audio.h"
 #include <liveavatar/la-tpp.h>
 #include <stdio.h>
 #include <string.h>

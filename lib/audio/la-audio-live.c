@@ -10,7 +10,7 @@
  * instead of the offline, length-dependent stretch; a fractional p is linearly
  * interpolated.  The look-ahead adds directly to the end-to-end latency.
  */
-#include "liveavatar/la-audio.h"
+#include "la-audio.h"
 #include "liveavatar/la-error.h"
 #include "la-ops.h"
 #include <math.h>

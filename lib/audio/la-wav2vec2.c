@@ -9,7 +9,7 @@
  *   h_l = h + Attn(LN1(h)); h_l += W2·GELU(W1·LN2(h_l))   pre-LN layers
  *   hidden states = [h0, h1 .. h_{L-1}, LN_final(h_L)]   only the last one normed
  */
-#include "liveavatar/la-audio.h"
+#include "la-audio.h"
 #include "la-audio-private.h"
 #include "la-ops.h"
 #include <math.h>

@@ -6,7 +6,7 @@
  * expects, so a generated tiny model is loadable by both.
  */
 #include <string.h>
-#include "liveavatar/la-dit.h"
+#include "la-dit.h"
 #include "liveavatar/la-error.h"
 
 static gboolean

@@ -3,7 +3,7 @@
  * stage worker, which both must hold exactly the same weights (the digest
  * lets them check that across processes). */
 #include <string.h>
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 #include <liveavatar/la-error.h>
 
 LaDitModel *

@@ -2,11 +2,11 @@
  * shared by the streams (sessions) that run on it. */
 #pragma once
 #include "liveavatar/liveavatar.h"
-#include "liveavatar/la-dit.h"
-#include "liveavatar/la-vae.h"
+#include "la-dit.h"
+#include "la-vae.h"
 #include "liveavatar/la-image.h"
-#include "liveavatar/la-text.h"
-#include "liveavatar/la-audio.h"
+#include "la-text.h"
+#include "la-audio.h"
 
 typedef struct {
   LaBackend    *be;

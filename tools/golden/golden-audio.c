@@ -4,7 +4,7 @@
  * shapes.  Each stage is fed the case's own inputs (not our previous
  * stage's output) so a failure points at one stage.
  */
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include "audio/la-dit-audio.h"
 #include "golden.h"
 #include "la-ops.h"

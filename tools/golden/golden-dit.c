@@ -14,7 +14,7 @@
  * Every size comes from case.json / the weights.
  */
 #include <string.h>
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 #include <liveavatar/la-tpp.h>
 #include "golden.h"
 #include "la-ops.h"

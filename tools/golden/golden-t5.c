@@ -6,7 +6,7 @@
  * the C runtime actually does (context: the real tokens only, no padding).
  * Sizes come from the weights and case.json, never from constants.
  */
-#include <liveavatar/la-text.h>
+#include "la-text.h"
 #include "golden.h"
 #include "la-ops.h"
 

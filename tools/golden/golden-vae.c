@@ -11,7 +11,7 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <liveavatar/la-vae.h>
+#include "la-vae.h"
 #include <liveavatar/la-image.h>
 #include "golden.h"
 #include "la-ops.h"

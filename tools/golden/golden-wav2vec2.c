@@ -7,7 +7,7 @@
  * are channels-first [C, T], so those are transposed here); all hidden
  * states and the CTC logits.
  */
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include "golden.h"
 #include "la-ops.h"
 #include <string.h>

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-text.h>
+#include "la-text.h"
 #include "la-ops.h"
 
 static LaBackend *be;

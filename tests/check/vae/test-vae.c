@@ -10,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-vae.h>
+#include "la-vae.h"
 #include "la-ops.h"
 #include <json-glib/json-glib.h>
 #include "la-backend-impl.h"   /* a backend with an op missing */

@@ -8,7 +8,7 @@
  */
 #include <stdio.h>
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-vae.h>
+#include "la-vae.h"
 
 static LaTensor *
 rand_latents (int z, int t, int h, int w, guint32 seed)

@@ -15,8 +15,8 @@
 #pragma once
 #include <glib.h>
 #include <json-glib/json-glib.h>
-#include "la-backend.h"
-#include "la-checkpoint.h"
+#include "liveavatar/la-backend.h"
+#include "liveavatar/la-checkpoint.h"
 
 G_BEGIN_DECLS
 

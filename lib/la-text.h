@@ -11,9 +11,9 @@
  */
 #pragma once
 #include <glib.h>
-#include "la-tensor.h"
-#include "la-backend.h"
-#include "la-checkpoint.h"
+#include "liveavatar/la-tensor.h"
+#include "liveavatar/la-backend.h"
+#include "liveavatar/la-checkpoint.h"
 
 G_BEGIN_DECLS
 
