@@ -22,6 +22,8 @@
 
 G_BEGIN_DECLS
 
+typedef struct _LaBackendOps LaBackendOps;
+
 struct _LaBackendOps {
   const char *name;
 
@@ -120,5 +122,10 @@ void la_backend_init (LaBackend *be, const LaBackendOps *ops, LaDeviceType devic
                       int n_threads);
 /* Keeps the first error since the last sync (thread-safe); later ones are dropped. */
 void la_backend_record_error (LaBackend *be, LaErrorCode code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+/* The CUDA backend's table, readable without a device (NULL when the build
+ * has no CUDA backend): a test hook, so tests/check/cuda/test-cuda-table.c
+ * can check on any machine that no op is missing on CUDA. */
+const LaBackendOps *la_cuda_ops_table (void);
 
 G_END_DECLS

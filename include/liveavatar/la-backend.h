@@ -15,7 +15,6 @@
 G_BEGIN_DECLS
 
 typedef struct _LaBackend LaBackend;
-typedef struct _LaBackendOps LaBackendOps;
 
 LaBackend *la_backend_cpu_new (int n_threads);   /* n_threads <= 0: all cores */
 /* NULL with LA_ERROR_DEVICE when the CUDA backend is not built or no device exists. */
