@@ -26,11 +26,16 @@
  * tagged with the frame index at which the audio before it ends.  No lock
  * is held across a push or a session wait.
  *
- * In live pipelines, when a frame is not ready by its deadline
- * (base-time + running-time + latency), the last frame (or the reference
- * image before the first one) is repeated with the right PTS, a QoS message
- * is posted and the late generated frame is dropped when it arrives.
- * Non-live pipelines block and never drop.
+ * In live pipelines every slot of the grid gets one buffer: when a frame
+ * is not ready by its deadline (base-time + running-time + latency), the
+ * last frame (or the reference image before the first one) is repeated
+ * with the right PTS and the GAP flag, and a QoS message is posted.  The
+ * engine never starts a block that cannot be on time: stale audio is
+ * skipped in whole blocks (session_time_left), so a slow device gives a
+ * lip-synced avatar at a reduced rate, with a WARNING.  A silent live
+ * upstream is fed silence on the clock (idle=silence).  Non-live pipelines
+ * block and never drop.  The model loads on a worker thread.  Timing
+ * arithmetic: liveavatar-timeline.c; output side: liveavatar-output.c.
  *
  * Output is system memory, or video/x-raw(memory:CUDAMemory) on the CUDA
  * context shared with downstream (cudadownload, cudaconvert, nvh264enc)
@@ -62,8 +67,10 @@
 
 #include "gstliveavatarsrc.h"
 #include "gstliveavatarcuda.h"
+#include "liveavatar-output.h"
+#include "liveavatar-timeline.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
+GST_DEBUG_CATEGORY (gst_live_avatar_src_debug);
 #define GST_CAT_DEFAULT gst_live_avatar_src_debug
 
 #define DEFAULT_MODEL_PATH NULL
@@ -81,6 +88,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
 #define DEFAULT_LEAKY GST_LIVE_AVATAR_SRC_LEAKY_AUTO
 #define DEFAULT_MAX_SIZE_TIME (2 * GST_SECOND)
 #define DEFAULT_QOS TRUE
+#define DEFAULT_IDLE GST_LIVE_AVATAR_SRC_IDLE_SILENCE
+#define DEFAULT_IDLE_TIMEOUT_MS 1000
 #define DEFAULT_MAX_ERRORS 10
 #define DEFAULT_MAX_AREA 0
 #define DEFAULT_THREADS 0
@@ -89,10 +98,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_live_avatar_src_debug);
 #define FPS_N LA_SESSION_FPS
 #define FPS_D 1
 #define RATE LA_SESSION_SAMPLE_RATE
-#define SAMPLES_PER_FRAME (RATE * FPS_D / FPS_N)
-/* A PTS jump larger than this (one frame, as audiobasesink's alignment
- * threshold) resyncs the audio time line; DISCONT buffers resync at once. */
-#define RESYNC_TOLERANCE (40 * GST_MSECOND)
+G_STATIC_ASSERT (LA_TIMELINE_FPS == LA_SESSION_FPS);
+G_STATIC_ASSERT (LA_TIMELINE_RATE == LA_SESSION_SAMPLE_RATE);
 /* How long one task iteration waits for a frame before re-checking the
  * live deadline and pending events. */
 #define PULL_TIMEOUT_US 10000
@@ -117,6 +124,8 @@ enum
   PROP_LATENCY,
   PROP_LEAKY,
   PROP_MAX_SIZE_TIME,
+  PROP_IDLE,
+  PROP_IDLE_TIMEOUT,
   PROP_QOS,
   PROP_MAX_ERRORS,
   PROP_MAX_AREA,
@@ -138,12 +147,16 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
  * (gstliveavatarcuda.h), so without a driver only system memory is
  * offered. */
 #define SRC_FORMATS "{ RGB, RGBA, I420, NV12 }"
+/* Only 25/1, the model's rate: a downstream asking for another rate fails
+ * to link instead of failing at the first buffer. */
+#define SRC_CAPS(features) "video/x-raw" features ", format = (string) " \
+    SRC_FORMATS ", width = " GST_VIDEO_SIZE_RANGE ", height = " \
+    GST_VIDEO_SIZE_RANGE ", framerate = (fraction) 25/1"
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE_WITH_FEATURES
-        (GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY, SRC_FORMATS) "; "
-        GST_VIDEO_CAPS_MAKE (SRC_FORMATS)));
+    GST_STATIC_CAPS (SRC_CAPS ("(" GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY
+            ")") "; " SRC_CAPS ("")));
 
 typedef struct
 {
@@ -152,6 +165,14 @@ typedef struct
 } PendingEvent;
 
 #define AFTER_DRAIN G_MAXINT64
+
+typedef enum
+{
+  LOAD_NONE,
+  LOAD_RUNNING,
+  LOAD_DONE,
+  LOAD_FAILED,
+} LoadStatus;
 
 struct _GstLiveAvatarSrc
 {
@@ -170,6 +191,8 @@ struct _GstLiveAvatarSrc
   GstLiveAvatarSrcLeaky leaky;
   guint64 max_size_time;
   gboolean qos;
+  GstLiveAvatarSrcIdle idle;
+  guint idle_timeout_ms;
   gint max_errors, max_area, threads;
   gint cuda_device_id;
   gboolean settings_dirty;      /* READY-mutable settings changed since load */
@@ -177,13 +200,19 @@ struct _GstLiveAvatarSrc
   GstLiveAvatarSrcState state;
   gdouble proportion;
   GstClockTime earliest_time;
-  guint64 frames_pushed, frames_repeated, frames_dropped;
+  guint64 frames_pushed, frames_repeated, frames_dropped, frames_fresh;
   gboolean upstream_live;
   GstClockTime upstream_min;
 
-  /* Session: created in NULL->READY (or READY->PAUSED after a READY-time
-   * property change), freed in READY->NULL, when no streaming thread runs. */
+  /* Session: loaded by the loader thread started in NULL->READY (or
+   * READY->PAUSED after a READY-time property change), freed in
+   * READY->NULL, when no streaming thread runs.  load_status under
+   * load_lock, signalled on load_cond. */
   LaSession *session;
+  GThread *loader;
+  GMutex load_lock;
+  GCond load_cond;
+  LoadStatus load_status;
   gint width, height;
   GBytes *idle_rgb;             /* reference resized to the output size (shown before
                                  * the first frame); replaced on a reference swap */
@@ -192,11 +221,24 @@ struct _GstLiveAvatarSrc
    * without holding the object lock; ref_gen counts property changes. */
   GMutex swap_lock;
   guint ref_gen;
+  guint applied_gen;            /* ref_gen the session's reference is from */
+  guint64 swaps_prepared;       /* swaps handed to the session */
+  /* The swap worker (request_swap): object lock. */
+  GThread *swapper;
+  gboolean swap_running, swap_again;
   gint64 session_latency_ns;
   /* CUDA memory output: context from NULL->READY to READY->NULL. */
   GstLiveAvatarCuda *cuda;
 
-  /* Stream state shared by chain, events and task: lock + cond. */
+  /* The audio line: held across placing audio or silence on the timeline
+   * and giving it to the session (chain, GAP, idle silence from the task),
+   * so the two stay in step.  Taken before the stream lock; the task only
+   * tries it (AUDIO_LINE_TRYLOCK), since a chain blocked in a full
+   * non-leaky queue holds it. */
+  GMutex line_lock;
+
+  /* Stream state shared by chain, events and task: lock + cond
+   * (STREAM_LOCK and friends). */
   GMutex lock;
   GCond cond;
   gboolean flushing;
@@ -206,26 +248,31 @@ struct _GstLiveAvatarSrc
   GstAudioInfo ainfo;
   gboolean have_ainfo;
   GstSegment in_segment;
-  GstClockTime t0;              /* PTS of frame 0 of this stream */
-  guint64 samples_in;           /* samples (audio + silence) given since t0 */
+  LaTimelineIn in;              /* where the audio given so far ends */
+  gboolean idling;              /* silence is being fed (step_idle) */
 
   /* Task only (reset while the task is stopped or paused). */
   GstSegment out_segment;
   gboolean have_out_segment;
-  gint64 next_frame;
+  LaTimelineOut out;            /* the grid cursor */
   LaFrame *held;                /* pulled, waiting for its events */
   GstBuffer *last_buffer;
-  GstVideoInfo vinfo, rgbinfo;
-  gboolean negotiated;
-  GstBufferPool *pool;
-  GstVideoConverter *convert;
-  gboolean cuda_output;         /* memory:CUDAMemory negotiated */
-  GstBuffer *staging;           /* host frame in the output format (CUDA) */
-  gchar *negotiation_error;     /* user text for a failed negotiation */
-  gboolean discont;
+  LaOutput output;
   gint errors;
   guint64 processed;
+  gint64 skips_seen;            /* session blocks_skipped already reported */
+  gint64 stats_slot;            /* slot at which `stats` was last notified */
+  gint64 last_warning_us;       /* "cannot keep up" WARNING, rate-limited */
 };
+
+/* The stream lock, gstqueue.c style: chain, sink events and the task
+ * meet here; never held across a push or a session wait. */
+#define STREAM_LOCK(self) g_mutex_lock (&(self)->lock)
+#define STREAM_UNLOCK(self) g_mutex_unlock (&(self)->lock)
+#define STREAM_SIGNAL(self) g_cond_broadcast (&(self)->cond)
+#define AUDIO_LINE_LOCK(self) g_mutex_lock (&(self)->line_lock)
+#define AUDIO_LINE_TRYLOCK(self) g_mutex_trylock (&(self)->line_lock)
+#define AUDIO_LINE_UNLOCK(self) g_mutex_unlock (&(self)->line_lock)
 
 #define gst_live_avatar_src_parent_class parent_class
 G_DEFINE_TYPE (GstLiveAvatarSrc, gst_live_avatar_src, GST_TYPE_ELEMENT);
@@ -256,7 +303,11 @@ static gboolean gst_live_avatar_src_src_query (GstPad * pad,
 static gboolean gst_live_avatar_src_src_activate_mode (GstPad * pad,
     GstObject * parent, GstPadMode mode, gboolean active);
 static void gst_live_avatar_src_loop (GstLiveAvatarSrc * self);
+static gint64 session_time_left (gint64 pts_ns, gpointer user_data);
 static void swap_reference (GstLiveAvatarSrc * self);
+static void join_load (GstLiveAvatarSrc * self);
+static void request_swap (GstLiveAvatarSrc * self);
+static void join_swap (GstLiveAvatarSrc * self);
 
 /* Enums */
 
@@ -275,6 +326,26 @@ gst_live_avatar_src_leaky_get_type (void)
   };
   if (g_once_init_enter (&id)) {
     GType t = g_enum_register_static ("GstLiveAvatarSrcLeaky", values);
+    g_once_init_leave (&id, t);
+  }
+  return (GType) id;
+}
+
+#define GST_TYPE_LIVE_AVATAR_SRC_IDLE (gst_live_avatar_src_idle_get_type ())
+static GType
+gst_live_avatar_src_idle_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {GST_LIVE_AVATAR_SRC_IDLE_SILENCE,
+        "Silence: a silent live upstream is fed silence on the clock",
+        "silence"},
+    {GST_LIVE_AVATAR_SRC_IDLE_FREEZE,
+        "Freeze: repeat the last frame until audio comes", "freeze"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&id)) {
+    GType t = g_enum_register_static ("GstLiveAvatarSrcIdle", values);
     g_once_init_leave (&id, t);
   }
   return (GType) id;
@@ -416,12 +487,15 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
   /**
    * GstLiveAvatarSrc:latency:
    *
-   * Expected generation time of one block, added to the reported latency
-   * and to the live deadlines.  Changing it posts a LATENCY message.
+   * The time one block may take to generate, added to the reported latency
+   * and to the live deadlines: in a live pipeline a block whose measured
+   * time exceeds it can never be on time.  Changing it posts a LATENCY
+   * message.
    */
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
-          "Expected generation time per block in ms, added to the reported "
+          "Time a block may take to generate in ms (set it to at least the "
+          "measured block time, stats ms-block-avg), added to the reported "
           "latency (block + look-ahead + this)", 0, 60000, DEFAULT_LATENCY_MS,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_LEAKY,
@@ -434,9 +508,35 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
           "Bound of the audio queue in ns (at least one block + look-ahead "
           "is always accepted)", 100 * GST_MSECOND, 600 * GST_SECOND,
           DEFAULT_MAX_SIZE_TIME, rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLiveAvatarSrc:idle:
+   *
+   * What a live pipeline shows when upstream sends nothing (no buffer, no
+   * GAP) for longer than idle-timeout: silence fed on the clock (the
+   * model's own idle motion), or the last frame frozen.  No effect when
+   * upstream is not live or the queue is not leaky.
+   */
+  g_object_class_install_property (gobject_class, PROP_IDLE,
+      g_param_spec_enum ("idle", "Idle",
+          "What a silent live upstream shows: idle motion or a frozen frame",
+          GST_TYPE_LIVE_AVATAR_SRC_IDLE, DEFAULT_IDLE,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLiveAvatarSrc:idle-timeout:
+   *
+   * How long (ms) a live upstream may send nothing before idle=silence
+   * feeds silence.  Audio arriving afterwards continues the line from the
+   * clock's position: up to one buffer of it overlapping the silence
+   * already fed is cut.
+   */
+  g_object_class_install_property (gobject_class, PROP_IDLE_TIMEOUT,
+      g_param_spec_uint ("idle-timeout", "Idle timeout",
+          "Silence in ms from a live upstream before idle applies",
+          40, 60000, DEFAULT_IDLE_TIMEOUT_MS, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_QOS,
       g_param_spec_boolean ("qos", "QoS",
-          "Handle downstream QoS in live pipelines (drop frames already late)",
+          "Live: downstream QoS marks slots as late when choosing which block "
+          "to generate",
           DEFAULT_QOS, rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MAX_ERRORS,
       g_param_spec_int ("max-errors", "Max errors",
@@ -540,6 +640,8 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   self->leaky = DEFAULT_LEAKY;
   self->max_size_time = DEFAULT_MAX_SIZE_TIME;
   self->qos = DEFAULT_QOS;
+  self->idle = DEFAULT_IDLE;
+  self->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
   self->max_errors = DEFAULT_MAX_ERRORS;
   self->max_area = DEFAULT_MAX_AREA;
   self->threads = DEFAULT_THREADS;
@@ -550,12 +652,18 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   self->proportion = 1.0;
 
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->line_lock);
+  g_mutex_init (&self->load_lock);
+  g_cond_init (&self->load_cond);
   g_mutex_init (&self->swap_lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->events);
   gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
   gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
-  self->t0 = GST_CLOCK_TIME_NONE;
+  la_timeline_in_reset (&self->in);
+  la_timeline_out_reset (&self->out);
+  la_output_init (&self->output, GST_ELEMENT (self), self->srcpad,
+      self->cuda);
   self->flushing = TRUE;
   self->srcresult = GST_FLOW_FLUSHING;
 }
@@ -580,12 +688,17 @@ gst_live_avatar_src_finalize (GObject * object)
   g_free (self->devices);
   g_clear_pointer (&self->reference_sample, gst_sample_unref);
   g_queue_clear_full (&self->events, pending_event_free);
+  join_load (self);
+  join_swap (self);
   g_clear_pointer (&self->session, la_session_free);
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
   g_clear_pointer (&self->cuda, gst_live_avatar_cuda_free);
   g_mutex_clear (&self->swap_lock);
-  g_clear_pointer (&self->negotiation_error, g_free);
+  la_output_clear (&self->output);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->line_lock);
+  g_mutex_clear (&self->load_lock);
+  g_cond_clear (&self->load_cond);
   g_cond_clear (&self->cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -687,6 +800,12 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
     case PROP_QOS:
       self->qos = g_value_get_boolean (value);
       break;
+    case PROP_IDLE:
+      self->idle = g_value_get_enum (value);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      self->idle_timeout_ms = g_value_get_uint (value);
+      break;
     case PROP_MAX_ERRORS:
       self->max_errors = g_value_get_int (value);
       break;
@@ -706,7 +825,7 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 
   if (swap)
-    swap_reference (self);
+    request_swap (self);
   /* As gst_aggregator_set_latency: the application recomputes and
    * redistributes the pipeline latency. */
   if (post_latency)
@@ -747,6 +866,11 @@ make_stats (GstLiveAvatarSrc * self)
       "frames-pushed", G_TYPE_UINT64, self->frames_pushed,
       "frames-repeated", G_TYPE_UINT64, self->frames_repeated,
       "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
+      "frames-fresh", G_TYPE_UINT64, self->frames_fresh,
+      "fresh-frame-ratio", G_TYPE_DOUBLE, self->frames_pushed ?
+      (gdouble) self->frames_fresh / self->frames_pushed : 0.0,
+      "blocks-skipped", G_TYPE_INT64, st.blocks_skipped,
+      "ms-block-avg", G_TYPE_DOUBLE, st.ms_block_avg,
       "frames-generated", G_TYPE_INT64, st.frames_out,
       "block-index", G_TYPE_INT64, st.blocks_done,
       "audio-samples-in", G_TYPE_INT64, st.audio_samples_in,
@@ -756,6 +880,7 @@ make_stats (GstLiveAvatarSrc * self)
       "sink-frame", G_TYPE_STRING, st.sink_from_stream ?
       "first-generated" : "reference",
       "reference-swaps", G_TYPE_INT64, st.reference_swaps,
+      "reference-swaps-prepared", G_TYPE_UINT64, self->swaps_prepared,
       "width", G_TYPE_INT, self->width, "height", G_TYPE_INT, self->height,
       NULL);
   GST_OBJECT_UNLOCK (self);
@@ -823,6 +948,12 @@ gst_live_avatar_src_get_property (GObject * object, guint prop_id,
     case PROP_QOS:
       g_value_set_boolean (value, self->qos);
       break;
+    case PROP_IDLE:
+      g_value_set_enum (value, self->idle);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint (value, self->idle_timeout_ms);
+      break;
     case PROP_MAX_ERRORS:
       g_value_set_int (value, self->max_errors);
       break;
@@ -854,8 +985,11 @@ set_state (GstLiveAvatarSrc * self, GstLiveAvatarSrcState st)
   changed = self->state != st;
   self->state = st;
   GST_OBJECT_UNLOCK (self);
-  if (changed)
+  if (changed) {
     GST_DEBUG_OBJECT (self, "state %d", st);
+    /* From whichever thread changed it (gst-launch-1.0 -v shows it). */
+    g_object_notify (G_OBJECT (self), "state");
+  }
 }
 
 /* Model loading (NULL->READY) */
@@ -960,16 +1094,19 @@ swap_reference (GstLiveAvatarSrc * self)
   gchar *path;
   guint8 *ref = NULL;
   gint rw = 0, rh = 0, w, h;
+  guint gen;
   GError *err = NULL;
 
   g_mutex_lock (&self->swap_lock);
   GST_OBJECT_LOCK (self);
-  if (!self->session) {
-    /* not loaded: NULL->READY reads the properties */
+  /* Not loaded: the loader reads the properties.  Already applied (the
+   * loader and a swap request can both see one change): nothing to do. */
+  if (!self->session || self->applied_gen == self->ref_gen) {
     GST_OBJECT_UNLOCK (self);
     g_mutex_unlock (&self->swap_lock);
     return;
   }
+  gen = self->ref_gen;
   sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
       : NULL;
   path = g_strdup (self->reference_image);
@@ -993,6 +1130,8 @@ swap_reference (GstLiveAvatarSrc * self)
     GST_OBJECT_LOCK (self);
     g_clear_pointer (&self->idle_rgb, g_bytes_unref);
     self->idle_rgb = idle;
+    self->applied_gen = gen;
+    self->swaps_prepared++;
     GST_OBJECT_UNLOCK (self);
     GST_INFO_OBJECT (self, "avatar swapped to %s", sample ?
         "the reference-sample" : path);
@@ -1005,80 +1144,139 @@ swap_reference (GstLiveAvatarSrc * self)
     gst_sample_unref (sample);
 }
 
-static gboolean
-load_session (GstLiveAvatarSrc * self)
+/* Avatar swaps run on a worker thread too: decoding the image and the VAE
+ * encode take seconds, which the setter (an application's main loop) must
+ * not wait for.  The session applies the new reference at its next block
+ * boundary.  A swap requested while one runs is done once more afterwards
+ * with the newest property values. */
+static gpointer
+swap_thread (gpointer data)
 {
-  LaSessionParams p;
-  GError *err = NULL;
-  gchar *model_path, *lora_path, *ref_path, *prompt, *devices;
-  GstSample *sample;
-  guint8 *ref = NULL;
-  gint rw = 0, rh = 0, w = 0, h = 0;
-  LaSession *session;
-  guint gen;
-  gboolean changed;
-  gint64 lat;
+  GstLiveAvatarSrc *self = data;
+  gboolean again;
 
-  la_session_params_init (&p);
+  do {
+    swap_reference (self);
+    GST_OBJECT_LOCK (self);
+    again = self->swap_again;
+    self->swap_again = FALSE;
+    if (!again)
+      self->swap_running = FALSE;
+    GST_OBJECT_UNLOCK (self);
+  } while (again);
+  return NULL;
+}
+
+static void
+request_swap (GstLiveAvatarSrc * self)
+{
+  GThread *old;
+
   GST_OBJECT_LOCK (self);
-  model_path = g_strdup (self->model_path);
-  lora_path = g_strdup (self->lora_path);
-  ref_path = g_strdup (self->reference_image);
-  prompt = g_strdup (self->prompt);
-  devices = g_strdup (self->devices);
-  sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
-      : NULL;
-  gen = self->ref_gen;
-  p.seed = self->seed;
-  p.sink_offset = self->sink_offset;
-  p.sink_refresh = self->sink_refresh;
-  p.audio_mode = self->audio_mode == GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE ?
-      LA_AUDIO_OFFLINE : LA_AUDIO_LIVE;
-  p.lookahead_ms = self->lookahead_ms;
-  p.context_ms = self->context_ms;
-  /* Liveness is only known once data flows: the chain function sets the
-   * policy (drop oldest when live and leaky, else block) before each push. */
-  p.queue_policy = LA_QUEUE_BLOCK;
-  /* At least one block + look-ahead + 500 ms must fit, or a blocking
-   * upstream could never give the engine a full block. */
-  self->queue_bound_ms = MAX (self->max_size_time / GST_MSECOND,
-      1000 * LA_SESSION_FRAMES_PER_BLOCK / FPS_N + self->lookahead_ms + 500);
-  p.max_queue_ms = (int) self->queue_bound_ms;
-  if (self->max_area > 0)
-    p.max_area = self->max_area;
-  p.n_threads = self->threads;
-  /* Defaults come from la_session_params_init (). */
-  self->settings_dirty = FALSE;
-  self->state = GST_LIVE_AVATAR_SRC_STATE_LOADING;
+  if (self->swap_running) {
+    self->swap_again = TRUE;
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->swap_running = TRUE;
+  /* The previous worker cleared swap_running as its last locked step, so
+   * joining it here, under the lock, does not wait for the lock. */
+  old = self->swapper;
+  if (old)
+    g_thread_join (old);
+  self->swapper = g_thread_new ("liveavatar-swap", swap_thread, self);
   GST_OBJECT_UNLOCK (self);
+}
 
-  if (!model_path || !*model_path)
-    goto no_model;
+/* Waits for a swap in progress (READY->NULL, finalize). */
+static void
+join_swap (GstLiveAvatarSrc * self)
+{
+  GThread *t;
 
-  ref = load_reference (sample, ref_path, &rw, &rh, &err);
-  if (!ref && err)
-    goto ref_failed;
-  if (!ref)
-    goto no_reference;
+  GST_OBJECT_LOCK (self);
+  t = self->swapper;
+  self->swapper = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (t)
+    g_thread_join (t);
+}
 
-  p.model_dir = model_path;
-  p.lora = lora_path && *lora_path ? lora_path : NULL;
-  p.prompt = prompt;
-  p.devices = devices;
-  p.ref_rgb = ref;
-  p.ref_width = rw;
-  p.ref_height = rh;
-  p.ref_stride = 3 * rw;
+/* Model loading runs on a worker thread (the state change returns at
+ * once; a GUI's or an agent's loop does not stall for the minutes a large
+ * model takes): NULL->READY checks what it can at once (model folder,
+ * reference image: a failed state change, as before), then the worker
+ * loads the session, posting PROGRESS start/continue/complete naming what
+ * it loads; a load error reaches the bus as an ERROR.  Streaming waits for
+ * the model (await_session): the chain, serialized events and the task. */
+typedef struct
+{
+  GstLiveAvatarSrc *self;
+  LaSessionParams p;
+  gchar *model_path, *lora_path, *prompt, *devices;
+  guint8 *ref;
+  gint rw, rh;
+  guint gen;
+} LoadJob;
 
-  post_progress (self, GST_PROGRESS_TYPE_START, "Loading the model");
-  GST_INFO_OBJECT (self, "loading model %s on %s", model_path, devices);
-  session = la_session_new (&p, &err);
-  if (!session)
-    goto session_failed;
-  post_progress (self, GST_PROGRESS_TYPE_COMPLETE, "Model loaded");
+static void
+load_job_free (LoadJob * job)
+{
+  g_free (job->ref);
+  g_free (job->model_path);
+  g_free (job->lora_path);
+  g_free (job->prompt);
+  g_free (job->devices);
+  g_free (job);
+}
+
+static void
+set_load_status (GstLiveAvatarSrc * self, LoadStatus st)
+{
+  g_mutex_lock (&self->load_lock);
+  self->load_status = st;
+  g_cond_broadcast (&self->load_cond);
+  g_mutex_unlock (&self->load_lock);
+}
+
+static gpointer
+load_thread (gpointer data)
+{
+  LoadJob *job = data;
+  GstLiveAvatarSrc *self = job->self;
+  GError *err = NULL;
+  LaSession *session;
+  gint w = 0, h = 0;
+  gint64 lat;
+  gboolean changed;
+  gchar *text;
+
+  text = g_strdup_printf ("Loading the model %s on %s%s%s (weights, "
+      "reference, prompt, sink prefill)", job->model_path, job->devices,
+      job->p.lora ? " with LoRA " : "", job->p.lora ? job->p.lora : "");
+  post_progress (self, GST_PROGRESS_TYPE_CONTINUE, text);
+  g_free (text);
+  session = la_session_new (&job->p, &err);
+  if (!session) {
+    post_progress (self, GST_PROGRESS_TYPE_ERROR, "Loading failed");
+    if (job->p.lora && err && strstr (err->message, job->p.lora)) {
+      text = g_strdup_printf ("Cannot load the LoRA (lora-path %s)",
+          job->p.lora);
+      post_engine_error (self, text, err);
+      g_free (text);
+    } else {
+      post_engine_error (self, "Cannot load the model", err);
+    }
+    g_clear_error (&err);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    set_load_status (self, LOAD_FAILED);
+    load_job_free (job);
+    return NULL;
+  }
 
   la_session_get_size (session, &w, &h);
   lat = la_session_get_latency_ns (session);
+  la_session_set_deadline_func (session, session_time_left, self);
 
   GST_OBJECT_LOCK (self);
   self->session = session;
@@ -1086,28 +1284,123 @@ load_session (GstLiveAvatarSrc * self)
   self->height = h;
   self->session_latency_ns = lat;
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
-  self->idle_rgb = g_bytes_new_take (la_image_resize_crop (ref, rw, rh, h, w,
-          NULL, NULL), (gsize) w * h * 3);
-  self->state = GST_LIVE_AVATAR_SRC_STATE_READY;
-  changed = self->ref_gen != gen;
+  self->idle_rgb = g_bytes_new_take (la_image_resize_crop (job->ref, job->rw,
+          job->rh, h, w, NULL, NULL), (gsize) w * h * 3);
+  self->applied_gen = job->gen;
+  changed = self->ref_gen != job->gen;
   GST_OBJECT_UNLOCK (self);
+  /* Done before the state says so: READY->PAUSED, seeing it done, sets
+   * idle itself; seeing it running, leaves the state to us (the target
+   * state tells whether that transition is under way). */
+  set_load_status (self, LOAD_DONE);
+  GST_OBJECT_LOCK (self);
+  if (self->state == GST_LIVE_AVATAR_SRC_STATE_LOADING)
+    self->state = GST_STATE_TARGET (self) >= GST_STATE_PAUSED ?
+        GST_LIVE_AVATAR_SRC_STATE_IDLE : GST_LIVE_AVATAR_SRC_STATE_READY;
+  GST_OBJECT_UNLOCK (self);
+  g_object_notify (G_OBJECT (self), "state");
   GST_INFO_OBJECT (self, "session ready: %dx%d, latency %" GST_TIME_FORMAT,
       w, h, GST_TIME_ARGS (lat));
+  text = g_strdup_printf ("Model loaded: %dx%d output", w, h);
+  post_progress (self, GST_PROGRESS_TYPE_COMPLETE, text);
+  g_free (text);
   /* the reference changed while the model loaded: apply the newest */
   if (changed)
     swap_reference (self);
+  /* caps now carry the model's size */
+  gst_pad_mark_reconfigure (self->srcpad);
+  load_job_free (job);
+  return NULL;
+}
+
+/* Checks what can be checked at once and starts the worker; FALSE with an
+ * error posted otherwise. */
+static gboolean
+start_load (GstLiveAvatarSrc * self)
+{
+  LoadJob *job = g_new0 (LoadJob, 1);
+  GError *err = NULL;
+  gchar *ref_path, *text;
+  GstSample *sample;
+
+  job->self = self;
+  la_session_params_init (&job->p);
+  GST_OBJECT_LOCK (self);
+  job->model_path = g_strdup (self->model_path);
+  job->lora_path = g_strdup (self->lora_path);
+  ref_path = g_strdup (self->reference_image);
+  job->prompt = g_strdup (self->prompt);
+  job->devices = g_strdup (self->devices);
+  sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
+      : NULL;
+  job->gen = self->ref_gen;
+  job->p.seed = self->seed;
+  job->p.sink_offset = self->sink_offset;
+  job->p.sink_refresh = self->sink_refresh;
+  job->p.audio_mode = self->audio_mode == GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE ?
+      LA_AUDIO_OFFLINE : LA_AUDIO_LIVE;
+  job->p.lookahead_ms = self->lookahead_ms;
+  job->p.context_ms = self->context_ms;
+  /* Liveness is only known once data flows: the chain function sets the
+   * policy (drop oldest when live and leaky, else block) before each push. */
+  job->p.queue_policy = LA_QUEUE_BLOCK;
+  /* At least one block + look-ahead + 500 ms must fit, or a blocking
+   * upstream could never give the engine a full block. */
+  self->queue_bound_ms = MAX (self->max_size_time / GST_MSECOND,
+      1000 * LA_SESSION_FRAMES_PER_BLOCK / FPS_N + self->lookahead_ms + 500);
+  job->p.max_queue_ms = (int) self->queue_bound_ms;
+  if (self->max_area > 0)
+    job->p.max_area = self->max_area;
+  job->p.n_threads = self->threads;
+  /* Defaults come from la_session_params_init (). */
+  self->settings_dirty = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  set_state (self, GST_LIVE_AVATAR_SRC_STATE_LOADING);
+
+  if (!job->model_path || !*job->model_path)
+    goto no_model;
+  if (g_file_test (job->model_path, G_FILE_TEST_IS_REGULAR))
+    goto model_is_file;
+  if (!g_file_test (job->model_path, G_FILE_TEST_IS_DIR))
+    goto model_missing;
+  if (job->lora_path && *job->lora_path &&
+      !g_file_test (job->lora_path, G_FILE_TEST_EXISTS))
+    goto lora_missing;
+  job->ref = load_reference (sample, ref_path, &job->rw, &job->rh, &err);
+  if (!job->ref && err)
+    goto ref_failed;
+  if (!job->ref)
+    goto no_reference;
+
+  job->p.model_dir = job->model_path;
+  job->p.lora = job->lora_path && *job->lora_path ? job->lora_path : NULL;
+  job->p.prompt = job->prompt;
+  job->p.devices = job->devices;
+  job->p.ref_rgb = job->ref;
+  job->p.ref_width = job->rw;
+  job->p.ref_height = job->rh;
+  job->p.ref_stride = 3 * job->rw;
+
+  GST_INFO_OBJECT (self, "loading model %s on %s", job->model_path,
+      job->devices);
+  text = g_strdup_printf ("Loading the model %s", job->model_path);
+  post_progress (self, GST_PROGRESS_TYPE_START, text);
+  g_free (text);
+  set_load_status (self, LOAD_RUNNING);
+  self->loader = g_thread_new ("liveavatar-load", load_thread, job);
+  job = NULL;
 
 done:
-  g_free (ref);
-  g_free (model_path);
-  g_free (lora_path);
   g_free (ref_path);
-  g_free (prompt);
-  g_free (devices);
   if (sample)
     gst_sample_unref (sample);
   g_clear_error (&err);
-  return self->session != NULL;
+  if (job) {
+    load_job_free (job);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    return FALSE;
+  }
+  return TRUE;
 
   /* ERRORS */
 no_model:
@@ -1115,29 +1408,95 @@ no_model:
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("No model folder: set the model-path property (liveavatar-mkmodel "
             "--preset tiny --out DIR writes a test model)"), (NULL));
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    goto done;
+  }
+model_is_file:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("model-path '%s' is a file: it must name the model folder",
+            job->model_path), (NULL));
+    goto done;
+  }
+model_missing:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("Cannot load the model: model folder '%s' (model-path) does not "
+            "exist", job->model_path), (NULL));
+    goto done;
+  }
+lora_missing:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("LoRA '%s' (lora-path) does not exist", job->lora_path), (NULL));
     goto done;
   }
 no_reference:
   {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
         ("No avatar image: set reference-image or reference-sample"), (NULL));
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
     goto done;
   }
 ref_failed:
   {
     post_engine_error (self, "Cannot read the reference image", err);
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
     goto done;
   }
-session_failed:
-  {
-    post_progress (self, GST_PROGRESS_TYPE_ERROR, "Loading failed");
-    post_engine_error (self, "Cannot load the model", err);
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
-    goto done;
+}
+
+/* Waits for the loader (not cancellable: la_session_new runs to its end). */
+static void
+join_load (GstLiveAvatarSrc * self)
+{
+  if (self->loader) {
+    g_thread_join (self->loader);
+    self->loader = NULL;
   }
+}
+
+/* The session once loaded; waits up to @timeout_us (-1: until loaded,
+ * failed or flushing) while it loads.  NULL if not (yet) there. */
+static LaSession *
+await_session (GstLiveAvatarSrc * self, gint64 timeout_us)
+{
+  gint64 end = timeout_us < 0 ? G_MAXINT64 :
+      g_get_monotonic_time () + timeout_us;
+  LoadStatus st;
+  gboolean flushing;
+
+  for (;;) {
+    g_mutex_lock (&self->load_lock);
+    if (self->load_status == LOAD_RUNNING)
+      g_cond_wait_until (&self->load_cond, &self->load_lock,
+          MIN (end, g_get_monotonic_time () + 10 * G_TIME_SPAN_MILLISECOND));
+    st = self->load_status;
+    g_mutex_unlock (&self->load_lock);
+    if (st != LOAD_RUNNING)
+      break;
+    STREAM_LOCK (self);
+    flushing = self->flushing;
+    STREAM_UNLOCK (self);
+    if (flushing || g_get_monotonic_time () >= end)
+      return NULL;
+  }
+  return st == LOAD_DONE ? self->session : NULL;
+}
+
+static gboolean
+load_failed (GstLiveAvatarSrc * self)
+{
+  gboolean failed;
+
+  g_mutex_lock (&self->load_lock);
+  failed = self->load_status == LOAD_FAILED;
+  g_mutex_unlock (&self->load_lock);
+  return failed;
+}
+
+/* The session if loaded, without waiting. */
+static LaSession *
+loaded_session (GstLiveAvatarSrc * self)
+{
+  return await_session (self, 0);
 }
 
 static void
@@ -1167,8 +1526,8 @@ reset_stream_locked (GstLiveAvatarSrc * self)
   g_queue_clear_full (&self->events, pending_event_free);
   g_queue_init (&self->events);
   self->eos = FALSE;
-  self->t0 = GST_CLOCK_TIME_NONE;
-  self->samples_in = 0;
+  la_timeline_in_reset (&self->in);
+  self->idling = FALSE;
   gst_segment_init (&self->in_segment, GST_FORMAT_TIME);
 }
 
@@ -1178,29 +1537,18 @@ reset_task_state (GstLiveAvatarSrc * self)
 {
   gst_segment_init (&self->out_segment, GST_FORMAT_TIME);
   self->have_out_segment = FALSE;
-  self->next_frame = 0;
+  la_timeline_out_reset (&self->out);
   g_clear_pointer (&self->held, la_frame_unref);
   gst_clear_buffer (&self->last_buffer);
-  self->discont = TRUE;
   self->errors = 0;
   self->processed = 0;
+  self->skips_seen = 0;
+  self->stats_slot = 0;
+  self->last_warning_us = 0;
   GST_OBJECT_LOCK (self);
   self->earliest_time = GST_CLOCK_TIME_NONE;
   self->proportion = 1.0;
   GST_OBJECT_UNLOCK (self);
-}
-
-static void
-release_output (GstLiveAvatarSrc * self)
-{
-  if (self->pool) {
-    gst_buffer_pool_set_active (self->pool, FALSE);
-    gst_clear_object (&self->pool);
-  }
-  g_clear_pointer (&self->convert, gst_video_converter_free);
-  gst_clear_buffer (&self->staging);
-  self->cuda_output = FALSE;
-  self->negotiated = FALSE;
 }
 
 /* The CUDA context for memory:CUDAMemory output (NULL->READY, or a
@@ -1241,7 +1589,7 @@ gst_live_avatar_src_change_state (GstElement * element,
        * Downstream is READY already, so its CUDA context can be adopted. */
       if (!open_cuda (self))
         return GST_STATE_CHANGE_FAILURE;
-      if (!load_session (self)) {
+      if (!start_load (self)) {
         gst_live_avatar_cuda_close (self->cuda);
         return GST_STATE_CHANGE_FAILURE;
       }
@@ -1250,20 +1598,25 @@ gst_live_avatar_src_change_state (GstElement * element,
       GST_OBJECT_LOCK (self);
       dirty = self->settings_dirty;
       self->frames_pushed = self->frames_repeated = self->frames_dropped = 0;
+      self->frames_fresh = 0;
       GST_OBJECT_UNLOCK (self);
       /* READY-mutable properties changed in READY: reload now. */
       if (dirty) {
+        join_load (self);
         free_session (self);
         gst_live_avatar_cuda_close (self->cuda);
-        if (!open_cuda (self) || !load_session (self))
+        if (!open_cuda (self) || !start_load (self))
           return GST_STATE_CHANGE_FAILURE;
       }
-      la_session_reset (self->session);
-      g_mutex_lock (&self->lock);
+      /* Still loading: the new session is a fresh stream already. */
+      if (loaded_session (self)) {
+        la_session_reset (self->session);
+        set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
+      }
+      STREAM_LOCK (self);
       reset_stream_locked (self);
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       reset_task_state (self);
-      set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
       break;
     default:
       break;
@@ -1276,15 +1629,18 @@ gst_live_avatar_src_change_state (GstElement * element,
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       /* Pads are deactivated: the task is stopped. */
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       reset_stream_locked (self);
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       reset_task_state (self);
-      release_output (self);
+      la_output_release (&self->output);
       set_state (self, GST_LIVE_AVATAR_SRC_STATE_READY);
       break;
     case GST_STATE_CHANGE_READY_TO_NULL:
+      join_load (self);
+      join_swap (self);
       free_session (self);
+      set_load_status (self, LOAD_NONE);
       gst_live_avatar_cuda_close (self->cuda);
       set_state (self, GST_LIVE_AVATAR_SRC_STATE_NULL);
       break;
@@ -1296,15 +1652,6 @@ gst_live_avatar_src_change_state (GstElement * element,
 
 /* Sink side: chain and events (upstream thread) */
 
-/* Called with self->lock: frame index from which the audio queued so far is
- * complete; an event arriving now is pushed before that frame. */
-static gint64
-event_frame_locked (GstLiveAvatarSrc * self)
-{
-  return (gint64) ((self->samples_in + SAMPLES_PER_FRAME - 1) /
-      SAMPLES_PER_FRAME);
-}
-
 static void
 enqueue_event_locked (GstLiveAvatarSrc * self, GstEvent * event, gint64 frame)
 {
@@ -1312,7 +1659,7 @@ enqueue_event_locked (GstLiveAvatarSrc * self, GstEvent * event, gint64 frame)
   pe->event = event;
   pe->frame = frame;
   g_queue_push_tail (&self->events, pe);
-  g_cond_broadcast (&self->cond);
+  STREAM_SIGNAL (self);
 }
 
 static gboolean
@@ -1345,11 +1692,10 @@ update_speaking (GstLiveAvatarSrc * self, const GstMapInfo * map,
       GST_LIVE_AVATAR_SRC_STATE_SPEAKING : GST_LIVE_AVATAR_SRC_STATE_IDLE);
 }
 
+/* Called with the audio line lock. */
 static GstFlowReturn
-gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+chain_line_locked (GstLiveAvatarSrc * self, GstBuffer * buf)
 {
-  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
-  GstClockTime pts, expected;
   GstFlowReturn ret;
   gsize n, skip = 0, silence = 0;
   gint bpf;
@@ -1357,7 +1703,7 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstMapInfo map;
   GError *err = NULL;
 
-  g_mutex_lock (&self->lock);
+  STREAM_LOCK (self);
   if (self->flushing || self->srcresult != GST_FLOW_OK)
     goto out_flow;
   if (self->eos)
@@ -1369,34 +1715,20 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   is_f32 = GST_AUDIO_INFO_FORMAT (&self->ainfo) == GST_AUDIO_FORMAT_F32LE;
   buf = gst_audio_buffer_clip (buf, &self->in_segment, RATE, bpf);
   if (!buf) {
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     return GST_FLOW_OK;
   }
 
   n = gst_buffer_get_size (buf) / bpf;
-  pts = GST_BUFFER_PTS (buf);
-  if (!GST_CLOCK_TIME_IS_VALID (self->t0)) {
-    self->t0 = GST_CLOCK_TIME_IS_VALID (pts) ? pts : self->in_segment.start;
-    self->samples_in = 0;
-    GST_DEBUG_OBJECT (self, "t0 %" GST_TIME_FORMAT, GST_TIME_ARGS (self->t0));
-  } else if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    /* Resync: keep the frame grid, fill holes with silence and cut
-     * overlaps, so the audio time line stays continuous from t0. */
-    GstClockTime tol = GST_BUFFER_IS_DISCONT (buf) ? GST_SECOND / RATE :
-        RESYNC_TOLERANCE;
-    expected = self->t0 + gst_util_uint64_scale (self->samples_in,
-        GST_SECOND, RATE);
-    if (pts > expected + tol) {
-      silence = gst_util_uint64_scale (pts - expected, RATE, GST_SECOND);
-      GST_DEBUG_OBJECT (self, "audio hole of %" G_GSIZE_FORMAT " samples",
-          silence);
-    } else if (pts + tol < expected) {
-      skip = gst_util_uint64_scale (expected - pts, RATE, GST_SECOND);
-      GST_DEBUG_OBJECT (self, "audio overlap of %" G_GSIZE_FORMAT " samples",
-          skip);
-    }
-  }
-  g_mutex_unlock (&self->lock);
+  self->idling = FALSE;
+  /* Keep the grid: holes become silence, overlaps are cut, so the audio
+   * time line stays continuous from t0. */
+  la_timeline_in_audio (&self->in, GST_BUFFER_PTS (buf),
+      GST_BUFFER_IS_DISCONT (buf), self->in_segment.start, n, &silence, &skip);
+  if (silence || skip)
+    GST_DEBUG_OBJECT (self, "audio hole of %" G_GSIZE_FORMAT " samples, "
+        "overlap of %" G_GSIZE_FORMAT, silence, skip);
+  STREAM_UNLOCK (self);
 
   if (skip >= n) {
     gst_buffer_unref (buf);
@@ -1409,9 +1741,9 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
       LA_QUEUE_DROP_OLDEST : LA_QUEUE_BLOCK);
   if (silence) {
     la_session_push_silence (self->session, silence);
-    g_mutex_lock (&self->lock);
-    self->samples_in += silence;
-    g_mutex_unlock (&self->lock);
+    STREAM_LOCK (self);
+    la_timeline_in_advance (&self->in, silence);
+    STREAM_UNLOCK (self);
   }
 
 
@@ -1428,31 +1760,31 @@ gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   if (!ok)
     goto push_failed;
 
-  g_mutex_lock (&self->lock);
-  self->samples_in += n - skip;
+  STREAM_LOCK (self);
+  la_timeline_in_advance (&self->in, n - skip);
   ret = self->srcresult;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
+  STREAM_SIGNAL (self);
+  STREAM_UNLOCK (self);
   return ret;
 
   /* ERRORS */
 out_flow:
   {
     ret = self->flushing ? GST_FLOW_FLUSHING : self->srcresult;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     GST_LOG_OBJECT (self, "refusing buffer: %s", gst_flow_get_name (ret));
     gst_buffer_unref (buf);
     return ret;
   }
 out_eos:
   {
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     gst_buffer_unref (buf);
     return GST_FLOW_EOS;
   }
 not_negotiated:
   {
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     gst_buffer_unref (buf);
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
         ("audio buffer before caps"));
@@ -1461,9 +1793,9 @@ not_negotiated:
 push_failed:
   {
     gboolean flushing;
-    g_mutex_lock (&self->lock);
+    STREAM_LOCK (self);
     flushing = self->flushing;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     if (flushing) {
       g_clear_error (&err);
       return GST_FLOW_FLUSHING;
@@ -1473,6 +1805,23 @@ push_failed:
     g_clear_error (&err);
     return GST_FLOW_ERROR;
   }
+}
+
+static GstFlowReturn
+gst_live_avatar_src_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstLiveAvatarSrc *self = GST_LIVE_AVATAR_SRC (parent);
+  GstFlowReturn ret;
+
+  /* The first buffer waits for the model. */
+  if (!await_session (self, -1)) {
+    gst_buffer_unref (buf);
+    return load_failed (self) ? GST_FLOW_ERROR : GST_FLOW_FLUSHING;
+  }
+  AUDIO_LINE_LOCK (self);
+  ret = chain_line_locked (self, buf);
+  AUDIO_LINE_UNLOCK (self);
+  return ret;
 }
 
 static gboolean
@@ -1492,10 +1841,10 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
       gst_event_parse_caps (event, &caps);
       ok = gst_audio_info_from_caps (&info, caps);
       if (ok) {
-        g_mutex_lock (&self->lock);
+        STREAM_LOCK (self);
         self->ainfo = info;
         self->have_ainfo = TRUE;
-        g_mutex_unlock (&self->lock);
+        STREAM_UNLOCK (self);
       }
       /* Consumed: the element makes its own video caps. */
       gst_event_unref (event);
@@ -1511,55 +1860,55 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
         gst_event_unref (event);
         return FALSE;
       }
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       self->in_segment = *seg;
-      enqueue_event_locked (self, event, event_frame_locked (self));
-      g_mutex_unlock (&self->lock);
+      enqueue_event_locked (self, event, la_timeline_in_event_slot (&self->in));
+      STREAM_UNLOCK (self);
       return TRUE;
     }
     case GST_EVENT_GAP:{
-      GstClockTime ts, dur, expected;
+      GstClockTime ts, dur;
       gsize silence = 0;
 
       /* A gap is silence: the avatar keeps moving through it. */
       gst_event_parse_gap (event, &ts, &dur);
-      g_mutex_lock (&self->lock);
-      if (!self->flushing && !self->eos && GST_CLOCK_TIME_IS_VALID (ts)) {
-        if (!GST_CLOCK_TIME_IS_VALID (self->t0)) {
-          self->t0 = ts;
-          self->samples_in = 0;
-        }
-        expected = self->t0 + gst_util_uint64_scale (self->samples_in,
-            GST_SECOND, RATE);
-        if (GST_CLOCK_TIME_IS_VALID (dur) && ts + dur > expected)
-          silence = gst_util_uint64_scale (ts + dur - expected, RATE,
-              GST_SECOND);
-        self->samples_in += silence;
+      if (!await_session (self, -1)) {
+        gst_event_unref (event);
+        return FALSE;
       }
-      g_mutex_unlock (&self->lock);
+      AUDIO_LINE_LOCK (self);
+      STREAM_LOCK (self);
+      if (!self->flushing && !self->eos) {
+        silence = la_timeline_in_gap (&self->in, ts, dur);
+        self->idling = FALSE;
+      }
+      STREAM_UNLOCK (self);
       if (silence) {
         GST_DEBUG_OBJECT (self, "gap: %" G_GSIZE_FORMAT " samples of silence",
             silence);
         la_session_push_silence (self->session, silence);
       }
+      AUDIO_LINE_UNLOCK (self);
       gst_event_unref (event);
       return TRUE;
     }
     case GST_EVENT_EOS:
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       self->eos = TRUE;
       enqueue_event_locked (self, event, AFTER_DRAIN);
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       /* The session pads the last partial block with silence. */
-      la_session_end_of_stream (self->session);
+      if (await_session (self, -1))
+        la_session_end_of_stream (self->session);
       return TRUE;
     case GST_EVENT_FLUSH_START:
-      g_mutex_lock (&self->lock);
+      STREAM_LOCK (self);
       self->flushing = TRUE;
       self->srcresult = GST_FLOW_FLUSHING;
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      la_session_interrupt (self->session);
+      STREAM_SIGNAL (self);
+      STREAM_UNLOCK (self);
+      if (loaded_session (self))
+        la_session_interrupt (self->session);
       gst_pad_push_event (self->srcpad, event);
       /* Waits for the task to leave its iteration (it only waits with a
        * timeout or on the interrupted session). */
@@ -1568,12 +1917,13 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
     case GST_EVENT_FLUSH_STOP:{
       gboolean ret;
 
-      la_session_reset (self->session);
-      g_mutex_lock (&self->lock);
+      if (loaded_session (self))
+        la_session_reset (self->session);
+      STREAM_LOCK (self);
       reset_stream_locked (self);
       self->flushing = FALSE;
       self->srcresult = GST_FLOW_OK;
-      g_mutex_unlock (&self->lock);
+      STREAM_UNLOCK (self);
       reset_task_state (self);
       ret = gst_pad_push_event (self->srcpad, event);
       gst_pad_start_task (self->srcpad,
@@ -1582,14 +1932,14 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
     }
     default:
       if (GST_EVENT_IS_SERIALIZED (event)) {
-        g_mutex_lock (&self->lock);
+        STREAM_LOCK (self);
         if (self->flushing) {
-          g_mutex_unlock (&self->lock);
+          STREAM_UNLOCK (self);
           gst_event_unref (event);
           return FALSE;
         }
-        enqueue_event_locked (self, event, event_frame_locked (self));
-        g_mutex_unlock (&self->lock);
+        enqueue_event_locked (self, event, la_timeline_in_event_slot (&self->in));
+        STREAM_UNLOCK (self);
         return TRUE;
       }
       return gst_pad_event_default (pad, parent, event);
@@ -1598,218 +1948,12 @@ gst_live_avatar_src_sink_event (GstPad * pad, GstObject * parent,
 
 /* Source side (task) */
 
-/* Why nothing downstream takes could be negotiated, in words for the
- * error message; NULL when the general message will do. */
-static gchar *
-explain_no_caps (GstLiveAvatarSrc * self)
-{
-  GstCaps *peer = gst_pad_peer_query_caps (self->srcpad, NULL);
-  gboolean only_cuda = TRUE;
-  guint i;
-
-  if (!peer || gst_caps_is_empty (peer) || gst_caps_is_any (peer))
-    only_cuda = FALSE;
-  for (i = 0; only_cuda && i < gst_caps_get_size (peer); i++) {
-    GstCapsFeatures *f = gst_caps_get_features (peer, i);
-    only_cuda = f && gst_caps_features_contains (f,
-        GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY);
-  }
-  gst_clear_caps (&peer);
-  if (!only_cuda || gst_live_avatar_cuda_is_available (self->cuda))
-    return NULL;
-  return g_strdup_printf ("Downstream only accepts video/x-raw(%s), and "
-      "CUDA is not available (%s)", GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY,
-      gst_live_avatar_cuda_is_built ()? "no usable CUDA driver or device" :
-      "plugin built without gstreamer-cuda-1.0");
-}
-
-/* System memory: a downstream pool if offered, else a video pool. */
-static GstBufferPool *
-decide_sysmem_pool (GstLiveAvatarSrc * self, GstQuery * query, GstCaps * caps)
-{
-  GstBufferPool *pool = NULL;
-  GstStructure *config;
-  guint size = GST_VIDEO_INFO_SIZE (&self->vinfo), min = 0, max = 0;
-
-  if (gst_query_get_n_allocation_pools (query) > 0) {
-    gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
-    size = MAX (size, GST_VIDEO_INFO_SIZE (&self->vinfo));
-  }
-  if (!pool)
-    pool = gst_video_buffer_pool_new ();
-  config = gst_buffer_pool_get_config (pool);
-  gst_buffer_pool_config_set_params (config, caps, size, min, max);
-  if (gst_query_find_allocation_meta (query, GST_VIDEO_META_API_TYPE, NULL))
-    gst_buffer_pool_config_add_option (config,
-        GST_BUFFER_POOL_OPTION_VIDEO_META);
-  if (!gst_buffer_pool_set_config (pool, config)) {
-    /* The pool changed our request: accept what it validated. */
-    config = gst_buffer_pool_get_config (pool);
-    gst_buffer_pool_set_config (pool, config);
-  }
-  return pool;
-}
-
-static gboolean
-negotiate (GstLiveAvatarSrc * self)
-{
-  GstCaps *caps, *peer;
-  GstStructure *s;
-  GstQuery *query;
-  GstBufferPool *pool = NULL;
-  gint w, h;
-
-  GST_OBJECT_LOCK (self);
-  w = self->width;
-  h = self->height;
-  GST_OBJECT_UNLOCK (self);
-  g_clear_pointer (&self->negotiation_error, g_free);
-
-  gst_pad_check_reconfigure (self->srcpad);     /* clear the flag */
-  /* Our CAPS query leaves memory:CUDAMemory out unless a CUDA context is
-   * held, so this is system memory only without a driver. */
-  peer = gst_pad_get_allowed_caps (self->srcpad);
-  if (!peer || gst_caps_is_empty (peer)) {
-    gst_clear_caps (&peer);
-    self->negotiation_error = explain_no_caps (self);
-    goto no_caps;
-  }
-  caps = gst_caps_truncate (peer);
-  caps = gst_caps_make_writable (caps);
-  s = gst_caps_get_structure (caps, 0);
-  gst_structure_fixate_field_nearest_int (s, "width", w);
-  gst_structure_fixate_field_nearest_int (s, "height", h);
-  gst_structure_fixate_field_nearest_fraction (s, "framerate", FPS_N, FPS_D);
-  if (gst_structure_has_field (s, "pixel-aspect-ratio"))
-    gst_structure_fixate_field_nearest_fraction (s, "pixel-aspect-ratio", 1,
-        1);
-  caps = gst_caps_fixate (caps);
-
-  if (!gst_video_info_from_caps (&self->vinfo, caps) ||
-      GST_VIDEO_INFO_WIDTH (&self->vinfo) != w ||
-      GST_VIDEO_INFO_HEIGHT (&self->vinfo) != h ||
-      GST_VIDEO_INFO_FPS_N (&self->vinfo) != FPS_N ||
-      GST_VIDEO_INFO_FPS_D (&self->vinfo) != FPS_D) {
-    GST_DEBUG_OBJECT (self, "unusable caps %" GST_PTR_FORMAT, caps);
-    gst_caps_unref (caps);
-    goto no_caps;
-  }
-  GST_DEBUG_OBJECT (self, "output caps %" GST_PTR_FORMAT, caps);
-  if (!gst_pad_set_caps (self->srcpad, caps)) {
-    gst_caps_unref (caps);
-    goto no_caps;
-  }
-
-  /* Packed RGB8 frames of the session (stride 3*width, unpadded). */
-  gst_video_info_set_format (&self->rgbinfo, GST_VIDEO_FORMAT_RGB, w, h);
-  self->rgbinfo.stride[0] = 3 * w;
-  self->rgbinfo.size = (gsize) 3 * w * h;
-  GST_VIDEO_INFO_FPS_N (&self->rgbinfo) = GST_VIDEO_INFO_FPS_N (&self->vinfo);
-  GST_VIDEO_INFO_FPS_D (&self->rgbinfo) = GST_VIDEO_INFO_FPS_D (&self->vinfo);
-  GST_VIDEO_INFO_PAR_N (&self->rgbinfo) = GST_VIDEO_INFO_PAR_N (&self->vinfo);
-  GST_VIDEO_INFO_PAR_D (&self->rgbinfo) = GST_VIDEO_INFO_PAR_D (&self->vinfo);
-  g_clear_pointer (&self->convert, gst_video_converter_free);
-  self->convert = gst_video_converter_new (&self->rgbinfo, &self->vinfo,
-      NULL);
-  if (!self->convert) {
-    gst_caps_unref (caps);
-    goto no_caps;
-  }
-
-  /* Allocation: CUDA memory on the (shared) context, or system memory.
-   * CUDA frames are converted on the host into @staging, then uploaded
-   * (gst_live_avatar_cuda_upload). */
-  self->cuda_output = gst_live_avatar_caps_are_cuda (caps);
-  gst_clear_buffer (&self->staging);
-  query = gst_query_new_allocation (caps, TRUE);
-  if (!gst_pad_peer_query (self->srcpad, query))
-    GST_DEBUG_OBJECT (self, "ALLOCATION query not answered");
-  if (self->cuda_output) {
-    pool = gst_live_avatar_cuda_decide_allocation (self->cuda, query, caps,
-        &self->vinfo);
-    self->staging = gst_buffer_new_allocate (NULL,
-        GST_VIDEO_INFO_SIZE (&self->vinfo), NULL);
-  } else {
-    pool = decide_sysmem_pool (self, query, caps);
-  }
-  gst_query_unref (query);
-  gst_caps_unref (caps);
-
-  if (self->pool) {
-    gst_buffer_pool_set_active (self->pool, FALSE);
-    gst_object_unref (self->pool);
-  }
-  self->pool = pool;
-  if (!pool || !gst_buffer_pool_set_active (pool, TRUE)) {
-    self->negotiation_error = g_strdup (self->cuda_output ?
-        "Cannot allocate CUDA output buffers" :
-        "Cannot allocate output buffers");
-    goto no_caps;
-  }
-  self->negotiated = TRUE;
-  return TRUE;
-
-  /* ERRORS */
-no_caps:
-  {
-    gst_pad_mark_reconfigure (self->srcpad);
-    return FALSE;
-  }
-}
-
-/* Converts the session's RGB frame into the negotiated format: into a pool
- * buffer for system memory; for CUDA memory into the host staging frame,
- * which is then copied into a CUDA pool buffer.  One conversion code path
- * for both. */
-static GstBuffer *
-render_rgb (GstLiveAvatarSrc * self, const guint8 * rgb, gint w, gint h)
-{
-  GstBuffer *in, *target, *out = NULL;
-  GstVideoFrame in_frame, out_frame;
-  GError *err = NULL;
-
-  if (w != GST_VIDEO_INFO_WIDTH (&self->rgbinfo) ||
-      h != GST_VIDEO_INFO_HEIGHT (&self->rgbinfo)) {
-    GST_ERROR_OBJECT (self, "frame of %dx%d, negotiated %dx%d", w, h,
-        GST_VIDEO_INFO_WIDTH (&self->rgbinfo),
-        GST_VIDEO_INFO_HEIGHT (&self->rgbinfo));
-    return NULL;
-  }
-  if (gst_buffer_pool_acquire_buffer (self->pool, &out, NULL) != GST_FLOW_OK)
-    return NULL;
-  target = self->cuda_output ? self->staging : out;
-  in = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY, (gpointer) rgb,
-      self->rgbinfo.size, 0, self->rgbinfo.size, NULL, NULL);
-  gst_video_frame_map (&in_frame, &self->rgbinfo, in, GST_MAP_READ);
-  if (!gst_video_frame_map (&out_frame, &self->vinfo, target,
-          self->cuda_output ? GST_MAP_READWRITE : GST_MAP_WRITE)) {
-    gst_video_frame_unmap (&in_frame);
-    gst_buffer_unref (in);
-    gst_buffer_unref (out);
-    return NULL;
-  }
-  gst_video_converter_frame (self->convert, &in_frame, &out_frame);
-  gst_video_frame_unmap (&in_frame);
-  gst_buffer_unref (in);
-  if (self->cuda_output &&
-      !gst_live_avatar_cuda_upload (self->cuda, &out_frame, out, &err)) {
-    GST_ERROR_OBJECT (self, "CUDA upload: %s", err->message);
-    g_clear_error (&err);
-    gst_buffer_replace (&out, NULL);
-  }
-  gst_video_frame_unmap (&out_frame);
-  return out;
-}
-
-static GstClockTime
-frame_pts (GstClockTime t0, gint64 index)
-{
-  return t0 + gst_util_uint64_scale (index, GST_SECOND * FPS_D, FPS_N);
-}
-
+/* A QoS message for the slots [pts, pts + dur); @block_ms > 0 adds why
+ * (the engine cannot keep up): fields block-time (the measured block time)
+ * and real-time-budget (one block of video), in ns. */
 static void
-post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
-    GstClockTimeDiff jitter, gboolean live)
+post_qos_full (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
+    GstClockTimeDiff jitter, gboolean live, gdouble block_ms)
 {
   GstMessage *msg;
   guint64 dropped;
@@ -1824,46 +1968,42 @@ post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
   gst_message_set_qos_values (msg, jitter, 1.0, 1000000);
   gst_message_set_qos_stats (msg, GST_FORMAT_BUFFERS, self->processed,
       dropped);
+  if (block_ms > 0)
+    gst_structure_set (gst_message_writable_structure (msg),
+        "block-time", G_TYPE_UINT64, (guint64) (block_ms * GST_MSECOND),
+        "real-time-budget", G_TYPE_UINT64, (guint64) LA_TIMELINE_BLOCK_NS,
+        NULL);
   gst_element_post_message (GST_ELEMENT (self), msg);
 }
 
-/* Pushes @buf (owned) as frame @index.  Returns the flow result. */
-static GstFlowReturn
-push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
-    gint64 index, gboolean repeated)
+static void
+post_qos (GstLiveAvatarSrc * self, GstClockTime pts, GstClockTime dur,
+    GstClockTimeDiff jitter, gboolean live)
 {
-  GstClockTime pts = frame_pts (t0, index);
-  GstClockTime dur = frame_pts (t0, index + 1) - pts;
-  guint64 cstart, cstop;
-  GstClockTime rt, earliest;
-  gboolean qos, live;
-  GstFlowReturn ret;
+  post_qos_full (self, pts, dur, jitter, live, 0);
+}
 
-  self->next_frame = index + 1;
+/* Pushes @buf (owned) into the next grid slot.  Returns the flow result.
+ * Nothing is dropped here: downstream QoS (earliest_time) acts earlier, in
+ * the session's choice of which block to generate (session_time_left), so
+ * every slot gets its one buffer. */
+static GstFlowReturn
+push_slot (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
+    gboolean repeated)
+{
+  gboolean discont;
+  gint64 slot = la_timeline_out_take (&self->out, &discont);
+  GstClockTime pts = la_timeline_pts (t0, slot);
+  GstClockTime dur = la_timeline_duration (t0, slot);
+  guint64 cstart, cstop;
+
   self->processed++;
   if (!gst_segment_clip (&self->out_segment, GST_FORMAT_TIME, pts, pts + dur,
           &cstart, &cstop)) {
-    GST_LOG_OBJECT (self, "frame %" G_GINT64_FORMAT " outside the segment",
-        index);
+    GST_LOG_OBJECT (self, "slot %" G_GINT64_FORMAT " outside the segment",
+        slot);
+    self->out.discont |= discont;
     gst_buffer_unref (buf);
-    return GST_FLOW_OK;
-  }
-
-  GST_OBJECT_LOCK (self);
-  qos = self->qos;
-  live = self->upstream_live;
-  earliest = self->earliest_time;
-  GST_OBJECT_UNLOCK (self);
-  rt = gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME, pts);
-  /* Downstream QoS, live only (non-live never drops). */
-  if (qos && live && GST_CLOCK_TIME_IS_VALID (earliest) &&
-      GST_CLOCK_TIME_IS_VALID (rt) && rt + dur <= earliest) {
-    GST_OBJECT_LOCK (self);
-    self->frames_dropped++;
-    GST_OBJECT_UNLOCK (self);
-    gst_buffer_unref (buf);
-    post_qos (self, pts, dur, (GstClockTimeDiff) (earliest - rt), live);
-    self->discont = TRUE;
     return GST_FLOW_OK;
   }
 
@@ -1871,14 +2011,12 @@ push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
   GST_BUFFER_PTS (buf) = pts;
   GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
   GST_BUFFER_DURATION (buf) = dur;
-  GST_BUFFER_OFFSET (buf) = index;
-  GST_BUFFER_OFFSET_END (buf) = index + 1;
-  if (self->discont) {
+  GST_BUFFER_OFFSET (buf) = slot;
+  GST_BUFFER_OFFSET_END (buf) = slot + 1;
+  if (discont)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
-    self->discont = FALSE;
-  } else {
+  else
     GST_BUFFER_FLAG_UNSET (buf, GST_BUFFER_FLAG_DISCONT);
-  }
   if (repeated)
     GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_GAP);
   else
@@ -1887,62 +2025,82 @@ push_frame (GstLiveAvatarSrc * self, GstBuffer * buf, GstClockTime t0,
   gst_buffer_replace (&self->last_buffer, buf);
   GST_OBJECT_LOCK (self);
   self->frames_pushed++;
+  if (!repeated)
+    self->frames_fresh++;
   GST_OBJECT_UNLOCK (self);
-  GST_LOG_OBJECT (self, "pushing frame %" G_GINT64_FORMAT " pts %"
-      GST_TIME_FORMAT "%s", index, GST_TIME_ARGS (pts),
+  GST_LOG_OBJECT (self, "pushing slot %" G_GINT64_FORMAT " pts %"
+      GST_TIME_FORMAT "%s", slot, GST_TIME_ARGS (pts),
       repeated ? " (repeat)" : "");
-  ret = gst_pad_push (self->srcpad, buf);
+  /* `stats` changes with every frame: notified once per second of video. */
+  if (slot >= self->stats_slot + LA_TIMELINE_FPS) {
+    self->stats_slot = slot;
+    g_object_notify (G_OBJECT (self), "stats");
+  }
+  return gst_pad_push (self->srcpad, buf);
+}
+
+/* A repeated frame (the last one, or the reference image before the first)
+ * for the next slot. */
+static GstBuffer *
+make_repeat (GstLiveAvatarSrc * self)
+{
+  GstBuffer *buf = NULL;
+  GBytes *idle;
+
+  if (self->last_buffer)
+    return gst_buffer_copy (self->last_buffer);
+  GST_OBJECT_LOCK (self);
+  idle = self->idle_rgb ? g_bytes_ref (self->idle_rgb) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (idle) {
+    buf = la_output_render (&self->output, g_bytes_get_data (idle, NULL),
+        self->width, self->height);
+    g_bytes_unref (idle);
+  }
+  return buf;
+}
+
+/* Repeats into the slots before @slot (one QoS message for the run). */
+static GstFlowReturn
+fill_slots (GstLiveAvatarSrc * self, GstClockTime t0, gint64 slot)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  gint64 first = self->out.next;
+
+  GST_DEBUG_OBJECT (self, "filling slots %" G_GINT64_FORMAT "..%"
+      G_GINT64_FORMAT " with repeats", first, slot - 1);
+  post_qos (self, la_timeline_pts (t0, first), la_timeline_pts (t0, slot) -
+      la_timeline_pts (t0, first), 0, TRUE);
+  while (ret == GST_FLOW_OK && self->out.next < slot) {
+    GstBuffer *buf = make_repeat (self);
+    if (!buf)
+      return GST_FLOW_ERROR;
+    GST_OBJECT_LOCK (self);
+    self->frames_repeated++;
+    GST_OBJECT_UNLOCK (self);
+    ret = push_slot (self, buf, t0, TRUE);
+  }
   return ret;
 }
 
-/* Live: a repeated frame (the last one, or the reference image before the
- * first) stands in for frame next_frame whose deadline passed. */
+/* Live: a repeat stands in for the next slot, whose deadline passed by
+ * @late. */
 static GstFlowReturn
 push_repeat (GstLiveAvatarSrc * self, GstClockTime t0, GstClockTimeDiff late)
 {
-  GstBuffer *buf;
-  gint64 index = self->next_frame;
-  GstClockTime pts = frame_pts (t0, index);
+  gint64 slot = self->out.next;
+  GstBuffer *buf = make_repeat (self);
 
-  if (self->last_buffer)
-    buf = gst_buffer_copy (self->last_buffer);
-  else {
-    GBytes *idle;
-
-    GST_OBJECT_LOCK (self);
-    idle = self->idle_rgb ? g_bytes_ref (self->idle_rgb) : NULL;
-    GST_OBJECT_UNLOCK (self);
-    buf = idle ? render_rgb (self, g_bytes_get_data (idle, NULL), self->width,
-        self->height) : NULL;
-    if (idle)
-      g_bytes_unref (idle);
-  }
   if (!buf)
     return GST_FLOW_ERROR;
   GST_OBJECT_LOCK (self);
   self->frames_repeated++;
   GST_OBJECT_UNLOCK (self);
-  GST_DEBUG_OBJECT (self, "frame %" G_GINT64_FORMAT " missed its deadline by %"
-      GST_STIME_FORMAT ", repeating", index, GST_STIME_ARGS (late));
-  post_qos (self, pts, frame_pts (t0, index + 1) - pts, late, TRUE);
-  return push_frame (self, buf, t0, index, TRUE);
-}
-
-/* The live deadline of frame @index as a clock time, or NONE. */
-static GstClockTime
-frame_deadline (GstLiveAvatarSrc * self, GstClockTime t0, gint64 index)
-{
-  GstClockTime rt, base, lat;
-
-  rt = gst_segment_to_running_time (&self->out_segment, GST_FORMAT_TIME,
-      frame_pts (t0, index));
-  if (!GST_CLOCK_TIME_IS_VALID (rt))
-    return GST_CLOCK_TIME_NONE;
-  base = gst_element_get_base_time (GST_ELEMENT (self));
-  GST_OBJECT_LOCK (self);
-  lat = self->upstream_min + own_latency_locked (self);
-  GST_OBJECT_UNLOCK (self);
-  return base + rt + lat;
+  GST_DEBUG_OBJECT (self, "slot %" G_GINT64_FORMAT " missed its deadline by %"
+      GST_STIME_FORMAT ", repeating", slot, GST_STIME_ARGS (late));
+  post_qos (self, la_timeline_pts (t0, slot), la_timeline_duration (t0, slot),
+      late, TRUE);
+  return push_slot (self, buf, t0, TRUE);
 }
 
 static void
@@ -1961,53 +2119,175 @@ query_upstream_latency (GstLiveAvatarSrc * self)
   GST_OBJECT_UNLOCK (self);
 }
 
-static void
-gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
+/* Deadline-aware scheduling (la_session_set_deadline_func; engine thread,
+ * no session lock held).  How long is left until the deadline of the slot
+ * of the frame at @pts_ns on the audio time line; G_MAXINT64 when there is
+ * none: not live or not leaky (never drop), not PLAYING, no clock, or
+ * before the first audio.  With `qos`, a slot downstream already reported
+ * as too late (earliest_time) counts as late. */
+static gint64
+session_time_left (gint64 pts_ns, gpointer user_data)
 {
-  GstFlowReturn ret = GST_FLOW_OK;
-  PendingEvent *pe;
-  GstClockTime t0;
-  gboolean eos, drained, live;
-  gint64 held_index;
-  LaFrame *frame;
-  GError *err = NULL;
+  GstLiveAvatarSrc *self = user_data;
+  GstSegment seg;
+  GstClockTime t0, latency, earliest, deadline, now, rt;
   GstClock *clock;
+  gboolean qos;
+  gint64 slot = la_timeline_slot_of (pts_ns), left;
 
-  /* 1. The next generated frame (held until its events are out). */
+  if (!is_live_leaky (self) || GST_STATE (self) != GST_STATE_PLAYING)
+    return G_MAXINT64;
+  GST_OBJECT_LOCK (self);
+  latency = self->upstream_min + own_latency_locked (self);
+  qos = self->qos;
+  earliest = self->earliest_time;
+  GST_OBJECT_UNLOCK (self);
+  STREAM_LOCK (self);
+  seg = self->in_segment;
+  t0 = self->in.t0;
+  STREAM_UNLOCK (self);
+  if (!GST_CLOCK_TIME_IS_VALID (t0))
+    return G_MAXINT64;
+  deadline = la_timeline_deadline (&seg, t0, slot,
+      gst_element_get_base_time (GST_ELEMENT (self)), latency);
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock || !GST_CLOCK_TIME_IS_VALID (deadline)) {
+    gst_clear_object (&clock);
+    return G_MAXINT64;
+  }
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  left = GST_CLOCK_DIFF (now, deadline);
+  rt = gst_segment_to_running_time (&seg, GST_FORMAT_TIME,
+      la_timeline_pts (t0, slot));
+  if (qos && GST_CLOCK_TIME_IS_VALID (earliest) &&
+      GST_CLOCK_TIME_IS_VALID (rt) && rt + la_timeline_duration (t0,
+          slot) <= earliest)
+    left = MIN (left, -1);
+  return left;
+}
+
+/* Seconds between two "cannot keep up" warnings after the first. */
+#define WARNING_INTERVAL_US (30 * G_USEC_PER_SEC)
+
+/* Reports that generation does not keep up with real time: a QoS message
+ * for the frames of each skipped block, and a WARNING (the first time,
+ * then at most every 30 s) naming the measured block time against the
+ * real-time budget (one block of video, 480 ms) and the deadline budget
+ * (the `latency` property plus upstream's). */
+static void
+watch_speed (GstLiveAvatarSrc * self, GstClockTime t0, gboolean late_frame)
+{
+  LaSessionStats st;
+  gint64 now_us, skipped;
+  guint latency_ms;
+  GstClockTime upstream;
+
+  la_session_get_stats (self->session, &st);
+  skipped = st.blocks_skipped - self->skips_seen;
+  if (skipped <= 0 && !late_frame)
+    return;
+  self->skips_seen = st.blocks_skipped;
+  if (skipped > 0)
+    post_qos_full (self, la_timeline_pts (t0, self->out.next),
+        skipped * LA_TIMELINE_BLOCK_NS, 0, TRUE, st.ms_block_avg);
+  now_us = g_get_monotonic_time ();
+  if (self->last_warning_us &&
+      now_us - self->last_warning_us < WARNING_INTERVAL_US)
+    return;
+  self->last_warning_us = now_us;
+  GST_OBJECT_LOCK (self);
+  latency_ms = self->latency_ms;
+  upstream = self->upstream_min;
+  GST_OBJECT_UNLOCK (self);
+  if (st.ms_block_avg > latency_ms + upstream / GST_MSECOND)
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("Avatar generation is too slow for the configured latency"),
+        ("measured block time %.0f ms; real-time budget %" G_GINT64_FORMAT
+            " ms per block; deadline budget %u ms (latency) + %"
+            G_GUINT64_FORMAT " ms (upstream): no generated frame can be on "
+            "time, raise the latency property to at least %.0f ms; %"
+            G_GINT64_FORMAT " blocks of stale audio skipped", st.ms_block_avg,
+            (gint64) (LA_TIMELINE_BLOCK_NS / GST_MSECOND), latency_ms,
+            upstream / GST_MSECOND, st.ms_block_avg, st.blocks_skipped));
+  else
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("Avatar generation is slower than real time: the avatar moves at "
+            "a reduced rate"),
+        ("measured block time %.0f ms; real-time budget %" G_GINT64_FORMAT
+            " ms per block; deadline budget %u ms (latency) + %"
+            G_GUINT64_FORMAT " ms (upstream); %" G_GINT64_FORMAT
+            " blocks of stale audio skipped", st.ms_block_avg,
+            (gint64) (LA_TIMELINE_BLOCK_NS / GST_MSECOND), latency_ms,
+            upstream / GST_MSECOND, st.blocks_skipped));
+}
+
+/* Task steps.  One iteration of the loop:
+ *   step_pull      the next generated frame (held until its events are out);
+ *   step_events    serialized events whose audio ends before it;
+ *   step_negotiate caps, renegotiated when downstream asks;
+ *   step_idle      (live, nothing generated) silence for a silent upstream;
+ *   step_place     the frame into its grid slot, or
+ *   step_deadline  (live, nothing generated) a repeat into a slot whose
+ *                  deadline passed.
+ * Each returns a flow result, or: STEP_AGAIN ends the iteration quietly,
+ * STEP_EOS_SENT after our EOS went out, STEP_FAILED after an error
+ * message of our own was posted. */
+#define STEP_AGAIN GST_FLOW_CUSTOM_SUCCESS
+#define STEP_EOS_SENT GST_FLOW_CUSTOM_SUCCESS_1
+#define STEP_FAILED GST_FLOW_CUSTOM_ERROR
+
+static GstFlowReturn
+step_pull (GstLiveAvatarSrc * self, GError ** err)
+{
   if (!self->held) {
-    self->held = la_session_pull_frame (self->session, PULL_TIMEOUT_US, &err);
-    if (err)
-      goto generation_error;
+    self->held = la_session_pull_frame (self->session, PULL_TIMEOUT_US, err);
+    if (*err)
+      return GST_FLOW_ERROR;
     self->errors = 0;
   }
-  /* The frame's place on the audio time line (la-session.h: pts_ns, which
-   * is index + 3 frames unless keep_av_lead, plus any audio dropped), as a
-   * grid index. */
-  held_index = self->held ? (gint64) gst_util_uint64_scale_round
-      (self->held->pts_ns, FPS_N, GST_SECOND * FPS_D) : self->next_frame;
+  return GST_FLOW_OK;
+}
 
-  /* 2. Serialized events whose audio ends before that frame, in order;
-   * everything once the session is drained after EOS. */
-  g_mutex_lock (&self->lock);
+/* The held frame's slot: its place on the audio time line (la-session.h:
+ * pts_ns, which counts the 3-frame lead and any audio dropped or skipped)
+ * as a grid slot; the next slot when nothing is held. */
+static gint64
+held_slot (GstLiveAvatarSrc * self)
+{
+  return self->held ? la_timeline_slot_of (self->held->pts_ns) :
+      self->out.next;
+}
+
+static GstFlowReturn
+step_events (GstLiveAvatarSrc * self, GstClockTime * t0)
+{
+  PendingEvent *pe;
+  gint64 slot = held_slot (self);
+  gboolean eos, drained;
+
+  STREAM_LOCK (self);
   eos = self->eos;
-  g_mutex_unlock (&self->lock);
+  STREAM_UNLOCK (self);
+  /* Everything goes once the session is drained after EOS. */
   drained = !self->held && eos && la_session_is_drained (self->session);
 
-  g_mutex_lock (&self->lock);
+  STREAM_LOCK (self);
   while (!self->flushing && (pe = g_queue_peek_head (&self->events)) &&
-      (pe->frame <= held_index || drained)) {
+      (pe->frame <= slot || drained)) {
     GstEvent *event = gst_event_ref (pe->event);
     GstEventType type = GST_EVENT_TYPE (event);
 
     g_queue_pop_head (&self->events);
     pending_event_free (pe);
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
 
     if (type == GST_EVENT_SEGMENT) {
       const GstSegment *seg;
-      if (!self->negotiated && !negotiate (self)) {
+      if (!self->output.negotiated && !la_output_negotiate (&self->output,
+              self->width, self->height)) {
         gst_event_unref (event);
-        goto not_negotiated;
+        return GST_FLOW_NOT_NEGOTIATED;
       }
       gst_event_parse_segment (event, &seg);
       self->out_segment = *seg;
@@ -2017,158 +2297,259 @@ gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
     GST_LOG_OBJECT (self, "pushing %" GST_PTR_FORMAT, event);
     gst_pad_push_event (self->srcpad, event);
     if (type == GST_EVENT_EOS)
-      goto pause_eos;
-    g_mutex_lock (&self->lock);
+      return STEP_EOS_SENT;
+    STREAM_LOCK (self);
   }
-  t0 = self->t0;
+  *t0 = self->in.t0;
   if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    goto flushing;
+    STREAM_UNLOCK (self);
+    return GST_FLOW_FLUSHING;
   }
-  g_mutex_unlock (&self->lock);
+  STREAM_UNLOCK (self);
+  return GST_FLOW_OK;
+}
 
-  /* 3. Caps, renegotiated when downstream asks. */
-  if (self->have_out_segment && (!self->negotiated ||
+static GstFlowReturn
+step_negotiate (GstLiveAvatarSrc * self)
+{
+  if (self->have_out_segment && (!self->output.negotiated ||
           gst_pad_check_reconfigure (self->srcpad))) {
-    if (!negotiate (self))
-      goto not_negotiated;
+    if (!la_output_negotiate (&self->output, self->width, self->height))
+      return GST_FLOW_NOT_NEGOTIATED;
   }
+  return GST_FLOW_OK;
+}
 
-  if (self->held) {
-    if (!self->have_out_segment || !GST_CLOCK_TIME_IS_VALID (t0)) {
-      /* Audio (hence this frame) came before its SEGMENT went out; keep
-       * it until the next iteration has pushed the events. */
-      return;
-    }
-    frame = self->held;
-    self->held = NULL;
-    if (held_index < self->next_frame) {
+static GstFlowReturn
+step_place (GstLiveAvatarSrc * self, GstClockTime t0)
+{
+  gint64 slot = held_slot (self);
+  LaFrame *frame;
+  GstBuffer *buf;
+
+  if (!self->have_out_segment || !GST_CLOCK_TIME_IS_VALID (t0)) {
+    /* Audio (hence this frame) came before its SEGMENT went out; keep it
+     * until the next iteration has pushed the events. */
+    return STEP_AGAIN;
+  }
+  frame = g_steal_pointer (&self->held);
+  switch (la_timeline_out_place (&self->out, slot)) {
+    case LA_SLOT_LATE:
       /* Already stood in for by a repeat at its deadline. */
       GST_OBJECT_LOCK (self);
       self->frames_dropped++;
       GST_OBJECT_UNLOCK (self);
       la_frame_unref (frame);
-      return;
+      watch_speed (self, t0, TRUE);
+      return STEP_AGAIN;
+    case LA_SLOT_FILL:{
+      /* The session dropped or skipped audio: the slots up to the frame
+       * get repeats, so the grid has no hole and never jumps. */
+      GstFlowReturn ret = fill_slots (self, t0, slot);
+      if (ret != GST_FLOW_OK) {
+        la_frame_unref (frame);
+        return ret;
+      }
+      break;
     }
-    if (held_index > self->next_frame && self->next_frame > 0)
-      self->discont = TRUE;
-    {
-      GstBuffer *buf = render_rgb (self, frame->rgb, frame->width,
-          frame->height);
-      la_frame_unref (frame);
-      if (!buf)
-        goto render_error;
-      ret = push_frame (self, buf, t0, held_index, FALSE);
-    }
-  } else {
-    /* 4. Live: keep the grid when generation misses a deadline. */
-    GST_OBJECT_LOCK (self);
-    live = self->upstream_live;
-    GST_OBJECT_UNLOCK (self);
-    clock = gst_element_get_clock (GST_ELEMENT (self));
-    if (live && clock && self->negotiated && GST_CLOCK_TIME_IS_VALID (t0) &&
-        GST_STATE (self) == GST_STATE_PLAYING) {
-      GstClockTime deadline = frame_deadline (self, t0, self->next_frame);
-      GstClockTime now = gst_clock_get_time (clock);
-      if (GST_CLOCK_TIME_IS_VALID (deadline) && now >= deadline)
-        ret = push_repeat (self, t0, GST_CLOCK_DIFF (deadline, now));
-    }
-    if (clock)
-      gst_object_unref (clock);
+    case LA_SLOT_START:
+      la_timeline_out_start (&self->out, slot);
+      break;
+    case LA_SLOT_FRESH:
+      break;
   }
+  watch_speed (self, t0, FALSE);
+  buf = la_output_render (&self->output, frame->rgb, frame->width,
+      frame->height);
+  la_frame_unref (frame);
+  if (!buf) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("cannot convert the generated frame"));
+    return STEP_FAILED;
+  }
+  return push_slot (self, buf, t0, FALSE);
+}
 
-  if (ret != GST_FLOW_OK)
-    goto push_failed;
-  return;
+/* Live, idle=silence: when upstream has sent nothing for idle-timeout,
+ * silence brings the audio line up to the clock (less upstream latency),
+ * so the session keeps generating (the model's idle motion) and the next
+ * audio continues from there.  Leaky only: a silence push never blocks. */
+static void
+step_idle (GstLiveAvatarSrc * self)
+{
+  GstClockTime upstream, timeout, now, end_rt;
+  GstClock *clock;
+  gboolean silence;
+  gsize n = 0;
 
-  /* ERRORS */
-flushing:
-  {
+  GST_OBJECT_LOCK (self);
+  silence = self->idle == GST_LIVE_AVATAR_SRC_IDLE_SILENCE;
+  upstream = self->upstream_min;
+  timeout = self->idle_timeout_ms * GST_MSECOND;
+  GST_OBJECT_UNLOCK (self);
+  if (!silence || !is_live_leaky (self) ||
+      GST_STATE (self) != GST_STATE_PLAYING)
+    return;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock)
+    return;
+  now = gst_clock_get_time (clock) -
+      gst_element_get_base_time (GST_ELEMENT (self));
+  gst_object_unref (clock);
+  /* A chain in progress holds the line: upstream is not silent then. */
+  if (!AUDIO_LINE_TRYLOCK (self))
+    return;
+  STREAM_LOCK (self);
+  end_rt = gst_segment_to_running_time (&self->in_segment, GST_FORMAT_TIME,
+      la_timeline_in_end (&self->in));
+  /* Once idle, the line follows the clock frame by frame. */
+  if (!self->idling)
+    self->idling = GST_CLOCK_TIME_IS_VALID (end_rt) &&
+        end_rt + timeout + upstream < now;
+  if (!self->flushing && !self->eos && self->idling &&
+      end_rt + LA_TIMELINE_FRAME_NS + upstream <= now) {
+    n = gst_util_uint64_scale (now - upstream - end_rt, RATE, GST_SECOND);
+    la_timeline_in_advance (&self->in, n);
+  }
+  STREAM_UNLOCK (self);
+  if (n) {
+    GST_LOG_OBJECT (self, "upstream silent: %" G_GSIZE_FORMAT " samples of "
+        "silence", n);
+    la_session_push_silence (self->session, n);
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_IDLE);
+  }
+  AUDIO_LINE_UNLOCK (self);
+}
+
+static GstFlowReturn
+step_deadline (GstLiveAvatarSrc * self, GstClockTime t0)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstClock *clock;
+  GstClockTime deadline, now, latency;
+  gboolean live;
+
+  GST_OBJECT_LOCK (self);
+  live = self->upstream_live;
+  latency = self->upstream_min + own_latency_locked (self);
+  GST_OBJECT_UNLOCK (self);
+  if (!live || !self->output.negotiated || !GST_CLOCK_TIME_IS_VALID (t0) ||
+      GST_STATE (self) != GST_STATE_PLAYING)
+    return GST_FLOW_OK;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (!clock)
+    return GST_FLOW_OK;
+  now = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  /* Every slot whose deadline passed gets its repeat now. */
+  do {
+    deadline = la_timeline_deadline (&self->out_segment, t0, self->out.next,
+        gst_element_get_base_time (GST_ELEMENT (self)), latency);
+    if (!GST_CLOCK_TIME_IS_VALID (deadline) || now < deadline)
+      break;
+    ret = push_repeat (self, t0, GST_CLOCK_DIFF (deadline, now));
+  } while (ret == GST_FLOW_OK);
+  return ret;
+}
+
+static GstFlowReturn
+generation_failed (GstLiveAvatarSrc * self, GError * err)
+{
+  gint max;
+
+  GST_OBJECT_LOCK (self);
+  max = self->max_errors;
+  GST_OBJECT_UNLOCK (self);
+  STREAM_LOCK (self);
+  if (self->flushing) {
+    STREAM_UNLOCK (self);
+    return GST_FLOW_FLUSHING;
+  }
+  STREAM_UNLOCK (self);
+  self->errors++;
+  if (max >= 0 && self->errors > max) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Avatar generation failed"),
+        ("%s (%d consecutive errors)", err->message, self->errors));
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
+    return STEP_FAILED;
+  }
+  GST_ELEMENT_WARNING (self, STREAM, FAILED, ("Avatar generation failed"),
+      ("%s (%d consecutive errors)", err->message, self->errors));
+  return STEP_AGAIN;
+}
+
+static void
+gst_live_avatar_src_loop (GstLiveAvatarSrc * self)
+{
+  GstFlowReturn ret;
+  GstClockTime t0 = GST_CLOCK_TIME_NONE;
+  GError *err = NULL;
+
+  /* Nothing streams before the model is there. */
+  if (!await_session (self, PULL_TIMEOUT_US)) {
+    if (!load_failed (self))
+      return;
+    ret = STEP_FAILED;          /* the loader posted the error */
+    goto done;
+  }
+  ret = step_pull (self, &err);
+  if (err) {
+    ret = generation_failed (self, err);
+    g_clear_error (&err);
+    if (ret == STEP_AGAIN)
+      return;
+    goto done;
+  }
+  ret = step_events (self, &t0);
+  if (ret == GST_FLOW_OK)
+    ret = step_negotiate (self);
+  if (ret == GST_FLOW_OK && !self->held)
+    step_idle (self);
+  if (ret == GST_FLOW_OK)
+    ret = self->held ? step_place (self, t0) : step_deadline (self, t0);
+  if (ret == GST_FLOW_OK || ret == STEP_AGAIN)
+    return;
+
+done:
+  if (ret == GST_FLOW_FLUSHING) {
     GST_DEBUG_OBJECT (self, "flushing, pausing task");
     gst_pad_pause_task (self->srcpad);
     return;
   }
-pause_eos:
-  {
+  if (ret == STEP_EOS_SENT) {
     GST_DEBUG_OBJECT (self, "EOS pushed, pausing task");
-    g_mutex_lock (&self->lock);
+    STREAM_LOCK (self);
     if (self->srcresult == GST_FLOW_OK)
       self->srcresult = GST_FLOW_EOS;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     gst_pad_pause_task (self->srcpad);
     return;
   }
-not_negotiated:
-  {
-    /* self->negotiation_error: e.g. downstream wants CUDA memory that
-     * cannot be made here; NULL gives GStreamer's generic text. */
-    if (self->negotiation_error)
-      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s",
-              self->negotiation_error), ("cannot negotiate %dx%d at %d/%d "
-              "fps with downstream", self->width, self->height, FPS_N,
-              FPS_D));
+  if (ret == GST_FLOW_NOT_NEGOTIATED) {
+    /* output.error: e.g. downstream wants CUDA memory that cannot be made
+     * here; NULL gives GStreamer's generic text. */
+    if (self->output.error)
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, ("%s", self->output.error),
+          ("cannot negotiate %dx%d at %d/%d fps with downstream",
+              self->width, self->height, FPS_N, FPS_D));
     else
       GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
           ("cannot negotiate %dx%d at %d/%d fps with downstream",
               self->width, self->height, FPS_N, FPS_D));
     ret = GST_FLOW_NOT_NEGOTIATED;
-    goto stop;
-  }
-generation_error:
-  {
-    gint max;
-    GST_OBJECT_LOCK (self);
-    max = self->max_errors;
-    GST_OBJECT_UNLOCK (self);
-    g_mutex_lock (&self->lock);
-    if (self->flushing) {
-      g_mutex_unlock (&self->lock);
-      g_clear_error (&err);
-      goto flushing;
-    }
-    g_mutex_unlock (&self->lock);
-    self->errors++;
-    if (max >= 0 && self->errors > max) {
-      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Avatar generation failed"),
-          ("%s (%d consecutive errors)", err->message, self->errors));
-      g_clear_error (&err);
-      set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
-      ret = GST_FLOW_ERROR;
-      goto stop;
-    }
-    GST_ELEMENT_WARNING (self, STREAM, FAILED, ("Avatar generation failed"),
-        ("%s (%d consecutive errors)", err->message, self->errors));
-    g_clear_error (&err);
-    return;
-  }
-render_error:
-  {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
-        ("cannot convert the generated frame"));
+  } else if (ret == STEP_FAILED) {
     ret = GST_FLOW_ERROR;
-    goto stop;
+  } else if (ret == GST_FLOW_EOS || ret == GST_FLOW_NOT_LINKED ||
+      ret < GST_FLOW_EOS) {
+    GST_ELEMENT_FLOW_ERROR (self, ret);
   }
-push_failed:
-  {
-    if (ret == GST_FLOW_FLUSHING)
-      goto flushing;
-    if (ret == GST_FLOW_EOS || ret == GST_FLOW_NOT_LINKED ||
-        ret < GST_FLOW_EOS)
-      GST_ELEMENT_FLOW_ERROR (self, ret);
-    goto stop;
-  }
-stop:
-  {
-    g_mutex_lock (&self->lock);
-    self->srcresult = ret;
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-    /* Upstream gets @ret from chain; downstream gets EOS to finish. */
-    if (ret != GST_FLOW_FLUSHING)
-      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
-    gst_pad_pause_task (self->srcpad);
-    return;
-  }
+  STREAM_LOCK (self);
+  self->srcresult = ret;
+  STREAM_SIGNAL (self);
+  STREAM_UNLOCK (self);
+  /* Upstream gets @ret from chain; downstream gets EOS to finish. */
+  gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+  gst_pad_pause_task (self->srcpad);
 }
 
 static gboolean
@@ -2181,20 +2562,20 @@ gst_live_avatar_src_src_activate_mode (GstPad * pad, GstObject * parent,
     return FALSE;
 
   if (active) {
-    g_mutex_lock (&self->lock);
+    STREAM_LOCK (self);
     self->flushing = FALSE;
     self->srcresult = GST_FLOW_OK;
-    g_mutex_unlock (&self->lock);
+    STREAM_UNLOCK (self);
     return gst_pad_start_task (pad, (GstTaskFunction) gst_live_avatar_src_loop,
         self, NULL);
   }
 
-  g_mutex_lock (&self->lock);
+  STREAM_LOCK (self);
   self->flushing = TRUE;
   self->srcresult = GST_FLOW_FLUSHING;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  if (self->session)
+  STREAM_SIGNAL (self);
+  STREAM_UNLOCK (self);
+  if (loaded_session (self))
     la_session_interrupt (self->session);
   /* Waits for the loop to finish its iteration (it never blocks for long:
    * the session wait has a timeout and was interrupted). */

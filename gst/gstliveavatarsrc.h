@@ -47,6 +47,19 @@ typedef enum
 } GstLiveAvatarSrcState;
 
 /**
+ * GstLiveAvatarSrcIdle:
+ * @GST_LIVE_AVATAR_SRC_IDLE_SILENCE: a live upstream silent for longer than
+ *   idle-timeout is taken as silence on the clock: the avatar keeps moving
+ * @GST_LIVE_AVATAR_SRC_IDLE_FREEZE: the last frame is repeated until audio
+ *   comes
+ */
+typedef enum
+{
+  GST_LIVE_AVATAR_SRC_IDLE_SILENCE,
+  GST_LIVE_AVATAR_SRC_IDLE_FREEZE,
+} GstLiveAvatarSrcIdle;
+
+/**
  * GstLiveAvatarSrcAudioMode:
  * How wav2vec2 sees the audio (see la-session.h).
  */

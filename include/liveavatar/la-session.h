@@ -87,6 +87,8 @@ typedef struct {
   gboolean sink_from_stream;     /* the sink is the stream's first generated latent (rolling
                                   * sink, from clip 1 on); FALSE: the reference image */
   gint64 reference_swaps;        /* la_session_set_reference calls applied so far */
+  gint64 blocks_skipped;         /* blocks of stale audio skipped (la_session_set_deadline_func) */
+  double ms_block_avg;           /* smoothed wall time of one block, audio features to frames */
 } LaSessionStats;
 
 /* Loads the model, encodes the reference and the prompt, prefills the sink
@@ -141,5 +143,19 @@ void       la_session_interrupt (LaSession *s);
 void       la_session_reset (LaSession *s);
 
 void       la_session_get_stats (LaSession *s, LaSessionStats *st);
+
+/* Live scheduling.  Returns how long (ns) is left until the deadline of the
+ * frame at @pts_ns (LaFrame.pts_ns of the frame), negative once it passed,
+ * G_MAXINT64 when there is none (not live, no clock). */
+typedef gint64 (*LaSessionDeadlineFunc) (gint64 pts_ns, gpointer user_data);
+/* Before each block after the first, the engine asks @func about the
+ * block's first frame; when less time is left than the measured block time
+ * (ms_block_avg) and newer audio is queued, the block's audio is skipped
+ * whole (blocks_skipped, audio_samples_dropped; later frames' pts_ns move
+ * by 12 frames) and the next is considered, so the block generated is the
+ * newest that can be on time, or the newest queued when none can.  Called
+ * on the engine thread without the session's lock held.  Sequential
+ * engine only: a TPP pipeline (several stages) keeps every block. */
+void       la_session_set_deadline_func (LaSession *s, LaSessionDeadlineFunc func, gpointer user_data);
 
 G_END_DECLS

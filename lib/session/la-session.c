@@ -65,6 +65,8 @@ struct _LaSession {
   GThread *thread;
   LaSessionStats stats;
   gsize max_pending;
+  LaSessionDeadlineFunc deadline_func;  /* live scheduling (set before streaming) */
+  gpointer deadline_data;
 };
 
 void
@@ -295,6 +297,50 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
     return FALSE;
   g_mutex_lock (&s->lock);
   s->stats.ms_block = (g_get_monotonic_time () - t0) / 1000.0;
+  /* The skip decision's block time: audio features + DiT + decode,
+   * smoothed so one slow block does not cause a skip by itself. */
+  double ms = s->stats.ms_block + s->stats.ms_audio;
+  s->stats.ms_block_avg = s->stats.ms_block_avg > 0 ? 0.75 * s->stats.ms_block_avg + 0.25 * ms : ms;
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+/* Live scheduling (la_session_set_deadline_func): TRUE when the block just
+ * popped should be skipped because it cannot be on time and a newer one is
+ * queued.  Skipping it moves the later frames 12 frames on (their index
+ * jumps), as its audio was consumed. */
+static gboolean
+skip_stale_block (LaSession *s, gsize chunk)
+{
+  if (!s->deadline_func || s->tpp || s->block == 0)
+    return FALSE;
+  g_mutex_lock (&s->lock);
+  gsize queued = s->pending->len;
+  double est_ms = s->stats.ms_block_avg;
+  gint64 g = s->frame_index + FIRST_DROP, shift = 0;
+  for (guint i = 0; i < s->skips->len; i++)
+    if (g_array_index (s->skips, Skip, i).pos <= g * SAMPLES_PER_FRAME)
+      shift += g_array_index (s->skips, Skip, i).frames;
+  gint64 pts_ns = (s->frame_index + shift + (s->p.keep_av_lead ? 0 : FIRST_DROP)) *
+                  (G_TIME_SPAN_SECOND / LA_SESSION_FPS) * 1000;
+  g_mutex_unlock (&s->lock);
+  if (est_ms <= 0)
+    return FALSE;
+  gint64 left = s->deadline_func (pts_ns, s->deadline_data);
+  /* This block and the whole ones queued behind it; the next one comes in
+   * real time.  Same rule as the element's timeline (one block at a time:
+   * the loop asks again for the next). */
+  gint64 complete = 1 + (gint64) (queued / chunk);
+  gint64 wait_ns = (gint64) ((chunk - queued % chunk) * (G_GINT64_CONSTANT (1000000000) / LA_SESSION_SAMPLE_RATE));
+  gint64 est_ns = (gint64) (est_ms * 1e6), block_ns = (gint64) LA_SESSION_FRAMES_PER_BLOCK * 40000000;
+  /* Generate this one when it fits, or when it is the newest and the next
+   * would not fit either; otherwise a later one does better. */
+  if (left >= est_ns || (complete == 1 && left + block_ns - wait_ns < est_ns))
+    return FALSE;
+  g_mutex_lock (&s->lock);
+  s->frame_index += LA_SESSION_FRAMES_PER_BLOCK;
+  s->stats.blocks_skipped++;
+  s->stats.audio_samples_dropped += (gint64) LA_SESSION_FRAMES_PER_BLOCK * SAMPLES_PER_FRAME;
   g_mutex_unlock (&s->lock);
   return TRUE;
 }
@@ -353,6 +399,10 @@ run_live (LaSession *s, GError **error)
         break;
       }
       s->stats.ms_audio = (g_get_monotonic_time () - t0) / 1000.0;
+      if (skip_stale_block (s, chunk)) {
+        t0 = g_get_monotonic_time ();
+        continue;
+      }
       if (!generate_block (s, a, error))
         return FALSE;
       t0 = g_get_monotonic_time ();
@@ -778,6 +828,15 @@ la_session_reset (LaSession *s)
     return;
   }
   start_thread (s);
+}
+
+void
+la_session_set_deadline_func (LaSession *s, LaSessionDeadlineFunc func, gpointer user_data)
+{
+  g_mutex_lock (&s->lock);
+  s->deadline_func = func;
+  s->deadline_data = user_data;
+  g_mutex_unlock (&s->lock);
 }
 
 void

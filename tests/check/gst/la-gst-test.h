@@ -58,8 +58,25 @@ make_element (void)
   return e;
 }
 
-/* Harness around a configured element, PLAYING; @live picks the upstream
- * latency answer.  A bus is attached for QoS/error messages. */
+/* Waits until the element's model is loaded (on its loader thread: the
+ * state change returns before), so caps carry the model's size. */
+G_GNUC_UNUSED static void
+wait_loaded (GstElement * e)
+{
+  gint64 end = g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND;
+  gint state;
+
+  do {
+    g_object_get (e, "state", &state, NULL);
+    if (state != 1)             /* loading */
+      break;
+    g_usleep (1000);
+  } while (g_get_monotonic_time () < end);
+  fail_unless (state != 1, "the model did not load");
+}
+
+/* Harness around a configured element, PLAYING, model loaded; @live picks
+ * the upstream latency answer.  A bus is attached for QoS/error messages. */
 G_GNUC_UNUSED static GstHarness *
 make_harness (gboolean live, GstBus ** bus)
 {
@@ -73,6 +90,7 @@ make_harness (gboolean live, GstBus ** bus)
   }
   gst_harness_set_live (h, live);
   gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  wait_loaded (h->element);
   return h;
 }
 
@@ -181,6 +199,21 @@ run_with_swap (gboolean swap, gsize per, GstStructure ** stats)
     GstSample *ref = make_ref_sample (64, 40);
     g_object_set (h->element, "reference-sample", ref, NULL);
     gst_sample_unref (ref);
+    /* The swap is prepared on the element's swap worker: wait until it
+     * handed the image to the session before the next blocks' audio goes
+     * in (the engine then applies it at its next block). */
+    {
+      gint64 end = g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND;
+      guint64 prepared = 0;
+      do {
+        GstStructure *st;
+        g_usleep (1000);
+        g_object_get (h->element, "stats", &st, NULL);
+        gst_structure_get_uint64 (st, "reference-swaps-prepared", &prepared);
+        gst_structure_free (st);
+      } while (prepared < 1 && g_get_monotonic_time () < end);
+      fail_unless (prepared == 1, "the swap was not prepared");
+    }
   }
   fail_unless_equals_int (push_audio (h, gst_util_uint64_scale (head,
               GST_SECOND, SR), 2 * 48 * SPF - head, per, FALSE), GST_FLOW_OK);

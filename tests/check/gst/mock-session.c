@@ -4,8 +4,13 @@
  * frame k at audio time (k+3)/25 s, EOS pads the last partial block, bounded
  * queue blocking or dropping the oldest audio in whole frames, which moves
  * later frames' pts), but frames are synthetic (a pattern of
- * x, y, channel and frame index) and a block costs LA_MOCK_BLOCK_MS of wall time (default 0),
- * so live deadlines and QoS can be tested on a slow "engine".
+ * x, y, channel and frame index; the first 4 bytes hold, little-endian, the
+ * input audio position the frame was generated from, in frames of 40 ms from
+ * t0, counting dropped and skipped audio, so tests can check lip-sync) and a
+ * block costs LA_MOCK_BLOCK_MS of GStreamer system-clock time (default 0;
+ * a test that makes its GstTestClock the default system clock drives the
+ * engine's speed with it), so live deadlines, skips and QoS can be tested on
+ * a slow "engine".  Stale blocks are skipped as la-session.h says.
  * la_session_new fails with LA_ERROR_NOT_FOUND when model_dir is missing,
  * like the engine.  The real engine is tested by test-liveavatarsrc-engine.
  */
@@ -14,10 +19,12 @@
 #include <math.h>
 #include <liveavatar/la-session.h>
 #include <liveavatar/la-error.h>
+#include <gst/gst.h>
+#include "liveavatar-timeline.h"
 
 #define SPF (LA_SESSION_SAMPLE_RATE / LA_SESSION_FPS)
 #define BLOCK (LA_SESSION_FRAMES_PER_BLOCK * SPF)
-#define FIRST_DROP 3
+#define FIRST_DROP LA_TIMELINE_LEAD_FRAMES
 #define GST_SECOND_NS G_GINT64_CONSTANT (1000000000)
 
 struct _LaSession
@@ -28,7 +35,8 @@ struct _LaSession
   GCond cond;
   GThread *thread;
   gsize pending, max_pending;   /* samples queued */
-  gint64 consumed;              /* samples the engine took */
+  gint64 consumed;              /* samples the engine took (or skipped) */
+  gint64 head_pos;              /* input position of the queue's head (samples) */
   GArray *skips;                /* (pos, frames) pairs: audio dropped at pos */
   gboolean eos, quit, interrupted, drained;
   GQueue frames;
@@ -36,6 +44,8 @@ struct _LaSession
   gint block_ms;
   gint avatar;                  /* reference swaps so far: shifts the pattern */
   LaSessionStats stats;
+  LaSessionDeadlineFunc deadline_func;
+  gpointer deadline_data;
 };
 
 void
@@ -67,11 +77,77 @@ la_frame_unref (LaFrame * f)
   }
 }
 
+/* Called with the lock: the frames shift of drops at or before frame
+ * @index's audio. */
+static gint64
+dropped_before (LaSession * s, gint64 index)
+{
+  gint64 shift = 0;
+  for (guint i = 0; i < s->skips->len; i += 2)
+    if (g_array_index (s->skips, gint64, i) <= (index + FIRST_DROP) * SPF)
+      shift += g_array_index (s->skips, gint64, i + 1);
+  return shift;
+}
+
+/* Called with the lock, a block about to start: skips whole blocks of
+ * stale audio (la_timeline_blocks_to_skip).  FALSE when every complete
+ * block was skipped (wait for the next). */
+static gboolean
+skip_stale (LaSession * s, gsize look)
+{
+  LaSessionDeadlineFunc func = s->deadline_func;
+  gint64 left, n, complete, wait_ns, pts_ns,
+      est_ns = (gint64) (s->stats.ms_block_avg * 1e6);
+
+  if (!func || est_ns <= 0 || s->eos || s->pending < BLOCK + look)
+    return TRUE;
+  complete = (gint64) ((s->pending - look) / BLOCK);
+  wait_ns = gst_util_uint64_scale ((complete + 1) * BLOCK + look - s->pending,
+      GST_SECOND, LA_SESSION_SAMPLE_RATE);
+  pts_ns = la_timeline_frame_ns (s->frame_index, FIRST_DROP,
+      dropped_before (s, s->frame_index));
+  g_mutex_unlock (&s->lock);
+  left = func (pts_ns, s->deadline_data);
+  g_mutex_lock (&s->lock);
+  n = la_timeline_blocks_to_skip (left, est_ns, complete, wait_ns);
+  /* The queue may have been dropped from meanwhile. */
+  n = MIN (n, (gint64) (s->pending / BLOCK));
+  s->consumed += n * BLOCK;
+  s->head_pos += n * BLOCK;
+  s->pending -= n * BLOCK;
+  s->frame_index += n * LA_SESSION_FRAMES_PER_BLOCK;
+  s->stats.blocks_skipped += n;
+  s->stats.audio_samples_dropped += n * BLOCK;
+  return s->pending >= BLOCK + look;
+}
+
+/* Called with the lock: waits block_ms on the GStreamer system clock (a
+ * GstTestClock in tests that set one as the default: it is polled, as a
+ * test clock releases waits only when cranked).  FALSE on quit. */
+static gboolean
+block_cost (LaSession * s)
+{
+  GstClock *clock = gst_system_clock_obtain ();
+  GstClockTime start = gst_clock_get_time (clock), end, now;
+
+  end = start + (GstClockTime) s->block_ms * GST_MSECOND;
+  while (!s->quit && (now = gst_clock_get_time (clock)) < end)
+    g_cond_wait_until (&s->cond, &s->lock, g_get_monotonic_time () +
+        MIN (1000, (gint64) ((end - now) / 1000)));
+  s->stats.ms_block = (gst_clock_get_time (clock) - start) / 1e6;
+  s->stats.ms_block_avg = s->stats.ms_block_avg > 0 ?
+      0.75 * s->stats.ms_block_avg + 0.25 * s->stats.ms_block :
+      s->stats.ms_block;
+  gst_object_unref (clock);
+  return !s->quit;
+}
+
 static gpointer
 engine (gpointer data)
 {
   LaSession *s = data;
   gsize look = (gsize) s->p.lookahead_ms * (LA_SESSION_SAMPLE_RATE / 1000);
+  gint64 block_pos;
 
   g_mutex_lock (&s->lock);
   for (;;) {
@@ -85,14 +161,14 @@ engine (gpointer data)
       g_cond_broadcast (&s->cond);
       continue;
     }
+    if (s->blocks > 0 && !skip_stale (s, look))
+      continue;
+    block_pos = s->head_pos;
     s->consumed += (gint64) MIN (s->pending, BLOCK);
+    s->head_pos += (gint64) MIN (s->pending, BLOCK);
     s->pending -= MIN (s->pending, BLOCK);
-    if (s->block_ms > 0) {
-      gint64 end = g_get_monotonic_time () + s->block_ms * 1000;
-      while (!s->quit && g_cond_wait_until (&s->cond, &s->lock, end));
-      if (s->quit)
-        break;
-    }
+    if (s->block_ms > 0 && !block_cost (s))
+      break;
     for (int k = s->blocks == 0 ? FIRST_DROP : 0;
         k < LA_SESSION_FRAMES_PER_BLOCK; k++) {
       LaFrame *f = g_new0 (LaFrame, 1);
@@ -107,12 +183,13 @@ engine (gpointer data)
         gsize x = (i / 3) % s->w, y = i / 3 / s->w;
         f->rgb[i] = (guint8) (s->frame_index * 7 + x * 3 + y * 5 + (i % 3) * 60 + s->avatar * 100);
       }
+      {
+        guint32 pos = (guint32) (block_pos / SPF + k);
+        memcpy (f->rgb, &pos, 4);
+      }
       f->index = s->frame_index++;
-      gint64 shift = 0;
-      for (guint i = 0; i < s->skips->len; i += 2)
-        if (g_array_index (s->skips, gint64, i) <= (f->index + FIRST_DROP) * SPF)
-          shift += g_array_index (s->skips, gint64, i + 1);
-      f->pts_ns = (f->index + FIRST_DROP + shift) * (GST_SECOND_NS / LA_SESSION_FPS);
+      f->pts_ns = la_timeline_frame_ns (f->index, FIRST_DROP,
+          dropped_before (s, f->index));
       g_queue_push_tail (&s->frames, f);
       s->stats.frames_out++;
     }
@@ -129,7 +206,7 @@ start (LaSession * s)
 {
   s->quit = s->eos = s->interrupted = s->drained = FALSE;
   s->pending = 0;
-  s->consumed = 0;
+  s->consumed = s->head_pos = 0;
   g_array_set_size (s->skips, 0);
   s->frame_index = s->blocks = 0;
   s->thread = g_thread_new ("mock-engine", engine, s);
@@ -231,6 +308,7 @@ push (LaSession * s, gsize n)
       gint64 pair[2] = { s->consumed, (gint64) (drop / SPF) };
       s->stats.audio_samples_dropped += drop;
       s->pending -= drop;
+      s->head_pos += drop;
       g_array_append_vals (s->skips, pair, 2);
     }
     g_cond_broadcast (&s->cond);
@@ -337,6 +415,16 @@ la_session_set_reference (LaSession * s, const guint8 * rgb, int width,
   s->stats.reference_swaps++;
   g_mutex_unlock (&s->lock);
   return TRUE;
+}
+
+void
+la_session_set_deadline_func (LaSession * s, LaSessionDeadlineFunc func,
+    gpointer user_data)
+{
+  g_mutex_lock (&s->lock);
+  s->deadline_func = func;
+  s->deadline_data = user_data;
+  g_mutex_unlock (&s->lock);
 }
 
 void

@@ -94,6 +94,70 @@ GST_START_TEST (test_engine_reference_swap)
 
 GST_END_TEST;
 
+/* Loading runs off the caller's thread: set_state(READY) returns at once
+ * (a generous functional bound, not a benchmark: the tiny model takes
+ * seconds to load here), PROGRESS start/continue/complete follow, and the
+ * state says ready once loaded.  A model folder that cannot be loaded
+ * still succeeds the state change and then posts an ERROR. */
+GST_START_TEST (test_engine_load_off_thread)
+{
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  gint64 t0, took;
+  gboolean seen[3] = { FALSE, FALSE, FALSE };
+  gint state;
+  GError *err = NULL;
+  gchar *empty;
+
+  gst_element_set_bus (e, bus);
+  t0 = g_get_monotonic_time ();
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  took = g_get_monotonic_time () - t0;
+  fail_unless (took < 100 * G_TIME_SPAN_MILLISECOND, "READY took %"
+      G_GINT64_FORMAT " us", took);
+  wait_loaded (e);
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_PROGRESS))) {
+    GstProgressType type;
+    gst_message_parse_progress (msg, &type, NULL, NULL);
+    if (type == GST_PROGRESS_TYPE_START)
+      seen[0] = TRUE;
+    else if (type == GST_PROGRESS_TYPE_CONTINUE)
+      seen[1] = TRUE;
+    else if (type == GST_PROGRESS_TYPE_COMPLETE)
+      seen[2] = TRUE;
+    gst_message_unref (msg);
+  }
+  fail_unless (seen[0] && seen[1] && seen[2], "PROGRESS %d %d %d", seen[0],
+      seen[1], seen[2]);
+  g_object_get (e, "state", &state, NULL);
+  fail_unless_equals_int (state, 2);    /* ready */
+  gst_element_set_state (e, GST_STATE_NULL);
+
+  empty = g_build_filename (tmpdir, "empty", NULL);
+  g_mkdir (empty, 0700);
+  g_object_set (e, "model-path", empty, NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_SUCCESS);
+  msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no ERROR for an unloadable model");
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (err->domain == GST_RESOURCE_ERROR, "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  g_object_get (e, "state", &state, NULL);
+  fail_unless_equals_int (state, 5);    /* error */
+  gst_element_set_state (e, GST_STATE_NULL);
+  g_rmdir (empty);
+  g_free (empty);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 static Suite *
 engine_suite (void)
 {
@@ -102,6 +166,7 @@ engine_suite (void)
 
   tcase_set_timeout (tc, 280);
   suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_engine_load_off_thread);
   tcase_add_test (tc, test_engine_streams);
   tcase_add_test (tc, test_engine_reference_swap);
   return s;

@@ -624,6 +624,314 @@ GST_START_TEST (test_live_speech_after_silence)
 
 GST_END_TEST;
 
+/* ---- a slow engine, live, on the test clock ---- */
+
+typedef struct
+{
+  guint slots, fresh, fresh_late_half;  /* fresh: in the second half */
+  guint slots_late_half;
+  guint max_sync_ms;            /* largest |PTS - audio position| of a fresh frame */
+  gboolean warned;
+  guint64 qos_block_ms;         /* block-time of the last skip QoS message */
+  guint fresh_quiet, slots_quiet;       /* in the silence, from 2 s in to 2.5 s
+                                         * before the end (the hole filled at
+                                         * resume) */
+  GstClockTime speech_pts;      /* first fresh frame from audio after @resume */
+  GstClockTime speech_at;       /* clock (running) time it was out by */
+  gint64 skipped;
+} SlowRun;
+
+/* Live at @ratio times slower than real time (the mock's block costs
+ * 480 ms * ratio of the harness's GstTestClock, made the default system
+ * clock so the mock waits on it too), `latency` one block time + 480 ms:
+ * @seconds of audio arrive in 40 ms pieces at real-time pace, except
+ * between @quiet_from and @resume (ms; upstream sends nothing).  After each
+ * piece the clock moves 40 ms on and every slot whose deadline passed is
+ * pulled: each slot exactly once, in order, DISCONT only on the first; a
+ * fresh (non-GAP) frame's PTS is within 40 ms of the audio it was made
+ * from (the mock writes that position into its first bytes). */
+static void
+run_slow_live (gdouble ratio, guint seconds, guint quiet_from, guint resume,
+    gboolean freeze, SlowRun * r)
+{
+  guint block_ms = (guint) (480 * ratio + 0.5), latency_ms = block_ms + 480;
+  GstClockTime lat = (480 + 400 + latency_ms) * GST_MSECOND, base, now;
+  gchar *v = g_strdup_printf ("%u", block_ms);
+  GstTestClock *tc;
+  GstHarness *h;
+  GstBus *bus;
+  GstMessage *msg;
+  GstStructure *st;
+  guint k, total = seconds * 25;
+  gint64 next = -1;             /* the stream may start at slot 3 (the lead) */
+
+  memset (r, 0, sizeof *r);
+  r->speech_pts = r->speech_at = GST_CLOCK_TIME_NONE;
+  g_setenv ("LA_MOCK_BLOCK_MS", v, TRUE);
+  g_free (v);
+  h = make_harness (TRUE, &bus);
+  g_object_set (h->element, "latency", latency_ms, NULL);
+  if (freeze)
+    gst_util_set_object_arg (G_OBJECT (h->element), "idle", "freeze");
+  tc = gst_harness_get_testclock (h);
+  gst_system_clock_set_default (GST_CLOCK (tc));
+  base = gst_element_get_base_time (h->element);
+  for (k = 0; k < total; k++) {
+    GstClockTime t = k * FRAME_NS;
+    if (t < quiet_from * GST_MSECOND || t >= resume * GST_MSECOND)
+      fail_unless_equals_int (push_audio (h, t, SPF, SPF, FALSE),
+          GST_FLOW_OK);
+    now = (k + 1) * FRAME_NS;
+    gst_harness_set_time (h, base + now);
+    /* In the silence, the task's idle check runs once per pull timeout
+     * (10 ms of wall time): give it that for each 40 ms of clock. */
+    g_usleep (resume && t >= quiet_from * GST_MSECOND &&
+        t < resume * GST_MSECOND ? 15000 : 2000);
+    while (MAX (next, 0) * FRAME_NS + lat <= now) {
+      GstBuffer *b = gst_harness_pull (h);
+      GstClockTime pts;
+
+      fail_unless (b != NULL, "slot %" G_GINT64_FORMAT " missing", next);
+      pts = GST_BUFFER_PTS (b);
+      if (next < 0) {
+        next = (gint64) (pts / FRAME_NS);
+        fail_unless (next <= 3, "first slot %" G_GINT64_FORMAT, next);
+      }
+      fail_unless_equals_uint64 (pts, next * FRAME_NS);
+      fail_unless_equals_int (GST_BUFFER_FLAG_IS_SET (b,
+              GST_BUFFER_FLAG_DISCONT), r->slots == 0);
+      next++;
+      if (!GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_GAP)) {
+        guint32 pos;
+        guint off;
+
+        gst_buffer_extract (b, 0, &pos, 4);
+        off = (guint) (ABS ((gint64) pts - (gint64) pos * (gint64) FRAME_NS)
+            / GST_MSECOND);
+        r->max_sync_ms = MAX (r->max_sync_ms, off);
+        r->fresh++;
+        if (r->slots >= total / 2)
+          r->fresh_late_half++;
+        if (resume && pos * FRAME_NS >= resume * GST_MSECOND &&
+            !GST_CLOCK_TIME_IS_VALID (r->speech_pts)) {
+          r->speech_pts = pts;
+          r->speech_at = now;
+        }
+        if (resume && pts >= (quiet_from + 2000) * GST_MSECOND &&
+            pts + 2500 * GST_MSECOND < resume * GST_MSECOND)
+          r->fresh_quiet++;
+      }
+      if (resume && pts >= (quiet_from + 2000) * GST_MSECOND &&
+          pts + 2500 * GST_MSECOND < resume * GST_MSECOND)
+        r->slots_quiet++;
+      if (r->slots >= total / 2)
+        r->slots_late_half++;
+      r->slots++;
+      gst_buffer_unref (b);
+    }
+  }
+  /* A WARNING, and QoS messages of skips that say why: the block time
+   * against the real-time budget.  (pop_filtered would discard the rest.) */
+  while ((msg = gst_bus_pop (bus))) {
+    const GstStructure *qs = gst_message_get_structure (msg);
+    guint64 bt = 0, budget = 0;
+
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+      r->warned = TRUE;
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_QOS &&
+        gst_structure_get_uint64 (qs, "block-time", &bt) &&
+        gst_structure_get_uint64 (qs, "real-time-budget", &budget)) {
+      r->qos_block_ms = bt / GST_MSECOND;
+      fail_unless_equals_uint64 (budget, 480 * GST_MSECOND);
+    }
+    gst_message_unref (msg);
+  }
+  g_object_get (h->element, "stats", &st, NULL);
+  gst_structure_get_int64 (st, "blocks-skipped", &r->skipped);
+  GST_INFO ("stats %" GST_PTR_FORMAT, st);
+  gst_structure_free (st);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+  gst_system_clock_set_default (NULL);
+  gst_object_unref (tc);
+  g_unsetenv ("LA_MOCK_BLOCK_MS");
+}
+
+/* The avatar moves at the rate the engine allows: whole blocks of stale
+ * audio are skipped and the engine stays busy, so the fresh-frame ratio
+ * is about 1/ratio (second half of the run, past the start), every slot is
+ * filled, lip-sync holds, a WARNING says why. */
+static void
+check_slow (gdouble ratio)
+{
+  SlowRun r;
+  gdouble want = 1.0 / ratio, got;
+
+  run_slow_live (ratio, ratio > 5 ? 60 : 20, 0, 0, FALSE, &r);
+  got = (gdouble) r.fresh_late_half / r.slots_late_half;
+  GST_INFO ("ratio %.1f: %u slots, %u fresh, second half %.3f (want %.3f), "
+      "sync <= %u ms, %" G_GINT64_FORMAT " blocks skipped", ratio, r.slots,
+      r.fresh, got, want, r.max_sync_ms, r.skipped);
+  fail_unless (got > 0.75 * want && got < 1.25 * want,
+      "fresh-frame ratio %.3f at %.1fx, want about %.3f", got, ratio, want);
+  fail_unless (r.max_sync_ms <= 40, "lip-sync off by %u ms", r.max_sync_ms);
+  fail_unless (r.skipped > 0);
+  fail_unless (r.warned, "no WARNING");
+  /* the measured block time, give or take a 40 ms clock step */
+  fail_unless (ABS ((gint64) r.qos_block_ms - (gint64) (480 * ratio)) <= 40,
+      "QoS block-time %" G_GUINT64_FORMAT " ms", r.qos_block_ms);
+}
+
+GST_START_TEST (test_slow_engine_1_5x)
+{
+  check_slow (1.5);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slow_engine_3x)
+{
+  check_slow (3);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_slow_engine_10x)
+{
+  check_slow (10);
+}
+
+GST_END_TEST;
+
+/* Upstream live and silent for 10 s (no buffer, no GAP): with
+ * idle=silence (the default) the engine is fed silence on the clock and
+ * fresh frames keep coming; speech after it is taken from the next block
+ * on: its first frame is out within one block + look-ahead + latency
+ * (+ one frame of the audio buffer) of the speech's arrival.  With
+ * idle=freeze the avatar stands still in the silence. */
+GST_START_TEST (test_idle_silence)
+{
+  SlowRun r;
+  /* ratio 1: 480 ms per block, latency 960 ms. */
+  const guint bound_ms = 480 + 400 + 960 + 40;
+
+  run_slow_live (1.0, 22, 5000, 15000, FALSE, &r);
+  GST_INFO ("quiet: %u fresh of %u; speech at %" GST_TIME_FORMAT " out by %"
+      GST_TIME_FORMAT, r.fresh_quiet, r.slots_quiet,
+      GST_TIME_ARGS (r.speech_pts), GST_TIME_ARGS (r.speech_at));
+  fail_unless (r.slots_quiet > 100);
+  fail_unless (r.fresh_quiet > r.slots_quiet / 2, "%u fresh of %u in the "
+      "silence", r.fresh_quiet, r.slots_quiet);
+  fail_unless (GST_CLOCK_TIME_IS_VALID (r.speech_pts), "no frame of speech");
+  fail_unless (r.speech_at <= 15000 * GST_MSECOND + bound_ms * GST_MSECOND,
+      "speech out at %" GST_TIME_FORMAT, GST_TIME_ARGS (r.speech_at));
+  fail_unless (r.max_sync_ms <= 40);
+
+  run_slow_live (1.0, 22, 5000, 15000, TRUE, &r);
+  fail_unless_equals_int (r.fresh_quiet, 0);
+  fail_unless (GST_CLOCK_TIME_IS_VALID (r.speech_pts));
+}
+
+GST_END_TEST;
+
+/* Error texts name what is at fault: a model-path that is a file says so,
+ * a missing LoRA names lora-path. */
+static void
+expect_ready_error (GstElement * e, GstBus * bus, const gchar * needle)
+{
+  GstMessage *msg;
+  GError *err = NULL;
+
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, needle) != NULL, "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+}
+
+GST_START_TEST (test_error_texts)
+{
+  GstElement *e = make_element ();
+  GstBus *bus = gst_bus_new ();
+  gchar *dir = g_dir_make_tmp ("la-err-XXXXXX", NULL);
+  gchar *file = g_build_filename (dir, "model.safetensors", NULL);
+
+  gst_element_set_bus (e, bus);
+  fail_unless (g_file_set_contents (file, "x", 1, NULL));
+  g_object_set (e, "model-path", file, NULL);
+  expect_ready_error (e, bus, "is a file");
+  g_object_set (e, "model-path", la_model_dir, "lora-path",
+      "/nonexistent/lora.safetensors", NULL);
+  expect_ready_error (e, bus, "lora-path");
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
+  g_unlink (file);
+  g_rmdir (dir);
+  g_free (file);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+/* The template offers 25/1 only: a 30/1 downstream does not link. */
+GST_START_TEST (test_only_25fps)
+{
+  GError *err = NULL;
+  GstElement *p = gst_parse_launch ("liveavatarsrc ! "
+      "video/x-raw,framerate=30/1 ! fakesink", &err);
+
+  fail_unless (err != NULL && g_error_matches (err, GST_PARSE_ERROR,
+          GST_PARSE_ERROR_LINK), "%s", err ? err->message : "linked");
+  g_clear_error (&err);
+  gst_clear_object (&p);
+  p = gst_parse_launch ("liveavatarsrc ! video/x-raw,framerate=25/1 ! "
+      "fakesink", &err);
+  fail_unless (err == NULL, "%s", err ? err->message : "");
+  gst_object_unref (p);
+}
+
+GST_END_TEST;
+
+static void
+count_notify (GObject * obj, GParamSpec * pspec, gint * n)
+{
+  g_atomic_int_inc (n);
+}
+
+/* `state` and `stats` changes are notified (gst-launch-1.0 -v shows them). */
+GST_START_TEST (test_notify)
+{
+  GstElement *e = make_element ();
+  GstHarness *h;
+  gint n_state = 0, n_stats = 0;
+  GPtrArray *a;
+
+  g_signal_connect (e, "notify::state", G_CALLBACK (count_notify), &n_state);
+  g_signal_connect (e, "notify::stats", G_CALLBACK (count_notify), &n_stats);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_harness_set_live (h, FALSE);
+  gst_harness_set_src_caps_str (h, AUDIO_CAPS);
+  push_audio (h, 0, 3 * SR, 1600, FALSE);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  a = pull_all (h);
+  fail_unless (g_atomic_int_get (&n_state) >= 2, "state notified %d times",
+      n_state);
+  /* about once per second of video: 3 s */
+  fail_unless (g_atomic_int_get (&n_stats) >= 2, "stats notified %d times",
+      n_stats);
+  g_ptr_array_unref (a);
+  gst_harness_teardown (h);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 typedef struct
 {
   GstHarness *h;
@@ -818,6 +1126,18 @@ reference_swaps (GstElement * e)
   return n;
 }
 
+/* Swaps run on the element's swap worker: waits until @n were handed to
+ * the session. */
+static void
+wait_swaps (GstElement * e, gint64 n)
+{
+  gint64 end = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+
+  while (reference_swaps (e) < n && g_get_monotonic_time () < end)
+    g_usleep (1000);
+  fail_unless_equals_int (reference_swaps (e), n);
+}
+
 GST_START_TEST (test_reference_swap)
 {
   GstStructure *st;
@@ -856,15 +1176,16 @@ GST_START_TEST (test_reference_swap_errors)
   fail_unless (gdk_pixbuf_save (pb, png, "png", NULL, NULL));
   g_object_unref (pb);
   g_object_set (h->element, "reference-image", png, NULL);
-  fail_unless_equals_int (reference_swaps (h->element), 1);  /* the sample again */
+  wait_swaps (h->element, 1);   /* the sample again */
   g_object_set (h->element, "reference-sample", NULL, NULL);
-  fail_unless_equals_int (reference_swaps (h->element), 2);  /* the file */
+  wait_swaps (h->element, 2);   /* the file */
   fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL);
 
   /* a missing file: warning naming it, avatar kept, still streaming */
   g_object_set (h->element, "reference-image", "/nonexistent/other.png", NULL);
+  msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+      GST_MESSAGE_WARNING);
   fail_unless_equals_int (reference_swaps (h->element), 2);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
   fail_unless (msg != NULL);
   gst_message_parse_warning (msg, &err, &dbg);
   fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
@@ -1044,6 +1365,13 @@ liveavatarsrc_suite (void)
   tcase_add_test (tc, test_live_deadlines);
   tcase_add_test (tc, test_live_speech_after_silence);
   tcase_add_test (tc, test_nonlive_never_drops);
+  tcase_add_test (tc, test_slow_engine_1_5x);
+  tcase_add_test (tc, test_slow_engine_3x);
+  tcase_add_test (tc, test_slow_engine_10x);
+  tcase_add_test (tc, test_idle_silence);
+  tcase_add_test (tc, test_error_texts);
+  tcase_add_test (tc, test_only_25fps);
+  tcase_add_test (tc, test_notify);
   tcase_add_test (tc, test_interface_pinned);
   tcase_add_test (tc, test_property_mutability);
   tcase_add_test (tc, test_reference_swap);
