@@ -107,6 +107,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaSession, la_session_free)
  * not done after a swap (that latent shows the old reference): the sink
  * stays the new image.  Later la_session_reset calls keep the new image.
  * Two calls before the engine gets to the first: the second wins. */
+/* The last reference given (la_session_new or la_session_set_reference) as
+ * the session prepared it: packed RGB, resized and cropped to
+ * la_session_get_size (a new ref; what an element shows while idle). */
+GBytes    *la_session_get_reference_frame (LaSession *s);
 gboolean   la_session_set_reference (LaSession *s, const guint8 *rgb, int width, int height, int stride,
                                      GError **error);
 

@@ -36,6 +36,7 @@ struct _LaSession {
   int width, height, lat_h, lat_w, z_dim, lat_per_block, blocks_per_clip;
   LaTensor *ref_lat, *mot_lat, *ctx;
   LaTensor *swap_ref, *swap_mot;    /* a new reference waiting for the next block (under lock) */
+  GBytes *ref_frame;                /* the last reference, resized and cropped to W x H (under lock) */
   gint64 swapped_at;                /* block of this stream where the reference was swapped, -1: none */
 
   int n_stages;                     /* devices listed: one TPP pipeline stage each */
@@ -560,9 +561,26 @@ encode_reference (LaSession *s, const guint8 *rgb, int w, int h, int stride, LaT
   g_autofree guint8 *packed = g_malloc ((gsize) w * h * 3);
   for (int y = 0; y < h; y++)
     memcpy (packed + (gsize) y * w * 3, rgb + (gsize) y * stride, (gsize) w * 3);
-  g_autofree guint8 *crop = la_image_resize_crop (packed, w, h, s->height, s->width, NULL, NULL);
+  guint8 *crop = la_image_resize_crop (packed, w, h, s->height, s->width, NULL, NULL);
+  g_autoptr (GBytes) frame = g_bytes_new_take (crop, (gsize) s->width * s->height * 3);
   g_autoptr (LaTensor) px = la_image_to_tensor (crop, s->width, s->height);
-  return la_vae_encode_session (s->m->vae, px, MOTION_FRAMES, FALSE, ref, mot, error);
+  if (!la_vae_encode_session (s->m->vae, px, MOTION_FRAMES, FALSE, ref, mot, error))
+    return FALSE;
+  /* The element shows this frame while idle: resized once, here. */
+  g_mutex_lock (&s->lock);
+  g_clear_pointer (&s->ref_frame, g_bytes_unref);
+  s->ref_frame = g_steal_pointer (&frame);
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+GBytes *
+la_session_get_reference_frame (LaSession *s)
+{
+  g_mutex_lock (&s->lock);
+  GBytes *b = s->ref_frame ? g_bytes_ref (s->ref_frame) : NULL;
+  g_mutex_unlock (&s->lock);
+  return b;
 }
 
 gboolean
@@ -647,6 +665,7 @@ la_session_free (LaSession *s)
   stream_free (s);
   g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
   g_clear_pointer (&s->ref_lat, la_tensor_unref);
+  g_clear_pointer (&s->ref_frame, g_bytes_unref);
   g_clear_pointer (&s->mot_lat, la_tensor_unref);
   g_clear_pointer (&s->swap_ref, la_tensor_unref);
   g_clear_pointer (&s->swap_mot, la_tensor_unref);
