@@ -11,8 +11,8 @@
  * Op temporaries (type casts, im2col, FP8 activations) come from the same
  * pool through la_cuda_scratch_get/put.
  *
- * Errors.  Ops never return errors; the first failure is kept (sticky) and
- * reported by sync(), like cudaGetLastError.
+ * Errors.  Ops never return errors; the first failure is kept (sticky, in
+ * lib/la-backend.c) and reported by la_backend_sync(), like cudaGetLastError.
  */
 #include "cuda-internal.h"
 #include <string.h>
@@ -22,11 +22,8 @@
 void
 la_cuda_record_error (LaCudaBackend *self, const char *what, const char *detail)
 {
-  g_mutex_lock (&self->lock);
-  if (!self->error)
-    self->error = g_error_new (LA_ERROR, LA_ERROR_DEVICE, "CUDA device %d: %s: %s",
-                               self->parent.device_index, what, detail);
-  g_mutex_unlock (&self->lock);
+  la_backend_record_error (&self->parent, LA_ERROR_DEVICE, "CUDA device %d: %s: %s",
+                           self->parent.device_index, what, detail);
 }
 
 gboolean
@@ -349,23 +346,14 @@ cuda_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
   g_free (hd);
 }
 
-static gboolean
-cuda_sync (LaBackend *be, GError **error)
+static void
+cuda_sync (LaBackend *be)
 {
   LaCudaBackend *self = la_cuda_self (be);
   if (self->capturing)
     la_cuda_record_error (self, "sync", "called inside a CUDA graph capture");
   else
     LA_CU_CHECK (self, cudaStreamSynchronize (self->stream));
-  g_mutex_lock (&self->lock);
-  GError *e = self->error;
-  self->error = NULL;
-  g_mutex_unlock (&self->lock);
-  if (e) {
-    g_propagate_error (error, e);
-    return FALSE;
-  }
-  return TRUE;
 }
 
 static void
@@ -381,7 +369,6 @@ cuda_destroy (LaBackend *be)
   cudaStreamDestroy (self->stream);
   g_hash_table_destroy (self->lt_algos);
   pool_unref (self->pool);
-  g_clear_error (&self->error);
   g_mutex_clear (&self->lock);
   g_free (self);
 }
@@ -450,11 +437,6 @@ la_backend_cuda_new (int device_index, GError **error)
   }
   cudaSetDevice (device_index);
   LaCudaBackend *self = g_new0 (LaCudaBackend, 1);
-  self->parent.ops = &cuda_ops;
-  self->parent.device = LA_DEVICE_CUDA;
-  self->parent.device_index = device_index;
-  self->parent.ref_count = 1;
-  self->parent.n_threads = 1;
   self->weights = LA_CUDA_WEIGHTS_F32;
   g_mutex_init (&self->lock);
   self->lt_workspace_size = (size_t) 32 << 20;
@@ -468,6 +450,7 @@ la_backend_cuda_new (int device_index, GError **error)
     g_free (self);
     return NULL;
   }
+  la_backend_init (&self->parent, &cuda_ops, LA_DEVICE_CUDA, device_index, 1);
   cublasSetStream (self->blas, self->stream);
   /* cuBLAS and cuBLASLt share one workspace: both run in order on the one
    * stream, and a user workspace keeps cuBLAS from allocating inside a graph
@@ -575,7 +558,7 @@ la_cuda_upload_weight (LaBackend *be, const LaTensor *host, gboolean fp8_eligibl
     la_backend_sync (be, error);
     return NULL;
   }
-  be->ops->copy (be, stage, host);
+  la_copy (be, stage, host);
   if (!fp8) {
     if (host->name)
       la_tensor_set_name (stage, host->name);

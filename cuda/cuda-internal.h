@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 extern "C" {
-#include "liveavatar/la-backend.h"
+#include "la-backend-impl.h"
 #include "liveavatar/la-cuda.h"
 #include "liveavatar/la-error.h"
 }
@@ -27,8 +27,7 @@ struct LaCudaBackend {
   cublasHandle_t blas;
   cublasLtHandle_t lt;
   cudaStream_t stream;
-  GMutex lock;
-  GError *error;            /* sticky first error, reported by sync() */
+  GMutex lock;              /* guards lt_algos (the sticky error is la-backend.c's) */
   LaCudaPool *pool;
   void *lt_workspace;       /* cuBLASLt workspace, allocated once */
   size_t lt_workspace_size;
@@ -38,6 +37,7 @@ struct LaCudaBackend {
   gboolean capturing;       /* inside la_cuda_graph_begin/end */
 };
 
+/* la_backend_record_error with the device named: "CUDA device N: what: detail". */
 void la_cuda_record_error (LaCudaBackend *self, const char *what, const char *detail);
 
 /* Every op starts here: the calling thread's current device must be the

@@ -2,6 +2,7 @@
  * call fails with LA_ERROR_DEVICE (or reports nothing), so tools and tests
  * link the same way with or without the CUDA backend. */
 #include "liveavatar/la-cuda.h"
+#include "la-backend-impl.h"
 #include "liveavatar/la-error.h"
 #include <string.h>
 

@@ -39,7 +39,7 @@ extern "C" LaTensor *
 la_cuda_random_weight (LaBackend *be, LaDType dtype, int ndim, const int64_t *shape, guint64 seed, float std,
                        GError **error)
 {
-  if (!be || be->device != LA_DEVICE_CUDA || g_strcmp0 (be->ops->name, "cuda") != 0) {
+  if (!be || be->device != LA_DEVICE_CUDA || g_strcmp0 (la_backend_get_name (be), "cuda") != 0) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "random_weight: not a CUDA backend");
     return NULL;
   }

@@ -1093,7 +1093,7 @@ swap_reference (GstLiveAvatarSrc * self)
   GstSample *sample;
   gchar *path;
   guint8 *ref = NULL;
-  gint rw = 0, rh = 0, w, h;
+  gint rw = 0, rh = 0;
   guint gen;
   GError *err = NULL;
 
@@ -1110,8 +1110,6 @@ swap_reference (GstLiveAvatarSrc * self)
   sample = self->reference_sample ? gst_sample_ref (self->reference_sample)
       : NULL;
   path = g_strdup (self->reference_image);
-  w = self->width;
-  h = self->height;
   GST_OBJECT_UNLOCK (self);
 
   ref = load_reference (sample, path, &rw, &rh, &err);
@@ -1125,8 +1123,7 @@ swap_reference (GstLiveAvatarSrc * self)
             sample ? "the reference-sample" : (path ? path : "(none)")),
         ("%s", err->message));
   } else {
-    GBytes *idle = g_bytes_new_take (la_image_resize_crop (ref, rw, rh, h, w,
-            NULL, NULL), (gsize) w * h * 3);
+    GBytes *idle = la_session_get_reference_frame (self->session);
     GST_OBJECT_LOCK (self);
     g_clear_pointer (&self->idle_rgb, g_bytes_unref);
     self->idle_rgb = idle;
@@ -1284,8 +1281,7 @@ load_thread (gpointer data)
   self->height = h;
   self->session_latency_ns = lat;
   g_clear_pointer (&self->idle_rgb, g_bytes_unref);
-  self->idle_rgb = g_bytes_new_take (la_image_resize_crop (job->ref, job->rw,
-          job->rh, h, w, NULL, NULL), (gsize) w * h * 3);
+  self->idle_rgb = la_session_get_reference_frame (session);
   self->applied_gen = job->gen;
   changed = self->ref_gen != job->gen;
   GST_OBJECT_UNLOCK (self);

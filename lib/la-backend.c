@@ -1,6 +1,79 @@
-/* la-backend.c — backend refcounting; the CUDA constructor when it is not built. */
-#include "liveavatar/la-backend.h"
-#include "liveavatar/la-error.h"
+/* la-backend.c — what every backend shares: refcounting and the sticky
+ * error.  Ops cannot return errors (model code stays linear), so the first
+ * failure since the last sync is kept here, whoever found it (a shape check
+ * in la-ops.c, a CUDA call), and handed out by la_backend_sync(). */
+#include "la-backend-impl.h"
+
+void
+la_backend_init (LaBackend *be, const LaBackendOps *ops, LaDeviceType device, int device_index,
+                 int n_threads)
+{
+  be->ops = ops;
+  be->device = device;
+  be->device_index = device_index;
+  be->ref_count = 1;
+  be->n_threads = n_threads;
+  be->error = NULL;
+  g_mutex_init (&be->error_lock);
+}
+
+void
+la_backend_record_error (LaBackend *be, LaErrorCode code, const char *format, ...)
+{
+  g_mutex_lock (&be->error_lock);
+  if (!be->error) {
+    va_list ap;
+    va_start (ap, format);
+    be->error = g_error_new_valist (LA_ERROR, code, format, ap);
+    va_end (ap);
+  }
+  g_mutex_unlock (&be->error_lock);
+}
+
+gboolean
+la_backend_sync (LaBackend *be, GError **error)
+{
+  if (be->ops->sync)
+    be->ops->sync (be);
+  g_mutex_lock (&be->error_lock);
+  GError *e = g_steal_pointer (&be->error);
+  g_mutex_unlock (&be->error_lock);
+  if (e) {
+    g_propagate_error (error, e);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+LaTensor *
+la_alloc (LaBackend *be, LaDType t, int ndim, const int64_t *shape)
+{
+  return be->ops->alloc (be, t, ndim, shape);
+}
+
+const char *
+la_backend_get_name (LaBackend *be)
+{
+  return be->ops->name;
+}
+
+LaDeviceType
+la_backend_get_device (LaBackend *be)
+{
+  return be->device;
+}
+
+int
+la_backend_get_device_index (LaBackend *be)
+{
+  return be->device_index;
+}
+
+int
+la_backend_get_n_threads (LaBackend *be)
+{
+  return be->n_threads;
+}
 
 LaBackend *
 la_backend_ref (LaBackend *be)
@@ -12,8 +85,11 @@ la_backend_ref (LaBackend *be)
 void
 la_backend_unref (LaBackend *be)
 {
-  if (be && g_atomic_int_dec_and_test (&be->ref_count))
-    be->ops->destroy (be);
+  if (!be || !g_atomic_int_dec_and_test (&be->ref_count))
+    return;
+  g_clear_error (&be->error);
+  g_mutex_clear (&be->error_lock);
+  be->ops->destroy (be);
 }
 
 #ifndef LA_HAVE_CUDA

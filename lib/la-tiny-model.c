@@ -22,10 +22,10 @@
  * from umT5-XXL's 24, the one depth the official folder cannot state.
  */
 #include "liveavatar/liveavatar.h"
-#include "liveavatar/la-dit.h"
-#include "liveavatar/la-vae.h"
-#include "liveavatar/la-text.h"
-#include "liveavatar/la-audio.h"
+#include "la-dit.h"
+#include "la-vae.h"
+#include "la-text.h"
+#include "la-audio.h"
 #include <glib/gstdio.h>
 #include "la-synth.h"
 #include <errno.h>

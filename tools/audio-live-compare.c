@@ -30,7 +30,7 @@
  * checkpoint (pass its HF folder with --model).
  */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <stdlib.h>

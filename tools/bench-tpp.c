@@ -24,7 +24,7 @@
 #include <string.h>
 #include <liveavatar/la-tpp.h>
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-vae.h>
+#include "la-vae.h"
 
 static LaTensor *
 randn (GRand *r, int ndim, const int64_t *shape)

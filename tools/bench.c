@@ -22,9 +22,9 @@
  * random; timings are wall-clock on this machine's CPU backend.
  */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-dit.h>
-#include <liveavatar/la-vae.h>
-#include <liveavatar/la-audio.h>
+#include "la-dit.h"
+#include "la-vae.h"
+#include "la-audio.h"
 #include <liveavatar/la-tpp.h>
 #include "session/la-model-bundle.h"
 #include <stdio.h>
@@ -475,7 +475,7 @@ main (int argc, char **argv)
   LaBackend *be = la_backend_cpu_new (threads);
   g_auto (GStrv) parts = g_strsplit (what ? what : "dit,vae,wav2vec2", ",", -1);
   gboolean ok = TRUE;
-  printf ("# liveavatar-bench, CPU backend, %d threads, preset %s\n", be->n_threads, p->name);
+  printf ("# liveavatar-bench, CPU backend, %d threads, preset %s\n", la_backend_get_n_threads (be), p->name);
   for (int i = 0; ok && parts[i]; i++) {
     if (strcmp (parts[i], "dit") == 0)
       ok = bench_dit (be, p, blocks ? blocks : 4, &error);

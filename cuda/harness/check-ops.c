@@ -16,6 +16,7 @@
  */
 #include "liveavatar/liveavatar.h"
 #include "liveavatar/la-cuda.h"
+#include "la-ops.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,7 +55,7 @@ up (const LaTensor *h, LaDType dt)
   if (!h)
     return NULL;
   LaTensor *d = la_alloc (gpu, dt, h->ndim, h->shape);
-  gpu->ops->copy (gpu, d, h);
+  la_copy (gpu, d, h);
   return d;
 }
 
@@ -62,7 +63,7 @@ static LaTensor *
 down (const LaTensor *d)
 {
   LaTensor *h = la_tensor_new (LA_DTYPE_F32, d->ndim, d->shape);
-  gpu->ops->copy (gpu, h, d);
+  la_copy (gpu, h, d);
   return h;
 }
 
@@ -136,12 +137,12 @@ g_memory (void)
     LaTensor *ref = la_tensor_to_dtype (ref_n, LA_DTYPE_F32);
     LaTensor *d = up (x, types[i]);                       /* host f32 -> device t (device cast) */
     LaTensor *d2 = la_alloc (gpu, LA_DTYPE_F32, 2, x->shape);
-    gpu->ops->copy (gpu, d2, d);                          /* device t -> device f32 */
+    la_copy (gpu, d2, d);                          /* device t -> device f32 */
     char name[64];
     g_snprintf (name, sizeof name, "copy f32->%s->f32", la_dtype_name (types[i]));
     compare (name, types[i], ref, d2, 0.0, 0);
     LaTensor *h = la_tensor_new (types[i], 2, x->shape);  /* device t -> host t (raw) */
-    gpu->ops->copy (gpu, h, d);
+    la_copy (gpu, h, d);
     gboolean same = memcmp (h->data, ref_n->data, la_tensor_nbytes (h)) == 0;
     printf ("%s %-34s %-4s bit-exact with la_convert\n", same ? "pass" : "FAIL", "copy download raw",
             la_dtype_name (types[i]));
@@ -155,8 +156,8 @@ g_memory (void)
   FOR_DT {
     LaTensor *ref = cpu_like (x), *d = like (x, dt);
     double ms;
-    cpu->ops->fill (cpu, ref, 0.375f);
-    TIMED (ms, 10, gpu->ops->fill (gpu, d, 0.375f));
+    la_fill (cpu, ref, 0.375f);
+    TIMED (ms, 10, la_fill (gpu, d, 0.375f));
     compare ("fill", dt, ref, d, 0.0, ms);
     la_tensor_unref (ref);
     la_tensor_unref (d);
@@ -175,35 +176,35 @@ g_elementwise (void)
     double ms;
     char name[64];
     for (int op = LA_UNARY_GELU_TANH; op <= LA_UNARY_SIGMOID; op++) {
-      cpu->ops->unary (cpu, op, ref, x);
-      TIMED (ms, 10, gpu->ops->unary (gpu, op, dy, dx));
+      la_unary (cpu, op, ref, x);
+      TIMED (ms, 10, la_unary (gpu, op, dy, dx));
       g_snprintf (name, sizeof name, "unary %s", unames[op]);
       compare (name, dt, ref, dy, 1e-6, ms);
     }
     static const char *bnames[] = { "add", "sub", "mul" };
     for (int op = LA_BINARY_ADD; op <= LA_BINARY_MUL; op++) {
-      cpu->ops->binary (cpu, op, ref, x, b);
-      TIMED (ms, 10, gpu->ops->binary (gpu, op, dy, dx, db));
+      la_binary (cpu, op, ref, x, b);
+      TIMED (ms, 10, la_binary (gpu, op, dy, dx, db));
       g_snprintf (name, sizeof name, "binary %s (row broadcast)", bnames[op]);
       compare (name, dt, ref, dy, 1e-6, ms);
-      cpu->ops->binary (cpu, op, ref, x, b2);
-      gpu->ops->binary (gpu, op, dy, dx, db2);
+      la_binary (cpu, op, ref, x, b2);
+      la_binary (gpu, op, dy, dx, db2);
       g_snprintf (name, sizeof name, "binary %s (2-D broadcast)", bnames[op]);
       compare (name, dt, ref, dy, 1e-6, 0);
     }
-    cpu->ops->axpy (cpu, ref, x, -0.625f, b2);
-    TIMED (ms, 10, gpu->ops->axpy (gpu, dy, dx, -0.625f, db2));
+    la_axpy (cpu, ref, x, -0.625f, b2);
+    TIMED (ms, 10, la_axpy (gpu, dy, dx, -0.625f, db2));
     compare ("axpy", dt, ref, dy, 1e-6, ms);
-    cpu->ops->modulate (cpu, ref, x, b2, b);
-    TIMED (ms, 10, gpu->ops->modulate (gpu, dy, dx, db2, db));
+    la_modulate (cpu, ref, x, b2, b);
+    TIMED (ms, 10, la_modulate (gpu, dy, dx, db2, db));
     compare ("modulate", dt, ref, dy, 1e-6, ms);
-    cpu->ops->clamp (cpu, ref, x, -1.5f, 2.25f);
-    TIMED (ms, 10, gpu->ops->clamp (gpu, dy, dx, -1.5f, 2.25f));
+    la_clamp (cpu, ref, x, -1.5f, 2.25f);
+    TIMED (ms, 10, la_clamp (gpu, dy, dx, -1.5f, 2.25f));
     compare ("clamp", dt, ref, dy, 0.0, ms);
     /* in place: y == x */
     LaTensor *xin = la_tensor_to_dtype (x, LA_DTYPE_F32), *dxin = up (x, dt);
-    cpu->ops->unary (cpu, LA_UNARY_SILU, xin, xin);
-    gpu->ops->unary (gpu, LA_UNARY_SILU, dxin, dxin);
+    la_unary (cpu, LA_UNARY_SILU, xin, xin);
+    la_unary (gpu, LA_UNARY_SILU, dxin, dxin);
     compare ("unary silu in place", dt, xin, dxin, 1e-6, 0);
     la_tensor_unref (xin);
     la_tensor_unref (dxin);
@@ -227,25 +228,25 @@ g_norms (void)
   FOR_DT {
     LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (bb, dt), *dy = like (x, dt), *ref = cpu_like (x);
     double ms;
-    cpu->ops->layer_norm (cpu, ref, x, w, bb, 1e-6f);
-    TIMED (ms, 10, gpu->ops->layer_norm (gpu, dy, dx, dw, db, 1e-6f));
+    la_layer_norm (cpu, ref, x, w, bb, 1e-6f);
+    TIMED (ms, 10, la_layer_norm (gpu, dy, dx, dw, db, 1e-6f));
     compare ("layer_norm affine [77,5120]", dt, ref, dy, 1e-5, ms);
-    cpu->ops->layer_norm (cpu, ref, x, NULL, NULL, 1e-6f);
-    gpu->ops->layer_norm (gpu, dy, dx, NULL, NULL, 1e-6f);
+    la_layer_norm (cpu, ref, x, NULL, NULL, 1e-6f);
+    la_layer_norm (gpu, dy, dx, NULL, NULL, 1e-6f);
     compare ("layer_norm plain", dt, ref, dy, 1e-5, 0);
-    cpu->ops->rms_norm (cpu, ref, x, w, 1e-6f);
-    TIMED (ms, 10, gpu->ops->rms_norm (gpu, dy, dx, dw, 1e-6f));
+    la_rms_norm (cpu, ref, x, w, 1e-6f);
+    TIMED (ms, 10, la_rms_norm (gpu, dy, dx, dw, 1e-6f));
     compare ("rms_norm [77,5120]", dt, ref, dy, 1e-5, ms);
-    gpu->ops->rms_norm (gpu, dx, dx, NULL, 1e-6f);      /* in place */
-    cpu->ops->rms_norm (cpu, ref, x, NULL, 1e-6f);
+    la_rms_norm (gpu, dx, dx, NULL, 1e-6f);      /* in place */
+    la_rms_norm (cpu, ref, x, NULL, 1e-6f);
     compare ("rms_norm in place, no gain", dt, ref, dx, 1e-5, 0);
     LaTensor *dxs = up (xs, dt), *dys = like (xs, dt), *refs = cpu_like (xs);
-    cpu->ops->softmax (cpu, refs, xs);
-    TIMED (ms, 10, gpu->ops->softmax (gpu, dys, dxs));
+    la_softmax (cpu, refs, xs);
+    TIMED (ms, 10, la_softmax (gpu, dys, dxs));
     compare ("softmax [5,29,1003]", dt, refs, dys, 1e-5, ms);
     LaTensor *dxc = up (xc, dt), *dg = up (g, dt), *dyc = like (xc, dt), *refc = cpu_like (xc);
-    cpu->ops->channel_rms_norm (cpu, refc, xc, g, 1e-12f);
-    TIMED (ms, 10, gpu->ops->channel_rms_norm (gpu, dyc, dxc, dg, 1e-12f));
+    la_channel_rms_norm (cpu, refc, xc, g, 1e-12f);
+    TIMED (ms, 10, la_channel_rms_norm (gpu, dyc, dxc, dg, 1e-12f));
     compare ("channel_rms_norm [96,3,17,29]", dt, refc, dyc, 1e-5, ms);
     LaTensor *objs[] = { dx, dw, db, dy, ref, dxs, dys, refs, dxc, dg, dyc, refc };
     for (size_t i = 0; i < G_N_ELEMENTS (objs); i++)
@@ -267,15 +268,15 @@ g_gemm (void)
     LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt);
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 3, SH (2, 67, 136)), *dy = la_alloc (gpu, dt, 3, ref->shape);
     double ms;
-    cpu->ops->linear (cpu, ref, x, w, b);
-    TIMED (ms, 10, gpu->ops->linear (gpu, dy, dx, dw, db));
+    la_linear (cpu, ref, x, w, b);
+    TIMED (ms, 10, la_linear (gpu, dy, dx, dw, db));
     compare ("linear + bias [134,320]x[136,320]T", dt, ref, dy, 1e-5, ms);
-    cpu->ops->linear (cpu, ref, x, w, NULL);
-    gpu->ops->linear (gpu, dy, dx, dw, NULL);
+    la_linear (cpu, ref, x, w, NULL);
+    la_linear (gpu, dy, dx, dw, NULL);
     compare ("linear no bias", dt, ref, dy, 1e-5, 0);
     /* mixed: f32 activations, weight in dt, f32 output */
     LaTensor *dx32 = up (x, LA_DTYPE_F32), *dy32 = la_alloc (gpu, LA_DTYPE_F32, 3, ref->shape);
-    gpu->ops->linear (gpu, dy32, dx32, dw, NULL);
+    la_linear (gpu, dy32, dx32, dw, NULL);
     compare ("linear f32 x, weight in dtype", dt, ref, dy32, 1e-5, 0);
     la_tensor_unref (dx32);
     la_tensor_unref (dy32);
@@ -293,8 +294,8 @@ g_gemm (void)
             la_tensor_unref (cref);
             cref = down (dc);
           }
-          cpu->ops->matmul (cpu, cref, a, bm, ta, tb, 0.75f, 0.5f);
-          gpu->ops->matmul (gpu, dc, da, dbm, ta, tb, 0.75f, 0.5f);
+          la_matmul (cpu, cref, a, bm, ta, tb, 0.75f, 0.5f);
+          la_matmul (gpu, dc, da, dbm, ta, tb, 0.75f, 0.5f);
           char name[64];
           g_snprintf (name, sizeof name, "matmul ta=%d tb=%d b-bcast=%d beta", ta, tb, bb);
           compare (name, dt, cref, dc, 1e-5, 0);
@@ -326,7 +327,7 @@ scale_of (const LaTensor *q)
   GBytes *bytes = g_bytes_new_static (la_cuda_fp8_scale_ptr (q), sizeof (float));
   LaTensor *v = la_tensor_new_view (LA_DTYPE_F32, 1, SH (1), bytes, la_cuda_fp8_scale_ptr (q), LA_DEVICE_CUDA,
                                     q->device_index);
-  gpu->ops->copy (gpu, h, v);
+  la_copy (gpu, h, v);
   s = la_tensor_f32 (h)[0];
   la_tensor_unref (v);
   g_bytes_unref (bytes);
@@ -352,7 +353,7 @@ g_fp8 (void)
     ok ? n_pass++ : n_fail++;
     /* dequantised values vs x: e4m3 keeps 3 mantissa bits */
     LaTensor *deq = la_tensor_new (LA_DTYPE_F32, 2, x->shape), *qh = la_tensor_new (LA_DTYPE_F8_E4M3, 2, x->shape);
-    gpu->ops->copy (gpu, qh, q);
+    la_copy (gpu, qh, q);
     la_convert (deq->data, LA_DTYPE_F32, qh->data, LA_DTYPE_F8_E4M3, (size_t) la_tensor_numel (x));
     for (int64_t j = 0; j < la_tensor_numel (x); j++)
       la_tensor_f32 (deq)[j] *= got;
@@ -373,12 +374,12 @@ g_fp8 (void)
     const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
     LaTensor *x = R (2, 2.0f, M, K), *w = R (2, 0.02f, N, K), *b = R (1, 0.5f, N);
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 2, SH (M, N));
-    cpu->ops->linear (cpu, ref, x, w, b);
+    la_linear (cpu, ref, x, w, b);
     LaTensor *dw = up (w, LA_DTYPE_BF16), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, w->shape);
     la_cuda_quantize_fp8 (gpu, q, dw, NULL);
     LaTensor *dx = up (x, LA_DTYPE_BF16), *db = up (b, LA_DTYPE_BF16), *dy = la_alloc (gpu, LA_DTYPE_BF16, 2, ref->shape);
     double ms;
-    TIMED (ms, 5, gpu->ops->linear (gpu, dy, dx, q, db));
+    TIMED (ms, 5, la_linear (gpu, dy, dx, q, db));
     char name[64];
     g_snprintf (name, sizeof name, "fp8 linear+bias [%ld,%ld]x[%ld,%ld]T", (long) M, (long) K, (long) N, (long) K);
     compare (name, LA_DTYPE_F8_E4M3, ref, dy, 0.05, ms);
@@ -392,20 +393,20 @@ g_fp8 (void)
   {
     LaTensor *w = R (2, 0.05f, 64, 128), *x1 = R (2, 1.0f, 8, 128), *x2 = R (2, 300.0f, 8, 128);
     LaTensor *r1 = la_tensor_new (LA_DTYPE_F32, 2, SH (8, 64)), *r2 = la_tensor_new (LA_DTYPE_F32, 2, SH (8, 64));
-    cpu->ops->linear (cpu, r1, x1, w, NULL);
-    cpu->ops->linear (cpu, r2, x2, w, NULL);
+    la_linear (cpu, r1, x1, w, NULL);
+    la_linear (cpu, r2, x2, w, NULL);
     LaTensor *dw = up (w, LA_DTYPE_F32), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, w->shape);
     la_cuda_quantize_fp8 (gpu, q, dw, NULL);
     LaTensor *d1 = up (x1, LA_DTYPE_F32), *d2 = up (x2, LA_DTYPE_F32);
     LaTensor *y1 = la_alloc (gpu, LA_DTYPE_F32, 2, r1->shape), *y2 = la_alloc (gpu, LA_DTYPE_F32, 2, r2->shape);
-    gpu->ops->linear (gpu, y1, d1, q, NULL);
-    gpu->ops->linear (gpu, y2, d2, q, NULL);
+    la_linear (gpu, y1, d1, q, NULL);
+    la_linear (gpu, y2, d2, q, NULL);
     compare ("fp8 linear call 1 (amax ~1)", LA_DTYPE_F8_E4M3, r1, y1, 0.05, 0);
     compare ("fp8 linear call 2 (amax ~300)", LA_DTYPE_F8_E4M3, r2, y2, 0.05, 0);
     /* pre-quantised activation: must equal the per-call quantisation exactly */
     LaTensor *x8 = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, x2->shape), *y3 = la_alloc (gpu, LA_DTYPE_F32, 2, r2->shape);
     la_cuda_quantize_fp8 (gpu, x8, d2, NULL);
-    gpu->ops->linear (gpu, y3, x8, q, NULL);
+    la_linear (gpu, y3, x8, q, NULL);
     LaTensor *h2 = down (y2);
     compare ("fp8 linear, pre-quantised x", LA_DTYPE_F8_E4M3, h2, y3, 0.0, 0);
     la_tensor_unref (h2);
@@ -428,11 +429,11 @@ g_attention (void)
     LaTensor *bias = cases[c][4] ? R (3, 2.0f, H, Lq, Lk) : NULL;
     LaTensor *ref = cpu_like (q);
     const float scale = 1.0f / sqrtf ((float) D);
-    cpu->ops->attention (cpu, ref, q, k, v, (int) H, scale, bias);
+    la_attention (cpu, ref, q, k, v, (int) H, scale, bias);
     FOR_DT {
       LaTensor *dq = up (q, dt), *dk = up (k, dt), *dv = up (v, dt), *db = up (bias, dt), *dout = like (q, dt);
       double ms;
-      TIMED (ms, 5, gpu->ops->attention (gpu, dout, dq, dk, dv, (int) H, scale, db));
+      TIMED (ms, 5, la_attention (gpu, dout, dq, dk, dv, (int) H, scale, db));
       char name[64];
       g_snprintf (name, sizeof name, "attention Lq%ld Lk%ld H%ld D%ld%s", (long) Lq, (long) Lk, (long) H, (long) D,
                   bias ? " bias" : "");
@@ -467,11 +468,11 @@ g_conv (void)
     LaTensor *b = R (1, 1.0f, p[4]);
     const int64_t To = (p[1] - p[5]) / p[8] + 1, Ho = (p[2] - p[6]) / p[9] + 1, Wo = (p[3] - p[7]) / p[10] + 1;
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (p[4], To, Ho, Wo));
-    cpu->ops->conv3d (cpu, ref, x, w, b, stride);
+    la_conv3d (cpu, ref, x, w, b, stride);
     FOR_DT {
       LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
       double ms;
-      TIMED (ms, 5, gpu->ops->conv3d (gpu, dy, dx, dw, db, stride));
+      TIMED (ms, 5, la_conv3d (gpu, dy, dx, dw, db, stride));
       char name[64];
       g_snprintf (name, sizeof name, "conv3d k%dx%dx%d s%d,%d,%d Ci%d Co%d", p[5], p[6], p[7], p[8], p[9], p[10],
                   p[0], p[4]);
@@ -497,11 +498,11 @@ g_conv (void)
     LaTensor *w = R (3, 0.3f, Cout, Cin / p[9], K), *b = p[11] ? R (1, 1.0f, Cout) : NULL;
     const int64_t Tout = (T + p[6] + p[7] - K) / p[5] + 1;
     LaTensor *ref = B > 1 ? la_tensor_new (LA_DTYPE_F32, 3, SH (Tout, B, Cout)) : la_tensor_new (LA_DTYPE_F32, 2, SH (Tout, Cout));
-    cpu->ops->conv1d (cpu, ref, x, w, b, p[5], p[6], p[7], p[8], p[9], p[10]);
+    la_conv1d (cpu, ref, x, w, b, p[5], p[6], p[7], p[8], p[9], p[10]);
     FOR_DT {
       LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
       double ms;
-      TIMED (ms, 5, gpu->ops->conv1d (gpu, dy, dx, dw, db, p[5], p[6], p[7], p[8], p[9], p[10]));
+      TIMED (ms, 5, la_conv1d (gpu, dy, dx, dw, db, p[5], p[6], p[7], p[8], p[9], p[10]));
       char name[64];
       g_snprintf (name, sizeof name, "conv1d T%d B%d K%d s%d g%d%s%s", p[0], p[1], p[4], p[5], p[9],
                   p[8] ? " repl" : "", p[10] ? " cf" : "");
@@ -530,26 +531,26 @@ g_vae (void)
     LaTensor *dx = up (x, dt), *dm = up (m, dt), *ds = up (s, dt);
     double ms;
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (6, 5, 14, 18)), *dy = like (ref, dt);
-    cpu->ops->upsample2x (cpu, ref, x);
-    TIMED (ms, 10, gpu->ops->upsample2x (gpu, dy, dx));
+    la_upsample2x (cpu, ref, x);
+    TIMED (ms, 10, la_upsample2x (gpu, dy, dx));
     compare ("upsample2x", dt, ref, dy, 0.0, ms);
     la_tensor_unref (ref);
     la_tensor_unref (dy);
     for (int enc = 0; enc < 2; enc++) {
       LaTensor *r2 = cpu_like (x), *dy2 = like (x, dt);
-      cpu->ops->latent_norm (cpu, r2, x, m, s, enc);
-      gpu->ops->latent_norm (gpu, dy2, dx, dm, ds, enc);
+      la_latent_norm (cpu, r2, x, m, s, enc);
+      la_latent_norm (gpu, dy2, dx, dm, ds, enc);
       compare (enc ? "latent_norm encode" : "latent_norm decode", dt, r2, dy2, 1e-6, 0);
       la_tensor_unref (r2);
       la_tensor_unref (dy2);
     }
     /* copy4d into a bigger box, rest untouched (starts from a non-zero fill) */
     LaTensor *r3 = la_tensor_new (LA_DTYPE_F32, 4, SH (8, 6, 9, 11)), *dy3 = like (r3, dt);
-    cpu->ops->fill (cpu, r3, -3.0f);
-    gpu->ops->fill (gpu, dy3, -3.0f);
+    la_fill (cpu, r3, -3.0f);
+    la_fill (gpu, dy3, -3.0f);
     const int64_t yoff[4] = { 1, 2, 1, 0 }, xoff[4] = { 2, 1, 0, 3 }, cnt[4] = { 4, 4, 7, 6 };
-    cpu->ops->copy4d (cpu, r3, yoff, x, xoff, cnt);
-    TIMED (ms, 10, gpu->ops->copy4d (gpu, dy3, yoff, dx, xoff, cnt));
+    la_copy4d (cpu, r3, yoff, x, xoff, cnt);
+    TIMED (ms, 10, la_copy4d (gpu, dy3, yoff, dx, xoff, cnt));
     compare ("copy4d", dt, r3, dy3, 0.0, ms);
     la_tensor_unref (r3);
     la_tensor_unref (dy3);
@@ -575,10 +576,10 @@ g_rope (void)
   FOR_DT {
     LaTensor *dx = up (x, dt), *df = up (f, LA_DTYPE_F32), *dy = like (x, dt), *ref = cpu_like (x);
     double ms;
-    cpu->ops->rope (cpu, ref, x, f, (int) H);
-    TIMED (ms, 10, gpu->ops->rope (gpu, dy, dx, df, (int) H));
+    la_rope (cpu, ref, x, f, (int) H);
+    TIMED (ms, 10, la_rope (gpu, dy, dx, df, (int) H));
     compare ("rope [37, 3x128]", dt, ref, dy, 1e-7, ms);
-    gpu->ops->rope (gpu, dx, dx, df, (int) H);         /* in place */
+    la_rope (gpu, dx, dx, df, (int) H);         /* in place */
     compare ("rope in place", dt, ref, dx, 1e-7, 0);
     la_tensor_unref (dx);
     la_tensor_unref (df);
@@ -600,7 +601,7 @@ g_alloc (void)
     LaTensor *a = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (300, 5120));
     LaTensor *b = la_alloc (gpu, LA_DTYPE_F32, 2, SH (300, 5120));
     LaTensor *w = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (512, 5120));
-    gpu->ops->linear (gpu, b, a, w, NULL);
+    la_linear (gpu, b, a, w, NULL);
     la_tensor_unref (a);
     la_tensor_unref (b);
     la_tensor_unref (w);
@@ -627,9 +628,9 @@ g_graph (void)
     if (pass == 1 && !la_cuda_graph_begin (gpu, &error))
       break;
     LaTensor *n = la_alloc (gpu, LA_DTYPE_F32, 2, x->shape);
-    gpu->ops->layer_norm (gpu, n, dx, NULL, NULL, 1e-6f);
-    gpu->ops->linear (gpu, dy, n, dw, NULL);
-    gpu->ops->unary (gpu, LA_UNARY_SILU, dy, dy);
+    la_layer_norm (gpu, n, dx, NULL, NULL, 1e-6f);
+    la_linear (gpu, dy, n, dw, NULL);
+    la_unary (gpu, LA_UNARY_SILU, dy, dy);
     la_tensor_unref (n);
   }
   LaCudaGraph *g = error ? NULL : la_cuda_graph_end (gpu, &error);
@@ -641,11 +642,11 @@ g_graph (void)
     for (int rep = 0; rep < 2; rep++) {
       LaTensor *src = rep ? x2 : x;
       if (rep)
-        gpu->ops->copy (gpu, dx, dx2);                  /* new input, same address */
+        la_copy (gpu, dx, dx2);                  /* new input, same address */
       la_cuda_graph_launch (g, NULL);
-      cpu->ops->layer_norm (cpu, tmp, src, NULL, NULL, 1e-6f);
-      cpu->ops->linear (cpu, ref, tmp, w, NULL);
-      cpu->ops->unary (cpu, LA_UNARY_SILU, ref, ref);
+      la_layer_norm (cpu, tmp, src, NULL, NULL, 1e-6f);
+      la_linear (cpu, ref, tmp, w, NULL);
+      la_unary (cpu, LA_UNARY_SILU, ref, ref);
       compare (rep ? "graph replay, new input" : "graph replay", LA_DTYPE_F32, ref, dy, 1e-5, 0);
     }
     la_cuda_graph_free (g);
@@ -668,16 +669,16 @@ g_streams (void)
     return;
   }
   LaTensor *x = R (2, 2.0f, 512, 4096), *ref = cpu_like (x);
-  cpu->ops->unary (cpu, LA_UNARY_SILU, ref, x);
-  cpu->ops->unary (cpu, LA_UNARY_TANH, ref, ref);
+  la_unary (cpu, LA_UNARY_SILU, ref, x);
+  la_unary (cpu, LA_UNARY_TANH, ref, ref);
   LaTensor *dx = up (x, LA_DTYPE_F32), *ya = like (x, LA_DTYPE_F32);
   LaTensor *yb = la_alloc (b2, LA_DTYPE_F32, 2, x->shape);
   for (int i = 0; i < 20; i++)                 /* make A's stream busy for a while */
-    gpu->ops->unary (gpu, LA_UNARY_SILU, ya, dx);
+    la_unary (gpu, LA_UNARY_SILU, ya, dx);
   LaCudaEvent *ev = la_cuda_event_record (gpu, &error);
   gboolean ok = ev && la_cuda_event_wait (b2, ev, &error);
   if (ok) {
-    b2->ops->unary (b2, LA_UNARY_TANH, yb, ya);  /* B reads A's tensor directly */
+    la_unary (b2, LA_UNARY_TANH, yb, ya);  /* B reads A's tensor directly */
     ok = la_backend_sync (b2, &error);
   }
   if (ok)
@@ -731,22 +732,21 @@ bench_block (gboolean fp8, gboolean graph)
   LaTensor *vn = la_tensor_new_view (bf, 2, SH (M, C), vc->storage, (char *) vc->data + tail, LA_DEVICE_CUDA, 0);
   /* FP8: q, k and v share one quantisation of their input (la-cuda.h) */
   LaTensor *n8 = fp8 ? la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, SH (M, C)) : la_tensor_ref (n), *nin = n8;
-  const LaBackendOps *op = gpu->ops;
   const float sm = 1.0f / sqrtf ((float) D);
 #define BLOCK() do { \
-    op->layer_norm (gpu, n, x, NULL, NULL, 1e-6f); op->modulate (gpu, n, n, sh, sc); \
+    la_layer_norm (gpu, n, x, NULL, NULL, 1e-6f); la_modulate (gpu, n, n, sh, sc); \
     if (fp8) la_cuda_quantize_fp8 (gpu, n8, n, NULL); \
-    op->linear (gpu, q, nin, w[0], bC); op->linear (gpu, kn, nin, w[1], bC); op->linear (gpu, vn, nin, w[2], bC); \
-    op->rms_norm (gpu, q, q, g, 1e-6f); op->rms_norm (gpu, kn, kn, g, 1e-6f); \
-    op->rope (gpu, q, q, fr, (int) H); op->rope (gpu, kn, kn, fr, (int) H); \
-    op->attention (gpu, a, q, kc, vc, (int) H, sm, NULL); \
-    op->linear (gpu, o, a, w[3], bC); op->binary (gpu, LA_BINARY_MUL, o, o, gate); op->binary (gpu, LA_BINARY_ADD, x, x, o); \
-    op->layer_norm (gpu, n, x, g, g, 1e-6f); op->linear (gpu, q, n, w[4], bC); \
-    op->attention (gpu, a, q, tk, tv, (int) H, sm, NULL); \
-    op->linear (gpu, o, a, w[5], bC); op->binary (gpu, LA_BINARY_ADD, x, x, o); \
-    op->layer_norm (gpu, n, x, NULL, NULL, 1e-6f); op->modulate (gpu, n, n, sh, sc); \
-    op->linear (gpu, h, n, w[6], bF); op->unary (gpu, LA_UNARY_GELU_TANH, h, h); \
-    op->linear (gpu, o, h, w[7], bC); op->binary (gpu, LA_BINARY_MUL, o, o, gate); op->binary (gpu, LA_BINARY_ADD, x, x, o); \
+    la_linear (gpu, q, nin, w[0], bC); la_linear (gpu, kn, nin, w[1], bC); la_linear (gpu, vn, nin, w[2], bC); \
+    la_rms_norm (gpu, q, q, g, 1e-6f); la_rms_norm (gpu, kn, kn, g, 1e-6f); \
+    la_rope (gpu, q, q, fr, (int) H); la_rope (gpu, kn, kn, fr, (int) H); \
+    la_attention (gpu, a, q, kc, vc, (int) H, sm, NULL); \
+    la_linear (gpu, o, a, w[3], bC); la_binary (gpu, LA_BINARY_MUL, o, o, gate); la_binary (gpu, LA_BINARY_ADD, x, x, o); \
+    la_layer_norm (gpu, n, x, g, g, 1e-6f); la_linear (gpu, q, n, w[4], bC); \
+    la_attention (gpu, a, q, tk, tv, (int) H, sm, NULL); \
+    la_linear (gpu, o, a, w[5], bC); la_binary (gpu, LA_BINARY_ADD, x, x, o); \
+    la_layer_norm (gpu, n, x, NULL, NULL, 1e-6f); la_modulate (gpu, n, n, sh, sc); \
+    la_linear (gpu, h, n, w[6], bF); la_unary (gpu, LA_UNARY_GELU_TANH, h, h); \
+    la_linear (gpu, o, h, w[7], bC); la_binary (gpu, LA_BINARY_MUL, o, o, gate); la_binary (gpu, LA_BINARY_ADD, x, x, o); \
   } while (0)
   double ms = 0;
   LaCudaGraph *gr = NULL;
@@ -799,7 +799,7 @@ bench_conv (void)
   LaTensor *y = la_alloc (gpu, LA_DTYPE_BF16, 4, SH (96, 4, 384, 704));
   const int stride[3] = { 1, 1, 1 };
   double ms;
-  TIMED (ms, 3, gpu->ops->conv3d (gpu, y, x, w, NULL, stride));
+  TIMED (ms, 3, la_conv3d (gpu, y, x, w, NULL, stride));
   printf ("bench conv3d 96->96 3x3x3 [4 frames 384x704] bf16  %8.3f ms  %6.1f TFLOP/s\n", ms,
           2.0 * 96 * 96 * 27 * 4 * 384 * 704 / (ms * 1e-3) / 1e12);
   la_tensor_unref (x);
@@ -827,7 +827,7 @@ bench (void)
       }
       LaTensor *y = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (M, N));
       double ms;
-      TIMED (ms, 20, gpu->ops->linear (gpu, y, x, w, b));
+      TIMED (ms, 20, la_linear (gpu, y, x, w, b));
       printf ("bench linear %s [%ld,%ld]x[%ld,%ld]T  %8.3f ms  %6.1f TFLOP/s\n", fp8 ? "fp8 " : "bf16", (long) M,
               (long) K, (long) N, (long) K, ms, 2.0 * M * N * K / (ms * 1e-3) / 1e12);
       la_tensor_unref (w);
@@ -841,7 +841,7 @@ bench (void)
   LaTensor *v = la_cuda_random_weight (gpu, LA_DTYPE_BF16, 2, SH (Lk, H * D), 3, 1.0f, &error);
   LaTensor *o = la_alloc (gpu, LA_DTYPE_BF16, 2, SH (Lq, H * D));
   double ms;
-  TIMED (ms, 3, gpu->ops->attention (gpu, o, q, k, v, (int) H, 1.0f / sqrtf ((float) D), NULL));
+  TIMED (ms, 3, la_attention (gpu, o, q, k, v, (int) H, 1.0f / sqrtf ((float) D), NULL));
   printf ("bench attention Lq %ld Lk %ld H %ld D %ld  %8.3f ms  %6.1f TFLOP/s\n", (long) Lq, (long) Lk, (long) H,
           (long) D, ms, 4.0 * Lq * Lk * H * D / (ms * 1e-3) / 1e12);
   la_tensor_unref (q);

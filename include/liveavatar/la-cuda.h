@@ -1,4 +1,4 @@
-/* la-cuda.h — what the CUDA backend offers beyond the LaBackendOps table:
+/* la-cuda.h — what the CUDA backend offers beyond the common ops:
  * resident weight precision (bf16 / FP8 e4m3 with a per-tensor scale),
  * on-GPU random weights for benchmarks, the caching allocator's figures, and
  * CUDA-graph capture of a sequence of ops.  All functions take a backend made
@@ -104,11 +104,6 @@ LaCudaEvent *la_cuda_event_record (LaBackend *be, GError **error);
 gboolean  la_cuda_event_wait (LaBackend *be, LaCudaEvent *ev, GError **error);
 gboolean  la_cuda_event_query (LaCudaEvent *ev);     /* TRUE once the recorded work has finished */
 void      la_cuda_event_free (LaCudaEvent *ev);
-
-/* The CUDA backend's ops table, readable without a device (NULL when the
- * build has no CUDA backend): lets a test check on any machine that no op of
- * LaBackendOps is missing. */
-const LaBackendOps *la_cuda_ops_table (void);
 
 /* Number of CUDA devices (0 when none or no CUDA build). */
 int       la_cuda_device_count (void);

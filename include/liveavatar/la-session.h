@@ -83,7 +83,10 @@ typedef struct {
   gint64 audio_samples_in, audio_samples_dropped;
   double queue_ms;               /* audio waiting to be generated */
   double fps;                    /* generated frames per second of wall time (recent) */
-  double ms_audio, ms_dit, ms_vae, ms_block;   /* last block's stage times */
+  /* Last block's stage times; ms_dit sums the pipeline stages' steps, ms_block
+   * is the engine thread's time to queue a block (with the pipeline full: the
+   * time one block takes to come out). */
+  double ms_audio, ms_dit, ms_vae, ms_block;
   double ms_setup;               /* model load + prefill */
   gboolean sink_from_stream;     /* the sink is the stream's first generated latent (rolling
                                   * sink, from clip 1 on); FALSE: the reference image */
@@ -110,6 +113,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaSession, la_session_free)
  * not done after a swap (that latent shows the old reference): the sink
  * stays the new image.  Later la_session_reset calls keep the new image.
  * Two calls before the engine gets to the first: the second wins. */
+/* The last reference given (la_session_new or la_session_set_reference) as
+ * the session prepared it: packed RGB, resized and cropped to
+ * la_session_get_size (a new ref; what an element shows while idle). */
+GBytes    *la_session_get_reference_frame (LaSession *s);
 gboolean   la_session_set_reference (LaSession *s, const guint8 *rgb, int width, int height, int stride,
                                      GError **error);
 

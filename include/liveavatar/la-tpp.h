@@ -133,6 +133,9 @@ const LaTppPlan *la_tpp_get_plan (LaTpp *t);
  * pipeline is idle: after la_tpp_drain or la_tpp_finish). */
 LaDitSession    *la_tpp_step_session (LaTpp *t, int step);
 gint64   la_tpp_blocks_out (LaTpp *t);
+/* Inside the output callback: the DiT steps' time of the block being output
+ * (summed over the stages, waits excluded), in ms. */
+double   la_tpp_get_block_dit_ms (LaTpp *t);
 
 /* Timeline (record_timeline): what = 'S' DiT steps of a block, 'P' sink
  * (re)prefill, 'O' output (VAE); seconds since la_tpp_new. */

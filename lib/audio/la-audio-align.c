@@ -3,7 +3,7 @@
  * fps align-corners interpolation, and the per-video-frame bucket
  * (get_sample_indices / get_audio_embed_bucket_fps), all plain host code.
  */
-#include "liveavatar/la-audio.h"
+#include "la-audio.h"
 #include "liveavatar/la-error.h"
 #include <math.h>
 #include <string.h>

@@ -10,8 +10,9 @@
  * instead of the offline, length-dependent stretch; a fractional p is linearly
  * interpolated.  The look-ahead adds directly to the end-to-end latency.
  */
-#include "liveavatar/la-audio.h"
+#include "la-audio.h"
 #include "liveavatar/la-error.h"
+#include "la-ops.h"
 #include <math.h>
 #include <string.h>
 
@@ -139,7 +140,7 @@ la_audio_live_pop_block (LaAudioLive *l, GError **error)
   g_autoptr (LaTensor) h = la_tensor_new (LA_DTYPE_F32, 3, hs->shape);
   /* hs lives on the model's backend: download through it. */
   LaBackend *be = la_wav2vec2_get_backend (l->m);
-  be->ops->copy (be, h, hs);
+  la_copy (be, h, hs);
   const int64_t L = hs->shape[0], T = hs->shape[1], H = hs->shape[2], F = l->cfg.block_frames;
   int64_t shp[3] = { L, H, F };
   LaTensor *out = la_tensor_new (LA_DTYPE_F32, 3, shp);

@@ -4,6 +4,7 @@
 #include "liveavatar/la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "liveavatar/la-weights.h"
+#include "la-ops.h"
 
 /* A view of `count`-shaped data starting `offset` elements into t (same storage). */
 static inline LaTensor *
@@ -23,7 +24,7 @@ la_audio_load (LaBackend *be, LaCheckpoint *ck, const char *name, int ndim, cons
   if (!src)
     return NULL;
   LaTensor *t = la_alloc (be, LA_DTYPE_F32, src->ndim, src->shape);
-  be->ops->copy (be, t, src);
+  la_copy (be, t, src);
   la_tensor_set_name (t, name);
   return t;
 }
@@ -44,7 +45,7 @@ la_audio_dbg (LaBackend *be, LaCheckpoint *dbg, const char *name, const LaTensor
   if (!dbg)
     return;
   LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-  be->ops->copy (be, h, t);
+  la_copy (be, h, t);
   la_checkpoint_add (dbg, name, h);
   la_tensor_unref (h);
 }

@@ -15,6 +15,7 @@
  */
 #include "la-dit-audio.h"
 #include "la-audio-private.h"
+#include "la-ops.h"
 #include <math.h>
 
 struct _LaCausalAudioEncoder {
@@ -95,7 +96,7 @@ la_causal_audio_encoder_new_bound (LaWeightBinder *wb, int num_audio_token, GErr
     for (int l = 0; l < e->L; l++)
       m[l] /= sum;
     e->mix = la_alloc (be, LA_DTYPE_F32, 2, mix->shape);
-    be->ops->copy (be, e->mix, mix);
+    la_copy (be, e->mix, mix);
   }
   return e;
 fail:
@@ -120,8 +121,8 @@ la_causal_audio_encoder_free (LaCausalAudioEncoder *e)
 static void
 ln_silu (LaBackend *be, LaTensor *x)
 {
-  be->ops->layer_norm (be, x, x, NULL, NULL, 1e-6f);
-  be->ops->unary (be, LA_UNARY_SILU, x, x);
+  la_layer_norm (be, x, x, NULL, NULL, 1e-6f);
+  la_unary (be, LA_UNARY_SILU, x, x);
 }
 
 /* Causal conv (k = 3, replicate-pad 2 on the left) of a time-major x [T, B, C]. */
@@ -132,7 +133,7 @@ causal_conv (LaBackend *be, const LaTensor *x, int B, const LaTensor *w, const L
   int64_t To = (T + 2 - 3) / stride + 1;
   LaTensor *y = B > 1 ? la_alloc (be, LA_DTYPE_F32, 3, (int64_t[]) { To, B, w->shape[0] })
                       : la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { To, w->shape[0] });
-  be->ops->conv1d (be, y, x, w, b, stride, 2, 0, TRUE, 1, FALSE);
+  la_conv1d (be, y, x, w, b, stride, 2, 0, TRUE, 1, FALSE);
   return y;
 }
 
@@ -149,21 +150,21 @@ la_causal_audio_encoder_forward_dbg (LaCausalAudioEncoder *e, const LaTensor *in
   }
   const int64_t T = in->shape[2], D = e->D, ntok = e->ntok;
   g_autoptr (LaTensor) src = NULL;
-  if (in->dtype != LA_DTYPE_F32 || in->device != be->device) {
+  if (in->dtype != LA_DTYPE_F32 || in->device != la_backend_get_device (be)) {
     src = la_alloc (be, LA_DTYPE_F32, 3, in->shape);
-    be->ops->copy (be, src, in);
+    la_copy (be, src, in);
   } else
     src = la_audio_view (in, 0, 3, in->shape);
 
   /* Layer mix: [1, A·T] = ω [1, L] · A [L, A·T] -> channels-first [A, T]. */
   g_autoptr (LaTensor) a2 = la_audio_view (src, 0, 2, (int64_t[]) { e->L, e->A * T });
   g_autoptr (LaTensor) f = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { 1, e->A * T });
-  be->ops->matmul (be, f, e->mix, a2, FALSE, FALSE, 1.f, 0.f);
+  la_matmul (be, f, e->mix, a2, FALSE, FALSE, 1.f, 0.f);
   g_autoptr (LaTensor) fcf = la_audio_view (f, 0, 2, (int64_t[]) { e->A, T });
   if (dbg) {
     /* time-major copy for the golden "weighted_feat" [T, A] */
     g_autoptr (LaTensor) h = la_tensor_new (LA_DTYPE_F32, 2, fcf->shape);
-    be->ops->copy (be, h, fcf);
+    la_copy (be, h, fcf);
     g_autoptr (LaTensor) tm = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { T, e->A });
     for (int64_t c = 0; c < e->A; c++)
       for (int64_t t = 0; t < T; t++)
@@ -173,7 +174,7 @@ la_causal_audio_encoder_forward_dbg (LaCausalAudioEncoder *e, const LaTensor *in
 
   /* Local branch: conv1_local (stride 1, causal) straight from the channels-first mix. */
   g_autoptr (LaTensor) l1 = la_alloc (be, LA_DTYPE_F32, 3, (int64_t[]) { T, ntok, e->Dg });
-  be->ops->conv1d (be, l1, fcf, e->c1l_w, e->c1l_b, 1, 2, 0, TRUE, 1, TRUE);
+  la_conv1d (be, l1, fcf, e->c1l_w, e->c1l_b, 1, 2, 0, TRUE, 1, TRUE);
   ln_silu (be, l1);
   g_autoptr (LaTensor) l2 = causal_conv (be, l1, (int) ntok, e->c2_w, e->c2_b, 2);
   ln_silu (be, l2);
@@ -186,20 +187,20 @@ la_causal_audio_encoder_forward_dbg (LaCausalAudioEncoder *e, const LaTensor *in
     g_autoptr (LaTensor) dst = la_audio_view (loc, t * (ntok + 1) * D, 2, (int64_t[]) { ntok, D });
     g_autoptr (LaTensor) sr = la_audio_view (l3, t * ntok * D, 2, (int64_t[]) { ntok, D });
     g_autoptr (LaTensor) dp = la_audio_view (loc, (t * (ntok + 1) + ntok) * D, 2, (int64_t[]) { 1, D });
-    be->ops->copy (be, dst, sr);
-    be->ops->copy (be, dp, padv);
+    la_copy (be, dst, sr);
+    la_copy (be, dp, padv);
   }
 
   /* Global branch (same conv2 / conv3). */
   g_autoptr (LaTensor) g1 = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { T, e->Dg });
-  be->ops->conv1d (be, g1, fcf, e->c1g_w, e->c1g_b, 1, 2, 0, TRUE, 1, TRUE);
+  la_conv1d (be, g1, fcf, e->c1g_w, e->c1g_b, 1, 2, 0, TRUE, 1, TRUE);
   ln_silu (be, g1);
   g_autoptr (LaTensor) g2 = causal_conv (be, g1, 1, e->c2_w, e->c2_b, 2);
   ln_silu (be, g2);
   g_autoptr (LaTensor) g3 = causal_conv (be, g2, 1, e->c3_w, e->c3_b, 2);
   ln_silu (be, g3);
   LaTensor *glob = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { To, D });
-  be->ops->linear (be, glob, g3, e->fl_w, e->fl_b);
+  la_linear (be, glob, g3, e->fl_w, e->fl_b);
 
   if (!la_backend_sync (be, error)) {
     la_tensor_unref (loc);
@@ -343,9 +344,9 @@ la_audio_injector_apply_dbg (LaAudioInjector *a, int j, LaTensor *x, int n_frame
 
   g_autoptr (LaTensor) glob = la_audio_view (audio_glob, 0, 2, (int64_t[]) { F, D });
   g_autoptr (LaTensor) sg = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { F, D });
-  be->ops->unary (be, LA_UNARY_SILU, sg, glob);
+  la_unary (be, LA_UNARY_SILU, sg, glob);
   g_autoptr (LaTensor) tmb = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { F, 2 * D });
-  be->ops->linear (be, tmb, sg, I->ada_w, I->ada_b);
+  la_linear (be, tmb, sg, I->ada_w, I->ada_b);
 
   g_autoptr (LaTensor) hn = la_alloc (be, LA_DTYPE_F32, 2, x->shape);
   for (int64_t f = 0; f < F; f++) {
@@ -353,8 +354,8 @@ la_audio_injector_apply_dbg (LaAudioInjector *a, int j, LaTensor *x, int n_frame
     g_autoptr (LaTensor) hf = la_audio_view (hn, f * fsl * D, 2, (int64_t[]) { fsl, D });
     g_autoptr (LaTensor) shift = la_audio_view (tmb, f * 2 * D, 1, (int64_t[]) { D });
     g_autoptr (LaTensor) scale = la_audio_view (tmb, f * 2 * D + D, 1, (int64_t[]) { D });
-    be->ops->layer_norm (be, hf, xf, NULL, NULL, 1e-5f);
-    be->ops->modulate (be, hf, hf, shift, scale);
+    la_layer_norm (be, hf, xf, NULL, NULL, 1e-5f);
+    la_modulate (be, hf, hf, shift, scale);
   }
   if (dbg) {
     g_autofree char *n = g_strdup_printf ("%s.adain_out", dbg_prefix);
@@ -365,25 +366,25 @@ la_audio_injector_apply_dbg (LaAudioInjector *a, int j, LaTensor *x, int n_frame
   g_autoptr (LaTensor) q = la_alloc (be, LA_DTYPE_F32, 2, x->shape);
   g_autoptr (LaTensor) k = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { F * ntok, D });
   g_autoptr (LaTensor) v = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { F * ntok, D });
-  be->ops->linear (be, q, hn, I->q_w, I->q_b);
-  be->ops->rms_norm (be, q, q, I->nq, 1e-6f);
-  be->ops->linear (be, k, tok, I->k_w, I->k_b);
-  be->ops->rms_norm (be, k, k, I->nk, 1e-6f);
-  be->ops->linear (be, v, tok, I->v_w, I->v_b);
+  la_linear (be, q, hn, I->q_w, I->q_b);
+  la_rms_norm (be, q, q, I->nq, 1e-6f);
+  la_linear (be, k, tok, I->k_w, I->k_b);
+  la_rms_norm (be, k, k, I->nk, 1e-6f);
+  la_linear (be, v, tok, I->v_w, I->v_b);
   const float sc = 1.0f / sqrtf ((float) (D / a->heads));
   for (int64_t f = 0; f < F; f++) {
     g_autoptr (LaTensor) qf = la_audio_view (q, f * fsl * D, 2, (int64_t[]) { fsl, D });
     g_autoptr (LaTensor) of = la_audio_view (hn, f * fsl * D, 2, (int64_t[]) { fsl, D });
     g_autoptr (LaTensor) kf = la_audio_view (k, f * ntok * D, 2, (int64_t[]) { ntok, D });
     g_autoptr (LaTensor) vf = la_audio_view (v, f * ntok * D, 2, (int64_t[]) { ntok, D });
-    be->ops->attention (be, of, qf, kf, vf, a->heads, sc, NULL);   /* hn reused as the output */
+    la_attention (be, of, qf, kf, vf, a->heads, sc, NULL);   /* hn reused as the output */
   }
-  be->ops->linear (be, q, hn, I->o_w, I->o_b);
+  la_linear (be, q, hn, I->o_w, I->o_b);
   if (dbg) {
     g_autofree char *n = g_strdup_printf ("%s.cross_attn_out", dbg_prefix);
     la_audio_dbg (be, dbg, n, q);
   }
-  be->ops->axpy (be, x, x, 1.0f, q);
+  la_axpy (be, x, x, 1.0f, q);
   return la_backend_sync (be, error);
 }
 

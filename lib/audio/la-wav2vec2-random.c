@@ -3,7 +3,7 @@
  * as the golden generator: matrices N(0, 1/fan_in), norm weights 1 + N(0, 0.01),
  * biases N(0, 0.01); weight_g U[0.5, 1.5), weight_v N(0, 1).
  */
-#include "liveavatar/la-audio.h"
+#include "la-audio.h"
 #include "liveavatar/la-error.h"
 #include <glib/gstdio.h>
 #include <math.h>

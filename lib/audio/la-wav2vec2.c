@@ -9,9 +9,10 @@
  *   h_l = h + Attn(LN1(h)); h_l += W2·GELU(W1·LN2(h_l))   pre-LN layers
  *   hidden states = [h0, h1 .. h_{L-1}, LN_final(h_L)]   only the last one normed
  */
-#include "liveavatar/la-audio.h"
+#include "la-audio.h"
 #include "la-audio-private.h"
 #include "la-json.h"
+#include "la-ops.h"
 #include <math.h>
 #include <string.h>
 
@@ -552,10 +553,10 @@ la_wav2vec2_forward (LaWav2Vec2 *m, const LaTensor *input_values, LaCheckpoint *
   /* Feature encoder, [T_i, C_i] time-major. */
   int64_t s0[2] = { N, 1 };
   LaTensor *cur = la_audio_view (input_values, 0, 2, s0);
-  if (input_values->device != LA_DEVICE_CPU || be->device != LA_DEVICE_CPU) {
+  if (input_values->device != LA_DEVICE_CPU || la_backend_get_device (be) != LA_DEVICE_CPU) {
     /* upload (or stay) on the backend */
     LaTensor *up = la_alloc (be, LA_DTYPE_F32, 2, s0);
-    be->ops->copy (be, up, cur);
+    la_copy (be, up, cur);
     la_tensor_unref (cur);
     cur = up;
   }
@@ -564,11 +565,11 @@ la_wav2vec2_forward (LaWav2Vec2 *m, const LaTensor *input_values, LaCheckpoint *
     t = (t - c->conv_kernel[i]) / c->conv_stride[i] + 1;
     int64_t ys[2] = { t, c->conv_dim[i] };
     LaTensor *y = la_alloc (be, LA_DTYPE_F32, 2, ys);
-    be->ops->conv1d (be, y, cur, m->conv_w[i], m->conv_b[i], c->conv_stride[i], 0, 0, FALSE, 1, FALSE);
+    la_conv1d (be, y, cur, m->conv_w[i], m->conv_b[i], c->conv_stride[i], 0, 0, FALSE, 1, FALSE);
     g_snprintf (name, sizeof name, "feature_encoder.conv%d.conv_out", i);
     la_audio_dbg (be, dbg, name, y);
-    be->ops->layer_norm (be, y, y, m->conv_ln_w[i], m->conv_ln_b[i], (float) c->eps);
-    be->ops->unary (be, LA_UNARY_GELU_ERF, y, y);
+    la_layer_norm (be, y, y, m->conv_ln_w[i], m->conv_ln_b[i], (float) c->eps);
+    la_unary (be, LA_UNARY_GELU_ERF, y, y);
     g_snprintf (name, sizeof name, "feature_encoder.conv%d.out", i);
     la_audio_dbg (be, dbg, name, y);
     la_tensor_unref (cur);
@@ -576,11 +577,11 @@ la_wav2vec2_forward (LaWav2Vec2 *m, const LaTensor *input_values, LaCheckpoint *
   }
 
   /* Feature projection. */
-  be->ops->layer_norm (be, cur, cur, m->fp_ln_w, m->fp_ln_b, (float) c->eps);
+  la_layer_norm (be, cur, cur, m->fp_ln_w, m->fp_ln_b, (float) c->eps);
   la_audio_dbg (be, dbg, "feature_projection.layer_norm_out", cur);
   int64_t th[2] = { T, H };
   g_autoptr (LaTensor) proj = la_alloc (be, LA_DTYPE_F32, 2, th);
-  be->ops->linear (be, proj, cur, m->fp_w, m->fp_b);
+  la_linear (be, proj, cur, m->fp_w, m->fp_b);
   la_tensor_unref (cur);
   la_audio_dbg (be, dbg, "feature_projection.out", proj);
 
@@ -589,17 +590,17 @@ la_wav2vec2_forward (LaWav2Vec2 *m, const LaTensor *input_values, LaCheckpoint *
   const int64_t Tpc = T + 2 * (K / 2) - K + 1;
   int64_t pcs[2] = { Tpc, H };
   g_autoptr (LaTensor) pc = la_alloc (be, LA_DTYPE_F32, 2, pcs);
-  be->ops->conv1d (be, pc, proj, m->pos_w, m->pos_b, 1, K / 2, K / 2, FALSE, c->pos_groups, FALSE);
+  la_conv1d (be, pc, proj, m->pos_w, m->pos_b, 1, K / 2, K / 2, FALSE, c->pos_groups, FALSE);
   la_audio_dbg (be, dbg, "pos_conv_embed.conv_out", pc);
   g_autoptr (LaTensor) pc_head = la_audio_view (pc, 0, 2, th);   /* first T steps */
   g_autoptr (LaTensor) pos = la_alloc (be, LA_DTYPE_F32, 2, th);
-  be->ops->unary (be, LA_UNARY_GELU_ERF, pos, pc_head);
+  la_unary (be, LA_UNARY_GELU_ERF, pos, pc_head);
   la_audio_dbg (be, dbg, "pos_conv_embed.out", pos);
 
   int64_t hss[3] = { c->num_layers + 1, T, H };
   LaTensor *hs = la_alloc (be, LA_DTYPE_F32, 3, hss);
   g_autoptr (LaTensor) h0 = la_audio_view (hs, 0, 2, th);
-  be->ops->axpy (be, h0, proj, 1.0f, pos);
+  la_axpy (be, h0, proj, 1.0f, pos);
 
   /* Pre-LN transformer layers. */
   int64_t tf[2] = { T, c->intermediate_size };
@@ -614,30 +615,30 @@ la_wav2vec2_forward (LaWav2Vec2 *m, const LaTensor *input_values, LaCheckpoint *
     W2vLayer *L = &m->layers[l];
     g_autoptr (LaTensor) h = la_audio_view (hs, l * T * H, 2, th);
     g_autoptr (LaTensor) hn = la_audio_view (hs, (l + 1) * T * H, 2, th);
-    be->ops->layer_norm (be, a, h, L->ln1_w, L->ln1_b, (float) c->eps);
+    la_layer_norm (be, a, h, L->ln1_w, L->ln1_b, (float) c->eps);
     g_snprintf (name, sizeof name, "encoder.layers.%d.layer_norm_out", l);
     la_audio_dbg (be, dbg, name, a);
-    be->ops->linear (be, q, a, L->q_w, L->q_b);
-    be->ops->linear (be, k, a, L->k_w, L->k_b);
-    be->ops->linear (be, v, a, L->v_w, L->v_b);
-    be->ops->attention (be, att, q, k, v, c->num_heads, scale, NULL);
-    be->ops->linear (be, a, att, L->o_w, L->o_b);
+    la_linear (be, q, a, L->q_w, L->q_b);
+    la_linear (be, k, a, L->k_w, L->k_b);
+    la_linear (be, v, a, L->v_w, L->v_b);
+    la_attention (be, att, q, k, v, c->num_heads, scale, NULL);
+    la_linear (be, a, att, L->o_w, L->o_b);
     g_snprintf (name, sizeof name, "encoder.layers.%d.attention_out", l);
     la_audio_dbg (be, dbg, name, a);
-    be->ops->axpy (be, hn, h, 1.0f, a);
-    be->ops->layer_norm (be, a, hn, L->ln2_w, L->ln2_b, (float) c->eps);
+    la_axpy (be, hn, h, 1.0f, a);
+    la_layer_norm (be, a, hn, L->ln2_w, L->ln2_b, (float) c->eps);
     g_snprintf (name, sizeof name, "encoder.layers.%d.final_layer_norm_out", l);
     la_audio_dbg (be, dbg, name, a);
-    be->ops->linear (be, ff, a, L->ff1_w, L->ff1_b);
-    be->ops->unary (be, LA_UNARY_GELU_ERF, ff, ff);
-    be->ops->linear (be, a, ff, L->ff2_w, L->ff2_b);
+    la_linear (be, ff, a, L->ff1_w, L->ff1_b);
+    la_unary (be, LA_UNARY_GELU_ERF, ff, ff);
+    la_linear (be, a, ff, L->ff2_w, L->ff2_b);
     g_snprintf (name, sizeof name, "encoder.layers.%d.feed_forward_out", l);
     la_audio_dbg (be, dbg, name, a);
-    be->ops->axpy (be, hn, hn, 1.0f, a);
+    la_axpy (be, hn, hn, 1.0f, a);
   }
   g_autoptr (LaTensor) last = la_audio_view (hs, c->num_layers * T * H, 2, th);
   la_audio_dbg (be, dbg, "encoder.last_layer_out", last);
-  be->ops->layer_norm (be, last, last, m->enc_ln_w, m->enc_ln_b, (float) c->eps);
+  la_layer_norm (be, last, last, m->enc_ln_w, m->enc_ln_b, (float) c->eps);
   if (!la_backend_sync (be, error)) {
     la_tensor_unref (hs);
     return NULL;

@@ -12,10 +12,10 @@
 #include <math.h>
 #include <string.h>
 
+/* Nothing beyond the common part: every op runs to completion on the
+ * calling thread, so there is no queue to sync and no device state. */
 typedef struct {
   LaBackend parent;
-  GMutex lock;
-  GError *error;          /* sticky first error, reported by sync() */
 } LaCpuBackend;
 
 static LaTensor *
@@ -426,27 +426,10 @@ cpu_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, co
   g_free (col);
 }
 
-static gboolean
-cpu_sync (LaBackend *be, GError **error)
-{
-  LaCpuBackend *self = (LaCpuBackend *) be;
-  g_mutex_lock (&self->lock);
-  GError *e = g_steal_pointer (&self->error);
-  g_mutex_unlock (&self->lock);
-  if (e) {
-    g_propagate_error (error, e);
-    return FALSE;
-  }
-  return TRUE;
-}
-
 static void
 cpu_destroy (LaBackend *be)
 {
-  LaCpuBackend *self = (LaCpuBackend *) be;
-  g_clear_error (&self->error);
-  g_mutex_clear (&self->lock);
-  g_free (self);
+  g_free ((LaCpuBackend *) be);
 }
 
 static const LaBackendOps cpu_ops = {
@@ -468,7 +451,6 @@ static const LaBackendOps cpu_ops = {
   .conv1d = la_cpu_conv1d,
   .channel_rms_norm = la_cpu_channel_rms_norm, .copy4d = la_cpu_copy4d, .upsample2x = la_cpu_upsample2x, .latent_norm = la_cpu_latent_norm, .clamp = la_cpu_clamp,
   .rope = la_cpu_rope,
-  .sync = cpu_sync,
   .destroy = cpu_destroy,
 };
 
@@ -476,16 +458,13 @@ LaBackend *
 la_backend_cpu_new (int n_threads)
 {
   LaCpuBackend *self = g_new0 (LaCpuBackend, 1);
-  self->parent.ops = &cpu_ops;
-  self->parent.device = LA_DEVICE_CPU;
-  self->parent.ref_count = 1;
-  self->parent.n_threads = n_threads > 0 ? n_threads : (int) g_get_num_processors ();
+  la_backend_init (&self->parent, &cpu_ops, LA_DEVICE_CPU, 0,
+                   n_threads > 0 ? n_threads : (int) g_get_num_processors ());
   /* The loop threads' and OpenBLAS' counts are per process: the last CPU
    * backend created with an explicit count sets them. */
   if (n_threads > 0) {
     la_parallel_set_threads (n_threads);
     openblas_set_num_threads (n_threads);
   }
-  g_mutex_init (&self->lock);
   return &self->parent;
 }

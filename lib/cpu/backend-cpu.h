@@ -1,6 +1,6 @@
 /* backend-cpu.h — CPU backend internals shared by lib/cpu/ops-*.c. */
 #pragma once
-#include "liveavatar/la-backend.h"
+#include "la-backend-impl.h"
 
 /* Rows = all leading dims flattened; N = last dim. */
 static inline int64_t la_cpu_rows (const LaTensor *t) { return t->ndim ? la_tensor_numel (t) / t->shape[t->ndim - 1] : 1; }

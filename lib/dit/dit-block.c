@@ -16,6 +16,7 @@
  */
 #include <math.h>
 #include "dit-internal.h"
+#include "la-ops.h"
 
 void
 dit_scratch_init (DitScratch *s, LaBackend *be, int L, int D, int ffn, int n_frames)
@@ -56,7 +57,7 @@ modulate_frames (LaBackend *be, LaTensor *y, LaTensor *mod, int nf, int fsl, int
     g_autoptr (LaTensor) rows = dit_rows (y, (gint64) f * fsl, fsl);
     g_autoptr (LaTensor) sh = modvec (mod, f, i_shift, D);
     g_autoptr (LaTensor) sc = modvec (mod, f, i_scale, D);
-    be->ops->modulate (be, rows, rows, sh, sc);
+    la_modulate (be, rows, rows, sh, sc);
   }
 }
 
@@ -67,66 +68,65 @@ gated_add (LaBackend *be, LaTensor *x, LaTensor *y, LaTensor *mod, int nf, int f
   for (int f = 0; f < nf; f++) {
     g_autoptr (LaTensor) rows = dit_rows (y, (gint64) f * fsl, fsl);
     g_autoptr (LaTensor) g = modvec (mod, f, i_gate, D);
-    be->ops->binary (be, LA_BINARY_MUL, rows, rows, g);
+    la_binary (be, LA_BINARY_MUL, rows, rows, g);
   }
-  be->ops->binary (be, LA_BINARY_ADD, x, x, y);
+  la_binary (be, LA_BINARY_ADD, x, x, y);
 }
 
 void
 dit_block_forward (LaDitModel *m, int layer, LaTensor *x, const DitBlockArgs *a, DitScratch *s)
 {
   LaBackend *be = m->be;
-  const LaBackendOps *op = be->ops;
   const DitBlockW *w = &m->blocks[layer];
   int D = m->D, H = m->H, nf = a->n_frames, fsl = a->fsl;
   float eps = (float) m->cfg.eps, scale = (float) (1.0 / sqrt ((double) m->HD));
   gint64 L = x->shape[0];
 
   /* modulation + e0 (fp32, like the autocast region) */
-  op->binary (be, LA_BINARY_ADD, s->mod, a->e0, w->modulation);
+  la_binary (be, LA_BINARY_ADD, s->mod, a->e0, w->modulation);
 
   /* ---- self-attention ---- */
-  op->layer_norm (be, s->u, x, NULL, NULL, eps);
+  la_layer_norm (be, s->u, x, NULL, NULL, eps);
   modulate_frames (be, s->u, s->mod, nf, fsl, 0, 1, D);
-  op->linear (be, s->q, s->u, w->sq_w, w->sq_b);
-  op->rms_norm (be, s->q, s->q, w->snq, eps);
-  op->rope (be, s->q, s->q, a->freqs, H);
-  op->linear (be, s->k, s->u, w->sk_w, w->sk_b);
-  op->rms_norm (be, s->k, s->k, w->snk, eps);
+  la_linear (be, s->q, s->u, w->sq_w, w->sq_b);
+  la_rms_norm (be, s->q, s->q, w->snq, eps);
+  la_rope (be, s->q, s->q, a->freqs, H);
+  la_linear (be, s->k, s->u, w->sk_w, w->sk_b);
+  la_rms_norm (be, s->k, s->k, w->snk, eps);
   if (a->sink) {
     g_autoptr (LaTensor) ks = dit_rows (a->k_all, 0, a->Nc);
     g_autoptr (LaTensor) vs = dit_rows (a->v_all, 0, a->Nc);
-    op->copy (be, a->cond_k, s->k);                 /* stored without RoPE */
-    op->rope (be, ks, s->k, a->freqs, H);
-    op->linear (be, vs, s->u, w->sv_w, w->sv_b);
-    op->attention (be, s->attn, s->q, ks, vs, H, scale, NULL);
+    la_copy (be, a->cond_k, s->k);                 /* stored without RoPE */
+    la_rope (be, ks, s->k, a->freqs, H);
+    la_linear (be, vs, s->u, w->sv_w, w->sv_b);
+    la_attention (be, s->attn, s->q, ks, vs, H, scale, NULL);
   } else {
     g_autoptr (LaTensor) kslot = dit_rows (a->k_all, a->Nc + a->slot, L);
     g_autoptr (LaTensor) vslot = dit_rows (a->v_all, a->Nc + a->slot, L);
     g_autoptr (LaTensor) ksink = dit_rows (a->k_all, 0, a->Nc);
     g_autoptr (LaTensor) kk = dit_rows (a->k_all, 0, a->Nc + a->active);
     g_autoptr (LaTensor) vv = dit_rows (a->v_all, 0, a->Nc + a->active);
-    op->rope (be, kslot, s->k, a->freqs, H);
-    op->linear (be, vslot, s->u, w->sv_w, w->sv_b);
-    op->rope (be, ksink, a->cond_k, a->freqs_cond, H);  /* re-roped at the rolled position */
-    op->attention (be, s->attn, s->q, kk, vv, H, scale, NULL);
+    la_rope (be, kslot, s->k, a->freqs, H);
+    la_linear (be, vslot, s->u, w->sv_w, w->sv_b);
+    la_rope (be, ksink, a->cond_k, a->freqs_cond, H);  /* re-roped at the rolled position */
+    la_attention (be, s->attn, s->q, kk, vv, H, scale, NULL);
   }
-  op->linear (be, s->tmp, s->attn, w->so_w, w->so_b);
+  la_linear (be, s->tmp, s->attn, w->so_w, w->so_b);
   gated_add (be, x, s->tmp, s->mod, nf, fsl, 2, D);
 
   /* ---- text cross-attention (no mask: padded rows attended) ---- */
-  op->layer_norm (be, s->u, x, w->n3_w, w->n3_b, eps);
-  op->linear (be, s->q, s->u, w->cq_w, w->cq_b);
-  op->rms_norm (be, s->q, s->q, w->cnq, eps);
-  op->attention (be, s->attn, s->q, a->ctx_k, a->ctx_v, H, scale, NULL);
-  op->linear (be, s->tmp, s->attn, w->co_w, w->co_b);
-  op->binary (be, LA_BINARY_ADD, x, x, s->tmp);
+  la_layer_norm (be, s->u, x, w->n3_w, w->n3_b, eps);
+  la_linear (be, s->q, s->u, w->cq_w, w->cq_b);
+  la_rms_norm (be, s->q, s->q, w->cnq, eps);
+  la_attention (be, s->attn, s->q, a->ctx_k, a->ctx_v, H, scale, NULL);
+  la_linear (be, s->tmp, s->attn, w->co_w, w->co_b);
+  la_binary (be, LA_BINARY_ADD, x, x, s->tmp);
 
   /* ---- FFN ---- */
-  op->layer_norm (be, s->u, x, NULL, NULL, eps);
+  la_layer_norm (be, s->u, x, NULL, NULL, eps);
   modulate_frames (be, s->u, s->mod, nf, fsl, 3, 4, D);
-  op->linear (be, s->hid, s->u, w->f1_w, w->f1_b);
-  op->unary (be, LA_UNARY_GELU_TANH, s->hid, s->hid);
-  op->linear (be, s->tmp, s->hid, w->f2_w, w->f2_b);
+  la_linear (be, s->hid, s->u, w->f1_w, w->f1_b);
+  la_unary (be, LA_UNARY_GELU_TANH, s->hid, s->hid);
+  la_linear (be, s->tmp, s->hid, w->f2_w, w->f2_b);
   gated_add (be, x, s->tmp, s->mod, nf, fsl, 5, D);
 }

@@ -14,7 +14,7 @@
  * text_dim), so a generated config.json reads like the published one.
  */
 #include <string.h>
-#include "liveavatar/la-dit.h"
+#include "la-dit.h"
 #include "liveavatar/la-error.h"
 #include "la-json.h"
 

@@ -1,6 +1,6 @@
 /* dit-internal.h — shared between the lib/dit files (not installed). */
 #pragma once
-#include "liveavatar/la-dit.h"
+#include "la-dit.h"
 #include "liveavatar/la-error.h"
 #include "audio/la-dit-audio.h"
 

@@ -8,7 +8,7 @@
  * pages handed back — so at any moment the process holds the resident
  * weights so far plus one tensor in flight, never a merged checkpoint. */
 #include <string.h>
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 #include <liveavatar/la-error.h>
 
 LaDitModel *

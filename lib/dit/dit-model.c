@@ -11,6 +11,7 @@
 #include "dit-internal.h"
 #include "la-rng.h"
 #include "la-synth.h"
+#include "la-ops.h"
 
 /* Requires `name` with `shape`, returns its resident copy (la-weights.h)
  * viewed as [rows, cols] when cols > 0 (else with its own shape); linear:

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 #include "dit-internal.h"
+#include "la-ops.h"
 
 #define N_STEPS 4
 
@@ -42,8 +43,8 @@ struct _LaDitSession {
   DitRopeGroup g_ref, g_mot[3];
   float timesteps[N_STEPS], sigmas[N_STEPS + 1];
   GRand *rng;
-  GArray *d_queue;
-  LaTensor *first_latent;                        /* [C, 1, h, w] for the sink refresh */                               /* d values for the next calls (replay) */
+  GArray *d_queue;                               /* d values for the next calls (replay) */
+  LaTensor *first_latent;                        /* [C, 1, h, w] for the sink refresh */
   gint64 blocks_done;
   LaDitDumpFunc dump;
   gpointer dump_user;
@@ -97,13 +98,6 @@ dump (LaDitSession *s, const char *name, const LaTensor *t)
     s->dump (name, t, s->dump_user);
 }
 
-void
-la_dit_session_set_dump (LaDitSession *s, LaDitDumpFunc fn, gpointer user)
-{
-  s->dump = fn;
-  s->dump_user = user;
-}
-
 /* Accepts [C, T, h, w] or [1, C, T, h, w]; returns the 4-D host f32 view/copy. */
 static LaTensor *
 latent4 (LaBackend *be, const LaTensor *t, const char *what, int C, int T, int h, int w, GError **error)
@@ -123,7 +117,7 @@ latent4 (LaBackend *be, const LaTensor *t, const char *what, int C, int T, int h
   }
   int64_t s4[4] = { C, t->shape[off + 1], h, w };
   LaTensor *h32 = la_tensor_new (LA_DTYPE_F32, 4, s4);
-  be->ops->copy (be, h32, t);
+  la_copy (be, h32, t);
   return h32;
 }
 
@@ -134,7 +128,6 @@ static void
 time_embed (LaDitSession *s, float t, int n, LaTensor *e, LaTensor *e0)
 {
   LaDitModel *m = s->m;
-  const LaBackendOps *op = s->be->ops;
   int fd = m->cfg.freq_dim, half = fd / 2;
   float *f = la_tensor_f32 (s->h_feat);
   for (int k = 0; k < half; k++) {
@@ -147,12 +140,12 @@ time_embed (LaDitSession *s, float t, int n, LaTensor *e, LaTensor *e0)
   g_autoptr (LaTensor) hf = dit_rows (s->h_feat, 0, n);
   g_autoptr (LaTensor) bf = dit_rows (s->feat, 0, n);
   g_autoptr (LaTensor) tmp = dit_rows (s->tmpD, 0, n);
-  op->copy (s->be, bf, hf);
-  op->linear (s->be, tmp, bf, m->tm0_w, m->tm0_b);
-  op->unary (s->be, LA_UNARY_SILU, tmp, tmp);
-  op->linear (s->be, e, tmp, m->tm2_w, m->tm2_b);
-  op->unary (s->be, LA_UNARY_SILU, tmp, e);
-  op->linear (s->be, e0, tmp, m->tp_w, m->tp_b);
+  la_copy (s->be, bf, hf);
+  la_linear (s->be, tmp, bf, m->tm0_w, m->tm0_b);
+  la_unary (s->be, LA_UNARY_SILU, tmp, tmp);
+  la_linear (s->be, e, tmp, m->tm2_w, m->tm2_b);
+  la_unary (s->be, LA_UNARY_SILU, tmp, e);
+  la_linear (s->be, e0, tmp, m->tp_w, m->tp_b);
 }
 
 static gboolean
@@ -172,14 +165,14 @@ text_embed (LaDitSession *s, const LaTensor *context, GError **error)
   int64_t sh[2] = { c->text_len, c->text_dim };
   g_autoptr (LaTensor) hctx = la_tensor_new (LA_DTYPE_F32, 2, sh);
   g_autoptr (LaTensor) top = dit_rows (hctx, 0, context->shape[0]);
-  be->ops->copy (be, top, context);
+  la_copy (be, top, context);
   g_autoptr (LaTensor) bctx = la_alloc (be, LA_DTYPE_F32, 2, sh);
-  be->ops->copy (be, bctx, hctx);
+  la_copy (be, bctx, hctx);
   g_autoptr (LaTensor) h1 = dit_alloc2 (be, c->text_len, s->D);
   g_autoptr (LaTensor) ctx = dit_alloc2 (be, c->text_len, s->D);
-  be->ops->linear (be, h1, bctx, m->te0_w, m->te0_b);
-  be->ops->unary (be, LA_UNARY_GELU_TANH, h1, h1);
-  be->ops->linear (be, ctx, h1, m->te2_w, m->te2_b);
+  la_linear (be, h1, bctx, m->te0_w, m->te0_b);
+  la_unary (be, LA_UNARY_GELU_TANH, h1, h1);
+  la_linear (be, ctx, h1, m->te2_w, m->te2_b);
   dump (s, "context_emb", ctx);
   for (int l = 0; l < c->num_layers; l++) {
     const DitBlockW *w = &m->blocks[l];
@@ -187,9 +180,9 @@ text_embed (LaDitSession *s, const LaTensor *context, GError **error)
       s->ctx_k[l] = dit_alloc2 (be, c->text_len, s->D);
       s->ctx_v[l] = dit_alloc2 (be, c->text_len, s->D);
     }
-    be->ops->linear (be, s->ctx_k[l], ctx, w->ck_w, w->ck_b);
-    be->ops->rms_norm (be, s->ctx_k[l], s->ctx_k[l], w->cnk, (float) c->eps);
-    be->ops->linear (be, s->ctx_v[l], ctx, w->cv_w, w->cv_b);
+    la_linear (be, s->ctx_k[l], ctx, w->ck_w, w->ck_b);
+    la_rms_norm (be, s->ctx_k[l], s->ctx_k[l], w->cnk, (float) c->eps);
+    la_linear (be, s->ctx_v[l], ctx, w->cv_w, w->cv_b);
   }
   return TRUE;
 }
@@ -201,7 +194,6 @@ embed_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion,
 {
   LaDitModel *m = s->m;
   LaBackend *be = s->be;
-  const LaBackendOps *op = be->ops;
   int C = m->cfg.in_dim, h = s->p.lat_h, w = s->p.lat_w;
   int ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
   g_autoptr (LaTensor) ref = latent4 (be, ref_latent, "ref_latent", C, 1, h, w, error);
@@ -229,10 +221,10 @@ embed_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion,
     g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
     dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, h, w, 1, ph, pw);
     g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    op->copy (be, bp, hp);
+    la_copy (be, bp, hp);
     g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
-    op->linear (be, rows, bp, m->pe_w, m->pe_b);
-    op->binary (be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
+    la_linear (be, rows, bp, m->pe_w, m->pe_b);
+    la_binary (be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
     off = s->fsl;
   }
   /* FramePack buckets, oldest first in time: 4x = M[0:16], 2x = M[16:18], post = M[18] */
@@ -251,10 +243,10 @@ embed_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion,
     g_autoptr (LaTensor) hp = la_tensor_new (LA_DTYPE_F32, 2, sp);
     dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (sub), C, tn[b], h, w, k[0], k[1], k[2]);
     g_autoptr (LaTensor) bp = la_alloc (be, LA_DTYPE_F32, 2, sp);
-    op->copy (be, bp, hp);
+    la_copy (be, bp, hp);
     g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, off, ntok);
-    op->linear (be, rows, bp, m->fp_w[b], m->fp_b[b]);
-    op->binary (be, LA_BINARY_ADD, rows, rows, m->tcm[2]);
+    la_linear (be, rows, bp, m->fp_w[b], m->fp_b[b]);
+    la_binary (be, LA_BINARY_ADD, rows, rows, m->tcm[2]);
     off += ntok;
   }
   g_assert (off == s->Nc);
@@ -270,7 +262,7 @@ sink_freqs (LaDitSession *s, gint64 ref_t, LaTensor *host, LaTensor *dev)
   int n = dit_rope_fill_group (f, s->HD, &s->g_ref);
   for (int b = 0; b < 3; b++)
     n += dit_rope_fill_group (f + (gint64) n * s->HD, s->HD, &s->g_mot[b]);
-  s->be->ops->copy (s->be, dev, host);
+  la_copy (s->be, dev, host);
 }
 
 static void
@@ -284,8 +276,8 @@ cache_alloc (LaDitSession *s, DitCache *c)
     c->k_all[l] = dit_alloc2 (s->be, s->Nc + s->C, s->D);
     c->v_all[l] = dit_alloc2 (s->be, s->Nc + s->C, s->D);
     c->cond_k[l] = dit_alloc2 (s->be, s->Nc, s->D);
-    s->be->ops->fill (s->be, c->k_all[l], 0);
-    s->be->ops->fill (s->be, c->v_all[l], 0);
+    la_fill (s->be, c->k_all[l], 0);
+    la_fill (s->be, c->v_all[l], 0);
   }
 }
 
@@ -351,8 +343,8 @@ prefill_all (LaDitSession *s, GError **error)
     for (int l = 0; holds (s, i) && l < s->m->cfg.num_layers; l++) {
       g_autoptr (LaTensor) v0 = dit_rows (s->cache[first].v_all[l], 0, s->Nc);
       g_autoptr (LaTensor) vi = dit_rows (s->cache[i].v_all[l], 0, s->Nc);
-      s->be->ops->copy (s->be, s->cache[i].cond_k[l], s->cache[first].cond_k[l]);
-      s->be->ops->copy (s->be, vi, v0);
+      la_copy (s->be, s->cache[i].cond_k[l], s->cache[first].cond_k[l]);
+      la_copy (s->be, vi, v0);
     }
   return la_backend_sync (s->be, error);
 }
@@ -492,10 +484,10 @@ la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent, const 
     g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
     dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, s->p.lat_h, s->p.lat_w, 1, ph, pw);
     g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    s->be->ops->copy (s->be, bp, hp);
+    la_copy (s->be, bp, hp);
     g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
-    s->be->ops->linear (s->be, rows, bp, m->pe_w, m->pe_b);
-    s->be->ops->binary (s->be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
+    la_linear (s->be, rows, bp, m->pe_w, m->pe_b);
+    la_binary (s->be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
   } else if (!embed_sink (s, ref_latent, motion_latents, error))
     return FALSE;
   return prefill_all (s, error);
@@ -510,7 +502,7 @@ la_dit_session_sink_call (LaDitSession *s, int cache, GError **error)
     return FALSE;
   }
   LaBackend *be = s->be;
-  be->ops->copy (be, s->xs, s->sink_tokens);
+  la_copy (be, s->xs, s->sink_tokens);
   DitBlockArgs a = { 0 };
   a.n_frames = 1;
   a.fsl = s->Nc;
@@ -541,7 +533,6 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
 {
   LaDitModel *m = s->m;
   LaBackend *be = s->be;
-  const LaBackendOps *op = be->ops;
   const LaDitConfig *c = &m->cfg;
   int F = s->F, D = s->D, ph = c->patch_size[1], pw = c->patch_size[2], h = s->p.lat_h, w = s->p.lat_w;
   if (!holds (s, cache) || n < 0 || d < 4 || d > 30) {
@@ -569,7 +560,7 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   }
   {
     g_autoptr (LaTensor) ha = la_tensor_new (LA_DTYPE_F32, 3, audio->shape);
-    op->copy (be, ha, audio);
+    la_copy (be, ha, audio);
     const float *src = la_tensor_f32 (ha);
     float *dst = la_tensor_f32 (s->audio_in);
     for (gint64 r = 0; r < (gint64) Lw * c->audio_dim; r++) {
@@ -595,13 +586,11 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   dump (s, "audio_encoder.out_local", a_tok);
 
   /* ---- tokens: patch_embedding + cond_encoder bias + trainable_cond_mask[0] ---- */
-  int Kp = c->in_dim * ph * pw;
   dit_patchify (la_tensor_f32 (s->h_patches), la_tensor_f32 (hx), c->in_dim, F, h, w, 1, ph, pw);
-  op->copy (be, s->patches, s->h_patches);
-  (void) Kp;
-  op->linear (be, s->x, s->patches, m->pe_w, m->pe_b);
-  op->binary (be, LA_BINARY_ADD, s->x, s->x, m->cond_b);
-  op->binary (be, LA_BINARY_ADD, s->x, s->x, m->tcm[0]);
+  la_copy (be, s->patches, s->h_patches);
+  la_linear (be, s->x, s->patches, m->pe_w, m->pe_b);
+  la_binary (be, LA_BINARY_ADD, s->x, s->x, m->cond_b);
+  la_binary (be, LA_BINARY_ADD, s->x, s->x, m->tcm[0]);
 
   /* ---- time embedding, e [F, D], e0 [F, 6, D] ---- */
   {
@@ -619,7 +608,7 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
     dit_rope_group_grid (&g, F, fl, s->gh, s->gh, s->gw, s->gw);
     dit_rope_fill_group (la_tensor_f32 (s->h_freqs), s->HD, &g);
     dit_rope_group_clear (&g);
-    op->copy (be, s->freqs, s->h_freqs);
+    la_copy (be, s->freqs, s->h_freqs);
     gint64 R = MAX (0, n - (DIT_REF_TIME - d));
     sink_freqs (s, DIT_REF_TIME + R, s->h_freqs_cond, s->freqs_cond);
   }
@@ -669,16 +658,16 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   for (int f = 0; f < F; f++) {
     g_autoptr (LaTensor) hm_f = dit_view (s->head_mod, (gint64) f * 2 * D, 2, (int64_t[]) { 2, D });
     g_autoptr (LaTensor) e_f = dit_rows (s->e, f, 1);
-    op->binary (be, LA_BINARY_ADD, hm_f, m->hm, e_f);
+    la_binary (be, LA_BINARY_ADD, hm_f, m->hm, e_f);
   }
-  op->layer_norm (be, s->sc_step.u, s->x, NULL, NULL, (float) c->eps);
+  la_layer_norm (be, s->sc_step.u, s->x, NULL, NULL, (float) c->eps);
   for (int f = 0; f < F; f++) {
     g_autoptr (LaTensor) rows = dit_rows (s->sc_step.u, (gint64) f * s->fsl, s->fsl);
     g_autoptr (LaTensor) sh = dit_view (s->head_mod, (gint64) f * 2 * D, 1, (int64_t[]) { D });
     g_autoptr (LaTensor) sc = dit_view (s->head_mod, (gint64) f * 2 * D + D, 1, (int64_t[]) { D });
-    op->modulate (be, rows, rows, sh, sc);
+    la_modulate (be, rows, rows, sh, sc);
   }
-  op->linear (be, s->head_o, s->sc_step.u, m->hh_w, m->hh_b);
+  la_linear (be, s->head_o, s->sc_step.u, m->hh_w, m->hh_b);
   dump (s, "head.out", s->head_o);
   if (!la_backend_sync (be, error))
     return NULL;
@@ -701,6 +690,21 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   return v;
 }
 
+/* The one step loop: the sequential generate_block, every TPP stage and
+ * every stage worker run their steps of a block through here. */
+gboolean
+la_dit_session_run_steps (LaDitSession *s, gint64 block, int first_step, int n_steps, const int *d_given,
+                          LaTensor *x, const LaTensor *audio, GError **error)
+{
+  int d[N_STEPS];
+  for (int i = 0; i < N_STEPS; i++)
+    d[i] = d_given ? d_given[i] : la_dit_session_next_d (s);
+  for (int i = first_step; i < first_step + n_steps; i++)
+    if (!la_dit_session_denoise_step (s, i, x, audio, block * s->F, d[i], error))
+      return FALSE;
+  return TRUE;
+}
+
 LaTensor *
 la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaTensor *audio, GError **error)
 {
@@ -708,17 +712,13 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
   g_autoptr (LaTensor) x = latent4 (s->be, noise, "noise", c->in_dim, s->F, s->p.lat_h, s->p.lat_w, error);
   if (!x)
     return NULL;
-  gint64 n = s->blocks_done * s->F;
   gint64 blocks_per_clip = s->p.infer_frames / 4 / s->F;
   if (s->p.refresh_sink_at_clip1 && s->blocks_done == blocks_per_clip && s->first_latent &&
       !la_dit_session_refresh_sink (s, s->first_latent, NULL, error))
     return NULL;
   float *xp = la_tensor_f32 (x);
-  for (int i = 0; i < N_STEPS; i++) {
-    int d = la_dit_session_next_d (s);
-    if (!la_dit_session_denoise_step (s, i, x, audio, n, d, error))
-      return NULL;
-  }
+  if (!la_dit_session_run_steps (s, s->blocks_done, 0, N_STEPS, NULL, x, audio, error))
+    return NULL;
   if (s->blocks_done == 0 && s->p.refresh_sink_at_clip1) {
     gint64 C = x->shape[0], T = x->shape[1], hw = x->shape[2] * x->shape[3];
     s->first_latent = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { C, 1, x->shape[2], x->shape[3] });
@@ -727,12 +727,6 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
   }
   s->blocks_done++;
   return la_tensor_ref (x);
-}
-
-void
-la_dit_session_set_refresh_at_clip1 (LaDitSession *s, gboolean on)
-{
-  s->p.refresh_sink_at_clip1 = on;
 }
 
 LaTensor *
@@ -750,12 +744,6 @@ la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *
   if (!strcmp (what, "v"))
     return dit_rows (c->v_all[layer], s->Nc, s->C);
   return NULL;
-}
-
-int
-la_dit_session_sink_tokens (LaDitSession *s)
-{
-  return s->Nc;
 }
 
 gint64

@@ -5,6 +5,7 @@
  * weight [D, C, kt, kh, kw]). */
 #include <string.h>
 #include "dit-internal.h"
+#include "la-ops.h"
 
 LaTensor *
 dit_view (const LaTensor *t, gint64 off, int ndim, const int64_t *shape)
@@ -55,6 +56,6 @@ LaTensor *
 dit_to_host (LaBackend *be, const LaTensor *t)
 {
   LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-  be->ops->copy (be, h, t);
+  la_copy (be, h, t);
   return h;
 }

@@ -10,11 +10,11 @@
  * never in the bundle, which is read-only once loaded. */
 #pragma once
 #include "liveavatar/liveavatar.h"
-#include "liveavatar/la-dit.h"
-#include "liveavatar/la-vae.h"
+#include "la-dit.h"
+#include "la-vae.h"
 #include "liveavatar/la-image.h"
-#include "liveavatar/la-text.h"
-#include "liveavatar/la-audio.h"
+#include "la-text.h"
+#include "la-audio.h"
 
 enum { LA_MODEL_PART_DIT, LA_MODEL_PART_VAE, LA_MODEL_PART_T5, LA_MODEL_PART_WAV2VEC2, LA_MODEL_N_PARTS };
 

@@ -36,14 +36,14 @@ struct _LaSession {
   int width, height, lat_h, lat_w, z_dim, lat_per_block, blocks_per_clip;
   LaTensor *ref_lat, *mot_lat, *ctx;
   LaTensor *swap_ref, *swap_mot;    /* a new reference waiting for the next block (under lock) */
+  GBytes *ref_frame;                /* the last reference, resized and cropped to W x H (under lock) */
   gint64 swapped_at;                /* block of this stream where the reference was swapped, -1: none */
 
-  int n_stages;                     /* devices listed: > 1 (or a stage worker) runs the DiT steps as a TPP pipeline */
+  int n_stages;                     /* devices listed: one TPP pipeline stage each */
   char **stage_devices;             /* the list: "cpu" or "tcp://HOST:PORT" (a stage worker) */
 
   /* Per stream, owned by the engine thread (with TPP, the decoder and the
    * frame counters belong to the pipeline's output thread). */
-  LaDitSession *ds;
   LaTpp *tpp;
   LaVaeDecoder *dec;
   LaAudioLive *live;
@@ -107,7 +107,6 @@ static void
 stream_free (LaSession *s)
 {
   g_clear_pointer (&s->tpp, la_tpp_free);
-  g_clear_pointer (&s->ds, la_dit_session_free);
   g_clear_pointer (&s->dec, la_vae_decoder_free);
   g_clear_pointer (&s->live, la_audio_live_free);
   g_clear_pointer (&s->offline_pcm, g_array_unref);
@@ -119,7 +118,11 @@ static gboolean emit_block (LaSession *s, gint64 block, const LaTensor *lat, GEr
 static gboolean
 tpp_output (gint64 block, const LaTensor *clean, gpointer user, GError **error)
 {
-  return emit_block (user, block, clean, error);
+  LaSession *s = user;
+  g_mutex_lock (&s->lock);
+  s->stats.ms_dit = la_tpp_get_block_dit_ms (s->tpp);
+  g_mutex_unlock (&s->lock);
+  return emit_block (s, block, clean, error);
 }
 
 /* Takes a pending reference swap (engine thread or reset); TRUE if there was one. */
@@ -173,23 +176,23 @@ stream_new (LaSession *s, GError **error)
       return FALSE;
   } else
     s->offline_pcm = g_array_new (FALSE, FALSE, sizeof (float));
-  if (s->n_stages > 1 || is_worker (s->stage_devices[0])) {
-    /* TPP: CPU stages are threads sharing the one CPU-bound model; the
-     * steps of a "tcp://" device run in that stage worker process. */
-    LaTppConfig cfg;
-    la_tpp_config_init (&cfg);
-    cfg.n_devices = s->n_stages;
-    cfg.model_digest = s->m->dit_digest;
-    for (int i = 0; i < s->n_stages; i++) {
-      gboolean remote = is_worker (s->stage_devices[i]);
-      cfg.devices[i].model = remote ? NULL : s->m->dit;
-      cfg.devices[i].remote = remote ? s->stage_devices[i] : NULL;
-    }
-    cfg.output = tpp_output;
-    cfg.output_user = s;
-    if (!(s->tpp = la_tpp_new (&cfg, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
-      return FALSE;
-  } else if (!(s->ds = la_dit_session_new (s->m->dit, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
+  /* One DiT path: the steps always run as a TPP pipeline, a single stage
+   * for one device (bit-identical to the sequential 4-cache loop, la-tpp.h),
+   * as whisper.cpp schedules even one backend.  CPU stages are threads
+   * sharing the one CPU-bound model; the steps of a "tcp://" device run in
+   * that stage worker process. */
+  LaTppConfig cfg;
+  la_tpp_config_init (&cfg);
+  cfg.n_devices = s->n_stages;
+  cfg.model_digest = s->m->dit_digest;
+  for (int i = 0; i < s->n_stages; i++) {
+    gboolean remote = is_worker (s->stage_devices[i]);
+    cfg.devices[i].model = remote ? NULL : s->m->dit;
+    cfg.devices[i].remote = remote ? s->stage_devices[i] : NULL;
+  }
+  cfg.output = tpp_output;
+  cfg.output_user = s;
+  if (!(s->tpp = la_tpp_new (&cfg, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
     return FALSE;
   s->block = 0;
   s->frame_index = 0;
@@ -266,7 +269,7 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   return TRUE;
 }
 
-/* Runs (or, with TPP, queues) the 4 denoising steps of the next block. */
+/* Queues the 4 denoising steps of the next block on the TPP pipeline. */
 static gboolean
 generate_block (LaSession *s, LaTensor *audio, GError **error)
 {
@@ -284,25 +287,14 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
   /* After a swap before clip 1, the clip-1 refresh must not bring back a
    * latent of the old reference: the sink stays the new image. */
   gboolean keep_new_sink = !swap && s->swapped_at >= 0 && s->p.sink_refresh && block == s->blocks_per_clip;
-  if (s->tpp) {
-    LaTppBlock b = { .noise = noise, .audio = audio };
-    if (swap || keep_new_sink) {
-      b.refresh = TRUE;
-      b.refresh_ref = s->ref_lat;
-      b.refresh_motion = swap ? s->mot_lat : NULL;
-    }
-    return la_tpp_push (s->tpp, &b, error);
+  LaTppBlock b = { .noise = noise, .audio = audio };
+  if (swap || keep_new_sink) {
+    b.refresh = TRUE;
+    b.refresh_ref = s->ref_lat;
+    b.refresh_motion = swap ? s->mot_lat : NULL;
   }
-  if (swap) {
-    if (!la_dit_session_refresh_sink (s->ds, s->ref_lat, s->mot_lat, error))
-      return FALSE;
-    la_dit_session_set_refresh_at_clip1 (s->ds, FALSE);
-  }
-  g_autoptr (LaTensor) lat = la_dit_session_generate_block (s->ds, noise, audio, error);
-  if (!lat)
-    return FALSE;
-  s->stats.ms_dit = (g_get_monotonic_time () - t0) / 1000.0;
-  if (!emit_block (s, block, lat, error))
+  /* Queues the block; emit_block runs on the pipeline's output thread. */
+  if (!la_tpp_push (s->tpp, &b, error))
     return FALSE;
   g_mutex_lock (&s->lock);
   s->stats.ms_block = (g_get_monotonic_time () - t0) / 1000.0;
@@ -354,11 +346,11 @@ skip_stale_block (LaSession *s, gsize chunk)
   return TRUE;
 }
 
-/* End of stream: with TPP, wait until the blocks in flight are out. */
+/* End of stream: wait until the blocks in flight are out. */
 static gboolean
 finish_stream (LaSession *s, GError **error)
 {
-  return !s->tpp || la_tpp_finish (s->tpp, error);
+  return la_tpp_finish (s->tpp, error);
 }
 
 /* ---- engine thread ---- */
@@ -571,9 +563,26 @@ encode_reference (LaSession *s, const guint8 *rgb, int w, int h, int stride, LaT
   g_autofree guint8 *packed = g_malloc ((gsize) w * h * 3);
   for (int y = 0; y < h; y++)
     memcpy (packed + (gsize) y * w * 3, rgb + (gsize) y * stride, (gsize) w * 3);
-  g_autofree guint8 *crop = la_image_resize_crop (packed, w, h, s->height, s->width, NULL, NULL);
+  guint8 *crop = la_image_resize_crop (packed, w, h, s->height, s->width, NULL, NULL);
+  g_autoptr (GBytes) frame = g_bytes_new_take (crop, (gsize) s->width * s->height * 3);
   g_autoptr (LaTensor) px = la_image_to_tensor (crop, s->width, s->height);
-  return la_vae_encode_session (s->m->vae, px, MOTION_FRAMES, FALSE, ref, mot, error);
+  if (!la_vae_encode_session (s->m->vae, px, MOTION_FRAMES, FALSE, ref, mot, error))
+    return FALSE;
+  /* The element shows this frame while idle: resized once, here. */
+  g_mutex_lock (&s->lock);
+  g_clear_pointer (&s->ref_frame, g_bytes_unref);
+  s->ref_frame = g_steal_pointer (&frame);
+  g_mutex_unlock (&s->lock);
+  return TRUE;
+}
+
+GBytes *
+la_session_get_reference_frame (LaSession *s)
+{
+  g_mutex_lock (&s->lock);
+  GBytes *b = s->ref_frame ? g_bytes_ref (s->ref_frame) : NULL;
+  g_mutex_unlock (&s->lock);
+  return b;
 }
 
 gboolean
@@ -645,7 +654,6 @@ la_session_new (const LaSessionParams *params, GError **error)
   start_thread (s);
   return s;
 fail:
-  g_prefix_error (error, "%s", "");
   la_session_free (s);
   return NULL;
 }
@@ -659,6 +667,7 @@ la_session_free (LaSession *s)
   stream_free (s);
   g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
   g_clear_pointer (&s->ref_lat, la_tensor_unref);
+  g_clear_pointer (&s->ref_frame, g_bytes_unref);
   g_clear_pointer (&s->mot_lat, la_tensor_unref);
   g_clear_pointer (&s->swap_ref, la_tensor_unref);
   g_clear_pointer (&s->swap_mot, la_tensor_unref);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <liveavatar/la-error.h>
 #include "la-text-private.h"
+#include "la-ops.h"
 
 typedef struct {
   LaTensor *norm1, *q, *k, *v, *o, *norm2, *gate, *fc1, *fc2;
@@ -264,7 +265,7 @@ la_t5_encode_full (LaT5Encoder *enc, const gint32 *ids, const gint32 *mask, int 
                 (const char *) enc->embedding->data + (size_t) ids[i] * D * esz,
                 enc->embedding->dtype, D);
   LaTensor *x = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { L, D });
-  be->ops->copy (be, x, x_host);
+  la_copy (be, x, x_host);
   la_tensor_unref (x_host);
 
   LaTensor *h = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { L, D });
@@ -287,29 +288,29 @@ la_t5_encode_full (LaT5Encoder *enc, const gint32 *ids, const gint32 *mask, int 
         for (int j = 0; j < L; j++)
           if (!mask[j])
             bh[hi * L + j] = -FLT_MAX;
-    be->ops->copy (be, bias, bias_host);
+    la_copy (be, bias, bias_host);
 
     /* x = x + o(attn(norm1(x))) */
-    be->ops->rms_norm (be, h, x, b->norm1, c->eps);
-    be->ops->linear (be, q, h, b->q, NULL);
-    be->ops->linear (be, k, h, b->k, NULL);
-    be->ops->linear (be, v, h, b->v, NULL);
-    be->ops->attention (be, a, q, k, v, (int) H, 1.0f, bias);
-    be->ops->linear (be, y, a, b->o, NULL);
-    be->ops->binary (be, LA_BINARY_ADD, x, x, y);
+    la_rms_norm (be, h, x, b->norm1, c->eps);
+    la_linear (be, q, h, b->q, NULL);
+    la_linear (be, k, h, b->k, NULL);
+    la_linear (be, v, h, b->v, NULL);
+    la_attention (be, a, q, k, v, (int) H, 1.0f, bias);
+    la_linear (be, y, a, b->o, NULL);
+    la_binary (be, LA_BINARY_ADD, x, x, y);
 
     /* x = x + fc2(fc1(norm2(x)) * gelu_tanh(gate(norm2(x)))) */
-    be->ops->rms_norm (be, h, x, b->norm2, c->eps);
-    be->ops->linear (be, g, h, b->gate, NULL);
-    be->ops->unary (be, LA_UNARY_GELU_TANH, g, g);
-    be->ops->linear (be, f, h, b->fc1, NULL);
-    be->ops->binary (be, LA_BINARY_MUL, f, f, g);
-    be->ops->linear (be, y, f, b->fc2, NULL);
-    be->ops->binary (be, LA_BINARY_ADD, x, x, y);
+    la_rms_norm (be, h, x, b->norm2, c->eps);
+    la_linear (be, g, h, b->gate, NULL);
+    la_unary (be, LA_UNARY_GELU_TANH, g, g);
+    la_linear (be, f, h, b->fc1, NULL);
+    la_binary (be, LA_BINARY_MUL, f, f, g);
+    la_linear (be, y, f, b->fc2, NULL);
+    la_binary (be, LA_BINARY_ADD, x, x, y);
     if (hook)
       hook (l, x, user_data);
   }
-  be->ops->rms_norm (be, x, x, enc->norm, c->eps);
+  la_rms_norm (be, x, x, enc->norm, c->eps);
 
   LaTensor *tmp[] = { h, y, q, k, v, a, g, f, bias, bias_host };
   for (guint i = 0; i < G_N_ELEMENTS (tmp); i++)

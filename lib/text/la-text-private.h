@@ -1,6 +1,6 @@
 /* la-text-private.h — helpers shared inside lib/text. */
 #pragma once
-#include <liveavatar/la-text.h>
+#include "la-text.h"
 
 G_BEGIN_DECLS
 

@@ -24,6 +24,7 @@ typedef struct {
   int        d[LA_TPP_STEPS];
   gboolean   refresh;
   LaTensor  *refresh_ref, *refresh_motion;   /* NULL: stream's first frame / keep */
+  double     dit_s;            /* the stages' step time so far (in-process only, not on the wire) */
 } TppMsg;
 
 void tpp_msg_free (TppMsg *m);

@@ -45,6 +45,7 @@ struct _LaTpp {
   gboolean           eos_sent, eos_out, stopped;
   const LaTensor    *init_ref, *init_motion, *init_ctx;   /* valid during la_tpp_new only */
   gint64             t0_us;
+  double             block_dit_ms; /* dit_s of the block in the output callback */
   GArray            *events;
 };
 
@@ -130,6 +131,7 @@ run_dit (LaTpp *t, Stage *st, TppMsg *m, GError **error)
       return FALSE;
     /* the worker's own timings; the rest of the round trip is transfer */
     double t1 = now_s (t);
+    m->dit_s += ss;
     if (refresh)
       record_span (t, st->index, m->block, 'P', t1 - ss - rs, t1 - ss);
     record_span (t, st->index, m->block, 'S', refresh ? t1 - ss : t0, t1);
@@ -141,13 +143,10 @@ run_dit (LaTpp *t, Stage *st, TppMsg *m, GError **error)
       record (t, st->index, m->block, 'P', t0);
       t0 = now_s (t);
     }
-    int d[LA_TPP_STEPS];
-    for (int i = 0; i < LA_TPP_STEPS; i++)
-      d[i] = m->have_d ? m->d[i] : la_dit_session_next_d (st->session);
-    gint64 frame_n = m->block * t->p.frames_per_block;
-    for (int i = st->plan.first_step; i < st->plan.first_step + st->plan.n_steps; i++)
-      if (!la_dit_session_denoise_step (st->session, i, m->x, m->audio, frame_n, d[i], error))
-        return FALSE;
+    if (!la_dit_session_run_steps (st->session, m->block, st->plan.first_step, st->plan.n_steps,
+                                   m->have_d ? m->d : NULL, m->x, m->audio, error))
+      return FALSE;
+    m->dit_s += now_s (t) - t0;
   }
   if (t->cfg.fault_stage == st->index && t->cfg.fault_block == m->block) {
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "injected fault at block %" G_GINT64_FORMAT, m->block);
@@ -166,6 +165,7 @@ run_output (LaTpp *t, Stage *st, TppMsg *m, GError **error)
   double t0 = now_s (t);
   g_mutex_lock (&t->lock);
   gboolean discard = m->block < t->discard_below;
+  t->block_dit_ms = m->dit_s * 1000.0;
   g_mutex_unlock (&t->lock);
   if (!discard && t->cfg.output && !t->cfg.output (m->block, m->x, t->cfg.output_user, error))
     return FALSE;
@@ -624,6 +624,15 @@ la_tpp_step_session (LaTpp *t, int step)
       return t->st[k].session;
   }
   return NULL;
+}
+
+double
+la_tpp_get_block_dit_ms (LaTpp *t)
+{
+  g_mutex_lock (&t->lock);
+  double ms = t->block_dit_ms;
+  g_mutex_unlock (&t->lock);
+  return ms;
 }
 
 gint64

@@ -65,6 +65,6 @@ gboolean tw_done (TwMsg *m, const char *peer, GError **error);
 gboolean tw_send_error (GOutputStream *out, const GError *err, const char *peer, GCancellable *c, GError **error);
 
 /* The DiT session parameters that a stage needs (everything but the dump hook). */
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 void     tw_put_params (GByteArray *b, const LaDitSessionParams *p);
 void     tw_get_params (TwMsg *m, LaDitSessionParams *p);

@@ -149,7 +149,7 @@ typedef struct {
   char          *peer;
   char          *label;
   LaDitSession  *session;
-  int            first_step, n_steps, frames_per_block;
+  int            first_step, n_steps;
 } Conn;
 
 static gboolean
@@ -187,7 +187,6 @@ handle_init (Conn *k, TwMsg *m, GError **error)
                  p.lat_w, p.frames_per_block, p.infer_frames, p.motion_latent_frames, p.audio_prefix);
     return FALSE;
   }
-  k->frames_per_block = p.frames_per_block;
   k->session = la_dit_session_new (k->w->model, &p, ref, motion, ctx, error);
   return k->session != NULL;
 }
@@ -222,12 +221,9 @@ handle_block (Conn *k, TwMsg *m, GError **error)
   if (refresh && !la_dit_session_refresh_sink (k->session, ref, motion, error))
     return FALSE;
   gint64 t1 = g_get_monotonic_time ();
-  for (int i = 0; i < LA_TPP_STEPS; i++)
-    if (!have_d)
-      d[i] = la_dit_session_next_d (k->session);   /* replay the sequential generator (la-tpp.h) */
-  for (int i = k->first_step; i < k->first_step + k->n_steps; i++)
-    if (!la_dit_session_denoise_step (k->session, i, x, audio, block * k->frames_per_block, d[i], error))
-      return FALSE;
+  if (!la_dit_session_run_steps (k->session, block, k->first_step, k->n_steps, have_d ? d : NULL, x, audio,
+                                 error))
+    return FALSE;
   if (block == k->w->fault_block) {
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "injected fault at block %" G_GINT64_FORMAT, block);
     return FALSE;

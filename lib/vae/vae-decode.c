@@ -9,6 +9,7 @@
  * across calls until la_vae_decoder_reset().  Output is clamped to [-1, 1].
  */
 #include "vae-private.h"
+#include "la-ops.h"
 
 static const int STRIDE1[3] = { 1, 1, 1 };
 
@@ -72,18 +73,18 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
   dec->w = (int) w;
   LaTensor *z = la_alloc (be, LA_DTYPE_F32, 4, latents->shape);
   if (latents->dtype == LA_DTYPE_BF16) {
-    be->ops->copy (be, z, latents);   /* exact */
+    la_copy (be, z, latents);   /* exact */
     if (cfg->bf16_norm) {
       /* bf16 operands -> bf16 arithmetic: z / inv_std, round, + mean, round. */
-      be->ops->latent_norm (be, z, z, vae->zeros, vae->inv_std, FALSE);
+      la_latent_norm (be, z, z, vae->zeros, vae->inv_std, FALSE);
       vae_round_bf16 (be, z);
-      be->ops->latent_norm (be, z, z, vae->mean, vae->ones, FALSE);
+      la_latent_norm (be, z, z, vae->mean, vae->ones, FALSE);
       vae_round_bf16 (be, z);
     } else {
-      be->ops->latent_norm (be, z, z, vae->mean, vae->inv_std, FALSE);
+      la_latent_norm (be, z, z, vae->mean, vae->inv_std, FALSE);
     }
   } else {
-    be->ops->latent_norm (be, z, latents, vae->mean, vae->inv_std, FALSE);
+    la_latent_norm (be, z, latents, vae->mean, vae->inv_std, FALSE);
   }
   LaTensor *x = vae_conv (vae, &vae->conv2, z, 0, 0, STRIDE1, NULL);
   la_tensor_unref (z);
@@ -100,7 +101,7 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
   la_tensor_unref (x);
   LaTensor *out = vae_cat_frames (be, outs);
   g_ptr_array_unref (outs);
-  be->ops->clamp (be, out, out, -1.0f, 1.0f);
+  la_clamp (be, out, out, -1.0f, 1.0f);
   if (!la_backend_sync (be, error)) {
     la_tensor_unref (out);
     return NULL;
@@ -157,7 +158,7 @@ la_vae_decoder_prime (LaVaeDecoder *dec, const LaTensor *motion_latents, int n_p
   /* The reference's motion latents are f32 (holding bf16 values): their
    * de-normalisation is fp32 arithmetic, so a BF16 tensor is widened first. */
   LaTensor *m32 = la_alloc (be, LA_DTYPE_F32, 4, motion_latents->shape);
-  be->ops->copy (be, m32, motion_latents);
+  la_copy (be, m32, motion_latents);
   LaTensor *m = vae_slice_frames (be, m32, 0, n_prime);
   la_tensor_unref (m32);
   LaTensor *out = la_vae_decoder_decode (dec, m, error);
@@ -193,7 +194,7 @@ la_vae_frames_to_rgb8 (LaBackend *be, const LaTensor *frames, GError **error)
   }
   const int64_t F = frames->shape[1], H = frames->shape[2], W = frames->shape[3], P = H * W;
   LaTensor *host = la_tensor_new (LA_DTYPE_F32, 4, frames->shape);
-  be->ops->copy (be, host, frames);
+  la_copy (be, host, frames);
   if (!la_backend_sync (be, error)) {
     la_tensor_unref (host);
     return NULL;

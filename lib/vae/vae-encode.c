@@ -7,6 +7,7 @@
  * [mu | log_var], and mu is normalised: (mu − mean) · (1/std), fp32.
  */
 #include "vae-private.h"
+#include "la-ops.h"
 
 static const int STRIDE1[3] = { 1, 1, 1 };
 
@@ -45,18 +46,18 @@ la_vae_encode (LaVae *vae, const LaTensor *pixels, GError **error)
   /* mu = channels [0, z_dim); the log-variance half is discarded. */
   LaTensor *mu = vae_alloc4 (be, cfg->z_dim, total, ml->shape[2], ml->shape[3]);
   int64_t zo[4] = { 0, 0, 0, 0 }, cnt[4] = { cfg->z_dim, total, ml->shape[2], ml->shape[3] };
-  be->ops->copy4d (be, mu, zo, ml, zo, cnt);
+  la_copy4d (be, mu, zo, ml, zo, cnt);
   la_tensor_unref (ml);
   if (cfg->bf16_norm) {
     /* mu is the bf16 output of conv1 under autocast; (mu − mean)·inv_std is
      * bf16 arithmetic: rounded after the subtraction and after the product. */
     vae_round_bf16 (be, mu);
-    be->ops->latent_norm (be, mu, mu, vae->mean, vae->ones, TRUE);
+    la_latent_norm (be, mu, mu, vae->mean, vae->ones, TRUE);
     vae_round_bf16 (be, mu);
-    be->ops->latent_norm (be, mu, mu, vae->zeros, vae->inv_std, TRUE);
+    la_latent_norm (be, mu, mu, vae->zeros, vae->inv_std, TRUE);
     vae_round_bf16 (be, mu);
   } else {
-    be->ops->latent_norm (be, mu, mu, vae->mean, vae->inv_std, TRUE);
+    la_latent_norm (be, mu, mu, vae->mean, vae->inv_std, TRUE);
   }
   if (!la_backend_sync (be, error)) {
     la_tensor_unref (mu);
@@ -85,7 +86,7 @@ la_vae_encode_session (LaVae *vae, const LaTensor *ref_pixels, int motion_frames
   int64_t zo[4] = { 0, 0, 0, 0 }, c1[4] = { 3, 1, H, W };
   for (int t = 0; t < reps; t++) {
     int64_t yo[4] = { 0, t, 0, 0 };
-    be->ops->copy4d (be, rep, yo, ref_pixels, zo, c1);
+    la_copy4d (be, rep, yo, ref_pixels, zo, c1);
   }
   LaTensor *ref = NULL, *mot = NULL;
   if (single_gpu_ref) {

@@ -16,6 +16,7 @@
  */
 #include <math.h>
 #include "vae-private.h"
+#include "la-ops.h"
 
 static const int STRIDE1[3] = { 1, 1, 1 };
 
@@ -38,8 +39,8 @@ void
 vae_round_bf16 (LaBackend *be, LaTensor *t)
 {
   LaTensor *h = la_alloc (be, LA_DTYPE_BF16, t->ndim, t->shape);
-  be->ops->copy (be, h, t);
-  be->ops->copy (be, t, h);
+  la_copy (be, h, t);
+  la_copy (be, t, h);
   la_tensor_unref (h);
 }
 
@@ -49,7 +50,7 @@ vae_slice_frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n)
   LaTensor *y = vae_alloc4 (be, x->shape[0], n, x->shape[2], x->shape[3]);
   int64_t yo[4] = { 0, 0, 0, 0 }, xo[4] = { 0, t0, 0, 0 };
   int64_t cnt[4] = { x->shape[0], n, x->shape[2], x->shape[3] };
-  be->ops->copy4d (be, y, yo, x, xo, cnt);
+  la_copy4d (be, y, yo, x, xo, cnt);
   return y;
 }
 
@@ -66,7 +67,7 @@ vae_cat_frames (LaBackend *be, GPtrArray *parts)
     const LaTensor *y = parts->pdata[i];
     int64_t yo[4] = { 0, at, 0, 0 }, zo[4] = { 0, 0, 0, 0 };
     int64_t cnt[4] = { y->shape[0], y->shape[1], y->shape[2], y->shape[3] };
-    be->ops->copy4d (be, out, yo, y, zo, cnt);
+    la_copy4d (be, out, yo, y, zo, cnt);
     at += y->shape[1];
   }
   return out;
@@ -88,21 +89,21 @@ vae_conv (LaVae *vae, const VaeConv *cv, LaTensor *x, int ph, int pw, const int 
   if (front || ph || pw) {
     in = vae_alloc4 (be, C, front + T, H + 2 * ph, W + 2 * pw);
     if (ph || pw)
-      be->ops->fill (be, in, 0.0f);
+      la_fill (be, in, 0.0f);
     int64_t yo[4] = { 0, front, ph, pw }, zo[4] = { 0, 0, 0, 0 }, cnt[4] = { C, T, H, W };
-    be->ops->copy4d (be, in, yo, x, zo, cnt);
+    la_copy4d (be, in, yo, x, zo, cnt);
     if (front) {
       int64_t yc[4] = { 0, 0, ph, pw }, cc[4] = { C, front, H, W };
-      be->ops->copy4d (be, in, yc, cache->t, zo, cc);
+      la_copy4d (be, in, yc, cache->t, zo, cc);
       /* New cache = last `front` frames of [cache ++ x]. */
       int64_t xo[4] = { 0, T, ph, pw };
-      be->ops->copy4d (be, cache->t, zo, in, xo, cc);
+      la_copy4d (be, cache->t, zo, in, xo, cc);
     }
   }
   const int64_t Ti = front + T, Hi = H + 2 * ph, Wi = W + 2 * pw;
   LaTensor *y = vae_alloc4 (be, cv->w->shape[0], (Ti - kt) / stride[0] + 1,
                             (Hi - kh) / stride[1] + 1, (Wi - kw) / stride[2] + 1);
-  be->ops->conv3d (be, y, in, cv->w, cv->b, stride);
+  la_conv3d (be, y, in, cv->w, cv->b, stride);
   if (in != x)
     la_tensor_unref (in);
   return y;
@@ -113,9 +114,9 @@ vae_norm_silu (LaVae *vae, const LaTensor *x, const LaTensor *gamma, gboolean si
 {
   LaBackend *be = vae->be;
   LaTensor *y = la_alloc (be, LA_DTYPE_F32, x->ndim, x->shape);
-  be->ops->channel_rms_norm (be, y, x, gamma, 1e-12f);
+  la_channel_rms_norm (be, y, x, gamma, 1e-12f);
   if (silu)
-    be->ops->unary (be, LA_UNARY_SILU, y, y);
+    la_unary (be, LA_UNARY_SILU, y, y);
   return y;
 }
 
@@ -127,7 +128,7 @@ slot (LaVae *vae, VaeState *st, int64_t c, int64_t frames, int64_t h, int64_t w)
   VaeSlot *s = &st->slots[st->idx++];
   if (!s->t) {
     s->t = vae_alloc4 (vae->be, c, frames, h, w);
-    vae->be->ops->fill (vae->be, s->t, 0.0f);
+    la_fill (vae->be, s->t, 0.0f);
   }
   return s;
 }
@@ -146,7 +147,7 @@ res_forward (LaVae *vae, VaeModule *m, LaTensor *x, VaeState *st)
   la_tensor_unref (u);
   u = vae_conv (vae, &m->conv1, t, 1, 1, STRIDE1, slot (vae, st, m->out, 2, H, W));
   la_tensor_unref (t);
-  be->ops->binary (be, LA_BINARY_ADD, u, u, h);
+  la_binary (be, LA_BINARY_ADD, u, u, h);
   la_tensor_unref (h);
   return u;
 }
@@ -175,17 +176,17 @@ attn_forward (LaVae *vae, VaeModule *m, LaTensor *x)
   for (int64_t t = 0; t < T; t++) {
     for (int j = 0; j < 3; j++) {
       int64_t xo[4] = { j * C, t, 0, 0 };
-      be->ops->copy4d (be, part[j], zo, qkv, xo, cnt);
+      la_copy4d (be, part[j], zo, qkv, xo, cnt);
     }
     /* s[L, L] = qᵀ k / sqrt(C); o[C, L] = v · softmax(s)ᵀ — stays channel-first. */
-    be->ops->matmul (be, s, q2, k2, TRUE, FALSE, (float) (1.0 / sqrt ((double) C)), 0.0f);
-    be->ops->softmax (be, p, s);
-    be->ops->matmul (be, o2, v2, p, FALSE, TRUE, 1.0f, 0.0f);
+    la_matmul (be, s, q2, k2, TRUE, FALSE, (float) (1.0 / sqrt ((double) C)), 0.0f);
+    la_softmax (be, p, s);
+    la_matmul (be, o2, v2, p, FALSE, TRUE, 1.0f, 0.0f);
     int64_t ao[4] = { 0, t, 0, 0 };
-    be->ops->copy4d (be, att, ao, o, zo, cnt);
+    la_copy4d (be, att, ao, o, zo, cnt);
   }
   LaTensor *y = vae_conv (vae, &m->proj, att, 0, 0, STRIDE1, NULL);
-  be->ops->binary (be, LA_BINARY_ADD, y, y, x);
+  la_binary (be, LA_BINARY_ADD, y, y, x);
   LaTensor *all[] = { q2, k2, v2, o2, o, s, p, att, qkv, part[0], part[1], part[2] };
   for (guint i = 0; i < G_N_ELEMENTS (all); i++)
     la_tensor_unref (all[i]);
@@ -201,16 +202,16 @@ spatial_resample (LaVae *vae, VaeModule *m, LaTensor *x)
   if (m->kind == VAE_DOWN2D || m->kind == VAE_DOWN3D) {
     /* ZeroPad2d((0, 1, 0, 1)): one zero column right, one zero row bottom. */
     LaTensor *p = vae_alloc4 (be, C, T, H + 1, W + 1);
-    be->ops->fill (be, p, 0.0f);
+    la_fill (be, p, 0.0f);
     int64_t zo[4] = { 0, 0, 0, 0 }, cnt[4] = { C, T, H, W };
-    be->ops->copy4d (be, p, zo, x, zo, cnt);
+    la_copy4d (be, p, zo, x, zo, cnt);
     const int s2[3] = { 1, 2, 2 };
     LaTensor *y = vae_conv (vae, &m->resample, p, 0, 0, s2, NULL);
     la_tensor_unref (p);
     return y;
   }
   LaTensor *u = vae_alloc4 (be, C, T, 2 * H, 2 * W);
-  be->ops->upsample2x (be, u, x);
+  la_upsample2x (be, u, x);
   LaTensor *y = vae_conv (vae, &m->resample, u, 1, 1, STRIDE1, NULL);
   la_tensor_unref (u);
   return y;
@@ -233,10 +234,10 @@ down3d_time (LaVae *vae, VaeModule *m, LaTensor *x, VaeState *st)
   LaTensor *in = vae_alloc4 (be, C, 1 + T, H, W);
   int64_t zo[4] = { 0, 0, 0, 0 }, o1[4] = { 0, 1, 0, 0 };
   int64_t c1[4] = { C, 1, H, W }, cx[4] = { C, T, H, W };
-  be->ops->copy4d (be, in, zo, s->t, zo, c1);
-  be->ops->copy4d (be, in, o1, x, zo, cx);
+  la_copy4d (be, in, zo, s->t, zo, c1);
+  la_copy4d (be, in, o1, x, zo, cx);
   int64_t last[4] = { 0, T - 1, 0, 0 };
-  be->ops->copy4d (be, s->t, zo, x, last, c1);
+  la_copy4d (be, s->t, zo, x, last, c1);
   const int s2[3] = { 2, 1, 1 };
   LaTensor *y = vae_conv (vae, &m->time_conv, in, 0, 0, s2, NULL);
   la_tensor_unref (in);
@@ -265,7 +266,7 @@ up3d_time (LaVae *vae, VaeModule *m, LaTensor *x, VaeState *st)
   for (int64_t t = 0; t < T; t++)
     for (int j = 0; j < 2; j++) {
       int64_t yo[4] = { 0, 2 * t + j, 0, 0 }, xo[4] = { j * C, t, 0, 0 };
-      be->ops->copy4d (be, y, yo, tc, xo, cnt);
+      la_copy4d (be, y, yo, tc, xo, cnt);
     }
   la_tensor_unref (tc);
   return y;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "vae-private.h"
 #include "la-synth.h"
+#include "la-ops.h"
 
 typedef struct {
   LaVae *vae;
@@ -59,7 +60,7 @@ param (Loader *L, const char *name, int fnd, const int64_t *fshape, int tnd, con
   }
   LaBackend *be = L->vae->be;
   LaTensor *t = la_alloc (be, LA_DTYPE_F32, tnd, tshape);
-  be->ops->copy (be, t, src);
+  la_copy (be, t, src);
   la_tensor_set_name (t, name);
   L->vae->resident_bytes += la_tensor_nbytes (t);
   return t;
@@ -318,7 +319,7 @@ upload_f32 (LaBackend *be, const float *v, int n)
   int64_t s[1] = { n };
   g_autoptr (LaTensor) h = la_tensor_new_from_f32 (1, s, v);
   LaTensor *t = la_alloc (be, LA_DTYPE_F32, 1, s);
-  be->ops->copy (be, t, h);
+  la_copy (be, t, h);
   return t;
 }
 
@@ -334,18 +335,14 @@ la_vae_new (LaBackend *be, LaCheckpoint *ck, const LaVaeConfig *cfg, GError **er
     return NULL;
   }
   /* A backend that does not implement an op the VAE uses is an error, not a crash. */
-  const LaBackendOps *o = be->ops;
-  const struct { const char *name; gboolean have; } need[] = {
-    { "copy", o->copy != NULL }, { "fill", o->fill != NULL }, { "conv3d", o->conv3d != NULL },
-    { "matmul", o->matmul != NULL }, { "softmax", o->softmax != NULL }, { "unary", o->unary != NULL },
-    { "binary", o->binary != NULL }, { "channel_rms_norm", o->channel_rms_norm != NULL },
-    { "copy4d", o->copy4d != NULL }, { "upsample2x", o->upsample2x != NULL },
-    { "latent_norm", o->latent_norm != NULL }, { "clamp", o->clamp != NULL },
+  static const char *const need[] = {
+    "copy", "fill", "conv3d", "matmul", "softmax", "unary", "binary", "channel_rms_norm",
+    "copy4d", "upsample2x", "latent_norm", "clamp",
   };
   for (guint i = 0; i < G_N_ELEMENTS (need); i++)
-    if (!need[i].have) {
+    if (!la_backend_supports (be, need[i])) {
       g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
-                   "VAE: backend '%s' does not implement the '%s' op", o->name, need[i].name);
+                   "VAE: backend '%s' does not implement the '%s' op", la_backend_get_name (be), need[i]);
       return NULL;
     }
   for (int i = 0; i < cfg->n_levels; i++)

@@ -7,7 +7,7 @@
  * reference's feat_idx.
  */
 #pragma once
-#include "liveavatar/la-vae.h"
+#include "la-vae.h"
 #include "liveavatar/la-error.h"
 
 typedef struct {

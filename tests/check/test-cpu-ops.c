@@ -1,6 +1,8 @@
 /* CPU backend ops against naive double-precision references. */
 #include <liveavatar/liveavatar.h>
+#include "la-ops.h"
 #include <math.h>
+#include <string.h>
 
 static LaBackend *be;
 
@@ -30,7 +32,7 @@ test_linear (void)
   g_autoptr (LaTensor) w = rnd (r, 2, (int64_t[]) { N, K });
   g_autoptr (LaTensor) b = rnd (r, 1, (int64_t[]) { N });
   g_autoptr (LaTensor) y = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { M, N });
-  be->ops->linear (be, y, x, w, b);
+  la_linear (be, y, x, w, b);
   double ref[7 * 5];
   for (int i = 0; i < M; i++)
     for (int j = 0; j < N; j++) {
@@ -53,7 +55,7 @@ test_attention (void)
   g_autoptr (LaTensor) bias = rnd (r, 3, (int64_t[]) { H, Lq, Lk });
   g_autoptr (LaTensor) o = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { Lq, H * D });
   float scale = 0.5f;
-  be->ops->attention (be, o, q, k, v, H, scale, bias);
+  la_attention (be, o, q, k, v, H, scale, bias);
   double ref[5 * 12];
   for (int h = 0; h < H; h++)
     for (int i = 0; i < Lq; i++) {
@@ -88,7 +90,7 @@ test_conv3d (void)
   g_autoptr (LaTensor) b = rnd (r, 1, (int64_t[]) { Co });
   int To = (T - kt) / st[0] + 1, Ho = (H - kh) / st[1] + 1, Wo = (W - kw) / st[2] + 1;
   g_autoptr (LaTensor) y = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { Co, To, Ho, Wo });
-  be->ops->conv3d (be, y, x, w, b, st);
+  la_conv3d (be, y, x, w, b, st);
   double *ref = g_new0 (double, Co * To * Ho * Wo);
   for (int co = 0; co < Co; co++)
     for (int t = 0; t < To; t++)
@@ -116,8 +118,8 @@ test_norms (void)
   g_autoptr (LaTensor) w = rnd (r, 1, (int64_t[]) { N });
   g_autoptr (LaTensor) y = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { R, N });
   g_autoptr (LaTensor) z = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { R, N });
-  be->ops->layer_norm (be, y, x, NULL, NULL, 1e-6f);
-  be->ops->rms_norm (be, z, x, w, 1e-6f);
+  la_layer_norm (be, y, x, NULL, NULL, 1e-6f);
+  la_rms_norm (be, z, x, w, 1e-6f);
   double ref[24], refz[24];
   for (int i = 0; i < R; i++) {
     double m = 0, v = 0, ss = 0;
@@ -136,6 +138,63 @@ test_norms (void)
   assert_close (la_tensor_f32 (y), ref, R * N, 1e-5);
   assert_close (la_tensor_f32 (z), refz, R * N, 1e-5);
   g_assert_true (la_backend_sync (be, NULL));
+}
+
+/* A shape the op cannot take is reported through the sticky error, naming
+ * the op and the tensor, and the op does not run. */
+static void
+test_checked_wrappers (void)
+{
+  GError *e = NULL;
+  g_autoptr (LaTensor) x = la_tensor_new_v (LA_DTYPE_F32, 3, 6, -1);
+  g_autoptr (LaTensor) w = la_tensor_new_v (LA_DTYPE_F32, 4, 5, -1);
+  g_autoptr (LaTensor) y = la_tensor_new_v (LA_DTYPE_F32, 3, 4, -1);
+  la_tensor_set_name (w, "blocks.0.ffn.0.weight");
+  for (int i = 0; i < 12; i++)
+    la_tensor_f32 (y)[i] = 7.0f;
+  la_linear (be, y, x, w, NULL);               /* K: x has 6, w has 5 */
+  /* A second mismatch before the sync is not the one reported. */
+  g_autoptr (LaTensor) q = la_tensor_new_v (LA_DTYPE_F32, 3, 6, -1);
+  la_attention (be, q, q, q, q, 4, 1.0f, NULL);
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_SHAPE);
+  g_assert_nonnull (strstr (e->message, "linear"));
+  g_assert_nonnull (strstr (e->message, "blocks.0.ffn.0.weight"));
+  g_assert_nonnull (strstr (e->message, "[4, 5]"));
+  g_assert_null (strstr (e->message, "attention"));
+  g_clear_error (&e);
+  for (int i = 0; i < 12; i++)
+    g_assert_cmpfloat (la_tensor_f32 (y)[i], ==, 7.0f);     /* the op did not run */
+  g_assert_true (la_backend_sync (be, NULL));                /* reported once */
+
+  la_attention (be, q, q, q, q, 4, 1.0f, NULL);              /* 6 does not split into 4 heads */
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_nonnull (strstr (e->message, "attention"));
+  g_clear_error (&e);
+
+  g_autoptr (LaTensor) ints = la_tensor_new_v (LA_DTYPE_I32, 3, 6, -1);
+  la_tensor_set_name (ints, "token_ids");
+  la_unary (be, LA_UNARY_SILU, q, ints);
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_nonnull (strstr (e->message, "unary"));
+  g_assert_nonnull (strstr (e->message, "token_ids"));
+  g_clear_error (&e);
+
+  g_autoptr (LaTensor) a4 = la_tensor_new_v (LA_DTYPE_F32, 2, 2, 3, 3, -1);
+  g_autoptr (LaTensor) b4 = la_tensor_new_v (LA_DTYPE_F32, 2, 2, 3, 3, -1);
+  la_tensor_set_name (b4, "cache");
+  la_copy4d (be, b4, (int64_t[]) { 0, 1, 0, 0 }, a4, (int64_t[]) { 0, 0, 0, 0 }, (int64_t[]) { 2, 2, 3, 3 });
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_nonnull (strstr (e->message, "copy4d"));
+  g_assert_nonnull (strstr (e->message, "cache"));
+  g_clear_error (&e);
+
+  /* The same ops with agreeing shapes run. */
+  g_autoptr (LaTensor) w6 = la_tensor_new_v (LA_DTYPE_F32, 4, 6, -1);
+  la_linear (be, y, x, w6, NULL);
+  la_attention (be, q, q, q, q, 3, 1.0f, NULL);
+  g_assert_true (la_backend_sync (be, NULL));
+  g_assert_cmpfloat (la_tensor_f32 (y)[0], ==, 0.0f);
 }
 
 static void
@@ -161,6 +220,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cpu/attention", test_attention);
   g_test_add_func ("/cpu/conv3d", test_conv3d);
   g_test_add_func ("/cpu/norms", test_norms);
+  g_test_add_func ("/ops/bad-shape-is-a-sticky-error", test_checked_wrappers);
   g_test_add_func ("/cuda/absent-is-an-error", test_cuda_absent);
   int r = g_test_run ();
   la_backend_unref (be);

@@ -4,9 +4,10 @@
  * shapes.  Each stage is fed the case's own inputs (not our previous
  * stage's output) so a failure points at one stage.
  */
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include "audio/la-dit-audio.h"
 #include "golden.h"
+#include "la-ops.h"
 #include <math.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@ static LaTensor *
 host (LaBackend *be, const LaTensor *t)
 {
   LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-  be->ops->copy (be, h, t);
+  la_copy (be, h, t);
   return h;
 }
 
@@ -174,13 +175,13 @@ golden_run_audio (GoldenCase *c, GError **error)
     int blk = (int) json_array_get_int_element (inj_layers, j);
     g_autoptr (LaTensor) x32 = la_tensor_as_f32 (xh);
     g_autoptr (LaTensor) x = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { NT, D });
-    be->ops->copy (be, x, x32);
+    la_copy (be, x, x32);
     g_autoptr (LaTensor) tb = la_alloc (be, LA_DTYPE_F32, 3, (int64_t[]) { fpb, la_tensor_numel (tok) / (fpb * D), D });
     g_autoptr (LaTensor) tok32 = la_tensor_as_f32 (tok);
-    be->ops->copy (be, tb, tok32);
+    la_copy (be, tb, tok32);
     g_autoptr (LaTensor) gb = la_alloc (be, LA_DTYPE_F32, 2, (int64_t[]) { fpb, D });
     g_autoptr (LaTensor) gl32 = la_tensor_as_f32 (gl);
-    be->ops->copy (be, gb, gl32);
+    la_copy (be, gb, gl32);
     g_autoptr (LaCheckpoint) dbg = la_checkpoint_new ();
     g_autofree char *pre = g_strdup_printf ("inject.block%d", blk);
     if (!la_audio_injector_apply_dbg (inj, j, x, fpb, tb, gb, dbg, pre, error)) {

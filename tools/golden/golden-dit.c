@@ -14,9 +14,10 @@
  * Every size comes from case.json / the weights.
  */
 #include <string.h>
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 #include <liveavatar/la-tpp.h>
 #include "golden.h"
+#include "la-ops.h"
 
 typedef struct {
   GoldenCase *c;
@@ -43,7 +44,7 @@ dump_cb (const char *name, const LaTensor *t, gpointer user)
   if (!e)
     return;
   g_autoptr (LaTensor) h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-  d->c->backend->ops->copy (d->c->backend, h, t);
+  la_copy (d->c->backend, h, t);
   if (g_str_has_prefix (name, "audio_encoder.")) {
     /* the reference keeps all T' frames; we compute only the block's last F */
     gint64 per = la_tensor_numel (e) / e->shape[0];
@@ -133,7 +134,7 @@ compare_caches (GoldenCase *c, LaDitSession *s, int nl, const char *fmt, const c
         continue;
       g_autoptr (LaTensor) t = la_dit_session_cache_tensor (s, 0, l, kv ? vname : kname);
       g_autoptr (LaTensor) h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-      c->backend->ops->copy (c->backend, h, t);
+      la_copy (c->backend, h, t);
       golden_compare (c, k, h, e);
     }
 }
@@ -216,7 +217,7 @@ stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_c
     return FALSE;
   }
   for (int i = 0; i < c->stages; i++) {
-    g_snprintf (names[i], sizeof names[i], "%s:%d", c->backend->ops->name, i);
+    g_snprintf (names[i], sizeof names[i], "%s:%d", la_backend_get_name (c->backend), i);
     tc.devices[i].model = m;       /* one backend shared by every stage thread (CPU) */
     tc.devices[i].name = names[i];
   }
@@ -226,7 +227,7 @@ stream_tpp (GoldenCase *c, LaDitModel *m, const LaDitSessionParams *p, int num_c
   int n_dit = MIN (c->stages, LA_TPP_STEPS), n_lw = CLAMP (c->remote, 0, n_dit);
   for (int k = 0; k < n_lw; k++) {
     int i = n_dit - n_lw + k;
-    if (!(lw[k] = la_tpp_worker_new (m, NULL, c->backend->ops->name, "127.0.0.1:0", error))) {
+    if (!(lw[k] = la_tpp_worker_new (m, NULL, la_backend_get_name (c->backend), "127.0.0.1:0", error))) {
       while (k--)
         la_tpp_worker_free (lw[k]);
       return FALSE;

@@ -6,8 +6,9 @@
  * the C runtime actually does (context: the real tokens only, no padding).
  * Sizes come from the weights and case.json, never from constants.
  */
-#include <liveavatar/la-text.h>
+#include "la-text.h"
 #include "golden.h"
+#include "la-ops.h"
 
 typedef struct {
   GoldenCase *c;
@@ -22,7 +23,7 @@ static LaTensor *
 to_host (LaBackend *be, LaTensor *t)
 {
   LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-  be->ops->copy (be, h, t);
+  la_copy (be, h, t);
   return h;
 }
 

@@ -11,9 +11,10 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <liveavatar/la-vae.h>
+#include "la-vae.h"
 #include <liveavatar/la-image.h>
 #include "golden.h"
+#include "la-ops.h"
 
 typedef struct {
   GoldenCase *c;
@@ -25,7 +26,7 @@ static LaTensor *
 to_host (LaBackend *be, const LaTensor *t)
 {
   LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-  be->ops->copy (be, h, t);
+  la_copy (be, h, t);
   return h;
 }
 
@@ -33,7 +34,7 @@ static LaTensor *
 upload (LaBackend *be, const LaTensor *t)
 {
   LaTensor *d = la_alloc (be, LA_DTYPE_F32, t->ndim, t->shape);
-  be->ops->copy (be, d, t);
+  la_copy (be, d, t);
   return d;
 }
 
@@ -43,7 +44,7 @@ frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n)
   int64_t s[4] = { x->shape[0], n, x->shape[2], x->shape[3] };
   LaTensor *y = la_alloc (be, LA_DTYPE_F32, 4, s);
   int64_t yo[4] = { 0, 0, 0, 0 }, xo[4] = { 0, t0, 0, 0 };
-  be->ops->copy4d (be, y, yo, x, xo, s);
+  la_copy4d (be, y, yo, x, xo, s);
   return y;
 }
 

@@ -7,8 +7,9 @@
  * are channels-first [C, T], so those are transposed here); all hidden
  * states and the CTC logits.
  */
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include "golden.h"
+#include "la-ops.h"
 #include <string.h>
 
 static LaTensor *
@@ -67,7 +68,7 @@ golden_run_wav2vec2 (GoldenCase *c, GError **error)
     return FALSE;
   }
   g_autoptr (LaTensor) hsh = la_tensor_new (LA_DTYPE_F32, hs->ndim, hs->shape);
-  be->ops->copy (be, hsh, hs);
+  la_copy (be, hsh, hs);
 
   if (c->intermediates) {
     const char *const *names = la_checkpoint_names (c->intermediates);
@@ -108,7 +109,7 @@ golden_run_wav2vec2 (GoldenCase *c, GError **error)
     g_autoptr (LaTensor) lb32 = la_tensor_as_f32 (lb);
     g_autoptr (LaTensor) logits = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { T, lw->shape[0] });
     g_autoptr (LaBackend) cpu = la_backend_cpu_new (1);
-    cpu->ops->linear (cpu, logits, last, lw32, lb32);
+    la_linear (cpu, logits, last, lw32, lb32);
     golden_check (c, c->outputs, "logits", logits, NULL);
   }
   la_wav2vec2_free (m);

@@ -3,7 +3,7 @@
  * zero vectors past the end, interpolation of a ramp (exact) and the GPU
  * all-fp32 form against the CPU form, normalisation of sine + DC. */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include <math.h>
 
 static void

@@ -12,7 +12,7 @@
  *  - bad arguments / files end with status 1 and a message naming them.
  * The tool path comes from LA_AUDIO_LIVE_COMPARE (set by meson). */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>

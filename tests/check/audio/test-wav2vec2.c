@@ -5,7 +5,7 @@
  * kernel) loaded from a written HF folder, and the parametrizations spelling
  * of the weight norm giving the same result as weight_g/weight_v. */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-audio.h>
+#include "la-audio.h"
 #include <math.h>
 #include <string.h>
 

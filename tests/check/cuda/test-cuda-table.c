@@ -1,9 +1,10 @@
 /* test-cuda-table.c — runs on any machine (no GPU needed): every op of
  * LaBackendOps that the CPU reference implements is implemented by the CUDA
- * backend too, so an op added to la-backend.h without a CUDA version fails
+ * backend too, so an op added to la-backend-impl.h without a CUDA version fails
  * here instead of crashing on a GPU.  Skips (77) when the build has no CUDA. */
 #include "liveavatar/liveavatar.h"
 #include "liveavatar/la-cuda.h"
+#include "la-backend-impl.h"
 #include <stdio.h>
 #include <string.h>
 

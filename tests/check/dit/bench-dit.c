@@ -4,7 +4,7 @@
  *   bench-dit [blocks] [threads]
  */
 #include <stdlib.h>
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 
 static LaTensor *
 randn (GRand *r, int ndim, const int64_t *shape)

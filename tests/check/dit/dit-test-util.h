@@ -2,7 +2,7 @@
  * the DiT and TPP tests (configs the golden cases do not have). */
 #pragma once
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 
 static inline void
 tiny_config (LaDitConfig *c, int dim, int heads, int layers)

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <glib/gstdio.h>
-#include <liveavatar/la-dit.h>
+#include "la-dit.h"
 #include <liveavatar/la-error.h>
 #include "dit/dit-internal.h"
 

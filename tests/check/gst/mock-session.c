@@ -19,6 +19,7 @@
 #include <math.h>
 #include <liveavatar/la-session.h>
 #include <liveavatar/la-error.h>
+#include <liveavatar/la-image.h>
 #include <gst/gst.h>
 #include "liveavatar-timeline.h"
 
@@ -31,6 +32,7 @@ struct _LaSession
 {
   LaSessionParams p;
   int w, h;
+  GBytes *ref_frame;            /* the reference as the engine prepares it */
   GMutex lock;
   GCond cond;
   GThread *thread;
@@ -223,6 +225,31 @@ stop (LaSession * s)
   g_queue_clear_full (&s->frames, (GDestroyNotify) la_frame_unref);
 }
 
+/* As the engine: resized and centre-cropped to the output size. */
+static GBytes *
+prepare_frame (LaSession * s, const guint8 * rgb, int w, int h, int stride)
+{
+  guint8 *packed = g_malloc ((gsize) w * h * 3);
+  guint8 *crop;
+
+  for (int y = 0; y < h; y++)
+    memcpy (packed + (gsize) y * w * 3, rgb + (gsize) y * stride, (gsize) w * 3);
+  crop = la_image_resize_crop (packed, w, h, s->h, s->w, NULL, NULL);
+  g_free (packed);
+  return g_bytes_new_take (crop, (gsize) s->w * s->h * 3);
+}
+
+GBytes *
+la_session_get_reference_frame (LaSession * s)
+{
+  GBytes *b;
+
+  g_mutex_lock (&s->lock);
+  b = g_bytes_ref (s->ref_frame);
+  g_mutex_unlock (&s->lock);
+  return b;
+}
+
 LaSession *
 la_session_new (const LaSessionParams * p, GError ** error)
 {
@@ -246,6 +273,8 @@ la_session_new (const LaSessionParams * p, GError ** error)
   s->max_pending = (gsize) (p->max_queue_ms ? p->max_queue_ms : 2000) *
       (LA_SESSION_SAMPLE_RATE / 1000);
   s->block_ms = ms ? atoi (ms) : 0;
+  s->ref_frame = prepare_frame (s, p->ref_rgb, p->ref_width, p->ref_height,
+      p->ref_stride ? p->ref_stride : 3 * p->ref_width);
   g_mutex_init (&s->lock);
   g_cond_init (&s->cond);
   g_queue_init (&s->frames);
@@ -261,6 +290,7 @@ la_session_free (LaSession * s)
     return;
   stop (s);
   g_array_unref (s->skips);
+  g_bytes_unref (s->ref_frame);
   g_mutex_clear (&s->lock);
   g_cond_clear (&s->cond);
   g_free (s);
@@ -410,7 +440,11 @@ la_session_set_reference (LaSession * s, const guint8 * rgb, int width,
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "bad reference image");
     return FALSE;
   }
+  GBytes *frame = prepare_frame (s, rgb, width, height, stride);
+
   g_mutex_lock (&s->lock);
+  g_bytes_unref (s->ref_frame);
+  s->ref_frame = frame;
   s->avatar++;                  /* frames generated from now on show it */
   s->stats.reference_swaps++;
   g_mutex_unlock (&s->lock);

@@ -1,7 +1,7 @@
 /* test-t5-bucket.c — the bidirectional relative-position bucket table of
  * io.md §5.4 for the distances listed in §10.4 (32 buckets, max_dist 128). */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-text.h>
+#include "la-text.h"
 
 /* half-bucket for n = |rel| (n 0-7 -> n; 8-11 -> 8; 12-15 -> 9; 16-22 -> 10;
  * 23-31 -> 11; 32-45 -> 12; 46-63 -> 13; 64-90 -> 14; >= 91 -> 15) */

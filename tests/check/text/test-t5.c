@@ -10,7 +10,8 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-text.h>
+#include "la-text.h"
+#include "la-ops.h"
 
 static LaBackend *be;
 
@@ -18,7 +19,7 @@ static LaTensor *
 host (LaTensor *t)
 {
   LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
-  be->ops->copy (be, h, t);
+  la_copy (be, h, t);
   return h;
 }
 

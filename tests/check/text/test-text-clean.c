@@ -3,7 +3,7 @@
  * Expected strings are what ftfy.fix_text + html.unescape x2 + whitespace
  * collapse give for these inputs. */
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-text.h>
+#include "la-text.h"
 
 static void
 check (const char *in, const char *want)

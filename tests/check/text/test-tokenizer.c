@@ -4,7 +4,7 @@
  * -> max_len-1 pieces + </s>, bad model file / bad UTF-8 errors. */
 #include <glib/gstdio.h>
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-text.h>
+#include "la-text.h"
 
 static char *tmpdir;
 static LaTokenizer *tok;

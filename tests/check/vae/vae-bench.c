@@ -8,7 +8,7 @@
  */
 #include <stdio.h>
 #include <liveavatar/liveavatar.h>
-#include <liveavatar/la-vae.h>
+#include "la-vae.h"
 
 static LaTensor *
 rand_latents (int z, int t, int h, int w, guint32 seed)
@@ -52,7 +52,7 @@ main (int argc, char **argv)
   }
   const int h = H / 8, w = W / 8;
   printf ("VAE decoder, dim %d, %dx%d frames (%dx%d latents), %d threads\n", dim, H, W, h, w,
-          be->n_threads);
+          la_backend_get_n_threads (be));
   for (int mode = 0; mode < 2; mode++) {
     LaVaeDecoder *dec = la_vae_decoder_new (vae);
     la_vae_decoder_set_max_pass (dec, mode ? 3 : 1);

@@ -15,9 +15,9 @@
 #pragma once
 #include <glib.h>
 #include <json-glib/json-glib.h>
-#include "la-backend.h"
-#include "la-checkpoint.h"
-#include "la-weights.h"
+#include "liveavatar/la-backend.h"
+#include "liveavatar/la-checkpoint.h"
+#include "liveavatar/la-weights.h"
 
 G_BEGIN_DECLS
 

@@ -12,8 +12,8 @@
  */
 #pragma once
 #include <glib.h>
-#include "la-backend.h"
-#include "la-checkpoint.h"
+#include "liveavatar/la-backend.h"
+#include "liveavatar/la-checkpoint.h"
 
 G_BEGIN_DECLS
 

@@ -11,10 +11,10 @@
  */
 #pragma once
 #include <glib.h>
-#include "la-tensor.h"
-#include "la-backend.h"
-#include "la-checkpoint.h"
-#include "la-weights.h"
+#include "liveavatar/la-tensor.h"
+#include "liveavatar/la-backend.h"
+#include "liveavatar/la-checkpoint.h"
+#include "liveavatar/la-weights.h"
 
 G_BEGIN_DECLS
 

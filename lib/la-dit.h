@@ -15,10 +15,10 @@
 #pragma once
 #include <glib.h>
 #include <json-glib/json-glib.h>
-#include "la-backend.h"
-#include "la-checkpoint.h"
-#include "la-model.h"
-#include "la-weights.h"
+#include "liveavatar/la-backend.h"
+#include "liveavatar/la-checkpoint.h"
+#include "liveavatar/la-weights.h"
+#include "liveavatar/la-model.h"
 
 G_BEGIN_DECLS
 
@@ -129,9 +129,6 @@ gboolean la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_laten
  * [16, F, h, w] (new host tensor). */
 LaTensor *la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise,
                                          const LaTensor *audio, GError **error);
-/* Turns the clip-1 adaptive sink refresh of generate_block on or off from
- * now on (off once the caller has set the sink itself, e.g. a new reference). */
-void      la_dit_session_set_refresh_at_clip1 (LaDitSession *s, gboolean on);
 
 /* Lower level, for replaying recorded calls: one sink prefill into cache i,
  * and one DiT step call against cache i at absolute latent frame n with sink offset d. */
@@ -145,15 +142,17 @@ LaTensor *la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, co
  * latent frame frame_n with sink offset d (what generate_block runs 4 times). */
 gboolean  la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, const LaTensor *audio,
                                        gint64 frame_n, int d, GError **error);
+/* Steps first_step .. first_step + n_steps − 1 of block `block` on x (latent
+ * frame block·frames_per_block).  The block's 4 sink offsets are d (NULL: 4
+ * draws of la_dit_session_next_d, on every TPP stage alike, so each stage
+ * uses the d the sequential loop would). */
+gboolean  la_dit_session_run_steps (LaDitSession *s, gint64 block, int first_step, int n_steps,
+                                    const int *d, LaTensor *x, const LaTensor *audio, GError **error);
 /* The next sink offset d the sequential loop would use: the queue, else
  * fixed_d, else the d_seed generator.  generate_block draws 4 per block. */
 int       la_dit_session_next_d (LaDitSession *s);
 /* d values used, in order, by the next generate_block steps (before fixed/random d). */
 void      la_dit_session_queue_d (LaDitSession *s, const int *d, int n);
-int       la_dit_session_sink_tokens (LaDitSession *s);
 gint64    la_dit_session_blocks_done (LaDitSession *s);
-
-/* Replaces the dump function (NULL disables). */
-void la_dit_session_set_dump (LaDitSession *s, LaDitDumpFunc fn, gpointer user);
 
 G_END_DECLS

@@ -1,0 +1,83 @@
+/* la-ops.h — the ops model code is written against: one small wrapper per
+ * entry of the backend table (lib/la-backend-impl.h has the full contract of
+ * each).  Every wrapper first checks what the op will read and write — the
+ * shapes agree, every tensor lives on the backend's device, every tensor
+ * holds floats — and on a mismatch records an error naming the op and the
+ * tensor in the backend's sticky error (reported by la_backend_sync()) and
+ * skips the op, so a wrong shape never reaches a kernel as an out-of-bounds
+ * access.  The wrappers are out of line (ggml_backend_* style): the table
+ * stays private and the checks live in one place, lib/la-ops.c.
+ */
+#pragma once
+#include "liveavatar/la-backend.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  LA_UNARY_GELU_TANH,   /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
+  LA_UNARY_GELU_ERF,    /* 0.5x(1+erf(x/sqrt 2)) */
+  LA_UNARY_SILU,        /* x*sigmoid(x) */
+  LA_UNARY_RELU,
+  LA_UNARY_TANH,
+  LA_UNARY_SIGMOID,
+} LaUnaryOp;
+
+typedef enum {
+  LA_BINARY_ADD,
+  LA_BINARY_SUB,
+  LA_BINARY_MUL,
+} LaBinaryOp;
+
+/* TRUE if the backend implements the op named as in the table ("conv3d");
+ * a wrapper of a missing op records LA_ERROR_UNSUPPORTED instead of running. */
+gboolean la_backend_supports (LaBackend *be, const char *op);
+
+/* dst <- src with conversion; either side may be a host tensor. */
+void la_copy (LaBackend *be, LaTensor *dst, const LaTensor *src);
+void la_fill (LaBackend *be, LaTensor *y, float value);
+void la_linear (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *bias);
+void la_matmul (LaBackend *be, LaTensor *c, const LaTensor *a, const LaTensor *b,
+                gboolean trans_a, gboolean trans_b, float alpha, float beta);
+void la_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
+                    const LaTensor *b, float eps);
+void la_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps);
+void la_unary (LaBackend *be, LaUnaryOp op, LaTensor *y, const LaTensor *x);
+void la_binary (LaBackend *be, LaBinaryOp op, LaTensor *y, const LaTensor *a, const LaTensor *b);
+void la_axpy (LaBackend *be, LaTensor *y, const LaTensor *a, float alpha, const LaTensor *b);
+void la_modulate (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *shift,
+                  const LaTensor *scale);
+void la_softmax (LaBackend *be, LaTensor *y, const LaTensor *x);
+void la_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k,
+                   const LaTensor *v, int n_heads, float scale, const LaTensor *bias);
+void la_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
+                const LaTensor *b, const int stride[3]);
+void la_conv1d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
+                const LaTensor *b, int stride, int pad_l, int pad_r, gboolean replicate,
+                int groups, gboolean x_cf);
+void la_channel_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *gamma,
+                          float eps);
+void la_copy4d (LaBackend *be, LaTensor *y, const int64_t yoff[4], const LaTensor *x,
+                const int64_t xoff[4], const int64_t count[4]);
+void la_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x);
+void la_latent_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *mean,
+                     const LaTensor *inv_std, gboolean encode);
+void la_clamp (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, float hi);
+void la_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads);
+
+/* Sizes of the conv1d op's input x (time T, batch B, channels Cin) in
+ * either layout, so the check and every backend read the contract the same way. */
+static inline void
+la_conv1d_dims (const LaTensor *x, gboolean x_cf, int64_t *T, int64_t *B, int64_t *Cin)
+{
+  if (x_cf) {
+    *T = x->shape[x->ndim - 1];
+    *Cin = x->shape[x->ndim - 2];
+    *B = x->ndim == 3 ? x->shape[0] : 1;
+  } else {
+    *T = x->shape[0];
+    *Cin = x->shape[x->ndim - 1];
+    *B = x->ndim == 3 ? x->shape[1] : 1;
+  }
+}
+
+G_END_DECLS
