@@ -3,8 +3,8 @@
  * nesting guard, defaults, type checks, cross-key checks.  Each reader
  * parses from a file, so the input goes to one private temporary file.
  */
-#include "liveavatar/la-dit.h"
-#include "liveavatar/la-audio.h"
+#include "la-dit.h"
+#include "la-audio.h"
 #include "liveavatar/la-error.h"
 #include <glib/gstdio.h>
 #include <stdint.h>

@@ -7,6 +7,7 @@
 #include "liveavatar/la-weights.h"
 #include "liveavatar/la-cuda.h"
 #include "liveavatar/la-error.h"
+#include "la-ops.h"
 #include <string.h>
 
 static const char *names[] = { "file", "f32", "bf16" };
@@ -77,7 +78,7 @@ upload (LaWeightBinder *wb, LaTensor *host, const char *name, gboolean linear, G
   } else {
     r = la_alloc (be, host->dtype, host->ndim, host->shape);
     if (r)
-      be->ops->copy (be, r, host);
+      la_copy (be, r, host);
     if (!r || !la_backend_sync (be, error))
       g_clear_pointer (&r, la_tensor_unref);
   }
@@ -100,7 +101,7 @@ la_weight_bind (LaWeightBinder *wb, const char *name, gboolean linear, int ndim,
     return NULL;
   }
   const LaDType dt = la_weight_binder_dtype (wb, src, linear);
-  const gboolean cpu = wb->be->device == LA_DEVICE_CPU;
+  const gboolean cpu = la_backend_get_device (wb->be) == LA_DEVICE_CPU;
   const gboolean merge = wb->lora && la_lora_plan_targets (wb->lora, name);
   if (merge && ndim != 2) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "%s: LoRA target '%s' bound as a %d-D tensor",

@@ -405,7 +405,7 @@ la_wav2vec2_new_bound (const LaWav2Vec2Config *cfg, LaWeightBinder *wb, GError *
       goto fail;
     g_autoptr (LaTensor) w = fold_weight_norm (g, v);
     m->pos_w = la_alloc (be, LA_DTYPE_F32, 3, vs);
-    be->ops->copy (be, m->pos_w, w);
+    la_copy (be, m->pos_w, w);
     wb->bytes[LA_DTYPE_F32] += la_tensor_nbytes (m->pos_w);
     if (wb->release) {
       la_checkpoint_release (ck, gname);

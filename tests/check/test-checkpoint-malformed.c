@@ -11,8 +11,8 @@
 #include "liveavatar/la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-checkpoint-private.h"
-#include "liveavatar/la-dit.h"
-#include "liveavatar/la-audio.h"
+#include "la-dit.h"
+#include "la-audio.h"
 #include <glib/gstdio.h>
 #include <string.h>
 

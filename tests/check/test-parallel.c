@@ -4,6 +4,7 @@
  * gives bit-identical results with one thread and with three. */
 #include <liveavatar/liveavatar.h>
 #include "cpu/la-parallel.h"
+#include "la-ops.h"
 #include <string.h>
 
 typedef struct {
@@ -152,19 +153,19 @@ same_with_threads (const char *what, LaBackend *be, OpRun run, LaTensor *y, LaTe
     g_error ("%s: one thread and three threads differ", what);
 }
 
-static void run_linear (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->linear (be, y, in[0], in[1], in[2]); }
-static void run_layer_norm (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->layer_norm (be, y, in[0], in[1], in[2], 1e-6f); }
-static void run_rms_norm (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->rms_norm (be, y, in[0], in[1], 1e-6f); }
-static void run_gelu (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->unary (be, LA_UNARY_GELU_TANH, y, in[0]); }
-static void run_mul (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->binary (be, LA_BINARY_MUL, y, in[0], in[1]); }
-static void run_axpy (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->axpy (be, y, in[0], 0.5f, in[1]); }
-static void run_modulate (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->modulate (be, y, in[0], in[1], in[2]); }
-static void run_softmax (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->softmax (be, y, in[0]); }
-static void run_attention (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->attention (be, y, in[0], in[1], in[2], 2, 0.125f, NULL); }
-static void run_conv3d (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->conv3d (be, y, in[0], in[1], in[2], (int[]) { 1, 1, 1 }); }
-static void run_rope (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->rope (be, y, in[0], in[1], 2); }
-static void run_channel_rms_norm (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->channel_rms_norm (be, y, in[0], in[1], 1e-12f); }
-static void run_upsample (LaBackend *be, LaTensor *y, LaTensor **in) { be->ops->upsample2x (be, y, in[0]); }
+static void run_linear (LaBackend *be, LaTensor *y, LaTensor **in) { la_linear (be, y, in[0], in[1], in[2]); }
+static void run_layer_norm (LaBackend *be, LaTensor *y, LaTensor **in) { la_layer_norm (be, y, in[0], in[1], in[2], 1e-6f); }
+static void run_rms_norm (LaBackend *be, LaTensor *y, LaTensor **in) { la_rms_norm (be, y, in[0], in[1], 1e-6f); }
+static void run_gelu (LaBackend *be, LaTensor *y, LaTensor **in) { la_unary (be, LA_UNARY_GELU_TANH, y, in[0]); }
+static void run_mul (LaBackend *be, LaTensor *y, LaTensor **in) { la_binary (be, LA_BINARY_MUL, y, in[0], in[1]); }
+static void run_axpy (LaBackend *be, LaTensor *y, LaTensor **in) { la_axpy (be, y, in[0], 0.5f, in[1]); }
+static void run_modulate (LaBackend *be, LaTensor *y, LaTensor **in) { la_modulate (be, y, in[0], in[1], in[2]); }
+static void run_softmax (LaBackend *be, LaTensor *y, LaTensor **in) { la_softmax (be, y, in[0]); }
+static void run_attention (LaBackend *be, LaTensor *y, LaTensor **in) { la_attention (be, y, in[0], in[1], in[2], 2, 0.125f, NULL); }
+static void run_conv3d (LaBackend *be, LaTensor *y, LaTensor **in) { la_conv3d (be, y, in[0], in[1], in[2], (int[]) { 1, 1, 1 }); }
+static void run_rope (LaBackend *be, LaTensor *y, LaTensor **in) { la_rope (be, y, in[0], in[1], 2); }
+static void run_channel_rms_norm (LaBackend *be, LaTensor *y, LaTensor **in) { la_channel_rms_norm (be, y, in[0], in[1], 1e-12f); }
+static void run_upsample (LaBackend *be, LaTensor *y, LaTensor **in) { la_upsample2x (be, y, in[0]); }
 
 static void
 test_ops_split (void)
