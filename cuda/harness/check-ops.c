@@ -2,6 +2,7 @@
  *
  *   liveavatar-cuda-check [GROUP...]     groups: memory elementwise norms gemm
  *                                         fp8 attention conv vae rope alloc graph streams
+ *                                         threads
  *                                         (none given: all)
  *   liveavatar-cuda-check --bench        the 14B hot-loop shapes, timed only: GEMMs,
  *                                         attention, the VAE's big conv, and one whole
@@ -9,13 +10,17 @@
  *
  * Each case makes random host inputs, runs the CPU backend's op (the f32
  * reference) and the CUDA op on the same data (uploaded as f32, then as
- * bf16), downloads, and prints max-abs / rel-L2 against the reference, the
- * tolerance and the CUDA time per call.  Sizes are deliberately odd (not
- * multiples of the kernels' tiles) so edge handling is exercised.
+ * bf16: the bf16 reference is computed from the bf16-rounded inputs, so
+ * only the device's own roundings remain), downloads, and prints max-abs /
+ * rel-L2 against the reference, the tolerance (check-compare.h) and the CUDA
+ * time per call; a failing case also names its worst element.  Sizes are
+ * deliberately odd (not multiples of the kernels' tiles) so edge handling
+ * is exercised.
  * Exit status: 0 all pass, 1 a case failed, 77 no CUDA device (skip).
  */
 #include "liveavatar/liveavatar.h"
 #include "liveavatar/la-cuda.h"
+#include "check-compare.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +53,29 @@ rnd (int ndim, const int64_t *shape, float scale)
 #define SH(...) ((const int64_t[]) { __VA_ARGS__ })
 #define R(nd, scale, ...) rnd (nd, SH (__VA_ARGS__), scale)
 
+/* h as the device holds it after up (h, dt): rounded to dt, as f32 (for f32,
+ * a new reference to h).  References for 16-bit runs are computed from these. */
+static LaTensor *
+rin (const LaTensor *h, LaDType dt)
+{
+  if (!h)
+    return NULL;
+  if (dt == LA_DTYPE_F32)
+    return la_tensor_ref ((LaTensor *) h);
+  LaTensor *n = la_tensor_to_dtype (h, dt), *r = la_tensor_to_dtype (n, LA_DTYPE_F32);
+  la_tensor_unref (n);
+  return r;
+}
+
+static void
+unref_all (LaTensor **t, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    if (t[i])
+      la_tensor_unref (t[i]);
+}
+#define UNREF(...) do { LaTensor *all_[] = { __VA_ARGS__ }; unref_all (all_, G_N_ELEMENTS (all_)); } while (0)
+
 static LaTensor *
 up (const LaTensor *h, LaDType dt)
 {
@@ -78,8 +106,10 @@ cpu_like (const LaTensor *h)
   return la_tensor_new (LA_DTYPE_F32, h->ndim, h->shape);
 }
 
+/* dev against ref; tolerance tol + roundings · u(dev's dtype) (check-compare.h). */
 static void
-compare (const char *name, LaDType dt, const LaTensor *ref, const LaTensor *dev, double tol, double ms)
+compare_n (const char *name, LaDType dt, const LaTensor *ref, const LaTensor *dev, double tol, int roundings,
+           double ms)
 {
   GError *error = g_steal_pointer (&timed_error);
   if (error || !la_backend_sync (gpu, &error)) {
@@ -88,28 +118,35 @@ compare (const char *name, LaDType dt, const LaTensor *ref, const LaTensor *dev,
     n_fail++;
     return;
   }
+  const int64_t n = la_tensor_numel (ref);
+  if (la_tensor_numel (dev) != n) {
+    printf ("FAIL %-34s %-4s %" G_GINT64_FORMAT " elements, reference has %" G_GINT64_FORMAT "\n", name,
+            la_dtype_name (dt), la_tensor_numel (dev), n);
+    n_fail++;
+    return;
+  }
   LaTensor *got = down (dev);
   const float *a = la_tensor_f32 (ref), *b = la_tensor_f32 (got);
-  double maxabs = 0, num = 0, den = 0;
-  int64_t n = la_tensor_numel (ref);
-  gboolean finite = TRUE;
-  for (int64_t i = 0; i < n; i++) {
-    double d = (double) b[i] - a[i];
-    if (!isfinite (b[i]) && isfinite (a[i]))
-      finite = FALSE;
-    maxabs = fmax (maxabs, fabs (d));
-    num += d * d;
-    den += (double) a[i] * a[i];
+  LaCheckStats st;
+  la_check_stats (a, b, n, &st);
+  tol = la_check_tol (tol, dev->dtype, roundings);
+  const gboolean ok = st.n_nonfinite == 0 && st.rel <= tol;
+  printf ("%s %-34s %-4s max-abs %.3e rel-L2 %.3e (tol %.1e)  %8.3f ms", ok ? "pass" : "FAIL", name,
+          la_dtype_name (dt), st.maxabs, st.rel, tol, ms);
+  if (st.n_nonfinite)
+    printf ("  %" G_GINT64_FORMAT " non-finite", st.n_nonfinite);
+  if (!ok && st.worst >= 0) {
+    char *at = la_check_coords (ref->ndim, ref->shape, st.worst);
+    printf ("  worst %s: got %.6g want %.6g", at, (double) b[st.worst], (double) a[st.worst]);
+    g_free (at);
   }
-  double rel = den > 0 ? sqrt (num / den) : sqrt (num);
-  if (dt == LA_DTYPE_BF16 || dt == LA_DTYPE_F16)
-    tol = MAX (tol, 2e-2);      /* inputs rounded to 8 (11) mantissa bits */
-  gboolean ok = finite && rel <= tol && la_tensor_numel (got) == n;
-  printf ("%s %-34s %-4s max-abs %.3e rel-L2 %.3e (tol %.0e)  %8.3f ms\n", ok ? "pass" : "FAIL", name,
-          la_dtype_name (dt), maxabs, rel, tol, ms);
+  printf ("\n");
   ok ? n_pass++ : n_fail++;
   la_tensor_unref (got);
 }
+
+/* One rounding into dev's dtype: an op that computes in fp32 and stores once. */
+#define compare(name, dt, ref, dev, tol, ms) compare_n (name, dt, ref, dev, tol, 1, ms)
 
 /* Runs `stmt` (a CUDA op) once to warm up, then reps times; ms per call. */
 #define TIMED(ms, reps, stmt) do { \
@@ -157,7 +194,7 @@ g_memory (void)
     double ms;
     cpu->ops->fill (cpu, ref, 0.375f);
     TIMED (ms, 10, gpu->ops->fill (gpu, d, 0.375f));
-    compare ("fill", dt, ref, d, 0.0, ms);
+    compare_n ("fill", dt, ref, d, 0.0, 0, ms);      /* 0.375 is exact in every type */
     la_tensor_unref (ref);
     la_tensor_unref (d);
   }
@@ -167,9 +204,10 @@ g_memory (void)
 static void
 g_elementwise (void)
 {
-  LaTensor *x = R (3, 4.0f, 3, 41, 67), *b = R (1, 1.0f, 67), *b2 = R (2, 1.0f, 41, 67);
+  LaTensor *x0 = R (3, 4.0f, 3, 41, 67), *b0 = R (1, 1.0f, 67), *b20 = R (2, 1.0f, 41, 67);
   static const char *unames[] = { "gelu_tanh", "gelu_erf", "silu", "relu", "tanh", "sigmoid" };
   FOR_DT {
+    LaTensor *x = rin (x0, dt), *b = rin (b0, dt), *b2 = rin (b20, dt);
     LaTensor *dx = up (x, dt), *db = up (b, dt), *db2 = up (b2, dt), *dy = like (x, dt);
     LaTensor *ref = cpu_like (x);
     double ms;
@@ -199,7 +237,7 @@ g_elementwise (void)
     compare ("modulate", dt, ref, dy, 1e-6, ms);
     cpu->ops->clamp (cpu, ref, x, -1.5f, 2.25f);
     TIMED (ms, 10, gpu->ops->clamp (gpu, dy, dx, -1.5f, 2.25f));
-    compare ("clamp", dt, ref, dy, 0.0, ms);
+    compare_n ("clamp", dt, ref, dy, 0.0, 0, ms);   /* picks an input or a bound: exact */
     /* in place: y == x */
     LaTensor *xin = la_tensor_to_dtype (x, LA_DTYPE_F32), *dxin = up (x, dt);
     cpu->ops->unary (cpu, LA_UNARY_SILU, xin, xin);
@@ -207,24 +245,20 @@ g_elementwise (void)
     compare ("unary silu in place", dt, xin, dxin, 1e-6, 0);
     la_tensor_unref (xin);
     la_tensor_unref (dxin);
-    la_tensor_unref (ref);
-    la_tensor_unref (dx);
-    la_tensor_unref (db);
-    la_tensor_unref (db2);
-    la_tensor_unref (dy);
+    UNREF (ref, dx, db, db2, dy, x, b, b2);
   }
-  la_tensor_unref (x);
-  la_tensor_unref (b);
-  la_tensor_unref (b2);
+  UNREF (x0, b0, b20);
 }
 
 static void
 g_norms (void)
 {
-  LaTensor *x = R (2, 3.0f, 77, 5120), *w = R (1, 1.0f, 5120), *bb = R (1, 1.0f, 5120);
-  LaTensor *xs = R (3, 5.0f, 5, 29, 1003);
-  LaTensor *xc = R (4, 2.0f, 96, 3, 17, 29), *g = R (1, 1.0f, 96);
+  LaTensor *x0 = R (2, 3.0f, 77, 5120), *w0 = R (1, 1.0f, 5120), *bb0 = R (1, 1.0f, 5120);
+  LaTensor *xs0 = R (3, 5.0f, 5, 29, 1003);
+  LaTensor *xc0 = R (4, 2.0f, 96, 3, 17, 29), *g0 = R (1, 1.0f, 96);
   FOR_DT {
+    LaTensor *x = rin (x0, dt), *w = rin (w0, dt), *bb = rin (bb0, dt), *xs = rin (xs0, dt), *xc = rin (xc0, dt);
+    LaTensor *g = rin (g0, dt);
     LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (bb, dt), *dy = like (x, dt), *ref = cpu_like (x);
     double ms;
     cpu->ops->layer_norm (cpu, ref, x, w, bb, 1e-6f);
@@ -247,33 +281,29 @@ g_norms (void)
     cpu->ops->channel_rms_norm (cpu, refc, xc, g, 1e-12f);
     TIMED (ms, 10, gpu->ops->channel_rms_norm (gpu, dyc, dxc, dg, 1e-12f));
     compare ("channel_rms_norm [96,3,17,29]", dt, refc, dyc, 1e-5, ms);
-    LaTensor *objs[] = { dx, dw, db, dy, ref, dxs, dys, refs, dxc, dg, dyc, refc };
-    for (size_t i = 0; i < G_N_ELEMENTS (objs); i++)
-      la_tensor_unref (objs[i]);
+    UNREF (dx, dw, db, dy, ref, dxs, dys, refs, dxc, dg, dyc, refc, x, w, bb, xs, xc, g);
   }
-  la_tensor_unref (x);
-  la_tensor_unref (w);
-  la_tensor_unref (bb);
-  la_tensor_unref (xs);
-  la_tensor_unref (xc);
-  la_tensor_unref (g);
+  UNREF (x0, w0, bb0, xs0, xc0, g0);
 }
 
 static void
 g_gemm (void)
 {
-  LaTensor *x = R (3, 1.0f, 2, 67, 320), *w = R (2, 0.1f, 136, 320), *b = R (1, 1.0f, 136);
+  LaTensor *x0 = R (3, 1.0f, 2, 67, 320), *w0 = R (2, 0.1f, 136, 320), *b0 = R (1, 1.0f, 136);
   FOR_DT {
+    LaTensor *x = rin (x0, dt), *w = rin (w0, dt), *b = rin (b0, dt);
     LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt);
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 3, SH (2, 67, 136)), *dy = la_alloc (gpu, dt, 3, ref->shape);
     double ms;
     cpu->ops->linear (cpu, ref, x, w, b);
     TIMED (ms, 10, gpu->ops->linear (gpu, dy, dx, dw, db));
-    compare ("linear + bias [134,320]x[136,320]T", dt, ref, dy, 1e-5, ms);
+    /* 16-bit y: the GEMM stores y, then the bias is added to it (two roundings) */
+    compare_n ("linear + bias [134,320]x[136,320]T", dt, ref, dy, 1e-5, 2, ms);
     cpu->ops->linear (cpu, ref, x, w, NULL);
     gpu->ops->linear (gpu, dy, dx, dw, NULL);
     compare ("linear no bias", dt, ref, dy, 1e-5, 0);
-    /* mixed: f32 activations, weight in dt, f32 output */
+    /* mixed: f32 activations (cast to the weight's type on the device: the
+     * reference's x is rounded too), weight in dt, f32 output: no rounding */
     LaTensor *dx32 = up (x, LA_DTYPE_F32), *dy32 = la_alloc (gpu, LA_DTYPE_F32, 3, ref->shape);
     gpu->ops->linear (gpu, dy32, dx32, dw, NULL);
     compare ("linear f32 x, weight in dtype", dt, ref, dy32, 1e-5, 0);
@@ -293,7 +323,9 @@ g_gemm (void)
             la_tensor_unref (cref);
             cref = down (dc);
           }
-          cpu->ops->matmul (cpu, cref, a, bm, ta, tb, 0.75f, 0.5f);
+          LaTensor *ar = rin (a, dt), *bmr = rin (bm, dt);
+          cpu->ops->matmul (cpu, cref, ar, bmr, ta, tb, 0.75f, 0.5f);
+          UNREF (ar, bmr);
           gpu->ops->matmul (gpu, dc, da, dbm, ta, tb, 0.75f, 0.5f);
           char name[64];
           g_snprintf (name, sizeof name, "matmul ta=%d tb=%d b-bcast=%d beta", ta, tb, bb);
@@ -306,15 +338,9 @@ g_gemm (void)
           la_tensor_unref (dbm);
           la_tensor_unref (dc);
         }
-    la_tensor_unref (dx);
-    la_tensor_unref (dw);
-    la_tensor_unref (db);
-    la_tensor_unref (ref);
-    la_tensor_unref (dy);
+    UNREF (dx, dw, db, ref, dy, x, w, b);
   }
-  la_tensor_unref (x);
-  la_tensor_unref (w);
-  la_tensor_unref (b);
+  UNREF (x0, w0, b0);
 }
 
 static float
@@ -367,13 +393,51 @@ g_fp8 (void)
     la_tensor_unref (dx);
     la_tensor_unref (q);
   }
-  /* FP8 linear vs the f32 reference (io.md §10.6: rel Frobenius <~ 3 % with fast accumulation) */
+  /* NaN stays NaN (e4m3 0x7f / 0xff) and does not enter amax; every other
+   * element is the host's e4m3(x·s), bit for bit (fp8.cu's header). */
+  {
+    LaTensor *x = R (2, 3.0f, 8, 40);
+    float *p = la_tensor_f32 (x), amax = 0;
+    p[5] = NAN;
+    p[77] = -NAN;
+    p[300] = -5.0f;
+    for (int64_t j = 0; j < la_tensor_numel (x); j++)
+      if (!isnan (p[j]))
+        amax = fmaxf (amax, fabsf (p[j]));
+    const float s = fminf (448.0f / fmaxf (amax, 1e-12f), 448.0f);
+    LaTensor *dx = up (x, LA_DTYPE_F32), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, x->shape);
+    LaTensor *qh = la_tensor_new (LA_DTYPE_F8_E4M3, 2, x->shape);
+    GError *error = NULL;
+    la_cuda_quantize_fp8 (gpu, q, dx, &error);
+    gpu->ops->copy (gpu, qh, q);
+    const uint8_t *qb = qh->data;
+    int64_t bad = -1;
+    for (int64_t j = 0; j < la_tensor_numel (x) && bad < 0; j++)
+      if (isnan (p[j]) ? (qb[j] & 0x7f) != 0x7f : qb[j] != la_f32_to_e4m3 (p[j] * s))
+        bad = j;
+    const float got_s = scale_of (q);
+    const gboolean ok = !error && bad < 0 && got_s == 1.0f / s;
+    printf ("%s %-34s NaN kept, 1/s %.6g (want %.6g)", ok ? "pass" : "FAIL", "fp8 quantiser with NaN", got_s,
+            1.0f / s);
+    if (bad >= 0)
+      printf ("; element %" G_GINT64_FORMAT ": x %g -> 0x%02x, want 0x%02x", bad, p[bad], qb[bad],
+              isnan (p[bad]) ? 0x7f : la_f32_to_e4m3 (p[bad] * s));
+    printf ("%s%s\n", error ? ": " : "", error ? error->message : "");
+    ok ? n_pass++ : n_fail++;
+    g_clear_error (&error);
+    UNREF (x, dx, q, qh);
+  }
+  /* FP8 linear vs the reference on the bf16 inputs it was given (io.md
+   * §10.6: rel Frobenius <~ 3 % with fast accumulation; 5e-2 covers both
+   * e4m3 roundings and the bf16 output) */
   const int64_t shapes[][3] = { { 96, 512, 256 }, { 333, 5120, 5120 }, { 333, 13824, 5120 }, { 333, 5120, 13824 } };
   for (int s = 0; s < 4; s++) {
     const int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
     LaTensor *x = R (2, 2.0f, M, K), *w = R (2, 0.02f, N, K), *b = R (1, 0.5f, N);
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 2, SH (M, N));
-    cpu->ops->linear (cpu, ref, x, w, b);
+    LaTensor *xr = rin (x, LA_DTYPE_BF16), *wr = rin (w, LA_DTYPE_BF16), *br = rin (b, LA_DTYPE_BF16);
+    cpu->ops->linear (cpu, ref, xr, wr, br);
+    UNREF (xr, wr, br);
     LaTensor *dw = up (w, LA_DTYPE_BF16), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, w->shape);
     la_cuda_quantize_fp8 (gpu, q, dw, NULL);
     LaTensor *dx = up (x, LA_DTYPE_BF16), *db = up (b, LA_DTYPE_BF16), *dy = la_alloc (gpu, LA_DTYPE_BF16, 2, ref->shape);
@@ -381,7 +445,7 @@ g_fp8 (void)
     TIMED (ms, 5, gpu->ops->linear (gpu, dy, dx, q, db));
     char name[64];
     g_snprintf (name, sizeof name, "fp8 linear+bias [%ld,%ld]x[%ld,%ld]T", (long) M, (long) K, (long) N, (long) K);
-    compare (name, LA_DTYPE_F8_E4M3, ref, dy, 0.05, ms);
+    compare_n (name, LA_DTYPE_F8_E4M3, ref, dy, 0.05, 0, ms);
     if (ms > 0)
       printf ("     %.1f TFLOP/s\n", 2.0 * M * N * K / (ms * 1e-3) / 1e12);
     LaTensor *objs[] = { x, w, b, ref, dw, q, dx, db, dy };
@@ -426,30 +490,21 @@ g_attention (void)
     const int64_t Lq = cases[c][0], Lk = cases[c][1], H = cases[c][2], D = cases[c][3];
     LaTensor *q = R (2, 1.0f, Lq, H * D), *k = R (2, 1.0f, Lk, H * D), *v = R (2, 1.0f, Lk, H * D);
     LaTensor *bias = cases[c][4] ? R (3, 2.0f, H, Lq, Lk) : NULL;
-    LaTensor *ref = cpu_like (q);
     const float scale = 1.0f / sqrtf ((float) D);
-    cpu->ops->attention (cpu, ref, q, k, v, (int) H, scale, bias);
     FOR_DT {
+      LaTensor *qr = rin (q, dt), *kr = rin (k, dt), *vr = rin (v, dt), *br = rin (bias, dt), *ref = cpu_like (q);
+      cpu->ops->attention (cpu, ref, qr, kr, vr, (int) H, scale, br);
       LaTensor *dq = up (q, dt), *dk = up (k, dt), *dv = up (v, dt), *db = up (bias, dt), *dout = like (q, dt);
       double ms;
       TIMED (ms, 5, gpu->ops->attention (gpu, dout, dq, dk, dv, (int) H, scale, db));
       char name[64];
       g_snprintf (name, sizeof name, "attention Lq%ld Lk%ld H%ld D%ld%s", (long) Lq, (long) Lk, (long) H, (long) D,
                   bias ? " bias" : "");
-      compare (name, dt, ref, dout, 1e-5, ms);
-      la_tensor_unref (dq);
-      la_tensor_unref (dk);
-      la_tensor_unref (dv);
-      if (db)
-        la_tensor_unref (db);
-      la_tensor_unref (dout);
+      /* 16-bit: the WMMA and GEMM paths round P before P·V, then the output */
+      compare_n (name, dt, ref, dout, 1e-5, 2, ms);
+      UNREF (dq, dk, dv, db, dout, qr, kr, vr, br, ref);
     }
-    la_tensor_unref (q);
-    la_tensor_unref (k);
-    la_tensor_unref (v);
-    if (bias)
-      la_tensor_unref (bias);
-    la_tensor_unref (ref);
+    UNREF (q, k, v, bias);
   }
 }
 
@@ -466,25 +521,20 @@ g_conv (void)
     LaTensor *x = R (4, 1.0f, p[0], p[1], p[2], p[3]), *w = R (5, 0.2f, p[4], p[0], p[5], p[6], p[7]);
     LaTensor *b = R (1, 1.0f, p[4]);
     const int64_t To = (p[1] - p[5]) / p[8] + 1, Ho = (p[2] - p[6]) / p[9] + 1, Wo = (p[3] - p[7]) / p[10] + 1;
-    LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (p[4], To, Ho, Wo));
-    cpu->ops->conv3d (cpu, ref, x, w, b, stride);
     FOR_DT {
+      LaTensor *xr = rin (x, dt), *wr = rin (w, dt), *br = rin (b, dt);
+      LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (p[4], To, Ho, Wo));
+      cpu->ops->conv3d (cpu, ref, xr, wr, br, stride);
       LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
       double ms;
       TIMED (ms, 5, gpu->ops->conv3d (gpu, dy, dx, dw, db, stride));
       char name[64];
       g_snprintf (name, sizeof name, "conv3d k%dx%dx%d s%d,%d,%d Ci%d Co%d", p[5], p[6], p[7], p[8], p[9], p[10],
                   p[0], p[4]);
-      compare (name, dt, ref, dy, 1e-5, ms);
-      la_tensor_unref (dx);
-      la_tensor_unref (dw);
-      la_tensor_unref (db);
-      la_tensor_unref (dy);
+      compare_n (name, dt, ref, dy, 1e-5, 2, ms);    /* 16-bit: GEMM/cuDNN output, then + bias */
+      UNREF (dx, dw, db, dy, xr, wr, br, ref);
     }
-    la_tensor_unref (x);
-    la_tensor_unref (w);
-    la_tensor_unref (b);
-    la_tensor_unref (ref);
+    UNREF (x, w, b);
   }
   /* conv1d: (T, B, Cin, Cout, K, stride, pad_l, pad_r, replicate, groups, x_cf, bias) */
   const int c1[][12] = { { 57, 1, 8, 12, 5, 1, 2, 2, 0, 1, 0, 1 }, { 400, 1, 1, 16, 10, 5, 0, 0, 0, 1, 1, 0 },
@@ -496,43 +546,38 @@ g_conv (void)
                         : (B > 1 ? R (3, 1.0f, T, B, Cin) : R (2, 1.0f, T, Cin));
     LaTensor *w = R (3, 0.3f, Cout, Cin / p[9], K), *b = p[11] ? R (1, 1.0f, Cout) : NULL;
     const int64_t Tout = (T + p[6] + p[7] - K) / p[5] + 1;
-    LaTensor *ref = B > 1 ? la_tensor_new (LA_DTYPE_F32, 3, SH (Tout, B, Cout)) : la_tensor_new (LA_DTYPE_F32, 2, SH (Tout, Cout));
-    cpu->ops->conv1d (cpu, ref, x, w, b, p[5], p[6], p[7], p[8], p[9], p[10]);
     FOR_DT {
+      LaTensor *xr = rin (x, dt), *wr = rin (w, dt), *br = rin (b, dt);
+      LaTensor *ref = B > 1 ? la_tensor_new (LA_DTYPE_F32, 3, SH (Tout, B, Cout))
+                            : la_tensor_new (LA_DTYPE_F32, 2, SH (Tout, Cout));
+      cpu->ops->conv1d (cpu, ref, xr, wr, br, p[5], p[6], p[7], p[8], p[9], p[10]);
       LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
       double ms;
       TIMED (ms, 5, gpu->ops->conv1d (gpu, dy, dx, dw, db, p[5], p[6], p[7], p[8], p[9], p[10]));
       char name[64];
       g_snprintf (name, sizeof name, "conv1d T%d B%d K%d s%d g%d%s%s", p[0], p[1], p[4], p[5], p[9],
                   p[8] ? " repl" : "", p[10] ? " cf" : "");
-      compare (name, dt, ref, dy, 1e-5, ms);
-      la_tensor_unref (dx);
-      la_tensor_unref (dw);
-      if (db)
-        la_tensor_unref (db);
-      la_tensor_unref (dy);
+      compare_n (name, dt, ref, dy, 1e-5, b ? 2 : 1, ms);   /* 16-bit: GEMM output (+ bias) */
+      UNREF (dx, dw, db, dy, xr, wr, br, ref);
     }
-    la_tensor_unref (x);
-    la_tensor_unref (w);
-    if (b)
-      la_tensor_unref (b);
-    la_tensor_unref (ref);
+    UNREF (x, w, b);
   }
 }
 
 static void
 g_vae (void)
 {
-  LaTensor *x = R (4, 2.0f, 6, 5, 7, 9), *m = R (1, 1.0f, 6), *s = R (1, 1.0f, 6);
+  LaTensor *x0 = R (4, 2.0f, 6, 5, 7, 9), *m0 = R (1, 1.0f, 6), *s0 = R (1, 1.0f, 6);
   for (int i = 0; i < 6; i++)
-    la_tensor_f32 (s)[i] = 1.5f + la_tensor_f32 (s)[i];     /* inv_std away from 0 */
+    la_tensor_f32 (s0)[i] = 1.5f + la_tensor_f32 (s0)[i];     /* inv_std away from 0 */
   FOR_DT {
+    LaTensor *x = rin (x0, dt), *m = rin (m0, dt), *s = rin (s0, dt);
     LaTensor *dx = up (x, dt), *dm = up (m, dt), *ds = up (s, dt);
     double ms;
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (6, 5, 14, 18)), *dy = like (ref, dt);
     cpu->ops->upsample2x (cpu, ref, x);
     TIMED (ms, 10, gpu->ops->upsample2x (gpu, dy, dx));
-    compare ("upsample2x", dt, ref, dy, 0.0, ms);
+    compare_n ("upsample2x", dt, ref, dy, 0.0, 0, ms);    /* copies: exact */
     la_tensor_unref (ref);
     la_tensor_unref (dy);
     for (int enc = 0; enc < 2; enc++) {
@@ -550,29 +595,24 @@ g_vae (void)
     const int64_t yoff[4] = { 1, 2, 1, 0 }, xoff[4] = { 2, 1, 0, 3 }, cnt[4] = { 4, 4, 7, 6 };
     cpu->ops->copy4d (cpu, r3, yoff, x, xoff, cnt);
     TIMED (ms, 10, gpu->ops->copy4d (gpu, dy3, yoff, dx, xoff, cnt));
-    compare ("copy4d", dt, r3, dy3, 0.0, ms);
-    la_tensor_unref (r3);
-    la_tensor_unref (dy3);
-    la_tensor_unref (dx);
-    la_tensor_unref (dm);
-    la_tensor_unref (ds);
+    compare_n ("copy4d", dt, r3, dy3, 0.0, 0, ms);        /* copies: exact */
+    UNREF (r3, dy3, dx, dm, ds, x, m, s);
   }
-  la_tensor_unref (x);
-  la_tensor_unref (m);
-  la_tensor_unref (s);
+  UNREF (x0, m0, s0);
 }
 
 static void
 g_rope (void)
 {
   const int64_t L = 37, H = 3, HD = 128;
-  LaTensor *x = R (2, 2.0f, L, H * HD), *f = la_tensor_new (LA_DTYPE_F32, 3, SH (L, HD / 2, 2));
+  LaTensor *x0 = R (2, 2.0f, L, H * HD), *f = la_tensor_new (LA_DTYPE_F32, 3, SH (L, HD / 2, 2));
   for (int64_t i = 0; i < L * HD / 2; i++) {      /* fp16-rounded cos/sin as the DiT builds them */
     double a = 0.37 * (double) (i / (HD / 2)) * pow (10000.0, -(double) (i % (HD / 2)) / (HD / 2));
     la_tensor_f32 (f)[2 * i] = la_round_f16 ((float) cos (a));
     la_tensor_f32 (f)[2 * i + 1] = la_round_f16 ((float) sin (a));
   }
   FOR_DT {
+    LaTensor *x = rin (x0, dt);
     LaTensor *dx = up (x, dt), *df = up (f, LA_DTYPE_F32), *dy = like (x, dt), *ref = cpu_like (x);
     double ms;
     cpu->ops->rope (cpu, ref, x, f, (int) H);
@@ -580,13 +620,9 @@ g_rope (void)
     compare ("rope [37, 3x128]", dt, ref, dy, 1e-7, ms);
     gpu->ops->rope (gpu, dx, dx, df, (int) H);         /* in place */
     compare ("rope in place", dt, ref, dx, 1e-7, 0);
-    la_tensor_unref (dx);
-    la_tensor_unref (df);
-    la_tensor_unref (dy);
-    la_tensor_unref (ref);
+    UNREF (dx, df, dy, ref, x);
   }
-  la_tensor_unref (x);
-  la_tensor_unref (f);
+  UNREF (x0, f);
 }
 
 /* The same shapes allocated every "block": after the first, nothing is cudaMalloc'd. */
@@ -694,6 +730,106 @@ g_streams (void)
   la_tensor_unref (x);
   la_tensor_unref (ref);
   la_backend_unref (b2);
+}
+
+/* One backend shared by threads (cuda-internal.h: every entry point holds the
+ * backend's op lock; a graph capture holds it from begin to end):
+ *  - two threads run op chains on their own tensors at the same time and
+ *    both get the right answer;
+ *  - while this thread captures a graph, another thread's ops wait for the
+ *    end of the capture: they neither enter the graph nor meet the capture
+ *    (a sync inside a capture is an error). */
+typedef struct {
+  const LaTensor *x, *w;      /* host inputs */
+  LaTensor *dy;               /* device result: silu(linear(layer_norm(x), w)) */
+  int reps;
+  gint done;
+  GError *error;
+} ThreadJob;
+
+static gpointer
+thread_job (gpointer data)
+{
+  ThreadJob *j = data;
+  LaTensor *dx = up (j->x, LA_DTYPE_F32), *dw = up (j->w, LA_DTYPE_F32), *n = like (j->x, LA_DTYPE_F32);
+  j->dy = la_alloc (gpu, LA_DTYPE_F32, 2, SH (j->x->shape[0], j->w->shape[0]));
+  for (int r = 0; r < j->reps; r++) {
+    gpu->ops->layer_norm (gpu, n, dx, NULL, NULL, 1e-6f);
+    gpu->ops->linear (gpu, j->dy, n, dw, NULL);
+    gpu->ops->unary (gpu, LA_UNARY_SILU, j->dy, j->dy);
+  }
+  la_backend_sync (gpu, &j->error);
+  UNREF (dx, dw, n);
+  g_atomic_int_set (&j->done, 1);
+  return NULL;
+}
+
+static void
+job_ref (LaTensor *ref, const LaTensor *x, const LaTensor *w)
+{
+  LaTensor *n = cpu_like (x);
+  cpu->ops->layer_norm (cpu, n, x, NULL, NULL, 1e-6f);
+  cpu->ops->linear (cpu, ref, n, w, NULL);
+  cpu->ops->unary (cpu, LA_UNARY_SILU, ref, ref);
+  la_tensor_unref (n);
+}
+
+static void
+job_check (const char *name, ThreadJob *j, const LaTensor *ref)
+{
+  if (j->error) {
+    printf ("FAIL %-34s %s\n", name, j->error->message);
+    g_clear_error (&j->error);
+    n_fail++;
+  } else
+    compare (name, LA_DTYPE_F32, ref, j->dy, 1e-5, 0);
+  la_tensor_unref (j->dy);
+}
+
+static void
+g_threads (void)
+{
+  LaTensor *x1 = R (2, 1.0f, 64, 256), *x2 = R (2, 2.0f, 64, 256), *w = R (2, 0.1f, 96, 256);
+  LaTensor *r1 = la_tensor_new (LA_DTYPE_F32, 2, SH (64, 96)), *r2 = cpu_like (r1);
+  job_ref (r1, x1, w);
+  job_ref (r2, x2, w);
+  ThreadJob j1 = { x1, w, NULL, 50, 0, NULL }, j2 = { x2, w, NULL, 50, 0, NULL };
+  GThread *t1 = g_thread_new ("la-check-1", thread_job, &j1), *t2 = g_thread_new ("la-check-2", thread_job, &j2);
+  g_thread_join (t1);
+  g_thread_join (t2);
+  job_check ("two threads, one backend (1)", &j1, r1);
+  job_check ("two threads, one backend (2)", &j2, r2);
+
+  /* a capture on this thread, a job on another */
+  LaTensor *gx = up (x1, LA_DTYPE_F32), *gy = like (x1, LA_DTYPE_F32), *gref = cpu_like (x1);
+  cpu->ops->unary (cpu, LA_UNARY_TANH, gref, x1);
+  ThreadJob j3 = { x2, w, NULL, 1, 0, NULL };
+  GError *error = NULL;
+  LaCudaGraph *g = NULL;
+  gboolean entered = FALSE;
+  if (la_cuda_graph_begin (gpu, &error)) {
+    GThread *t3 = g_thread_new ("la-check-3", thread_job, &j3);
+    g_usleep (100000);                   /* room for the job to run, were it not held back */
+    entered = g_atomic_int_get (&j3.done);
+    gpu->ops->unary (gpu, LA_UNARY_TANH, gy, gx);
+    g = la_cuda_graph_end (gpu, &error);
+    g_thread_join (t3);
+  }
+  if (!g || entered) {
+    printf ("FAIL %-34s %s\n", "capture while another thread works",
+            error ? error->message : "the other thread's ops ran during the capture");
+    g_clear_error (&error);
+    n_fail++;
+    if (j3.dy)
+      la_tensor_unref (j3.dy);
+    g_clear_error (&j3.error);
+  } else {
+    job_check ("other thread's ops, after a capture", &j3, r2);
+    la_cuda_graph_launch (g, NULL);
+    compare ("graph captured beside a thread", LA_DTYPE_F32, gref, gy, 1e-6, 0);
+  }
+  la_cuda_graph_free (g);
+  UNREF (x1, x2, w, r1, r2, gx, gy, gref);
 }
 
 /* One Wan2.2-S2V-14B transformer block at 704x384 (dit.md §3.7, performance-
@@ -872,7 +1008,7 @@ main (int argc, char **argv)
   static const struct { const char *name; void (*fn) (void); } groups[] = {
     { "memory", g_memory }, { "elementwise", g_elementwise }, { "norms", g_norms }, { "gemm", g_gemm },
     { "fp8", g_fp8 }, { "attention", g_attention }, { "conv", g_conv }, { "vae", g_vae }, { "rope", g_rope },
-    { "alloc", g_alloc }, { "graph", g_graph }, { "streams", g_streams },
+    { "alloc", g_alloc }, { "graph", g_graph }, { "streams", g_streams }, { "threads", g_threads },
   };
   if (argc > 1 && strcmp (argv[1], "--bench") == 0) {
     bench ();
