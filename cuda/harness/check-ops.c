@@ -7,6 +7,11 @@
  *   liveavatar-cuda-check --bench        the 14B hot-loop shapes, timed only: GEMMs,
  *                                         attention, the VAE's big conv, and one whole
  *                                         DiT block (FP8 / bf16, eager / CUDA graph)
+ *   liveavatar-cuda-check --versions     CUDA driver / runtime, cuBLAS(Lt), cuDNN, NCCL
+ *                                         versions of the libraries this process loaded
+ *                                         (no device needed)
+ *   LA_CHECK_HANG=GROUP                  that group sleeps instead of running (exercises
+ *                                         run-gpu-checks.sh's timeouts)
  *
  * Each case makes random host inputs, runs the CPU backend's op (the f32
  * reference) and the CUDA op on the same data (uploaded as f32, then as
@@ -21,6 +26,7 @@
 #include "liveavatar/liveavatar.h"
 #include "liveavatar/la-cuda.h"
 #include "check-compare.h"
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -991,9 +997,73 @@ bench (void)
   }
 }
 
+/* Versions through the symbols the process already has (the backend links
+ * cudart, cuBLAS(Lt) and maybe cuDNN), else from the library dlopen'ed by
+ * its soname (NCCL is linked only by what uses TPP): no CUDA header is needed
+ * here, and a library that is absent (or emulated without that call) says so. */
+static void *
+find_sym (const char *sym, const char *soname, const char **how)
+{
+  void *f = dlsym (RTLD_DEFAULT, sym);
+  *how = "";
+  if (!f) {
+    void *h = dlopen (soname, RTLD_LAZY | RTLD_LOCAL);
+    f = h ? dlsym (h, sym) : NULL;
+    *how = f ? " (dlopen)" : "";
+  }
+  return f;
+}
+
+static void
+print_versions (void)
+{
+  typedef int (*IntOut) (int *);
+  typedef size_t (*SizeRet) (void);
+  typedef int (*Prop) (int, int *);
+  static const char *int_calls[][3] = { { "CUDA driver API", "cudaDriverGetVersion", "libcudart.so.13" },
+                                        { "CUDA runtime", "cudaRuntimeGetVersion", "libcudart.so.13" },
+                                        { "NCCL", "ncclGetVersion", "libnccl.so.2" } };
+  const char *how;
+  for (size_t i = 0; i < G_N_ELEMENTS (int_calls); i++) {
+    IntOut f = (IntOut) find_sym (int_calls[i][1], int_calls[i][2], &how);
+    int v = 0;
+    if (f && f (&v) == 0)
+      printf ("version %-16s %d%s\n", int_calls[i][0], v, how);
+    else
+      printf ("version %-16s %s\n", int_calls[i][0], f ? "call failed" : "not found");
+  }
+  Prop prop = (Prop) find_sym ("cublasGetProperty", "libcublas.so.13", &how);  /* MAJOR 0, MINOR 1, PATCH 2 */
+  int ma = 0, mi = 0, pa = 0;
+  if (prop && prop (0, &ma) == 0 && prop (1, &mi) == 0 && prop (2, &pa) == 0)
+    printf ("version %-16s %d.%d.%d%s\n", "cuBLAS", ma, mi, pa, how);
+  else
+    printf ("version %-16s %s\n", "cuBLAS", prop ? "call failed" : "not found");
+  static const char *size_calls[][3] = { { "cuBLASLt", "cublasLtGetVersion", "libcublasLt.so.13" },
+                                         { "cuDNN", "cudnnGetVersion", "libcudnn.so.9" } };
+  for (size_t i = 0; i < G_N_ELEMENTS (size_calls); i++) {
+    SizeRet f = (SizeRet) find_sym (size_calls[i][1], size_calls[i][2], &how);
+    if (f)
+      printf ("version %-16s %zu%s\n", size_calls[i][0], f (), how);
+    else
+      printf ("version %-16s not found\n", size_calls[i][0]);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc > 1 && strcmp (argv[1], "--versions") == 0) {
+    print_versions ();
+    return 0;
+  }
+  const char *hang = g_getenv ("LA_CHECK_HANG");
+  for (int a = 1; hang && a < argc; a++)
+    if (strcmp (argv[a], hang) == 0) {
+      printf ("LA_CHECK_HANG=%s: sleeping instead of running the group\n", hang);
+      fflush (stdout);
+      for (;;)
+        g_usleep (G_USEC_PER_SEC);
+    }
   if (la_cuda_device_count () == 0) {
     printf ("SKIP: no CUDA device\n");
     return 77;
