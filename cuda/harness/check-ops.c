@@ -487,6 +487,8 @@ g_fp8 (void)
   }
 }
 
+static void attention_second_device (void);
+
 static void
 g_attention (void)
 {
@@ -512,6 +514,51 @@ g_attention (void)
     }
     UNREF (q, k, v, bias);
   }
+  attention_second_device ();
+}
+
+/* The WMMA kernel's shared-memory opt-in is per device: a second device must
+ * run it too (it used to be made once per process, for the first device only). */
+static void
+attention_second_device (void)
+{
+  if (la_cuda_device_count () < 2) {
+    printf ("skip %-34s one device\n", "attention on device 1");
+    return;
+  }
+  GError *error = NULL;
+  LaBackend *g1 = la_backend_cuda_new (1, &error);
+  if (!g1) {
+    printf ("FAIL %-34s %s\n", "attention on device 1", error->message);
+    g_clear_error (&error);
+    n_fail++;
+    return;
+  }
+  const int64_t Lq = 40, Lk = 70, H = 2, D = 64;
+  LaTensor *q = R (2, 1.0f, Lq, H * D), *k = R (2, 1.0f, Lk, H * D), *v = R (2, 1.0f, Lk, H * D);
+  LaTensor *qr = rin (q, LA_DTYPE_BF16), *kr = rin (k, LA_DTYPE_BF16), *vr = rin (v, LA_DTYPE_BF16);
+  LaTensor *ref = cpu_like (q);
+  cpu->ops->attention (cpu, ref, qr, kr, vr, (int) H, 0.125f, NULL);
+  LaTensor *dq = la_alloc (g1, LA_DTYPE_BF16, 2, q->shape), *dk = la_alloc (g1, LA_DTYPE_BF16, 2, k->shape);
+  LaTensor *dv = la_alloc (g1, LA_DTYPE_BF16, 2, v->shape), *dout = la_alloc (g1, LA_DTYPE_BF16, 2, q->shape);
+  g1->ops->copy (g1, dq, q);
+  g1->ops->copy (g1, dk, k);
+  g1->ops->copy (g1, dv, v);
+  g1->ops->attention (g1, dout, dq, dk, dv, (int) H, 0.125f, NULL);
+  if (!la_backend_sync (g1, &error)) {
+    printf ("FAIL %-34s %s\n", "attention on device 1", error->message);
+    g_clear_error (&error);
+    n_fail++;
+  } else {
+    /* back through the host onto device 0, where compare reads (bf16 both ways: exact) */
+    LaTensor *h = cpu_like (q), *d0;
+    g1->ops->copy (g1, h, dout);
+    d0 = up (h, LA_DTYPE_BF16);
+    compare_n ("attention on device 1", LA_DTYPE_BF16, ref, d0, 1e-5, 2, 0);
+    UNREF (h, d0);
+  }
+  UNREF (q, k, v, qr, kr, vr, ref, dq, dk, dv, dout);
+  la_backend_unref (g1);
 }
 
 static void
