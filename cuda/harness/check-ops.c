@@ -1069,7 +1069,7 @@ find_sym (const char *sym, const char *soname, const char **how)
   if (!f) {
     void *h = dlopen (soname, RTLD_LAZY | RTLD_LOCAL);
     f = h ? dlsym (h, sym) : NULL;
-    *how = f ? " (dlopen)" : "";
+    *how = f ? " (not linked by this binary: the machine's library by soname)" : "";
   }
   return f;
 }

@@ -25,7 +25,8 @@
 #   sh cuda/harness/run-gpu-checks.sh [BUILD_DIR | BUNDLE.tar.xz]
 #     BUNDLE: made by make-gpu-bundle.sh for a machine without the build
 #     dependencies (the lent GPU machines); BUILD_DIR (default build): a
-#     build here, e.g. the emulated one (-Dcuda-emu=enabled).
+#     build here, e.g. the emulated one (-Dcuda-emu=enabled), built first
+#     only if its harness binary is missing.
 #   LA_GPU_DEADLINE_S  overall budget in seconds (480)
 #   LA_GPU_STEPS       only the steps matching these shell patterns, e.g.
 #                      "group-fp8 golden-*" (default: all; see the names in summary.txt)
@@ -50,9 +51,18 @@ RC=0
 U=
 STEP=start
 
+TPID=
+
 note () { echo "$*"; echo "$*" >> "$SUM"; }
 left () { echo $((DEADLINE - ($(date +%s) - T0))); }
-trap 'note "killed during $STEP after $(($(date +%s) - T0))s"; exit 143' TERM INT HUP
+# Stopped from outside (TERM): end the running step too, say where it was;
+# its partial log stays in $CUR.
+on_kill () {
+  [ -n "$TPID" ] && kill -TERM "$TPID" 2> /dev/null
+  note "killed during $STEP after $(($(date +%s) - T0))s"
+  exit 143
+}
+trap on_kill TERM INT HUP
 
 wanted () {
   [ -z "${LA_GPU_STEPS:-}" ] && return 0
@@ -80,10 +90,13 @@ run_step () {
   fi
   s0=$(date +%s)
   echo "=== $STEP: $* (timeout ${t}s)" > "$CUR"
-  timeout -k 5 "$t" env LD_LIBRARY_PATH="$LDP" "$@" >> "$CUR" 2>&1
+  timeout -k 5 "$t" env LD_LIBRARY_PATH="$LDP" "$@" >> "$CUR" 2>&1 &
+  TPID=$!
+  wait "$TPID"
   RC=$?
+  TPID=
   dt=$(($(date +%s) - s0))
-  np=$(grep -c '^pass' "$CUR")
+  np=$(grep -c '^pass\|^PASS' "$CUR")     # harness lines, golden cases
   nf=$(grep -c '^FAIL' "$CUR")
   case $RC in
     0) what=ok ;;
@@ -148,13 +161,13 @@ case $B in
     LIBS=$U/lib
     ;;
   *)
-    if command -v ninja > /dev/null && [ -f "$B/build.ninja" ]; then
-      step build 2 ninja -C "$B" tests/check/cuda/liveavatar-cuda-check tools/golden/liveavatar-golden
-      [ "$RC" = 0 ] || { note "build failed (see gpu-checks.log)"; exit 1; }
-    fi
     C=$B/tests/check/cuda/liveavatar-cuda-check
     G=$B/tools/golden/liveavatar-golden
     LIBS=
+    if [ ! -x "$C" ] && command -v ninja > /dev/null && [ -f "$B/build.ninja" ]; then
+      step build 2 ninja -C "$B" tests/check/cuda/liveavatar-cuda-check tools/golden/liveavatar-golden
+      [ "$RC" = 0 ] || { note "build failed (see gpu-checks.log)"; exit 1; }
+    fi
     ;;
 esac
 [ -x "$C" ] || { note "no harness binary at $C"; exit 1; }
