@@ -63,6 +63,56 @@ la_emu_check_matrix (const char *what, const void *p, cudaDataType_t t, int64_t 
   la_emu_check_device_range ((const char *) p + lo * (int64_t) es, (size_t) (hi - lo + 1) * es, what);
 }
 
+/* dst (rows × cols, packed column-major, f32) = op(src); the type switch is
+ * outside the loops (the FP8 GEMMs of the harness are 70 M elements). */
+template <typename T, typename Cvt>
+static void
+load_panel_t (float *dst, const T *src, bool trans, int64_t ld, int64_t rows, int64_t cols, Cvt cvt)
+{
+  if (!trans) {
+    for (int64_t c = 0; c < cols; c++)
+      for (int64_t r = 0; r < rows; r++)
+        dst[r + c * rows] = cvt (src[r + c * ld]);
+    return;
+  }
+  const int64_t B = 64;   /* a transposed copy in tiles, so neither side strides through memory */
+  for (int64_t r0 = 0; r0 < rows; r0 += B)
+    for (int64_t c0 = 0; c0 < cols; c0 += B)
+      for (int64_t r = r0; r < std::min (rows, r0 + B); r++)
+        for (int64_t c = c0; c < std::min (cols, c0 + B); c++)
+          dst[r + c * rows] = cvt (src[c + r * ld]);
+}
+
+static void
+load_panel (float *dst, const void *src, const LaEmuOperand &o, int64_t rows, int64_t cols)
+{
+  switch (o.type) {
+  case CUDA_R_32F:
+    load_panel_t (dst, (const float *) src, o.trans, o.ld, rows, cols, [] (float v) { return v; });
+    return;
+  case CUDA_R_16F:
+    load_panel_t (dst, (const _Float16 *) src, o.trans, o.ld, rows, cols, [] (_Float16 v) { return (float) v; });
+    return;
+  case CUDA_R_16BF:
+    load_panel_t (dst, (const uint16_t *) src, o.trans, o.ld, rows, cols, la_emu_bf16_to_f32);
+    return;
+  case CUDA_R_8F_E4M3: {
+    static const std::vector<float> table = [] {
+      std::vector<float> t (256);
+      for (int i = 0; i < 256; i++)
+        t[i] = la_emu_e4m3_to_f32 ((uint8_t) i);
+      return t;
+    } ();
+    const float *tab = table.data ();
+    load_panel_t (dst, (const uint8_t *) src, o.trans, o.ld, rows, cols, [tab] (uint8_t v) { return tab[v]; });
+    return;
+  }
+  default:
+    break;
+  }
+  la_emu_fail ("emulated GEMM: operand type %s reached the reference GEMM", la_emu_type_name (o.type));
+}
+
 void
 la_emu_gemm_run (const LaEmuGemm &g)
 {
@@ -73,12 +123,8 @@ la_emu_gemm_run (const LaEmuGemm &g)
   for (int64_t b = 0; b < g.batch; b++) {
     const void *A = (const char *) g.a.p + b * g.a.stride * (int64_t) la_emu_type_size (g.a.type);
     const void *B = (const char *) g.b.p + b * g.b.stride * (int64_t) la_emu_type_size (g.b.type);
-    for (int64_t p = 0; p < k; p++)
-      for (int64_t i = 0; i < m; i++)
-        af[i + p * m] = la_emu_load (A, g.a.type, g.a.trans ? p + i * g.a.ld : i + p * g.a.ld);
-    for (int64_t j = 0; j < n; j++)
-      for (int64_t p = 0; p < k; p++)
-        bf[p + j * k] = la_emu_load (B, g.b.type, g.b.trans ? j + p * g.b.ld : p + j * g.b.ld);
+    load_panel (af.data (), A, g.a, m, k);
+    load_panel (bf.data (), B, g.b, k, n);
     if (k > 0)
       cblas_sgemm (CblasColMajor, CblasNoTrans, CblasNoTrans, (int) m, (int) n, (int) k, 1.0f, af.data (), (int) m,
                    bf.data (), (int) k, 0.0f, acc.data (), (int) m);
