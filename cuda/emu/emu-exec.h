@@ -13,3 +13,6 @@ bool la_emu_order_reverse (void);
 /* A fiber stack's guard page, so the fault handler can name an overflow (runtime.cc). */
 void la_emu_register_stack (void *lo, size_t guard);
 extern "C" const char *la_emu_current_kernel (void);
+/* Tests: blocks and threads in reverse (1) or forward (0) order from now on,
+ * whatever LA_EMU_ORDER says; -1 goes back to LA_EMU_ORDER. */
+extern "C" void la_emu_set_order (int reverse);

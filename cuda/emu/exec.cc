@@ -16,9 +16,10 @@
  * barrier runs its threads as a plain loop afterwards; a barrier reached in
  * loop mode fails loudly (LA_EMU_FIBERS=1 forces fibers for every launch).
  *
- * Fibers switch with a few instructions of x86-64 assembly (callee-saved
- * registers, MXCSR and the x87 control word); other architectures use
- * ucontext (slower: it saves the signal mask).
+ * Fibers switch with a few instructions of x86-64 assembly (the callee-saved
+ * registers; MXCSR and the x87 control word are not switched: no kernel
+ * changes rounding modes); other architectures use ucontext (slower: it
+ * saves the signal mask).
  */
 #include "emu-internal.h"
 #include "emu-exec.h"
@@ -29,6 +30,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 #include <csignal>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -56,6 +58,7 @@ struct Fiber {
 #endif
   char *stack;               /* lowest address, the guard page included */
   int tid;
+  uint3 idx;                 /* its threadIdx */
   FiberState state;
   unsigned warp_epoch;       /* epoch of the collective the lane waits at */
 };
@@ -65,6 +68,7 @@ struct Warp {
   unsigned mask;             /* its member mask */
   int op;
   unsigned epoch;
+  unsigned exited;           /* lanes that have returned */
   uint64_t slots[2][32];     /* values by epoch parity: a released lane may run one collective ahead */
 };
 
@@ -81,6 +85,7 @@ struct Block {
   dim3 bdim;
   Warp warps[32];
   void *dyn_smem;
+  uint64_t serial;           /* this block's number, process-wide per OS thread */
 };
 
 /* Per OS thread: its fibers' stacks, the scheduler context, the block it runs. */
@@ -96,6 +101,8 @@ struct ThreadCtx {
   unsigned char *smem = nullptr;
   size_t smem_size = 0;
   char *altstack = nullptr;
+  uint64_t serial = 0;
+  std::vector<std::pair<void *, uint64_t>> poisoned;   /* static __shared__ -> block it was filled for */
 };
 
 thread_local ThreadCtx tctx;
@@ -111,10 +118,8 @@ asm (".text\n"
      ".type la_emu_ctx_switch,@function\n"
      "la_emu_ctx_switch:\n"
      "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
-     "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
      "  movq %rsp, (%rdi)\n"
      "  movq %rsi, %rsp\n"
-     "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
      "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
      "  ret\n"
      ".size la_emu_ctx_switch,.-la_emu_ctx_switch\n"
@@ -134,10 +139,7 @@ static void
 switch_to_fiber (Fiber *f)
 {
   tctx.block->cur = f;
-  const dim3 &b = tctx.block->bdim;
-  threadIdx.x = (unsigned) f->tid % b.x;
-  threadIdx.y = (unsigned) f->tid / b.x % b.y;
-  threadIdx.z = (unsigned) f->tid / (b.x * b.y);
+  threadIdx = f->idx;
 #if defined(__x86_64__)
   la_emu_ctx_switch (&tctx.sched_sp, f->sp);
 #else
@@ -145,13 +147,38 @@ switch_to_fiber (Fiber *f)
 #endif
 }
 
+/* Leaves the current fiber for the next runnable one in thread order (or
+ * reverse), straight from fiber to fiber; the scheduler only sees a block
+ * where nothing can run (finished, or deadlocked). */
 static void
 yield_to_scheduler (void)
 {
-  Fiber *f = tctx.block->cur;
+  Block *b = tctx.block;
+  Fiber *f = b->cur;
+  const int n = b->nthreads;
+  Fiber *next = nullptr;
+  const int step = b->reverse ? -1 : 1;
+  for (int k = 1, i = f->tid; k <= n; k++) {
+    i += step;
+    i = i == n ? 0 : i < 0 ? n - 1 : i;
+    if (tctx.fibers[i].state == F_RUN) {
+      next = &tctx.fibers[i];
+      break;
+    }
+  }
+  if (next == f)
+    return;
 #if defined(__x86_64__)
-  la_emu_ctx_switch (&f->sp, tctx.sched_sp);
+  if (next) {
+    b->cur = next;
+    threadIdx = next->idx;
+    la_emu_ctx_switch (&f->sp, next->sp);
+  } else {
+    la_emu_ctx_switch (&f->sp, tctx.sched_sp);
+  }
+  /* resumed: whoever switched here set cur and threadIdx */
 #else
+  (void) next;
   swapcontext (&f->uc, &tctx.sched_uc);
 #endif
 }
@@ -189,13 +216,18 @@ fiber_stacks (int n)
 }
 
 static void
-fiber_init (Fiber *f, int tid)
+fiber_init (Fiber *f, int tid, dim3 bd)
 {
   f->tid = tid;
+  f->idx.x = (unsigned) tid % bd.x;
+  f->idx.y = (unsigned) tid / bd.x % bd.y;
+  f->idx.z = (unsigned) tid / (bd.x * bd.y);
   f->state = F_RUN;
   f->warp_epoch = 0;
 #if defined(__x86_64__)
-  uintptr_t top = ((uintptr_t) f->stack + STACK_SIZE) & ~(uintptr_t) 15;
+  /* stacks are 256 KB aligned: staggering their tops keeps the hot frames of
+   * a block's fibers from all landing in the same cache sets */
+  uintptr_t top = ((uintptr_t) f->stack + STACK_SIZE - (size_t) (tid % 61) * 1088) & ~(uintptr_t) 63;
   uint64_t *sp = (uint64_t *) top;
   *--sp = (uint64_t) (uintptr_t) la_emu_fiber_entry;  /* ret target: entry then runs with rsp % 16 == 0 */
   *--sp = 0;                                 /* rbp */
@@ -204,10 +236,6 @@ fiber_init (Fiber *f, int tid)
   *--sp = 0;                                 /* r13 */
   *--sp = 0;                                 /* r14 */
   *--sp = 0;                                 /* r15 */
-  uint32_t csr[2];
-  asm volatile ("stmxcsr %0" : "=m" (csr[0]));
-  asm volatile ("fnstcw %0" : "=m" (csr[1]));
-  *--sp = (uint64_t) csr[0] | ((uint64_t) (csr[1] & 0xffff) << 32);
   f->sp = sp;
 #else
   getcontext (&f->uc);
@@ -243,6 +271,7 @@ la_emu_fiber_main (Fiber *f)
   /* An exit while the warp waits for this lane at a collective can never complete it. */
   Warp &w = b->warps[f->tid / 32];
   unsigned bit = 1u << (f->tid % 32);
+  w.exited |= bit;
   if (w.arrived && (w.mask & bit) && !(w.arrived & bit))
     la_emu_fail ("kernel %s: %s exited while lanes 0x%08x of its warp wait for it at %s (mask 0x%08x)", b->kname,
                  describe_thread (b, f->tid).c_str (), w.arrived, op_names[w.op], w.mask);
@@ -310,22 +339,17 @@ warp_rendezvous (Block *b, unsigned mask, int op, uint64_t value)
                  "divergent warp collectives", b->kname, describe_thread (b, f->tid).c_str (), op_names[op], mask,
                  w.arrived, op_names[w.op], w.mask);
   }
-  for (int l = 0; l < 32; l++)
-    if ((mask >> l) & 1u) {
-      const Fiber &o = tctx.fibers[wi * 32 + l];
-      if (o.state == F_DONE)
-        la_emu_fail ("kernel %s: %s calls %s with mask 0x%08x but lane %d has exited", b->kname,
-                     describe_thread (b, f->tid).c_str (), op_names[op], mask, l);
-    }
+  if (mask & w.exited)
+    la_emu_fail ("kernel %s: %s calls %s with mask 0x%08x but lanes 0x%08x have exited", b->kname,
+                 describe_thread (b, f->tid).c_str (), op_names[op], mask, mask & w.exited);
   const unsigned epoch = w.epoch;
   w.slots[epoch & 1][lane] = value;
   w.arrived |= bit;
   if (w.arrived == mask) {
     w.arrived = 0;
     w.epoch++;
-    for (int l = 0; l < 32; l++)
-      if (((mask >> l) & 1u) && l != lane)
-        tctx.fibers[wi * 32 + l].state = F_RUN;
+    for (unsigned m = mask & ~bit; m; m &= m - 1)
+      tctx.fibers[wi * 32 + __builtin_ctz (m)].state = F_RUN;
     return epoch;
   }
   f->state = F_WAIT_WARP;
@@ -389,6 +413,24 @@ la_emu_dyn_smem (void)
   return tctx.block->dyn_smem;
 }
 
+extern "C" void
+la_emu_shared_poison (void *p, size_t bytes)
+{
+  Block *b = tctx.block;
+  if (!b)
+    la_emu_fail ("__shared__ variable declared outside a kernel");
+  for (auto &e : tctx.poisoned)
+    if (e.first == p) {
+      if (e.second != b->serial) {
+        e.second = b->serial;
+        memset (p, 0xff, bytes);
+      }
+      return;
+    }
+  tctx.poisoned.emplace_back (p, b->serial);
+  memset (p, 0xff, bytes);
+}
+
 extern "C" const char *
 la_emu_current_kernel (void)
 {
@@ -417,17 +459,19 @@ run_block_fibers (Block *b)
 {
   const int n = b->nthreads;
   for (int i = 0; i < n; i++)
-    fiber_init (&tctx.fibers[i], i);
+    fiber_init (&tctx.fibers[i], i, b->bdim);
+  /* fibers pass control among themselves; back here when none can run */
+  switch_to_fiber (&tctx.fibers[b->reverse ? n - 1 : 0]);
   while (b->ndone < n) {
     bool ran = false;
-    for (int k = 0; k < n; k++) {
+    for (int k = 0; k < n && b->ndone < n; k++) {
       Fiber *f = &tctx.fibers[b->reverse ? n - 1 - k : k];
       if (f->state == F_RUN) {
         switch_to_fiber (f);
         ran = true;
       }
     }
-    if (!ran)
+    if (!ran && b->ndone < n)
       deadlock (b);
   }
 }
@@ -446,6 +490,8 @@ env_flag (const char *name)
 }
 }
 
+static int order_override = -1;
+
 bool
 la_emu_order_reverse (void)
 {
@@ -455,7 +501,13 @@ la_emu_order_reverse (void)
       la_emu_fail ("LA_EMU_ORDER=%s: want forward or reverse", e);
     return e && strcmp (e, "reverse") == 0;
   }();
-  return r;
+  return order_override >= 0 ? order_override != 0 : r;
+}
+
+extern "C" void
+la_emu_set_order (int reverse)
+{
+  order_override = reverse;
 }
 
 void
@@ -498,6 +550,7 @@ la_emu_run_grid (const char *name, const void *kernel, dim3 grid, dim3 block, si
     blockIdx.x = (unsigned) (bi % grid.x);
     blockIdx.y = (unsigned) (bi / grid.x % grid.y);
     blockIdx.z = (unsigned) (bi / ((uint64_t) grid.x * grid.y));
+    b->serial = ++tctx.serial;
     if (shmem)
       memset (tctx.smem, 0xff, shmem);   /* uninitialised shared memory reads as NaN */
     if (loop) {

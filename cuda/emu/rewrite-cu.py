@@ -7,6 +7,10 @@
 #       -> LA_EMU_LAUNCH ("kernel", grid, block[, shmem[, stream]]) (kernel, args)
 #   extern __shared__ [__align__ (n)] T name[];
 #       -> T *const name = (T *) la_emu_dyn_smem ();
+#   __shared__ T name[...];  (in a function)
+#       -> the same, then la_emu_shared_poison (&name, sizeof name): the block's
+#          first thread to pass the declaration fills it with 0xff (NaN), so
+#          a read before the block wrote it never sees an earlier block's data
 #   #pragma unroll [n]   -> dropped (g++ would warn about an unknown pragma)
 #
 # Strings and comments are skipped; a launch that cannot be parsed is an
@@ -16,6 +20,7 @@ import re
 import sys
 
 KERNEL = re.compile(r'([A-Za-z_][\w:]*(?:\s*<[^<>;()]*>)?)\s*$')
+STATIC_SHARED = re.compile(r'(?<!extern )__shared__\s+[^;=(){}]*?([A-Za-z_]\w*)\s*((?:\[[^\]]*\]\s*)*);')
 EXTERN_SHARED = re.compile(
     r'extern\s+__shared__\s+(?:__align__\s*\(\s*\d+\s*\)\s+)?([A-Za-z_][\w\s:]*?)\s+([A-Za-z_]\w*)\s*\[\s*\]\s*;')
 
@@ -124,6 +129,16 @@ def rewrite(path, text):
         typ, name = ' '.join(text[m.start(1):m.end(1)].split()), text[m.start(2):m.end(2)]
         out.append(text[pos:m.start()])
         out.append(f'{typ} *const {name} = ({typ} *) la_emu_dyn_smem ();')
+        pos = m.end()
+    out.append(text[pos:])
+    text = ''.join(out)
+    mask = code_mask(text)
+    out, pos = [], 0
+    for m in STATIC_SHARED.finditer(mask):
+        if re.match(r'extern\s', mask[max(0, m.start() - 7):m.start()]):
+            continue
+        out.append(text[pos:m.end()])
+        out.append(f' la_emu_shared_poison (&{m.group(1)}, sizeof {m.group(1)});')
         pos = m.end()
     out.append(text[pos:])
     text = ''.join(out)

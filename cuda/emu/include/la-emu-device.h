@@ -56,6 +56,8 @@ void la_emu_syncthreads (void);
  * 5 ballot, 6 any, 7 all (value = predicate).  Returns the value read. */
 uint64_t la_emu_warp_op (unsigned int mask, int op, uint64_t value, int arg, int width);
 void *la_emu_dyn_smem (void);
+/* After each `__shared__` declaration (rewrite-cu.py): 0xff-fill it once per block. */
+void la_emu_shared_poison (void *p, size_t bytes);
 }
 
 static __forceinline__ void __syncthreads (void) { la_emu_syncthreads (); }
