@@ -17,6 +17,7 @@ PKGS=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   gstreamer1.0-espeak espeak-ng gstreamer1.0-nice
   valgrind clang libclang-rt-14-dev
+  xz-utils   # cuda/harness/make-gpu-bundle.sh
 )
 
 missing=()
