@@ -361,11 +361,27 @@ static void
 attention_wmma (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
                 int64_t H, int64_t D, int64_t Lq, int64_t Lk, float scale, const LaTensor *bias)
 {
-  static gsize once = 0;
-  if (g_once_init_enter (&once)) {   /* opt in to > 48 KB of dynamic shared memory (per device; one device per process assumed) */
-    cudaFuncSetAttribute (k_attention_wmma<__nv_bfloat16>, cudaFuncAttributeMaxDynamicSharedMemorySize, WMMA_SMEM);
-    cudaFuncSetAttribute (k_attention_wmma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, WMMA_SMEM);
-    g_once_init_leave (&once, 1);
+  /* The opt-in to > 48 KB of dynamic shared memory is a per-device function
+   * attribute: done once per backend (each backend has one device; a second
+   * backend on the same device repeats it harmlessly), and checked, since a
+   * launch without it fails with an unhelpful "invalid argument". */
+  if (self->wmma_smem == 0) {
+    cudaError_t e = cudaFuncSetAttribute (k_attention_wmma<__nv_bfloat16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          WMMA_SMEM);
+    if (e == cudaSuccess)
+      e = cudaFuncSetAttribute (k_attention_wmma<__half>, cudaFuncAttributeMaxDynamicSharedMemorySize, WMMA_SMEM);
+    self->wmma_smem = e == cudaSuccess ? 1 : -1;
+    if (e != cudaSuccess) {
+      (void) cudaGetLastError ();
+      char *msg = g_strdup_printf ("%d bytes of dynamic shared memory for the WMMA kernel refused: %s "
+                                   "(LA_CUDA_ATTN=flash avoids this kernel)", WMMA_SMEM, cudaGetErrorString (e));
+      la_cuda_record_error (self, "attention: cudaFuncSetAttribute", msg);
+      g_free (msg);
+    }
+  }
+  if (self->wmma_smem < 0) {
+    la_cuda_record_error (self, "attention", "the WMMA kernel is unusable on this device (shared-memory opt-in failed)");
+    return;
   }
   dim3 grid ((unsigned) ((Lq + WQ - 1) / WQ), (unsigned) H);
   const void *bd = bias ? bias->data : NULL;

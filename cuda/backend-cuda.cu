@@ -370,8 +370,21 @@ cuda_destroy (LaBackend *be)
   g_hash_table_destroy (self->lt_algos);
   pool_unref (self->pool);
   g_mutex_clear (&self->lock);
+  g_rec_mutex_clear (&self->op_lock);
   g_free (self);
 }
+
+/* Every table entry runs under the backend's op_lock (cuda-internal.h):
+ * Locked<f>::call is f with the lock held for the call. */
+template <auto F> struct Locked;
+template <typename R, typename... A, R (*F) (LaBackend *, A...)>
+struct Locked<F> {
+  static R call (LaBackend *be, A... a)
+  {
+    LaCudaOpLock l ((LaCudaBackend *) be);
+    return F (be, a...);
+  }
+};
 
 static LaBackendOps
 make_ops (void)
@@ -379,29 +392,29 @@ make_ops (void)
   LaBackendOps o;
   memset (&o, 0, sizeof o);
   o.name = "cuda";
-  o.alloc = cuda_alloc;
-  o.copy = cuda_copy;
-  o.fill = la_cuda_fill;
-  o.linear = la_cuda_linear;
-  o.matmul = la_cuda_matmul;
-  o.layer_norm = la_cuda_layer_norm;
-  o.rms_norm = la_cuda_rms_norm;
-  o.unary = la_cuda_unary;
-  o.binary = la_cuda_binary;
-  o.axpy = la_cuda_axpy;
-  o.modulate = la_cuda_modulate;
-  o.softmax = la_cuda_softmax;
-  o.attention = la_cuda_attention;
-  o.conv3d = la_cuda_conv3d;
-  o.conv1d = la_cuda_conv1d;
-  o.channel_rms_norm = la_cuda_channel_rms_norm;
-  o.copy4d = la_cuda_copy4d;
-  o.upsample2x = la_cuda_upsample2x;
-  o.latent_norm = la_cuda_latent_norm;
-  o.clamp = la_cuda_clamp;
-  o.rope = la_cuda_rope;
-  o.sync = cuda_sync;
-  o.destroy = cuda_destroy;
+  o.alloc = Locked<cuda_alloc>::call;
+  o.copy = Locked<cuda_copy>::call;
+  o.fill = Locked<la_cuda_fill>::call;
+  o.linear = Locked<la_cuda_linear>::call;
+  o.matmul = Locked<la_cuda_matmul>::call;
+  o.layer_norm = Locked<la_cuda_layer_norm>::call;
+  o.rms_norm = Locked<la_cuda_rms_norm>::call;
+  o.unary = Locked<la_cuda_unary>::call;
+  o.binary = Locked<la_cuda_binary>::call;
+  o.axpy = Locked<la_cuda_axpy>::call;
+  o.modulate = Locked<la_cuda_modulate>::call;
+  o.softmax = Locked<la_cuda_softmax>::call;
+  o.attention = Locked<la_cuda_attention>::call;
+  o.conv3d = Locked<la_cuda_conv3d>::call;
+  o.conv1d = Locked<la_cuda_conv1d>::call;
+  o.channel_rms_norm = Locked<la_cuda_channel_rms_norm>::call;
+  o.copy4d = Locked<la_cuda_copy4d>::call;
+  o.upsample2x = Locked<la_cuda_upsample2x>::call;
+  o.latent_norm = Locked<la_cuda_latent_norm>::call;
+  o.clamp = Locked<la_cuda_clamp>::call;
+  o.rope = Locked<la_cuda_rope>::call;
+  o.sync = Locked<cuda_sync>::call;
+  o.destroy = cuda_destroy;      /* the last reference: no other user left */
   return o;
 }
 
@@ -439,6 +452,7 @@ la_backend_cuda_new (int device_index, GError **error)
   LaCudaBackend *self = g_new0 (LaCudaBackend, 1);
   self->weights = LA_CUDA_WEIGHTS_F32;
   g_mutex_init (&self->lock);
+  g_rec_mutex_init (&self->op_lock);
   self->lt_workspace_size = (size_t) 32 << 20;
   if (cudaStreamCreateWithFlags (&self->stream, cudaStreamNonBlocking) != cudaSuccess ||
       cublasCreate (&self->blas) != CUBLAS_STATUS_SUCCESS ||
@@ -447,6 +461,7 @@ la_backend_cuda_new (int device_index, GError **error)
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE,
                  "CUDA device %d: cannot create a stream, cuBLAS(Lt) handle or workspace", device_index);
     g_mutex_clear (&self->lock);
+    g_rec_mutex_clear (&self->op_lock);
     g_free (self);
     return NULL;
   }
@@ -481,6 +496,7 @@ la_cuda_set_weights (LaBackend *be, LaCudaWeights weights, GError **error)
   LaCudaBackend *self = as_cuda (be, error);
   if (!self)
     return FALSE;
+  LaCudaOpLock lock (self);
   if (weights < LA_CUDA_WEIGHTS_F32 || weights > LA_CUDA_WEIGHTS_FP8) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "weight precision %d unknown", (int) weights);
     return FALSE;
@@ -519,6 +535,7 @@ la_cuda_quantize_fp8 (LaBackend *be, LaTensor *dst, const LaTensor *src, GError 
   LaCudaBackend *self = as_cuda (be, error);
   if (!self)
     return FALSE;
+  LaCudaOpLock lock (self);
   if (dst->dtype != LA_DTYPE_F8_E4M3 || dst->device != LA_DEVICE_CUDA || src->device != LA_DEVICE_CUDA ||
       la_tensor_numel (dst) != la_tensor_numel (src) ||
       !(src->dtype == LA_DTYPE_F32 || src->dtype == LA_DTYPE_BF16 || src->dtype == LA_DTYPE_F16)) {
@@ -538,6 +555,7 @@ la_cuda_upload_weight (LaBackend *be, const LaTensor *host, gboolean fp8_eligibl
   LaCudaBackend *self = as_cuda (be, error);
   if (!self)
     return NULL;
+  LaCudaOpLock lock (self);
   if (!la_dtype_is_float (host->dtype)) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "weight %s: dtype %s is not a float type",
                  host->name ? host->name : "unnamed", la_dtype_name (host->dtype));
@@ -600,6 +618,7 @@ la_cuda_mem_trim (LaBackend *be)
   LaCudaBackend *self = as_cuda (be, NULL);
   if (!self)
     return;
+  LaCudaOpLock lock (self);
   LaCudaPool *pool = self->pool;
   cudaStreamSynchronize (self->stream);
   g_mutex_lock (&pool->lock);
@@ -624,13 +643,17 @@ la_cuda_graph_begin (LaBackend *be, GError **error)
   LaCudaBackend *self = as_cuda (be, error);
   if (!self)
     return FALSE;
+  LaCudaGraph *g;
+  cudaError_t e;
+  /* Held until la_cuda_graph_end: no other thread's work enters the capture. */
+  g_rec_mutex_lock (&self->op_lock);
   if (self->capturing) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "a CUDA graph capture is already open");
-    return FALSE;
+    goto fail;
   }
   if (!la_backend_sync (be, error))
-    return FALSE;
-  LaCudaGraph *g = g_new0 (LaCudaGraph, 1);
+    goto fail;
+  g = g_new0 (LaCudaGraph, 1);
   g->owned = g_ptr_array_new ();
   g->held = g_ptr_array_new ();
   g->be = self;
@@ -638,17 +661,20 @@ la_cuda_graph_begin (LaBackend *be, GError **error)
   g_mutex_lock (&self->pool->lock);
   self->pool->capturing = g;
   g_mutex_unlock (&self->pool->lock);
-  cudaError_t e = cudaStreamBeginCapture (self->stream, cudaStreamCaptureModeRelaxed);
+  e = cudaStreamBeginCapture (self->stream, cudaStreamCaptureModeRelaxed);
   if (e != cudaSuccess) {
     g_mutex_lock (&self->pool->lock);
     self->pool->capturing = NULL;
     g_mutex_unlock (&self->pool->lock);
     la_cuda_graph_free (g);
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "cudaStreamBeginCapture: %s", cudaGetErrorString (e));
-    return FALSE;
+    goto fail;
   }
   self->capturing = TRUE;
   return TRUE;
+fail:
+  g_rec_mutex_unlock (&self->op_lock);
+  return FALSE;
 }
 
 extern "C" LaCudaGraph *
@@ -657,6 +683,7 @@ la_cuda_graph_end (LaBackend *be, GError **error)
   LaCudaBackend *self = as_cuda (be, error);
   if (!self)
     return NULL;
+  LaCudaOpLock lock (self);
   if (!self->capturing) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "no CUDA graph capture is open");
     return NULL;
@@ -664,6 +691,7 @@ la_cuda_graph_end (LaBackend *be, GError **error)
   cudaGraph_t graph = NULL;
   cudaError_t e = cudaStreamEndCapture (self->stream, &graph);
   self->capturing = FALSE;
+  g_rec_mutex_unlock (&self->op_lock);     /* the hold taken by la_cuda_graph_begin */
   g_mutex_lock (&self->pool->lock);
   LaCudaGraph *g = self->pool->capturing;
   self->pool->capturing = NULL;
@@ -686,6 +714,7 @@ la_cuda_graph_end (LaBackend *be, GError **error)
 extern "C" gboolean
 la_cuda_graph_launch (LaCudaGraph *g, GError **error)
 {
+  LaCudaOpLock lock (g->be);
   cudaSetDevice (g->be->parent.device_index);
   cudaError_t e = cudaGraphLaunch (g->exec, g->be->stream);
   if (e != cudaSuccess) {
@@ -701,18 +730,21 @@ la_cuda_graph_free (LaCudaGraph *g)
   if (!g)
     return;
   LaCudaBackend *self = g->be;
-  cudaSetDevice (self->parent.device_index);
-  cudaStreamSynchronize (self->stream);
-  if (g->exec)
-    cudaGraphExecDestroy (g->exec);
-  if (g->graph)
-    cudaGraphDestroy (g->graph);
-  g_mutex_lock (&self->pool->lock);
-  for (guint i = 0; i < g->owned->len; i++)
-    g_hash_table_remove (self->pool->graph_owned, g_ptr_array_index (g->owned, i));
-  for (guint i = 0; i < g->held->len; i++)
-    pool_put_locked (self->pool, g_ptr_array_index (g->held, i), TRUE);
-  g_mutex_unlock (&self->pool->lock);
+  {
+    LaCudaOpLock lock (self);      /* released before the unref below, which may destroy the backend */
+    cudaSetDevice (self->parent.device_index);
+    cudaStreamSynchronize (self->stream);
+    if (g->exec)
+      cudaGraphExecDestroy (g->exec);
+    if (g->graph)
+      cudaGraphDestroy (g->graph);
+    g_mutex_lock (&self->pool->lock);
+    for (guint i = 0; i < g->owned->len; i++)
+      g_hash_table_remove (self->pool->graph_owned, g_ptr_array_index (g->owned, i));
+    for (guint i = 0; i < g->held->len; i++)
+      pool_put_locked (self->pool, g_ptr_array_index (g->held, i), TRUE);
+    g_mutex_unlock (&self->pool->lock);
+  }
   g_ptr_array_free (g->owned, TRUE);
   g_ptr_array_free (g->held, TRUE);
   la_backend_unref (&self->parent);
@@ -732,6 +764,7 @@ la_cuda_event_record (LaBackend *be, GError **error)
   LaCudaBackend *self = as_cuda (be, error);
   if (!self)
     return NULL;
+  LaCudaOpLock lock (self);
   LaCudaEvent *e = g_new0 (LaCudaEvent, 1);
   e->device = be->device_index;
   cudaError_t st = cudaEventCreateWithFlags (&e->ev, cudaEventDisableTiming);
@@ -754,6 +787,7 @@ la_cuda_event_wait (LaBackend *be, LaCudaEvent *ev, GError **error)
   LaCudaBackend *self = as_cuda (be, error);
   if (!self)
     return FALSE;
+  LaCudaOpLock lock (self);
   cudaError_t st = cudaStreamWaitEvent (self->stream, ev->ev, 0);
   if (st != cudaSuccess) {
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "CUDA device %d: event wait: %s", be->device_index,

@@ -7,7 +7,10 @@
  * cuDNN's heuristics (no benchmarking, so graph capture is fine) and is
  * cached per shape; its workspace comes from the pool.  Any cuDNN failure
  * returns FALSE and conv.cu's im2col path runs instead, so cuDNN is an
- * accelerator, never a new failure mode.  f32 convs never come here (cuDNN
+ * accelerator, never a new failure mode.  A refusal is cached too (per
+ * shape, or for the backend when no handle can be made): the VAE calls the
+ * same shapes every frame, and asking cuDNN again costs descriptor set-up
+ * and a heuristic query per call for the same answer.  f32 convs never come here (cuDNN
  * would use TF32; the golden cases need true fp32).  LA_CUDA_CONV=im2col
  * disables this path.
  */
@@ -19,7 +22,16 @@
 typedef struct {
   cudnnConvolutionFwdAlgo_t algo;
   size_t workspace;
+  gboolean refused;         /* cuDNN declined this shape: im2col from now on */
 } ConvAlgo;
+
+static void
+cache_put (LaCudaBackend *self, const char *key, const ConvAlgo *ca)
+{
+  g_mutex_lock (&self->lock);
+  g_hash_table_insert (self->lt_algos, g_strdup (key), g_memdup2 (ca, sizeof *ca));
+  g_mutex_unlock (&self->lock);
+}
 
 gboolean
 la_cuda_conv3d_cudnn (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const LaTensor *w, const int stride[3])
@@ -34,15 +46,17 @@ la_cuda_conv3d_cudnn (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const
   if (disabled || !(x->dtype == LA_DTYPE_BF16 || x->dtype == LA_DTYPE_F16) || w->dtype != x->dtype ||
       y->dtype != x->dtype)
     return FALSE;
+  if (self->cudnn_refused)
+    return FALSE;
   if (!self->cudnn) {
     cudnnHandle_t h;
-    if (cudnnCreate (&h) != CUDNN_STATUS_SUCCESS)
+    if (cudnnCreate (&h) != CUDNN_STATUS_SUCCESS) {
+      self->cudnn_refused = TRUE;
       return FALSE;
+    }
     self->cudnn = h;
   }
   cudnnHandle_t h = (cudnnHandle_t) self->cudnn;
-  if (cudnnSetStream (h, self->stream) != CUDNN_STATUS_SUCCESS)
-    return FALSE;
   const cudnnDataType_t dt = x->dtype == LA_DTYPE_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
   const int xdim[5] = { 1, (int) x->shape[0], (int) x->shape[1], (int) x->shape[2], (int) x->shape[3] };
   const int ydim[5] = { 1, (int) y->shape[0], (int) y->shape[1], (int) y->shape[2], (int) y->shape[3] };
@@ -59,11 +73,25 @@ la_cuda_conv3d_cudnn (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const
   cudnnConvolutionDescriptor_t cd = NULL;
   gboolean ok = FALSE;
   void *ws = NULL;
-  ConvAlgo ca;
+  ConvAlgo ca = { CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, 0, TRUE };
+  gboolean have = FALSE, refused = FALSE;
   char *key = g_strdup_printf ("cudnn %d %d %d %d %d %d %d %d %d %d %d %d", (int) dt, xdim[1], xdim[2], xdim[3],
                                xdim[4], wdim[0], wdim[2], wdim[3], wdim[4], stride[0], stride[1], stride[2]);
   const float alpha = 1.0f, beta = 0.0f;
-  if (cudnnCreateTensorDescriptor (&xd) != CUDNN_STATUS_SUCCESS ||
+  {
+    g_mutex_lock (&self->lock);
+    const ConvAlgo *cached = (const ConvAlgo *) g_hash_table_lookup (self->lt_algos, key);
+    if (cached) {
+      ca = *cached;
+      have = TRUE;
+    }
+    g_mutex_unlock (&self->lock);
+  }
+  if (have && ca.refused)
+    goto done;
+  refused = TRUE;       /* any cuDNN failure from here on is a refusal of this shape */
+  if (cudnnSetStream (h, self->stream) != CUDNN_STATUS_SUCCESS ||
+      cudnnCreateTensorDescriptor (&xd) != CUDNN_STATUS_SUCCESS ||
       cudnnCreateTensorDescriptor (&yd) != CUDNN_STATUS_SUCCESS ||
       cudnnCreateFilterDescriptor (&wd) != CUDNN_STATUS_SUCCESS ||
       cudnnCreateConvolutionDescriptor (&cd) != CUDNN_STATUS_SUCCESS ||
@@ -74,35 +102,34 @@ la_cuda_conv3d_cudnn (LaCudaBackend *self, LaTensor *y, const LaTensor *x, const
           CUDNN_STATUS_SUCCESS ||
       cudnnSetConvolutionMathType (cd, CUDNN_TENSOR_OP_MATH) != CUDNN_STATUS_SUCCESS)
     goto done;
-  {
-    g_mutex_lock (&self->lock);
-    const ConvAlgo *cached = (const ConvAlgo *) g_hash_table_lookup (self->lt_algos, key);
-    if (cached)
-      ca = *cached;
-    g_mutex_unlock (&self->lock);
-    if (!cached) {
-      cudnnConvolutionFwdAlgoPerf_t perf[8];
-      int n = 0;
-      if (cudnnGetConvolutionForwardAlgorithm_v7 (h, xd, wd, cd, yd, 8, &n, perf) != CUDNN_STATUS_SUCCESS)
-        goto done;
-      int best = -1;
-      for (int i = 0; i < n && best < 0; i++)    /* heuristic order; skip failures and > 1 GiB workspaces */
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ((size_t) 1 << 30))
-          best = i;
-      if (best < 0)
-        goto done;
-      ca.algo = perf[best].algo;
-      ca.workspace = perf[best].memory;
-      g_mutex_lock (&self->lock);
-      g_hash_table_insert (self->lt_algos, g_strdup (key), g_memdup2 (&ca, sizeof ca));
-      g_mutex_unlock (&self->lock);
-    }
+  if (!have) {
+    cudnnConvolutionFwdAlgoPerf_t perf[8];
+    int n = 0;
+    if (cudnnGetConvolutionForwardAlgorithm_v7 (h, xd, wd, cd, yd, 8, &n, perf) != CUDNN_STATUS_SUCCESS)
+      goto done;
+    int best = -1;
+    for (int i = 0; i < n && best < 0; i++)    /* heuristic order; skip failures and > 1 GiB workspaces */
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= ((size_t) 1 << 30))
+        best = i;
+    if (best < 0)
+      goto done;
+    ca.algo = perf[best].algo;
+    ca.workspace = perf[best].memory;
+    ca.refused = FALSE;
+    cache_put (self, key, &ca);
   }
-  if (ca.workspace && !(ws = la_cuda_scratch_get (self, ca.workspace)))
+  if (ca.workspace && !(ws = la_cuda_scratch_get (self, ca.workspace))) {
+    refused = FALSE;    /* out of memory (recorded by the pool), not cuDNN's answer */
     goto done;
+  }
   ok = cudnnConvolutionForward (h, &alpha, xd, x->data, wd, w->data, cd, ca.algo, ws, ca.workspace, &beta, yd,
                                 y->data) == CUDNN_STATUS_SUCCESS;
 done:
+  if (!ok && refused) {
+    ConvAlgo no = ca;
+    no.refused = TRUE;
+    cache_put (self, key, &no);      /* replaces a cached algorithm that cuDNN then refused to run */
+  }
   la_cuda_scratch_put (self, ws);
   g_free (key);
   if (cd)

@@ -22,17 +22,28 @@ extern "C" {
  * a tensor that outlives its backend can still return its block. */
 struct LaCudaPool;
 
+/* Threads.  A backend may be shared by threads: every entry point (the ops
+ * table and la-cuda.h) holds op_lock, so the cuBLAS/cuDNN handles, the
+ * stream's order of work and the capture flag see one caller at a time.
+ * A graph capture holds op_lock from la_cuda_graph_begin to _end (another
+ * thread's ops would otherwise be captured into the graph instead of run),
+ * so begin and end must be called on the same thread.  `lock` only guards
+ * the sticky error and the algorithm cache (taken inside ops, never around
+ * another lock). */
 struct LaCudaBackend {
   LaBackend parent;
   cublasHandle_t blas;
   cublasLtHandle_t lt;
   cudaStream_t stream;
+  GRecMutex op_lock;        /* held by every op and la-cuda.h call (one thread at a time) */
   GMutex lock;              /* guards lt_algos (the sticky error is la-backend.c's) */
   LaCudaPool *pool;
   void *lt_workspace;       /* cuBLASLt workspace, allocated once */
   size_t lt_workspace_size;
   void *cudnn;               /* cudnnHandle_t, created on first use (conv-cudnn.cu) */
-  GHashTable *lt_algos;     /* shape key -> cuBLASLt / cuDNN algorithm (heuristics are slow) */
+  gboolean cudnn_refused;    /* cudnnCreate failed once: never retried */
+  GHashTable *lt_algos;     /* shape key -> cuBLASLt / cuDNN algorithm or cuDNN refusal (heuristics are slow) */
+  int wmma_smem;            /* attention.cu's > 48 KB shared-memory opt-in on this device: 0 not yet, 1 done, -1 failed */
   LaCudaWeights weights;
   gboolean capturing;       /* inside la_cuda_graph_begin/end */
 };
@@ -41,7 +52,7 @@ struct LaCudaBackend {
 void la_cuda_record_error (LaCudaBackend *self, const char *what, const char *detail);
 
 /* Every op starts here: the calling thread's current device must be the
- * backend's (TPP runs one backend per GPU, possibly from several threads;
+ * backend's (TPP runs one backend per GPU, each from its stage's thread;
  * cudaSetDevice to the current device costs next to nothing). */
 static inline LaCudaBackend *
 la_cuda_self (LaBackend *be)
@@ -49,6 +60,15 @@ la_cuda_self (LaBackend *be)
   cudaSetDevice (be->device_index);
   return (LaCudaBackend *) be;
 }
+
+/* Holds the backend's op_lock for a scope (see the struct's comment). */
+struct LaCudaOpLock {
+  LaCudaBackend *self;
+  explicit LaCudaOpLock (LaCudaBackend *s) : self (s) { g_rec_mutex_lock (&self->op_lock); }
+  ~LaCudaOpLock () { g_rec_mutex_unlock (&self->op_lock); }
+  LaCudaOpLock (const LaCudaOpLock &) = delete;
+  LaCudaOpLock &operator= (const LaCudaOpLock &) = delete;
+};
 
 #define LA_CU_CHECK(self, call) do { cudaError_t e_ = (call); \
     if (e_ != cudaSuccess) la_cuda_record_error ((self), #call, cudaGetErrorString (e_)); } while (0)

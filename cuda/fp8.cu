@@ -6,6 +6,12 @@
  *   q    = e4m3(clamp(x·s, −448, 448))         (k_quant: x·s in fp32, one RNE
  *                                                rounding, saturating — the
  *                                                torch.compile'd Inductor kernel)
+ *
+ * NaN stays NaN (e4m3's 0x7f): torch.clamp propagates NaN, and so does the
+ * satfinite cast, which saturates only non-NaN values (±inf -> ±448).  A
+ * clamp by fminf/fmaxf would not (fmaxf(NaN, -448) = -448, a NaN hidden as
+ * a valid weight).  k_amax skips NaN (fmaxf), so one NaN does not poison the
+ * scale of the whole tensor, only its own products.
  *   dequantisation scale 1/s -> *scale_out (what cuBLASLt's A/B_SCALE_POINTER wants).
  *
  * s is capped at 448, so tensors with amax < 1 are not stretched to the full
@@ -42,8 +48,7 @@ k_quant (__nv_fp8_storage_t *q, const void *x, int xt, int64_t n, const unsigned
 {
   const float s = __uint_as_float (state[1]);
   for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < n; i += (int64_t) gridDim.x * blockDim.x) {
-    float v = fminf (fmaxf (la_ld (x, xt, i) * s, -448.0f), 448.0f);
-    q[i] = __nv_cvt_float_to_fp8 (v, __NV_SATFINITE, __NV_E4M3);
+    q[i] = __nv_cvt_float_to_fp8 (la_ld (x, xt, i) * s, __NV_SATFINITE, __NV_E4M3);   /* the clamp (see above) */
   }
 }
 

@@ -44,6 +44,7 @@ la_cuda_random_weight (LaBackend *be, LaDType dtype, int ndim, const int64_t *sh
     return NULL;
   }
   LaCudaBackend *self = la_cuda_self (be);
+  LaCudaOpLock lock (self);
   if (!(dtype == LA_DTYPE_F32 || dtype == LA_DTYPE_BF16 || dtype == LA_DTYPE_F16 || dtype == LA_DTYPE_F8_E4M3) ||
       !(std >= 0.0f) || ndim < 1 || ndim > LA_TENSOR_MAX_DIMS) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,

@@ -18,6 +18,7 @@ PKGS=(
   gstreamer1.0-espeak espeak-ng gstreamer1.0-nice
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   valgrind clang libclang-rt-14-dev
+  xz-utils   # cuda/harness/make-gpu-bundle.sh
 )
 
 missing=()
