@@ -212,8 +212,8 @@ g_memory (void)
   FOR_DT {
     LaTensor *ref = cpu_like (x), *d = like (x, dt);
     double ms;
-    cpu->ops->fill (cpu, ref, 0.375f);
-    TIMED (ms, 10, gpu->ops->fill (gpu, d, 0.375f));
+    la_fill (cpu, ref, 0.375f);
+    TIMED (ms, 10, la_fill (gpu, d, 0.375f));
     compare_n ("fill", dt, ref, d, 0.0, 0, ms);      /* 0.375 is exact in every type */
     la_tensor_unref (ref);
     la_tensor_unref (d);
@@ -255,8 +255,8 @@ g_elementwise (void)
     la_modulate (cpu, ref, x, b2, b);
     TIMED (ms, 10, la_modulate (gpu, dy, dx, db2, db));
     compare ("modulate", dt, ref, dy, 1e-6, ms);
-    cpu->ops->clamp (cpu, ref, x, -1.5f, 2.25f);
-    TIMED (ms, 10, gpu->ops->clamp (gpu, dy, dx, -1.5f, 2.25f));
+    la_clamp (cpu, ref, x, -1.5f, 2.25f);
+    TIMED (ms, 10, la_clamp (gpu, dy, dx, -1.5f, 2.25f));
     compare_n ("clamp", dt, ref, dy, 0.0, 0, ms);   /* picks an input or a bound: exact */
     /* in place: y == x */
     LaTensor *xin = la_tensor_to_dtype (x, LA_DTYPE_F32), *dxin = up (x, dt);
@@ -315,12 +315,12 @@ g_gemm (void)
     LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt);
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 3, SH (2, 67, 136)), *dy = la_alloc (gpu, dt, 3, ref->shape);
     double ms;
-    cpu->ops->linear (cpu, ref, x, w, b);
-    TIMED (ms, 10, gpu->ops->linear (gpu, dy, dx, dw, db));
+    la_linear (cpu, ref, x, w, b);
+    TIMED (ms, 10, la_linear (gpu, dy, dx, dw, db));
     /* 16-bit y: the GEMM stores y, then the bias is added to it (two roundings) */
     compare_n ("linear + bias [134,320]x[136,320]T", dt, ref, dy, 1e-5, 2, ms);
-    cpu->ops->linear (cpu, ref, x, w, NULL);
-    gpu->ops->linear (gpu, dy, dx, dw, NULL);
+    la_linear (cpu, ref, x, w, NULL);
+    la_linear (gpu, dy, dx, dw, NULL);
     compare ("linear no bias", dt, ref, dy, 1e-5, 0);
     /* mixed: f32 activations (cast to the weight's type on the device: the
      * reference's x is rounded too), weight in dt, f32 output: no rounding */
@@ -344,9 +344,9 @@ g_gemm (void)
             cref = down (dc);
           }
           LaTensor *ar = rin (a, dt), *bmr = rin (bm, dt);
-          cpu->ops->matmul (cpu, cref, ar, bmr, ta, tb, 0.75f, 0.5f);
+          la_matmul (cpu, cref, ar, bmr, ta, tb, 0.75f, 0.5f);
           UNREF (ar, bmr);
-          gpu->ops->matmul (gpu, dc, da, dbm, ta, tb, 0.75f, 0.5f);
+          la_matmul (gpu, dc, da, dbm, ta, tb, 0.75f, 0.5f);
           char name[64];
           g_snprintf (name, sizeof name, "matmul ta=%d tb=%d b-bcast=%d beta", ta, tb, bb);
           compare (name, dt, cref, dc, 1e-5, 0);
@@ -429,7 +429,7 @@ g_fp8 (void)
     LaTensor *qh = la_tensor_new (LA_DTYPE_F8_E4M3, 2, x->shape);
     GError *error = NULL;
     la_cuda_quantize_fp8 (gpu, q, dx, &error);
-    gpu->ops->copy (gpu, qh, q);
+    la_copy (gpu, qh, q);
     const uint8_t *qb = qh->data;
     int64_t bad = -1;
     for (int64_t j = 0; j < la_tensor_numel (x) && bad < 0; j++)
@@ -456,7 +456,7 @@ g_fp8 (void)
     LaTensor *x = R (2, 2.0f, M, K), *w = R (2, 0.02f, N, K), *b = R (1, 0.5f, N);
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 2, SH (M, N));
     LaTensor *xr = rin (x, LA_DTYPE_BF16), *wr = rin (w, LA_DTYPE_BF16), *br = rin (b, LA_DTYPE_BF16);
-    cpu->ops->linear (cpu, ref, xr, wr, br);
+    la_linear (cpu, ref, xr, wr, br);
     UNREF (xr, wr, br);
     LaTensor *dw = up (w, LA_DTYPE_BF16), *q = la_alloc (gpu, LA_DTYPE_F8_E4M3, 2, w->shape);
     la_cuda_quantize_fp8 (gpu, q, dw, NULL);
@@ -515,7 +515,7 @@ g_attention (void)
     const float scale = 1.0f / sqrtf ((float) D);
     FOR_DT {
       LaTensor *qr = rin (q, dt), *kr = rin (k, dt), *vr = rin (v, dt), *br = rin (bias, dt), *ref = cpu_like (q);
-      cpu->ops->attention (cpu, ref, qr, kr, vr, (int) H, scale, br);
+      la_attention (cpu, ref, qr, kr, vr, (int) H, scale, br);
       LaTensor *dq = up (q, dt), *dk = up (k, dt), *dv = up (v, dt), *db = up (bias, dt), *dout = like (q, dt);
       double ms;
       TIMED (ms, 5, la_attention (gpu, dout, dq, dk, dv, (int) H, scale, db));
@@ -552,13 +552,13 @@ attention_second_device (void)
   LaTensor *q = R (2, 1.0f, Lq, H * D), *k = R (2, 1.0f, Lk, H * D), *v = R (2, 1.0f, Lk, H * D);
   LaTensor *qr = rin (q, LA_DTYPE_BF16), *kr = rin (k, LA_DTYPE_BF16), *vr = rin (v, LA_DTYPE_BF16);
   LaTensor *ref = cpu_like (q);
-  cpu->ops->attention (cpu, ref, qr, kr, vr, (int) H, 0.125f, NULL);
+  la_attention (cpu, ref, qr, kr, vr, (int) H, 0.125f, NULL);
   LaTensor *dq = la_alloc (g1, LA_DTYPE_BF16, 2, q->shape), *dk = la_alloc (g1, LA_DTYPE_BF16, 2, k->shape);
   LaTensor *dv = la_alloc (g1, LA_DTYPE_BF16, 2, v->shape), *dout = la_alloc (g1, LA_DTYPE_BF16, 2, q->shape);
-  g1->ops->copy (g1, dq, q);
-  g1->ops->copy (g1, dk, k);
-  g1->ops->copy (g1, dv, v);
-  g1->ops->attention (g1, dout, dq, dk, dv, (int) H, 0.125f, NULL);
+  la_copy (g1, dq, q);
+  la_copy (g1, dk, k);
+  la_copy (g1, dv, v);
+  la_attention (g1, dout, dq, dk, dv, (int) H, 0.125f, NULL);
   if (!la_backend_sync (g1, &error)) {
     printf ("FAIL %-34s %s\n", "attention on device 1", error->message);
     g_clear_error (&error);
@@ -566,7 +566,7 @@ attention_second_device (void)
   } else {
     /* back through the host onto device 0, where compare reads (bf16 both ways: exact) */
     LaTensor *h = cpu_like (q), *d0;
-    g1->ops->copy (g1, h, dout);
+    la_copy (g1, h, dout);
     d0 = up (h, LA_DTYPE_BF16);
     compare_n ("attention on device 1", LA_DTYPE_BF16, ref, d0, 1e-5, 2, 0);
     UNREF (h, d0);
@@ -591,7 +591,7 @@ g_conv (void)
     FOR_DT {
       LaTensor *xr = rin (x, dt), *wr = rin (w, dt), *br = rin (b, dt);
       LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (p[4], To, Ho, Wo));
-      cpu->ops->conv3d (cpu, ref, xr, wr, br, stride);
+      la_conv3d (cpu, ref, xr, wr, br, stride);
       LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
       double ms;
       TIMED (ms, 5, la_conv3d (gpu, dy, dx, dw, db, stride));
@@ -617,7 +617,7 @@ g_conv (void)
       LaTensor *xr = rin (x, dt), *wr = rin (w, dt), *br = rin (b, dt);
       LaTensor *ref = B > 1 ? la_tensor_new (LA_DTYPE_F32, 3, SH (Tout, B, Cout))
                             : la_tensor_new (LA_DTYPE_F32, 2, SH (Tout, Cout));
-      cpu->ops->conv1d (cpu, ref, xr, wr, br, p[5], p[6], p[7], p[8], p[9], p[10]);
+      la_conv1d (cpu, ref, xr, wr, br, p[5], p[6], p[7], p[8], p[9], p[10]);
       LaTensor *dx = up (x, dt), *dw = up (w, dt), *db = up (b, dt), *dy = like (ref, dt);
       double ms;
       TIMED (ms, 5, la_conv1d (gpu, dy, dx, dw, db, p[5], p[6], p[7], p[8], p[9], p[10]));
@@ -642,8 +642,8 @@ g_vae (void)
     LaTensor *dx = up (x, dt), *dm = up (m, dt), *ds = up (s, dt);
     double ms;
     LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 4, SH (6, 5, 14, 18)), *dy = like (ref, dt);
-    cpu->ops->upsample2x (cpu, ref, x);
-    TIMED (ms, 10, gpu->ops->upsample2x (gpu, dy, dx));
+    la_upsample2x (cpu, ref, x);
+    TIMED (ms, 10, la_upsample2x (gpu, dy, dx));
     compare_n ("upsample2x", dt, ref, dy, 0.0, 0, ms);    /* copies: exact */
     la_tensor_unref (ref);
     la_tensor_unref (dy);
@@ -660,8 +660,8 @@ g_vae (void)
     la_fill (cpu, r3, -3.0f);
     la_fill (gpu, dy3, -3.0f);
     const int64_t yoff[4] = { 1, 2, 1, 0 }, xoff[4] = { 2, 1, 0, 3 }, cnt[4] = { 4, 4, 7, 6 };
-    cpu->ops->copy4d (cpu, r3, yoff, x, xoff, cnt);
-    TIMED (ms, 10, gpu->ops->copy4d (gpu, dy3, yoff, dx, xoff, cnt));
+    la_copy4d (cpu, r3, yoff, x, xoff, cnt);
+    TIMED (ms, 10, la_copy4d (gpu, dy3, yoff, dx, xoff, cnt));
     compare_n ("copy4d", dt, r3, dy3, 0.0, 0, ms);        /* copies: exact */
     UNREF (r3, dy3, dx, dm, ds, x, m, s);
   }
@@ -821,9 +821,9 @@ thread_job (gpointer data)
   LaTensor *dx = up (j->x, LA_DTYPE_F32), *dw = up (j->w, LA_DTYPE_F32), *n = like (j->x, LA_DTYPE_F32);
   j->dy = la_alloc (gpu, LA_DTYPE_F32, 2, SH (j->x->shape[0], j->w->shape[0]));
   for (int r = 0; r < j->reps; r++) {
-    gpu->ops->layer_norm (gpu, n, dx, NULL, NULL, 1e-6f);
-    gpu->ops->linear (gpu, j->dy, n, dw, NULL);
-    gpu->ops->unary (gpu, LA_UNARY_SILU, j->dy, j->dy);
+    la_layer_norm (gpu, n, dx, NULL, NULL, 1e-6f);
+    la_linear (gpu, j->dy, n, dw, NULL);
+    la_unary (gpu, LA_UNARY_SILU, j->dy, j->dy);
   }
   la_backend_sync (gpu, &j->error);
   UNREF (dx, dw, n);
@@ -835,9 +835,9 @@ static void
 job_ref (LaTensor *ref, const LaTensor *x, const LaTensor *w)
 {
   LaTensor *n = cpu_like (x);
-  cpu->ops->layer_norm (cpu, n, x, NULL, NULL, 1e-6f);
-  cpu->ops->linear (cpu, ref, n, w, NULL);
-  cpu->ops->unary (cpu, LA_UNARY_SILU, ref, ref);
+  la_layer_norm (cpu, n, x, NULL, NULL, 1e-6f);
+  la_linear (cpu, ref, n, w, NULL);
+  la_unary (cpu, LA_UNARY_SILU, ref, ref);
   la_tensor_unref (n);
 }
 
@@ -869,7 +869,7 @@ g_threads (void)
 
   /* a capture on this thread, a job on another */
   LaTensor *gx = up (x1, LA_DTYPE_F32), *gy = like (x1, LA_DTYPE_F32), *gref = cpu_like (x1);
-  cpu->ops->unary (cpu, LA_UNARY_TANH, gref, x1);
+  la_unary (cpu, LA_UNARY_TANH, gref, x1);
   ThreadJob j3 = { x2, w, NULL, 1, 0, NULL };
   GError *error = NULL;
   LaCudaGraph *g = NULL;
@@ -878,7 +878,7 @@ g_threads (void)
     GThread *t3 = g_thread_new ("la-check-3", thread_job, &j3);
     g_usleep (100000);                   /* room for the job to run, were it not held back */
     entered = g_atomic_int_get (&j3.done);
-    gpu->ops->unary (gpu, LA_UNARY_TANH, gy, gx);
+    la_unary (gpu, LA_UNARY_TANH, gy, gx);
     g = la_cuda_graph_end (gpu, &error);
     g_thread_join (t3);
   }
