@@ -69,6 +69,7 @@ struct Warp {
   int op;
   unsigned epoch;
   unsigned exited;           /* lanes that have returned */
+  unsigned present;          /* lanes that exist (the last warp may be partial) */
   uint64_t slots[2][32];     /* values by epoch parity: a released lane may run one collective ahead */
 };
 
@@ -89,20 +90,28 @@ struct Block {
 };
 
 /* Per OS thread: its fibers' stacks, the scheduler context, the block it runs. */
+struct Poisoned {
+  void *p;
+  uint64_t serial;           /* block it was last filled for */
+};
+
+/* Zero-initialised, no constructor: a thread_local with one would cost a
+ * guard check on every access. */
 struct ThreadCtx {
-  Fiber *fibers = nullptr;
-  int nfibers = 0;
+  Fiber *fibers;
+  int nfibers;
 #if defined(__x86_64__)
-  void *sched_sp = nullptr;
+  void *sched_sp;
 #else
   ucontext_t sched_uc;
 #endif
-  Block *block = nullptr;
-  unsigned char *smem = nullptr;
-  size_t smem_size = 0;
-  char *altstack = nullptr;
-  uint64_t serial = 0;
-  std::vector<std::pair<void *, uint64_t>> poisoned;   /* static __shared__ -> block it was filled for */
+  Block *block;
+  unsigned char *smem;
+  size_t smem_size;
+  char *altstack;
+  uint64_t serial;
+  Poisoned *poisoned;        /* static __shared__ variables seen */
+  int npoisoned, cap_poisoned;
 };
 
 thread_local ThreadCtx tctx;
@@ -323,23 +332,21 @@ warp_rendezvous (Block *b, unsigned mask, int op, uint64_t value)
   const int lane = f->tid % 32, wi = f->tid / 32;
   const unsigned bit = 1u << lane;
   Warp &w = b->warps[wi];
-  const int lanes_here = b->nthreads - wi * 32 < 32 ? b->nthreads - wi * 32 : 32;
-  const unsigned present = lanes_here == 32 ? 0xffffffffu : ((1u << lanes_here) - 1u);
-  if (!(mask & bit))
+  if (__builtin_expect (!(mask & bit), 0))
     la_emu_fail ("kernel %s: %s calls %s with mask 0x%08x that excludes itself", b->kname,
                  describe_thread (b, f->tid).c_str (), op_names[op], mask);
-  if (mask & ~present)
-    la_emu_fail ("kernel %s: %s calls %s with mask 0x%08x naming lanes that do not exist (block of %d threads)",
-                 b->kname, describe_thread (b, f->tid).c_str (), op_names[op], mask, b->nthreads);
-  if (w.arrived == 0) {
+  if (__builtin_expect (w.arrived == 0, 0)) {
+    if (mask & ~w.present)
+      la_emu_fail ("kernel %s: %s calls %s with mask 0x%08x naming lanes that do not exist (block of %d threads)",
+                   b->kname, describe_thread (b, f->tid).c_str (), op_names[op], mask, b->nthreads);
     w.mask = mask;
     w.op = op;
-  } else if (w.mask != mask || w.op != op) {
+  } else if (__builtin_expect (w.mask != mask || w.op != op, 0)) {
     la_emu_fail ("kernel %s: %s calls %s (mask 0x%08x) while lanes 0x%08x of its warp wait at %s (mask 0x%08x): "
                  "divergent warp collectives", b->kname, describe_thread (b, f->tid).c_str (), op_names[op], mask,
                  w.arrived, op_names[w.op], w.mask);
   }
-  if (mask & w.exited)
+  if (__builtin_expect (mask & w.exited, 0))
     la_emu_fail ("kernel %s: %s calls %s with mask 0x%08x but lanes 0x%08x have exited", b->kname,
                  describe_thread (b, f->tid).c_str (), op_names[op], mask, mask & w.exited);
   const unsigned epoch = w.epoch;
@@ -419,15 +426,21 @@ la_emu_shared_poison (void *p, size_t bytes)
   Block *b = tctx.block;
   if (!b)
     la_emu_fail ("__shared__ variable declared outside a kernel");
-  for (auto &e : tctx.poisoned)
-    if (e.first == p) {
-      if (e.second != b->serial) {
-        e.second = b->serial;
+  for (int i = 0; i < tctx.npoisoned; i++)
+    if (tctx.poisoned[i].p == p) {
+      if (tctx.poisoned[i].serial != b->serial) {
+        tctx.poisoned[i].serial = b->serial;
         memset (p, 0xff, bytes);
       }
       return;
     }
-  tctx.poisoned.emplace_back (p, b->serial);
+  if (tctx.npoisoned == tctx.cap_poisoned) {
+    tctx.cap_poisoned = tctx.cap_poisoned ? 2 * tctx.cap_poisoned : 16;
+    tctx.poisoned = (Poisoned *) realloc (tctx.poisoned, sizeof (Poisoned) * (size_t) tctx.cap_poisoned);
+    if (!tctx.poisoned)
+      la_emu_fail ("out of host memory");
+  }
+  tctx.poisoned[tctx.npoisoned++] = Poisoned { p, b->serial };
   memset (p, 0xff, bytes);
 }
 
@@ -565,6 +578,10 @@ la_emu_run_grid (const char *name, const void *kernel, dim3 grid, dim3 block, si
       b->bar_arrived = 0;
       b->ndone = 0;
       memset (b->warps, 0, sizeof b->warps);
+      for (int wi = 0; wi * 32 < nthreads; wi++) {
+        const int here = nthreads - wi * 32 < 32 ? nthreads - wi * 32 : 32;
+        b->warps[wi].present = here == 32 ? 0xffffffffu : ((1u << here) - 1u);
+      }
       run_block_fibers (b);
     }
   }
