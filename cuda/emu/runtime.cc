@@ -105,6 +105,9 @@ struct LaEmuGraphExec {
 namespace {
 
 std::mutex glock;                                  /* allocations, streams, attributes */
+/* Held while draining streams listed under glock (and by cudaStreamDestroy
+ * around the delete): another thread must not free a stream in between. */
+std::recursive_mutex stream_life;
 char *arena;
 size_t arena_size, arena_hw;                       /* reserved, used (high water, 2 MiB steps) */
 std::map<uintptr_t, Alloc> allocs;                 /* by address of the data */
@@ -348,6 +351,7 @@ issue (LaEmuStream *s, std::function<void ()> fn)
     return;
   }
   if (s->legacy) {
+    std::lock_guard<std::recursive_mutex> life (stream_life);
     std::vector<LaEmuStream *> blocking;
     {
       std::lock_guard<std::mutex> gl (glock);
@@ -611,6 +615,7 @@ cudaError_t
 cudaDeviceSynchronize (void)
 {
   init_once ();
+  std::lock_guard<std::recursive_mutex> life (stream_life);
   std::vector<LaEmuStream *> mine;
   {
     std::lock_guard<std::mutex> g (glock);
@@ -735,11 +740,14 @@ cudaFree (void *ptr)
   /* cudaFree synchronises the device */
   std::vector<LaEmuStream *> all;
   {
-    std::lock_guard<std::mutex> g (glock);
-    all.assign (streams.begin (), streams.end ());
+    std::lock_guard<std::recursive_mutex> life (stream_life);
+    {
+      std::lock_guard<std::mutex> g (glock);
+      all.assign (streams.begin (), streams.end ());
+    }
+    for (LaEmuStream *o : all)
+      drain_all (o);
   }
-  for (LaEmuStream *o : all)
-    drain_all (o);
   std::lock_guard<std::mutex> g (glock);
   auto it = allocs.find ((uintptr_t) ptr);
   if (it == allocs.end ())
@@ -865,6 +873,7 @@ cudaStreamDestroy (cudaStream_t stream)
   if (s->capture)
     return ret (cudaErrorStreamCaptureUnsupported);
   drain_all (s);   /* pending work completes, as on a GPU */
+  std::lock_guard<std::recursive_mutex> life (stream_life);
   {
     std::lock_guard<std::mutex> g (glock);
     streams.erase (s);

@@ -21,7 +21,9 @@
  * ncclCommAbort on its own communicator (the NCCL-documented way out of a
  * hung peer).
  *
- * NOT RUN: this builds and links here (no GPU); it has not executed.
+ * Run on the emulated CUDA device only (-Dcuda-emu=enabled: test-tpp's
+ * /tpp/nccl over 1..5 devices, bit-identical to the sequential loop, with
+ * NCCL emulated between threads in cuda/emu/lib-nccl.cc); never on GPUs yet.
  */
 #include <string.h>
 #include "tpp-internal.h"

@@ -272,7 +272,7 @@ death_out_of_allocation (void)
                   CUDA_R_32F, 4, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     return;
   }
-  EXPECT_DEATH ("*cuda-emu: cublasGemmEx B*not inside one device allocation*");
+  EXPECT_DEATH ("*cuda-emu: cublasGemmEx B*not inside one*allocation*");
 }
 
 static void

@@ -216,7 +216,7 @@ death_y_past_allocation (void)
                              &v.beta, d.y, y);
     return;
   }
-  EXPECT_DEATH ("*cuda-emu: cudnnConvolutionForward y*not inside one device allocation*");
+  EXPECT_DEATH ("*cuda-emu: cudnnConvolutionForward y*not inside one*allocation*");
 }
 
 static void

@@ -2,8 +2,9 @@
  * simply as possible, so the emulated libraries are tested on their own,
  * apart from the emulated runtime: device memory is malloc'd and registered
  * (la_emu_check_device_range looks it up), work runs at enqueue, there are
- * LA_EMU_DEVICES (default 5) devices, the current device is per thread.
- * Only what the library tests call is here. */
+ * LA_EMU_DEVICES (default 1, as the emulated runtime) devices, the current
+ * device is per thread.  Only what the library tests call is here; with
+ * -Dcuda-emu=enabled the tests link the emulated runtime instead. */
 #include <cuda_runtime.h>
 #include <cstdarg>
 #include <cstdio>
@@ -13,8 +14,9 @@
 #include <mutex>
 #include "../emu-internal.h"
 
-struct CUstream_st {
+struct LaEmuStream {
   int device;
+  bool capturing;              /* only reported: nothing is recorded */
 };
 
 static std::mutex lock;
@@ -51,14 +53,14 @@ la_emu_check_device_range (const void *p, size_t bytes, const char *what)
     if (c >= it->first && c + (bytes ? bytes : 1) <= it->first + it->second)
       return;
   }
-  la_emu_fail ("%s: [%p, +%zu) is not inside one device allocation", what, p, bytes);
+  la_emu_fail ("%s: [%p, +%zu) is not inside one live device allocation", what, p, bytes);
 }
 
 int
 la_emu_device_count (void)
 {
   const char *e = getenv ("LA_EMU_DEVICES");
-  return e ? atoi (e) : 5;
+  return e ? atoi (e) : 1;
 }
 
 int
@@ -140,7 +142,7 @@ extern "C" cudaError_t
 cudaStreamCreateWithFlags (cudaStream_t *s, unsigned int flags)
 {
   (void) flags;
-  *s = new CUstream_st { current };
+  *s = new LaEmuStream { current, false };
   return cudaSuccess;
 }
 
@@ -162,6 +164,23 @@ extern "C" cudaError_t
 cudaStreamQuery (cudaStream_t s)
 {
   (void) s;
+  return cudaSuccess;
+}
+
+extern "C" cudaError_t
+cudaStreamBeginCapture (cudaStream_t s, cudaStreamCaptureMode mode)
+{
+  (void) mode;
+  if (!s)
+    return cudaErrorInvalidValue;
+  s->capturing = true;
+  return cudaSuccess;
+}
+
+extern "C" cudaError_t
+cudaStreamIsCapturing (cudaStream_t s, cudaStreamCaptureStatus *status)
+{
+  *status = s && s->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
   return cudaSuccess;
 }
 
