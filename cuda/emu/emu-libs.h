@@ -33,6 +33,43 @@ la_emu_f32_to_bf16 (float f)
   return (uint16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+/* f16 by hand rather than _Float16, which clang 14 (the fuzzing build) lacks on x86. */
+static inline float
+la_emu_f16_to_f32 (uint16_t h)
+{
+  const int e = (h >> 10) & 31, m = h & 1023;
+  float f;
+  if (e == 0)
+    f = (float) m * 0x1p-24f;
+  else if (e == 31)
+    f = m ? __builtin_nanf ("") : __builtin_inff ();
+  else
+    f = __builtin_ldexpf ((float) (1024 + m), e - 25);
+  return (h & 0x8000) ? -f : f;
+}
+
+/* Round to nearest even, subnormals kept, overflow to infinity. */
+static inline uint16_t
+la_emu_f32_to_f16 (float f)
+{
+  uint32_t u;
+  memcpy (&u, &f, 4);
+  const uint16_t sign = (uint16_t) ((u >> 16) & 0x8000);
+  u &= 0x7fffffffu;
+  if (u > 0x7f800000u)
+    return sign | 0x7e00;
+  if (u >= 0x477ff000u)                 /* ≥ 65520 rounds to infinity */
+    return sign | 0x7c00;
+  if (u < 0x38800000u) {                /* below 2^-14: a subnormal, exact ·2^24 then RNE */
+    float a;
+    memcpy (&a, &u, 4);
+    return sign | (uint16_t) __builtin_nearbyintf (a * 0x1p24f);
+  }
+  uint32_t v = u - 0x38000000u;         /* rebias 127 → 15 */
+  v += 0x0fffu + ((v >> 13) & 1u);
+  return sign | (uint16_t) (v >> 13);
+}
+
 /* e4m3 (OCP FP8, no infinities, S.1111.111 is NaN): bias 7, subnormals m·2^-9. */
 static inline float
 la_emu_e4m3_to_f32 (uint8_t v)
@@ -70,7 +107,7 @@ la_emu_load (const void *p, cudaDataType_t t, int64_t i)
 {
   switch (t) {
   case CUDA_R_32F: return ((const float *) p)[i];
-  case CUDA_R_16F: return (float) ((const _Float16 *) p)[i];
+  case CUDA_R_16F: return la_emu_f16_to_f32 (((const uint16_t *) p)[i]);
   case CUDA_R_16BF: return la_emu_bf16_to_f32 (((const uint16_t *) p)[i]);
   case CUDA_R_8F_E4M3: return la_emu_e4m3_to_f32 (((const uint8_t *) p)[i]);
   default: break;
@@ -83,7 +120,7 @@ la_emu_store (void *p, cudaDataType_t t, int64_t i, float v)
 {
   switch (t) {
   case CUDA_R_32F: ((float *) p)[i] = v; return;
-  case CUDA_R_16F: ((_Float16 *) p)[i] = (_Float16) v; return;
+  case CUDA_R_16F: ((uint16_t *) p)[i] = la_emu_f32_to_f16 (v); return;
   case CUDA_R_16BF: ((uint16_t *) p)[i] = la_emu_f32_to_bf16 (v); return;
   default: break;
   }

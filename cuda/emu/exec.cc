@@ -86,8 +86,20 @@ struct Block {
   dim3 bdim;
   Warp warps[32];
   void *dyn_smem;
+  uint64_t runnable[16];     /* bit per thread in F_RUN */
   uint64_t serial;           /* this block's number, process-wide per OS thread */
 };
+
+static inline void
+set_state (Block *b, Fiber *f, FiberState st)
+{
+  f->state = st;
+  const uint64_t bit = 1ull << (f->tid & 63);
+  if (st == F_RUN)
+    b->runnable[f->tid >> 6] |= bit;
+  else
+    b->runnable[f->tid >> 6] &= ~bit;
+}
 
 /* Per OS thread: its fibers' stacks, the scheduler context, the block it runs. */
 struct Poisoned {
@@ -156,24 +168,31 @@ switch_to_fiber (Fiber *f)
 #endif
 }
 
-/* Leaves the current fiber for the next runnable one in thread order (or
- * reverse), straight from fiber to fiber; the scheduler only sees a block
- * where nothing can run (finished, or deadlocked). */
+/* Leaves the current fiber for the lowest-numbered runnable one (highest in
+ * reverse order), straight from fiber to fiber; the scheduler only sees a
+ * block where nothing can run (finished, or deadlocked).  Lowest-first
+ * rather than round-robin: the first warps run as far ahead of the others as
+ * the barriers allow, which is what exposes a missing one (a warp overwriting
+ * shared memory that later warps have not read yet). */
 static void
 yield_to_scheduler (void)
 {
   Block *b = tctx.block;
   Fiber *f = b->cur;
-  const int n = b->nthreads;
   Fiber *next = nullptr;
-  const int step = b->reverse ? -1 : 1;
-  for (int k = 1, i = f->tid; k <= n; k++) {
-    i += step;
-    i = i == n ? 0 : i < 0 ? n - 1 : i;
-    if (tctx.fibers[i].state == F_RUN) {
-      next = &tctx.fibers[i];
-      break;
-    }
+  const int words = (b->nthreads + 63) / 64;
+  if (!b->reverse) {
+    for (int w = 0; w < words; w++)
+      if (b->runnable[w]) {
+        next = &tctx.fibers[w * 64 + __builtin_ctzll (b->runnable[w])];
+        break;
+      }
+  } else {
+    for (int w = words - 1; w >= 0; w--)
+      if (b->runnable[w]) {
+        next = &tctx.fibers[w * 64 + 63 - __builtin_clzll (b->runnable[w])];
+        break;
+      }
   }
   if (next == f)
     return;
@@ -228,10 +247,10 @@ static void
 fiber_init (Fiber *f, int tid, dim3 bd)
 {
   f->tid = tid;
+  set_state (tctx.block, f, F_RUN);
   f->idx.x = (unsigned) tid % bd.x;
   f->idx.y = (unsigned) tid / bd.x % bd.y;
   f->idx.z = (unsigned) tid / (bd.x * bd.y);
-  f->state = F_RUN;
   f->warp_epoch = 0;
 #if defined(__x86_64__)
   /* stacks are 256 KB aligned: staggering their tops keeps the hot frames of
@@ -275,7 +294,7 @@ la_emu_fiber_main (Fiber *f)
 {
   Block *b = tctx.block;
   (*b->body) ();
-  f->state = F_DONE;
+  set_state (b, f, F_DONE);
   b->ndone++;
   /* An exit while the warp waits for this lane at a collective can never complete it. */
   Warp &w = b->warps[f->tid / 32];
@@ -317,10 +336,10 @@ la_emu_syncthreads (void)
     b->bar_arrived = 0;
     for (int i = 0; i < b->nthreads; i++)
       if (tctx.fibers[i].state == F_WAIT_BLOCK)
-        tctx.fibers[i].state = F_RUN;
+        set_state (b, &tctx.fibers[i], F_RUN);
     return;
   }
-  f->state = F_WAIT_BLOCK;
+  set_state (b, f, F_WAIT_BLOCK);
   yield_to_scheduler ();
 }
 
@@ -356,10 +375,10 @@ warp_rendezvous (Block *b, unsigned mask, int op, uint64_t value)
     w.arrived = 0;
     w.epoch++;
     for (unsigned m = mask & ~bit; m; m &= m - 1)
-      tctx.fibers[wi * 32 + __builtin_ctz (m)].state = F_RUN;
+      set_state (b, &tctx.fibers[wi * 32 + __builtin_ctz (m)], F_RUN);
     return epoch;
   }
-  f->state = F_WAIT_WARP;
+  set_state (b, f, F_WAIT_WARP);
   f->warp_epoch = epoch;
   yield_to_scheduler ();
   return epoch;
@@ -577,6 +596,7 @@ la_emu_run_grid (const char *name, const void *kernel, dim3 grid, dim3 block, si
     } else {
       b->bar_arrived = 0;
       b->ndone = 0;
+      memset (b->runnable, 0, sizeof b->runnable);
       memset (b->warps, 0, sizeof b->warps);
       for (int wi = 0; wi * 32 < nthreads; wi++) {
         const int here = nthreads - wi * 32 < 32 ? nthreads - wi * 32 : 32;

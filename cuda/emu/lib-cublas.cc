@@ -91,7 +91,7 @@ load_panel (float *dst, const void *src, const LaEmuOperand &o, int64_t rows, in
     load_panel_t (dst, (const float *) src, o.trans, o.ld, rows, cols, [] (float v) { return v; });
     return;
   case CUDA_R_16F:
-    load_panel_t (dst, (const _Float16 *) src, o.trans, o.ld, rows, cols, [] (_Float16 v) { return (float) v; });
+    load_panel_t (dst, (const uint16_t *) src, o.trans, o.ld, rows, cols, la_emu_f16_to_f32);
     return;
   case CUDA_R_16BF:
     load_panel_t (dst, (const uint16_t *) src, o.trans, o.ld, rows, cols, la_emu_bf16_to_f32);

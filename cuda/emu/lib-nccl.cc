@@ -22,7 +22,8 @@
  * ncclCommGetAsyncError); one that waits longer than LA_EMU_NCCL_TIMEOUT_S
  * (default 120) aborts the process naming the ranks — a real NCCL would hang.
  * Using a destroyed or aborted communicator aborts, as does a stream of
- * another device than the communicator's.
+ * another device than the communicator's, or a capturing stream (not
+ * emulated: a receive would wait on the host for what only the launch makes).
  */
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -360,6 +361,10 @@ check_op (ncclComm *c, const char *call, const void *buf, size_t count, ncclData
     la_emu_fail ("%s: data type %d unknown", call, (int) t);
   if (peer < 0 || peer >= c->cl->n)
     la_emu_fail ("%s: rank %d of %d", call, peer, c->cl->n);
+  cudaStreamCaptureStatus cap = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing (s, &cap) != cudaSuccess || cap != cudaStreamCaptureStatusNone)
+    la_emu_fail ("%s: NCCL in a stream capture is not emulated (a receive would wait on the host for data that "
+                 "only the graph launch produces)", call);
   if (la_emu_stream_device (s) != c->dev)
     la_emu_fail ("%s: a stream of cuda:%d used with the communicator of cuda:%d (rank %d)", call,
                  la_emu_stream_device (s), c->dev, c->rank);

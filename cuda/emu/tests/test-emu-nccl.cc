@@ -7,7 +7,8 @@
  *  - a destroyed peer: what it sent still arrives, then ncclRemoteError;
  *  - refusals of ncclCommInitAll; aborts in a child process for calls in a
  *    different order on two ranks, a byte-count mismatch, a stream of another
- *    device, a destroyed communicator, and a receive nobody answers.
+ *    device, a destroyed communicator, a capturing stream, and a receive
+ *    nobody answers.
  */
 #include <nccl.h>
 #include <thread>
@@ -215,6 +216,22 @@ death_destroyed (void)
 }
 
 static void
+death_capture (void)
+{
+  if (g_test_subprocess ()) {
+    ncclComm_t comms[1];
+    ncclCommInitAll (comms, 1, NULL);
+    float *a = dev_filled (0.0f);
+    cudaStream_t s;
+    cudaStreamCreateWithFlags (&s, cudaStreamNonBlocking);
+    cudaStreamBeginCapture (s, cudaStreamCaptureModeRelaxed);
+    ncclSend (a, COUNT, ncclFloat, 0, comms[0], s);
+    return;
+  }
+  EXPECT_DEATH ("*cuda-emu: ncclSend: NCCL in a stream capture is not emulated*");
+}
+
+static void
 death_unanswered (void)
 {
   if (g_test_subprocess ()) {
@@ -240,6 +257,7 @@ main (int argc, char **argv)
   g_test_add_func ("/emu-nccl/death/count", death_count);
   g_test_add_func ("/emu-nccl/death/stream-device", death_stream_device);
   g_test_add_func ("/emu-nccl/death/destroyed", death_destroyed);
+  g_test_add_func ("/emu-nccl/death/capture", death_capture);
   g_test_add_func ("/emu-nccl/death/unanswered", death_unanswered);
   return g_test_run ();
 }

@@ -16,6 +16,7 @@
 
 struct LaEmuStream {
   int device;
+  bool capturing;              /* only reported: nothing is recorded */
 };
 
 static std::mutex lock;
@@ -141,7 +142,7 @@ extern "C" cudaError_t
 cudaStreamCreateWithFlags (cudaStream_t *s, unsigned int flags)
 {
   (void) flags;
-  *s = new LaEmuStream { current };
+  *s = new LaEmuStream { current, false };
   return cudaSuccess;
 }
 
@@ -163,6 +164,23 @@ extern "C" cudaError_t
 cudaStreamQuery (cudaStream_t s)
 {
   (void) s;
+  return cudaSuccess;
+}
+
+extern "C" cudaError_t
+cudaStreamBeginCapture (cudaStream_t s, cudaStreamCaptureMode mode)
+{
+  (void) mode;
+  if (!s)
+    return cudaErrorInvalidValue;
+  s->capturing = true;
+  return cudaSuccess;
+}
+
+extern "C" cudaError_t
+cudaStreamIsCapturing (cudaStream_t s, cudaStreamCaptureStatus *status)
+{
+  *status = s && s->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
   return cudaSuccess;
 }
 
