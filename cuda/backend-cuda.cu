@@ -575,7 +575,7 @@ la_cuda_upload_weight (LaBackend *be, const LaTensor *host, gboolean fp8_eligibl
     return NULL;
   }
   /* Quantise from the bf16-rounded value when the source is wider: the
-   * reference quantises the bf16 checkpoint weight (io.md §8). */
+   * reference quantises the bf16 checkpoint weight (docs/design/model.md §2.3). */
   LaTensor *stage = la_alloc (be, fp8 ? LA_DTYPE_BF16 : dt, host->ndim, host->shape);
   if (!stage) {
     la_backend_sync (be, error);

@@ -1,4 +1,4 @@
-/* fp8.cu — quant_fp8 of dit.md §2.3 / io.md §8 on the device, no host sync:
+/* fp8.cu — quant_fp8 of docs/design/model.md §2.3 on the device, no host sync:
  *
  *   amax = max|x| over the whole tensor        (k_amax: atomicMax on the bits,
  *                                                valid because |x| >= 0)
@@ -15,7 +15,7 @@
  *   dequantisation scale 1/s -> *scale_out (what cuBLASLt's A/B_SCALE_POINTER wants).
  *
  * s is capped at 448, so tensors with amax < 1 are not stretched to the full
- * e4m3 range (io.md §8).  Used for weights once (la_cuda_quantize_fp8) and
+ * e4m3 range (docs/design/model.md §2.3).  Used for weights once (la_cuda_quantize_fp8) and
  * for activations on every FP8 linear call (gemm-cublaslt.cu).
  */
 #include "cuda-internal.h"

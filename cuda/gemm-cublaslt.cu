@@ -12,7 +12,7 @@
  * matmul operand is f32, else bf16/f16) in scratch; fp32 accumulation always
  * (CUBLAS_COMPUTE_32F, no TF32, so f32 GEMMs match the CPU reference).
  *
- * FP8 (w is e4m3, dit.md §2.3, io.md §8): x is quantised per call with its
+ * FP8 (w is e4m3, docs/design/model.md §2.3): x is quantised per call with its
  * own amax (fp8.cu), then cuBLASLt e4m3 × e4m3 "TN" GEMM with A/B scale
  * pointers = the dequantisation scales 1/s_w, 1/s_x, FAST_ACCUM = 1, bias
  * epilogue with a bf16 bias, bf16 D, then cast to y's dtype — the same

@@ -1,5 +1,4 @@
-/* la-cuda-names.c — which DiT weights the FP8 mode quantises (io.md §8,
- * dit.md §2.3): the 460 nn.Linear weights
+/* la-cuda-names.c — which DiT weights the FP8 mode quantises (docs/design/model.md §2.3): the 460 nn.Linear weights
  *   blocks.N.self_attn.{q,k,v,o}.weight, blocks.N.cross_attn.{q,k,v,o}.weight,
  *   blocks.N.ffn.{0,2}.weight, audio_injector.injector.J.{q,k,v,o}.weight,
  *   audio_injector.injector_adain_layers.J.linear.weight.

@@ -1,6 +1,6 @@
 /* rope.cu — DiT RoPE on interleaved pairs, the same table for all heads:
  *   x, y [L, H·HD]; freqs [L, HD/2, 2] = (cos, sin) (already fp16-rounded by
- *   the caller, dit.md §2.4); (a, b) -> (a·cos − b·sin, a·sin + b·cos)
+ *   the caller, docs/design/model.md §2.2); (a, b) -> (a·cos − b·sin, a·sin + b·cos)
  * evaluated in double and rounded once, as the CPU op and the official
  * rope_apply (fp64 complex product, then .float()).  One thread per pair;
  * y may alias x (each pair is read, then written, by one thread).

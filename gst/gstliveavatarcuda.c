@@ -27,7 +27,7 @@
  * in our timing and a CUDA failure is reported by this element instead of
  * surfacing as a map failure in downstream's thread; the buffer is complete
  * on the device before it is pushed (1.22 has no cross-element stream
- * ordering, GStreamer notes 4.2.4); and the device-side half (map with
+ * ordering, docs/design/element-timing.md §8); and the device-side half (map with
  * GST_MAP_CUDA, per-plane 2D copy into the pitched planes) is exactly what a
  * device-frame engine API will need: see gst_live_avatar_cuda_upload.
  */

@@ -1550,7 +1550,7 @@ reset_task_state (GstLiveAvatarSrc * self)
 /* The CUDA context for memory:CUDAMemory output (NULL->READY, or a
  * READY-time reload).  Optional with cuda-device-id -1: without a driver
  * the element negotiates system memory only, with no error.  A device >= 0
- * is a requirement (GStreamer notes 1.9: no CUDA driver -> LIBRARY/INIT). */
+ * is a requirement (docs/design/element-timing.md §7: no CUDA driver -> LIBRARY/INIT). */
 static gboolean
 open_cuda (GstLiveAvatarSrc * self)
 {

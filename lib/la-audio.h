@@ -1,15 +1,15 @@
 /* la-audio.h — the audio front end: 16 kHz mono PCM -> wav2vec2 hidden
- * states -> per-video-frame audio vectors for the DiT (io.md §4).
+ * states -> per-video-frame audio vectors for the DiT (docs/design/audio-path.md).
  *
- *  - Normalisation (§4.2): whole-buffer zero mean / unit variance, numpy
+ *  - Normalisation (docs/design/audio-path.md §2): whole-buffer zero mean / unit variance, numpy
  *    float32 rules.
- *  - wav2vec2 (§4.3): HF Wav2Vec2ForCTC with the stable-layer-norm ("large")
+ *  - wav2vec2 (docs/design/audio-path.md §3): HF Wav2Vec2ForCTC with the stable-layer-norm ("large")
  *    architecture; every size comes from the HF config.json; returns all
  *    L+1 hidden states, only the last one LayerNormed.
- *  - Offline alignment (§4.4, §4.5): 50 -> 30 fps align-corners linear
+ *  - Offline alignment (docs/design/audio-path.md §4, §4.3): 50 -> 30 fps align-corners linear
  *    interpolation, the video-frame bucket (frame i -> (6i+2)//5 at 25 fps)
  *    with zero vectors past the end.
- *  - Live mode (§4.8): per block of video frames, a window with past context
+ *  - Live mode (docs/design/audio-path.md §7): per block of video frames, a window with past context
  *    and look-ahead, exact 2:1 frame mapping, running or per-window stats.
  */
 #pragma once

@@ -1,5 +1,5 @@
 /* la-dit.h — the causal S2V diffusion transformer (Live Avatar / Wan2.2-S2V)
- * and its streaming session (dit.md §3–§5).
+ * and its streaming session (docs/design/model.md §3–§4, docs/design/streaming.md §4).
  *
  *  LaDitConfig   the checkpoint's config.json (dim, heads, layers, ...).
  *  LaDitModel    the weights bound to a backend, plus the audio encoder and
@@ -40,7 +40,7 @@ gboolean la_dit_config_from_json_file (LaDitConfig *cfg, const char *path, GErro
 /* The config.json of the official checkpoint (all keys the loader reads). */
 JsonObject *la_dit_config_to_json_object (const LaDitConfig *cfg);
 gboolean la_dit_config_write_json_file (const LaDitConfig *cfg, const char *path, GError **error);
-/* Wan2.2-S2V-14B values (dit.md §1.1). */
+/* Wan2.2-S2V-14B values (docs/design/model.md §1.1). */
 void la_dit_config_init_14b (LaDitConfig *cfg);
 /* Checks internal consistency (head_dim even, inject layers in range, ...). */
 gboolean la_dit_config_validate (const LaDitConfig *cfg, GError **error);
@@ -78,7 +78,7 @@ LaDitModel *la_dit_model_load_full (LaBackend *be, const char *model_dir, const 
                                     LaDitLoadInfo *info, GError **error);
 const LaDitConfig *la_dit_model_config (LaDitModel *m);
 
-/* The flow-matching Euler table (dit.md §4): timesteps[steps], sigmas[steps+1]. */
+/* The flow-matching Euler table (docs/design/streaming.md §1): timesteps[steps], sigmas[steps+1]. */
 void la_dit_euler_schedule (int steps, double shift, int num_train_timesteps,
                             float *timesteps, float *sigmas);
 
@@ -90,13 +90,13 @@ typedef struct {
   int lat_h, lat_w;          /* latent size = image size / 8 */
   int infer_frames;          /* pixel frames per clip (multiple of 12); ring = infer_frames/4 latents */
   int frames_per_block;      /* latent frames per block (3) */
-  int audio_prefix;          /* P ≡ 1 (mod 4) copies of the block's first audio column (§3.2); 73 official */
+  int audio_prefix;          /* P ≡ 1 (mod 4) copies of the block's first audio column (docs/design/audio-path.md §5); 73 official */
   int motion_latent_frames;  /* 19 */
   /* Rolling sink: d in [4, 30]. fixed_d > 0 uses that value for every call; otherwise
    * d is drawn from a generator seeded with d_seed. */
   int     fixed_d;
   guint64 d_seed;
-  /* TPP "adaptive sink" (§5.3): at the start of clip 1 rebuild the sink of the 4 caches
+  /* TPP "adaptive sink" (docs/design/streaming.md §4.3): at the start of clip 1 rebuild the sink of the 4 caches
    * from the stream's first clean latent frame, motion tokens unchanged.  For the
    * single-GPU online-decode variant (new motion latents too) call
    * la_dit_session_refresh_sink yourself. */
@@ -120,7 +120,7 @@ LaDitSession *la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p,
 void la_dit_session_free (LaDitSession *s);
 
 /* Rebuilds the sink (all 4 caches) from a new ref latent (and optionally new
- * motion latents, NULL keeps them); the rings keep their contents (§5.3). */
+ * motion latents, NULL keeps them); the rings keep their contents (docs/design/streaming.md §4.3). */
 gboolean la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent,
                                       const LaTensor *motion_latents, GError **error);
 

@@ -3,7 +3,7 @@
  *   W_merged = round_to_dtype(W) ( W + (alpha / r) · (B · A) )
  *
  * with A [r, in], B [out, r], the product in fp32 and one rounding into
- * W's dtype, as PEFT's merge_and_unload does on the GPU (dit.md §2.2).
+ * W's dtype, as PEFT's merge_and_unload does on the GPU (docs/design/formats.md §5).
  * Targets follow PEFT's rule: the module name equals a target or ends with
  * "." + target.  Unlike the reference (load_state_dict(strict=False)), a
  * LoRA that leaves a target unmerged is an error, never a silent no-op.

@@ -1,5 +1,5 @@
 /* la-text.h — the text path: prompt cleaning, SentencePiece tokenizer and
- * the umT5 encoder (io.md §5).
+ * the umT5 encoder (docs/design/text.md).
  *
  *   prompt --la_text_clean--> cleaned UTF-8
  *          --la_tokenizer_encode--> ids = pieces + </s>  (at most max_len)
@@ -7,7 +7,7 @@
  *
  * The encoder runs on the L real tokens only: padded keys are masked in the
  * reference and the bias depends only on relative positions, so the first L
- * outputs of the padded computation are the same (io.md §5.3).
+ * outputs of the padded computation are the same (docs/design/text.md §3).
  */
 #pragma once
 #include <glib.h>

@@ -1,5 +1,5 @@
 /* la-tiny-model.c — generated model folders in the official layout, key
- * names and file formats (io.md §6.1), with random or zero weights.
+ * names and file formats (docs/design/formats.md §4), with random or zero weights.
  *
  * tiny: the golden cases' widths, every component runs in seconds on a CPU:
  *   DIR/config.json + diffusion_pytorch_model-0000{1,2}-of-00002.safetensors + index (bf16)

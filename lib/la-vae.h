@@ -1,9 +1,9 @@
-/* la-vae.h — the Wan2.1 VAE (io.md §3): chunked causal encoder and the
+/* la-vae.h — the Wan2.1 VAE (docs/design/vae.md): chunked causal encoder and the
  * streaming decoder with per-stream temporal caches.
  *
  * Layout: pixels and latents are [C, T, H, W] (batch dropped), f32, on the
  * VAE's backend.  Pixels are RGB in [-1, 1]; latents are normalised
- * ((mu - mean) · inv_std, §3.6).
+ * ((mu - mean) · inv_std, docs/design/vae.md §6).
  *
  * Widths come from LaVaeConfig (case.json "model_config" or the real
  * Wan2.1 numbers from la_vae_config_wan21()); every weight is checked
@@ -28,7 +28,7 @@ typedef struct {
   gboolean temperal_downsample[LA_VAE_MAX_LEVELS - 1]; /* [F, T, T]; decoder uses the reverse */
   float mean[64], std[64];                  /* latent normalisation, z_dim entries */
   /* The reference as LiveAvatar runs it (VAE wrapper built with dtype bf16,
-   * §3.6): mean/std rounded to bf16, inv_std = bf16(1/std_bf16), and the
+   * docs/design/vae.md §6): mean/std rounded to bf16, inv_std = bf16(1/std_bf16), and the
    * (de)normalisation done in bf16 arithmetic where its operands are bf16
    * (encode: always; decode: when the latents passed in are BF16 — f32
    * priming latents use fp32 arithmetic with the bf16 constants).
@@ -40,7 +40,7 @@ typedef struct {
 /* The normalisation constants actually used for cfg (z_dim entries each). */
 void la_vae_norm_constants (const LaVaeConfig *cfg, float *mean, float *inv_std);
 
-/* The real Wan2.1_VAE.pth configuration (dim 96) with the fp32 mean/std of §3.6. */
+/* The real Wan2.1_VAE.pth configuration (dim 96) with the fp32 mean/std of docs/design/vae.md §6. */
 void la_vae_config_wan21 (LaVaeConfig *cfg);
 /* Fills cfg from a JSON object with dim, z_dim, dim_mult, num_res_blocks,
  * temperal_downsample (and attn_scales, which must be empty); mean/std keep
@@ -73,7 +73,7 @@ void     la_vae_set_tap (LaVae *vae, LaVaeTapFunc func, gpointer user_data);
  * -> normalised latents [z_dim, 1+(T-1)/4, H/8, W/8].  Chunks 1,4,4,... */
 LaTensor *la_vae_encode (LaVae *vae, const LaTensor *pixels, GError **error);
 
-/* What the TPP pipeline encodes at session start (§3.8): the reference
+/* What the TPP pipeline encodes at session start (docs/design/vae.md §8): the reference
  * latent (1 frame) and the motion latents (ref repeated motion_frames times,
  * 73 -> 19 latents).  single_gpu_ref: the single-GPU variant instead encodes
  * 5 repeated frames and keeps latent 1. */
@@ -81,7 +81,7 @@ gboolean la_vae_encode_session (LaVae *vae, const LaTensor *ref_pixels, int moti
                                 gboolean single_gpu_ref, LaTensor **ref_latents,
                                 LaTensor **motion_latents, GError **error);
 
-/* Streaming decoder state for one stream (caches of §3.5, allocated lazily
+/* Streaming decoder state for one stream (caches of docs/design/vae.md §5, allocated lazily
  * at the first pass for the latent size seen then). */
 LaVaeDecoder *la_vae_decoder_new (LaVae *vae);
 void          la_vae_decoder_free (LaVaeDecoder *dec);
@@ -95,7 +95,7 @@ void          la_vae_decoder_set_max_pass (LaVaeDecoder *dec, int max_latents);
 LaTensor     *la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **error);
 /* Elements held by the temporal caches (0 before the first pass). */
 gint64        la_vae_decoder_cache_elements (LaVaeDecoder *dec);
-/* §3.5 formula for the cache size at latent size h x w (elements). */
+/* docs/design/vae.md §5 formula for the cache size at latent size h x w (elements). */
 gint64        la_vae_decoder_cache_formula (const LaVaeConfig *cfg, int h, int w);
 
 /* TPP session helpers: prime with motion_latents[:, 0:n_prime] (output

@@ -66,7 +66,7 @@ la_weight_binder_total (const LaWeightBinder *wb)
 
 /* A device backend (CUDA): a bf16 linear goes through la_cuda_upload_weight
  * when the backend is set to bf16 or FP8 weights (FP8 for the eligible
- * linears, io.md §8); otherwise the tensor is copied up in its resident
+ * linears, docs/design/model.md §2.3); otherwise the tensor is copied up in its resident
  * dtype, so the checkpoint's precision holds whatever the backend's mode. */
 static LaTensor *
 upload (LaWeightBinder *wb, LaTensor *host, const char *name, gboolean linear, GError **error)

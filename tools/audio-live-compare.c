@@ -1,5 +1,5 @@
 /* liveavatar-audio-live-compare — how close the live (windowed) audio features
- * come to the offline ones (io.md §4.8), as cosine similarity per wav2vec2
+ * come to the offline ones (docs/design/audio-path.md §7), as cosine similarity per wav2vec2
  * hidden state, over a grid of past context × look-ahead × normalisation.
  *
  *   liveavatar-audio-live-compare [--model HF_FOLDER] [--wav FILE | --text TEXT]

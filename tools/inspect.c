@@ -3,7 +3,7 @@
  *   liveavatar-inspect FILE_OR_FOLDER [--lora FILE]
  *
  * A file (safetensors, *.index.json, torch.save zip) prints "name dtype shape"
- * per tensor; a model folder resolves every component (io.md §6.1) and prints
+ * per tensor; a model folder resolves every component (docs/design/formats.md §4) and prints
  * each one's inventory.  Exits 1 with a one-line error on a malformed or
  * unsupported input.
  */

@@ -1,5 +1,5 @@
 /* liveavatar-mkmodel — writes a generated model folder in the official
- * layout, key names and file formats (io.md §6.1; the file lists are in
+ * layout, key names and file formats (docs/design/formats.md §4; the file lists are in
  * lib/la-tiny-model.c).
  *
  *   liveavatar-mkmodel --preset tiny [--seed N] --out DIR

@@ -383,7 +383,7 @@ scale_of (const LaTensor *q)
 static void
 g_fp8 (void)
 {
-  /* io.md §10.6: amax 1000, 448, 1, 0.5, 0 -> s = 0.448, 1, 448, 448, 448 (slot holds 1/s) */
+  /* docs/design/model.md §2.3: amax 1000, 448, 1, 0.5, 0 -> s = 0.448, 1, 448, 448, 448 (slot holds 1/s) */
   const float amax[] = { 1000.0f, 448.0f, 1.0f, 0.5f, 0.0f }, want_s[] = { 0.448f, 1.0f, 448.0f, 448.0f, 448.0f };
   for (int i = 0; i < 5; i++) {
     LaTensor *x = R (2, amax[i] * 0.5f, 16, 32);
@@ -447,8 +447,8 @@ g_fp8 (void)
     g_clear_error (&error);
     UNREF (x, dx, q, qh);
   }
-  /* FP8 linear vs the reference on the bf16 inputs it was given (io.md
-   * §10.6: rel Frobenius <~ 3 % with fast accumulation; 5e-2 covers both
+  /* FP8 linear vs the reference on the bf16 inputs it was given (docs/design/model.md
+   * §2.3: rel Frobenius <~ 3 % with fast accumulation; 5e-2 covers both
    * e4m3 roundings and the bf16 output) */
   const int64_t shapes[][3] = { { 96, 512, 256 }, { 333, 5120, 5120 }, { 333, 13824, 5120 }, { 333, 5120, 13824 } };
   for (int s = 0; s < 4; s++) {
@@ -899,8 +899,8 @@ g_threads (void)
   UNREF (x1, x2, w, r1, r2, gx, gy, gref);
 }
 
-/* One Wan2.2-S2V-14B transformer block at 704x384 (dit.md §3.7, performance-
- * and-peers.md §4.2): 3168 query tokens, 15312 self-attention keys (rolling
+/* One Wan2.2-S2V-14B transformer block at 704x384 (docs/design/model.md §3.6,
+ * §1.2): 3168 query tokens, 15312 self-attention keys (rolling
  * window + sink), 512 text tokens; weights random on the GPU (FP8 or bf16),
  * activations bf16, residual f32.  Prints ms per block, TFLOP/s and the
  * forward / FPS it implies for 40 blocks and 4 steps on one GPU (audio
@@ -986,7 +986,7 @@ bench_block (gboolean fp8, gboolean graph)
     la_tensor_unref (all[i]);
 }
 
-/* The VAE decoder's heaviest conv (dit.md/io.md: 96 channels at 384x704, 3x3x3). */
+/* The VAE decoder's heaviest conv (docs/design/vae.md §4: 96 channels at 384x704, 3x3x3). */
 static void
 bench_conv (void)
 {
@@ -1009,7 +1009,7 @@ bench_conv (void)
   la_tensor_unref (y);
 }
 
-/* 14B hot-loop shapes (performance-and-peers.md §4): times only. */
+/* 14B hot-loop shapes (docs/design/model.md §5): times only. */
 static void
 bench (void)
 {

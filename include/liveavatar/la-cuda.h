@@ -6,9 +6,9 @@
  * LA_ERROR_INVALID_ARG (or return a zero/NULL result).
  *
  * FP8 tensors.  An LA_DTYPE_F8_E4M3 tensor allocated by the CUDA backend
- * carries its fp32 *dequantisation* scale (1/s of dit.md §2.3) in a trailing
+ * carries its fp32 *dequantisation* scale (1/s of docs/design/model.md §2.3) in a trailing
  * slot of its storage: la_cuda_fp8_scale_ptr() gives its device address.
- * `linear` with an e4m3 weight runs the FP8 path of dit.md §2.3 / io.md §8:
+ * `linear` with an e4m3 weight runs the FP8 path of docs/design/model.md §2.3:
  * dynamic per-tensor activation scale, cuBLASLt e4m3 x e4m3 GEMM with fast
  * accumulation, bf16 bias epilogue, bf16 output (then cast to y's dtype).
  * An e4m3 x (made by la_cuda_quantize_fp8, a whole tensor, not a view) is
@@ -33,18 +33,18 @@ LaCudaWeights la_cuda_get_weights (LaBackend *be);
 
 /* Uploads a host weight (any float dtype; LoRA already merged on the host)
  * in the backend's weight precision.  fp8_eligible: the caller says whether
- * this tensor is one of the 460 FP8 linears of io.md §8 (2-D, K and N
+ * this tensor is one of the 460 FP8 linears of docs/design/model.md §2.3 (2-D, K and N
  * multiples of 16); otherwise FP8 mode stores it as bf16. */
 LaTensor *la_cuda_upload_weight (LaBackend *be, const LaTensor *host, gboolean fp8_eligible,
                                  GError **error);
 
-/* TRUE for the 460 DiT linear weights the FP8 mode quantises (io.md §8):
+/* TRUE for the 460 DiT linear weights the FP8 mode quantises (docs/design/model.md §2.3):
  * blocks.N.{self_attn,cross_attn}.{q,k,v,o}, blocks.N.ffn.{0,2},
  * audio_injector.injector.J.{q,k,v,o}, audio_injector.injector_adain_layers.J.linear
  * (".weight", 2-D).  Works in every build (pure string test). */
 gboolean  la_cuda_fp8_eligible (const char *name, int ndim);
 
-/* dst (e4m3, device) <- quant_fp8(src) of dit.md §2.3, entirely on the GPU:
+/* dst (e4m3, device) <- quant_fp8(src) of docs/design/model.md §2.3, entirely on the GPU:
  * amax = max|src|; s = min(448 / max(amax, 1e-12), 448); dst = e4m3(clamp(src·s)),
  * and dst's scale slot <- 1/s.  src: f32/bf16/f16 device tensor, same numel. */
 gboolean  la_cuda_quantize_fp8 (LaBackend *be, LaTensor *dst, const LaTensor *src, GError **error);

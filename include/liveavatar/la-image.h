@@ -1,4 +1,4 @@
-/* la-image.h — reference-image preprocessing (io.md §2): area-budget size
+/* la-image.h — reference-image preprocessing (docs/design/image.md): area-budget size
  * selection, Pillow-exact antialiased bilinear resize, centre crop with
  * black padding, mapping to [-1, 1].  Images are host RGB uint8, rows
  * packed (stride = 3·width).
@@ -37,7 +37,7 @@ LaTensor *la_image_to_tensor (const guint8 *rgb, int w, int h);
 guint8 *la_image_load (const char *path, gint64 max_pixels, int *out_w, int *out_h,
                        GError **error);
 
-/* All of §2: load, size from area budget (divisor 64), resize, crop, [-1,1].
+/* All of docs/design/image.md: load, size from area budget (divisor 64), resize, crop, [-1,1].
  * Returns [3, 1, H, W] host f32. */
 LaTensor *la_image_preprocess_file (const char *path, gint64 area, GError **error);
 

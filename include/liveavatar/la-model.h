@@ -1,7 +1,7 @@
 /* la-model.h — locating the official model files, and the LoRA merge.
  *
  * The layout is the one `huggingface-cli download Wan-AI/Wan2.2-S2V-14B`
- * produces (io.md §6.1), plus the Live-Avatar LoRA file
+ * produces (docs/design/formats.md §4), plus the Live-Avatar LoRA file
  * (`Quark-Vision/Live-Avatar`, liveavatar.safetensors).
  */
 #pragma once
@@ -33,7 +33,7 @@ void          la_model_paths_free (LaModelPaths *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaModelPaths, la_model_paths_free)
 
 /* The PEFT LoRA of Live Avatar: target modules whose dotted name ends with
- * one of these (io.md §6.3): q, k, v, o, ffn.0, ffn.2. */
+ * one of these (docs/design/formats.md §5): q, k, v, o, ffn.0, ffn.2. */
 extern const char * const la_lora_targets[];
 
 typedef struct {

@@ -2,7 +2,7 @@
  * video frames out, GStreamer-free.  This is what the liveavatarsrc element
  * and liveavatar-render wrap.
  *
- * A session composes the components into the loop of dit.md Appendix A
+ * A session composes the components into the loop of docs/design/streaming.md §3
  * with TPP semantics: size selection from the reference image, reference
  * and motion latents (VAE), text context (umT5), sink prefill into the four
  * per-step KV caches, decoder priming; then per block of 12 video frames:
@@ -10,8 +10,8 @@
  *
  * Threads: la_session_push_audio() only queues (bounded; the caller picks
  * blocking or dropping the oldest audio); an engine thread generates; the
- * caller pulls frames.  Frame accounting (io.md §7.1): the first block of a
- * stream yields 9 frames, every later one 12.  A/V offset (io.md §7.2): see
+ * caller pulls frames.  Frame accounting (docs/design/streaming.md §5.1): the first block of a
+ * stream yields 9 frames, every later one 12.  A/V offset (docs/design/streaming.md §5.3): see
  * la_session_params_init(); by default frame k is shown at the time of the
  * audio it was conditioned on (the reference's 3-frame lead is not kept).
  */
@@ -43,7 +43,7 @@ typedef struct {
   const guint8 *ref_rgb;
   int ref_width, ref_height, ref_stride;
   const char *prompt;          /* UTF-8; NULL or "" for empty */
-  int max_area;                /* pixel-area budget for the output size (io.md §2.1); 0 = 720*400 */
+  int max_area;                /* pixel-area budget for the output size (docs/design/image.md §1); 0 = 720*400 */
   guint64 seed;                /* noise seed */
   int sink_offset;             /* rolling-sink d in [4,30]; 0 = random per call (seeded) */
   gboolean sink_refresh;       /* rebuild the sink from the first generated latent at clip 1 */
@@ -120,7 +120,7 @@ GBytes    *la_session_get_reference_frame (LaSession *s);
 gboolean   la_session_set_reference (LaSession *s, const guint8 *rgb, int width, int height, int stride,
                                      GError **error);
 
-/* Output size chosen from the reference and max_area (io.md §2.1: multiples of 64). */
+/* Output size chosen from the reference and max_area (docs/design/image.md §1: multiples of 64). */
 void       la_session_get_size (LaSession *s, int *width, int *height);
 /* Frames of latency the session adds beyond generation: block accumulation
  * and look-ahead, in ns. */

@@ -1,4 +1,4 @@
-/* la-tpp.h — timestep-forcing pipeline parallelism (TPP, dit.md §6).
+/* la-tpp.h — timestep-forcing pipeline parallelism (TPP, docs/design/tpp.md).
  *
  * The 4 denoising steps of a block become pipeline stages: stage k owns a
  * device, the steps it runs, their KV caches (a LaDitSession with a
@@ -96,7 +96,7 @@ void la_tpp_config_init (LaTppConfig *cfg);
 /* One block of input.  d: the 4 sink offsets of its steps, or NULL to draw
  * them as the sequential loop does.  refresh: rebuild every stage's sink
  * before this block from refresh_ref (NULL: the stream's first clean latent
- * frame, sent by the last DiT stage — dit.md §5.3) and refresh_motion (NULL:
+ * frame, sent by the last DiT stage — docs/design/streaming.md §4.3) and refresh_motion (NULL:
  * keep).  The adaptive clip-1 refresh of LaDitSessionParams
  * .refresh_sink_at_clip1 is applied automatically. */
 typedef struct {

@@ -1,5 +1,5 @@
-/* la-audio-align.c — offline parity mode of the audio path (io.md §4.2, §4.4,
- * §4.5): whole-buffer normalisation with numpy's float32 rules, the 50 -> 30
+/* la-audio-align.c — offline parity mode of the audio path (docs/design/audio-path.md §2, §4,
+ * §4.3): whole-buffer normalisation with numpy's float32 rules, the 50 -> 30
  * fps align-corners interpolation, and the per-video-frame bucket
  * (get_sample_indices / get_audio_embed_bucket_fps), all plain host code.
  */

@@ -1,4 +1,4 @@
-/* la-audio-live.c — live (streaming) audio features (io.md §4.8).
+/* la-audio-live.c — live (streaming) audio features (docs/design/audio-path.md §7).
  *
  * Exact incremental wav2vec2 is impossible (global normalisation, a positional
  * conv that looks 63 frames ahead, bidirectional attention), so block n of

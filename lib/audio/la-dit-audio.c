@@ -1,4 +1,4 @@
-/* la-dit-audio.c — the DiT's audio conditioning (dit.md §3.2, §3.8).
+/* la-dit-audio.c — the DiT's audio conditioning (docs/design/audio-path.md §5, §6).
  *
  * Causal audio encoder (`casual_audio_encoder.*`), time-major:
  *   f[τ, c]  = Σ_ℓ A[ℓ, c, τ]·ω_ℓ / Σ_ℓ ω_ℓ,  ω = SiLU(weights)        layer mix

@@ -1,4 +1,4 @@
-/* la-dit-audio.h — the DiT's audio conditioning modules (dit.md §3.2, §3.8).
+/* la-dit-audio.h — the DiT's audio conditioning modules (docs/design/audio-path.md §5, §6).
  *
  *  - LaCausalAudioEncoder (`casual_audio_encoder.*`, official spelling):
  *    SiLU-weighted mix of the L wav2vec2 layers, then two replicate-padded

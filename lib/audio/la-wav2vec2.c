@@ -1,5 +1,5 @@
 /* la-wav2vec2.c — wav2vec2 (HF Wav2Vec2ForCTC, stable-layer-norm variant) as
- * LiveAvatar runs it (io.md §4.3), time-major throughout ([T, C]).
+ * LiveAvatar runs it (docs/design/audio-path.md §3), time-major throughout ([T, C]).
  *
  *   x_0 = input_values [N, 1]
  *   x_i = GELU(LN_c(Conv1d_i(x_{i-1})))            i = 0..n_conv-1, no padding

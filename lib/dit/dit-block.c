@@ -1,5 +1,5 @@
 /* dit-block.c — one causal S2V transformer block, streaming branch
- * (dit.md §3.7; CausalWanS2VAttentionBlock.forward).
+ * (docs/design/model.md §3.6; CausalWanS2VAttentionBlock.forward).
  *
  *   mod_f = blocks.n.modulation + e0[f]       = (sa, ca, ga, sf, cf, gf) per frame f
  *   u     = LN(x) · (1 + ca_f) + sa_f         (no-affine LayerNorm, eps from config)

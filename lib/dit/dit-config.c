@@ -1,6 +1,6 @@
 /* dit-config.c — LaDitConfig <-> the checkpoint's config.json.
  *
- * The official model is built with from_pretrained(ckpt_dir) (dit.md §1.1).
+ * The official model is built with from_pretrained(ckpt_dir) (docs/design/model.md §1.1).
  * diffusers' register_to_config leaves the constructor arguments named in
  * ignore_for_config (patch_size, cross_attn_norm, qk_norm, text_dim,
  * window_size) out of the file, and from_pretrained then takes the

@@ -1,4 +1,4 @@
-/* dit-model.c — binding the DiT weights (official key names, dit.md §2.1)
+/* dit-model.c — binding the DiT weights (official key names, docs/design/model.md §2.1)
  * to a backend, and random weights with the same names/shapes for any
  * config (model generator, benches).
  *

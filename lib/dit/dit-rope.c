@@ -1,4 +1,4 @@
-/* dit-rope.c — 3-D RoPE positions and tables (dit.md §3.6), host side.
+/* dit-rope.c — 3-D RoPE positions and tables (docs/design/model.md §3.5), host side.
  *
  * head_dim HD = 2c complex pairs, interleaved (x[2m], x[2m+1]).  Pairs are
  * split [c − 2⌊c/3⌋, ⌊c/3⌋, ⌊c/3⌋] between the time, height and width axes;
@@ -11,7 +11,7 @@
  * Past the official 45,000-row table: we evaluate the same formula for any
  * 64-bit position instead of reading a table, so positions never overflow and
  * the first 45,000 positions are identical to the official table
- * (docs/dit.md).
+ * (docs/design/model.md §4.3).
  */
 #include <math.h>
 #include <string.h>

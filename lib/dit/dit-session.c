@@ -1,4 +1,4 @@
-/* dit-session.c — the streaming loop (dit.md §3.3–§5, Appendix A).
+/* dit-session.c — the streaming loop (docs/design/model.md §3–§4, docs/design/streaming.md).
  *
  * A session owns 4 KV caches (one per denoising step: "timestep forcing").
  * Per cache and layer, one K and one V buffer [Nc + C, D]: rows [0, Nc) are
@@ -85,7 +85,7 @@ la_dit_session_params_init (LaDitSessionParams *p, int lat_h, int lat_w)
   p->lat_w = lat_w;
   p->infer_frames = 48;
   p->frames_per_block = 3;
-  p->audio_prefix = 1;     /* ≡ 73 (mod 4): bit-identical, 73x less conv work (§3.2) */
+  p->audio_prefix = 1;     /* ≡ 73 (mod 4): bit-identical, 73x less conv work (docs/design/audio-path.md §5) */
   p->motion_latent_frames = DIT_FP_TOTAL;
   p->fixed_d = 0;
   p->d_seed = 420;
@@ -187,7 +187,7 @@ text_embed (LaDitSession *s, const LaTensor *context, GError **error)
   return TRUE;
 }
 
-/* ---- sink tokens (§3.10) ---- */
+/* ---- sink tokens (docs/design/model.md §4.1) ---- */
 
 static gboolean
 embed_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion, GError **error)
@@ -330,7 +330,7 @@ la_dit_session_free (LaDitSession *s)
 }
 
 /* The sink K/V are a function of (ref, motion, prompt) only, identical for the
- * 4 caches: prefill cache 0 and copy (the official code runs it 4 times, §8.2-14). */
+ * 4 caches: prefill cache 0 and copy (the official code runs it 4 times, docs/design/model.md §4.1). */
 static gboolean
 prefill_all (LaDitSession *s, GError **error)
 {
@@ -402,7 +402,7 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
   s->dump_user = p->dump_user;
   s->rng = g_rand_new_with_seed ((guint32) (p->d_seed ^ (p->d_seed >> 32)));
 
-  /* RoPE groups of the sink (official rope_precompute grids, §3.6) */
+  /* RoPE groups of the sink (official rope_precompute grids, docs/design/model.md §3.5) */
   gint64 f1[1] = { DIT_REF_TIME };
   dit_rope_group_grid (&s->g_ref, 1, f1, s->gh, s->gh, s->gw, s->gw);
   {
@@ -552,7 +552,7 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
     return NULL;
   }
 
-  /* ---- audio tokens: P copies of column 0, then the block's columns (§3.2) ---- */
+  /* ---- audio tokens: P copies of column 0, then the block's columns (docs/design/audio-path.md §5) ---- */
   int Lw = audio->shape[0];
   if (!s->audio_in || s->audio_in->shape[0] != Lw) {
     g_clear_pointer (&s->audio_in, la_tensor_unref);
@@ -615,7 +615,7 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   dump (s, "rope_freqs", s->freqs);
   dump (s, "rope_freqs_cond", s->freqs_cond);
 
-  /* ---- ring slot / active range (§3.11) ---- */
+  /* ---- ring slot / active range (docs/design/model.md §4.2) ---- */
   gint64 cs = n * s->fsl;
   DitBlockArgs a = { 0 };
   if (cs >= s->C) {

@@ -1,7 +1,7 @@
 /* la-noise.h — the session's Gaussian noise: a seeded, platform-independent
  * generator (xoshiro256** + Box-Muller in double).  The reference draws its
  * noise from PyTorch's CUDA Philox generator, which is not reproduced
- * (io.md §7.3): same seed, same noise here on every machine and backend. */
+ * (docs/design/streaming.md §2): same seed, same noise here on every machine and backend. */
 #pragma once
 #include <glib.h>
 

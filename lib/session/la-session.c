@@ -1,4 +1,4 @@
-/* la-session.c — the streaming loop of dit.md Appendix A on engine threads.
+/* la-session.c — the streaming loop of docs/design/streaming.md §3 on engine threads.
  *
  * One engine thread per session owns the per-stream state (DiT caches,
  * decoder caches, live audio windows) and runs, per block of 12 frames:
@@ -17,8 +17,8 @@
 #include <string.h>
 #include <stdlib.h>
 
-#define MOTION_FRAMES 73            /* pixel frames of the motion clip (io.md §3.8) */
-#define PRIME_LATENTS 7             /* decoder priming with the first motion latents (§3.5) */
+#define MOTION_FRAMES 73            /* pixel frames of the motion clip (docs/design/vae.md §8) */
+#define PRIME_LATENTS 7             /* decoder priming with the first motion latents (docs/design/vae.md §5) */
 #define FIRST_DROP 3                /* frames the first block of a stream drops */
 #define MAX_QUEUED_FRAMES 48
 #define SAMPLES_PER_FRAME (LA_SESSION_SAMPLE_RATE / LA_SESSION_FPS)
@@ -159,7 +159,7 @@ stream_new (LaSession *s, GError **error)
   la_dit_session_params_init (&dp, s->lat_h, s->lat_w);
   dp.fixed_d = s->p.sink_offset;
   dp.d_seed = s->p.seed;
-  /* Rolling sink (dit.md §5.3): from clip 1 on, the sink is the stream's first latent. */
+  /* Rolling sink (docs/design/streaming.md §4.3): from clip 1 on, the sink is the stream's first latent. */
   dp.refresh_sink_at_clip1 = s->p.sink_refresh;
   s->lat_per_block = dp.frames_per_block;
   s->blocks_per_clip = dp.infer_frames / (4 * dp.frames_per_block);
@@ -501,7 +501,7 @@ start_thread (LaSession *s)
 /* ---- setup ---- */
 
 /* "cpu", or a comma list of "cpu" and "tcp://HOST:PORT" entries: one TPP
- * pipeline stage per entry (dit.md §6; on a CPU the stages are threads
+ * pipeline stage per entry (docs/design/tpp.md; on a CPU the stages are threads
  * sharing the cores; a tcp:// entry is a liveavatar-stage worker). */
 static LaBackend *
 make_backend (LaSession *s, const LaSessionParams *p, GError **error)
@@ -554,7 +554,7 @@ check_params (const LaSessionParams *p, GError **error)
 }
 
 /* Any RGB image -> resized and centre-cropped to the session's size -> ref
- * and motion latents (io.md §2: the reference repeated as motion frames). */
+ * and motion latents (docs/design/vae.md §8: the reference repeated as motion frames). */
 static gboolean
 encode_reference (LaSession *s, const guint8 *rgb, int w, int h, int stride, LaTensor **ref, LaTensor **mot,
                   GError **error)

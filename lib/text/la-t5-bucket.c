@@ -1,4 +1,4 @@
-/* la-t5-bucket.c — T5 relative-position buckets (io.md §5.4) and the
+/* la-t5-bucket.c — T5 relative-position buckets (docs/design/text.md §4) and the
  * per-layer bias [H, Lq, Lk] built from a layer's [num_buckets, H] table.
  *
  * Bidirectional bucket of rel = j - i (key minus query), nb = num_buckets/2:

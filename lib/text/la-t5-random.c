@@ -1,5 +1,5 @@
 /* la-t5-random.c — random umT5 encoder weights with the official state-dict
- * key names and shapes (models_t5_umt5-xxl-enc-bf16.pth layout, io.md §5.7),
+ * key names and shapes (models_t5_umt5-xxl-enc-bf16.pth layout, docs/design/text.md §6),
  * as host f32, for the tiny demo model and benchmarks.
  *
  * Scales follow T5Encoder.init_weights loosely (the values only need to keep

@@ -1,5 +1,5 @@
 /* la-t5.c — the umT5 encoder (T5Encoder of wan_2_2/modules/t5.py, encoder
- * only; io.md §5.3) on the ops interface.
+ * only; docs/design/text.md §3) on the ops interface.
  *
  *   x = token_embedding[ids]                          (no scaling)
  *   per block l:

@@ -1,5 +1,5 @@
 /* la-text-clean.c — prompt cleaning of wan_2_2/modules/tokenizers.py with
- * clean='whitespace' (io.md §5.1):
+ * clean='whitespace' (docs/design/text.md §1):
  *
  *   text = ftfy.fix_text(text)
  *   text = html.unescape(html.unescape(text)).strip()

@@ -1,4 +1,4 @@
-/* la-text-encode.c — prompt -> context [L, dim] (io.md §5): the cleaning,
+/* la-text-encode.c — prompt -> context [L, dim] (docs/design/text.md): the cleaning,
  * tokenizer and encoder steps chained as T5EncoderModel.__call__ does, minus
  * the padding (the encoder runs on the L real tokens; the DiT pads later). */
 #include <liveavatar/la-error.h>

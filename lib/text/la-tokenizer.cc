@@ -1,4 +1,4 @@
-/* la-tokenizer.cc — the umT5 tokenizer (io.md §5.2) through libsentencepiece,
+/* la-tokenizer.cc — the umT5 tokenizer (docs/design/text.md §2) through libsentencepiece,
  * behind a C API (la-text.h).
  *
  * The reference is HF T5TokenizerFast(google/umt5-xxl) with

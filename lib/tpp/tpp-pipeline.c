@@ -1,5 +1,5 @@
 /* tpp-pipeline.c — the TPP stages: one thread per stage, blocks flowing
- * stage to stage through a transport (dit.md §6.3–§6.4).
+ * stage to stage through a transport (docs/design/tpp.md §4–§5).
  *
  * DiT stage k, per block b (message from link k):
  *   if b needs a sink refresh: rebuild own caches' sink (ref = given, or the

@@ -1,4 +1,4 @@
-/* tpp-plan.c — mapping a device list to TPP stages (dit.md §6.1).
+/* tpp-plan.c — mapping a device list to TPP stages (docs/design/tpp.md §3).
  *
  * n_dit = min(n_devices, 4) DiT stages split the 4 steps into contiguous
  * runs, stage k getting steps [4k/n_dit, 4(k+1)/n_dit) (1: all; 2: {0,1}

@@ -1,5 +1,5 @@
 /* tpp-transport-nccl.c — TPP between GPUs of one process with NCCL
- * (dit.md §6.2, C/NCCL mapping).
+ * (docs/design/tpp.md §4, C/NCCL mapping).
  *
  * One rank per distinct device of the plan (ncclCommInitAll), one stage
  * thread per GPU.  Per block, the [16, F, h, w] f32 latent goes from stage
@@ -9,7 +9,7 @@
  * ncclRecv in the same order the sender posts ncclSend.  A link between two
  * stages on the same GPU (the VAE on a second stream of the last DiT device)
  * stays in-process.  The stream's first clean latent frame (sink refresh,
- * §5.3) is an ncclBroadcast over the DiT devices' own communicator, rooted
+ * docs/design/streaming.md §4.3) is an ncclBroadcast over the DiT devices' own communicator, rooted
  * at the last DiT stage, that every DiT stage calls right after block 0.
  *
  * The DiT session API is host-in/host-out per step today, so the latent is

@@ -1,4 +1,4 @@
-/* image.c — reference-image preprocessing, io.md §2.
+/* image.c — reference-image preprocessing, docs/design/image.md.
  *
  *  size:   WanS2V.get_size_less_than_area (double precision, same operation
  *          order as the Python, incl. its "2ac" discriminant quirk);

@@ -1,4 +1,4 @@
-/* vae-config.c — VAE hyper-parameters (io.md §3.1, §3.6) and frame counts.
+/* vae-config.c — VAE hyper-parameters (docs/design/vae.md §1, §6) and frame counts.
  *
  * Frame counts follow the chunked reference exactly: the encoder sees
  * chunks of 1, 4, 4, ... frames (1 + (T−1)//4 chunks); a chunk of n > 1

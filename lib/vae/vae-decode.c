@@ -1,5 +1,5 @@
 /* vae-decode.c — the streaming decoder (vae_streaming.py stream_decode,
- * io.md §3.4, §3.5, §3.8).
+ * docs/design/vae.md §4, §5, §8).
  *
  * Per call: z = latents / inv_std + mean (fp32), x = conv2(z) (1x1x1), then
  * decoder passes.  The stream's first pass is always exactly one latent
@@ -122,7 +122,7 @@ la_vae_decoder_cache_elements (LaVaeDecoder *dec)
 gint64
 la_vae_decoder_cache_formula (const LaVaeConfig *cfg, int h, int w)
 {
-  /* 2 frames x sum over temporal convs of (input channels x pixels), §3.5. */
+  /* 2 frames x sum over temporal convs of (input channels x pixels), docs/design/vae.md §5. */
   const int n = cfg->n_levels, nrb = cfg->num_res_blocks;
   int dims[LA_VAE_MAX_LEVELS + 1];
   dims[0] = cfg->dim * cfg->dim_mult[n - 1];

@@ -1,4 +1,4 @@
-/* vae-encode.c — WanVAE_.encode (io.md §3.3, §3.5, §3.6, §3.8).
+/* vae-encode.c — WanVAE_.encode (docs/design/vae.md §3, §5, §6, §8).
  *
  * The pixels are fed in chunks of 1, 4, 4, ... frames (iter = 1 + (T−1)/4,
  * a partial trailing chunk is ignored as in the reference), each chunk

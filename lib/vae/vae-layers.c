@@ -1,4 +1,4 @@
-/* vae-layers.c — the Wan2.1 VAE primitives on [C, T, H, W] tensors (io.md §3.2):
+/* vae-layers.c — the Wan2.1 VAE primitives on [C, T, H, W] tensors (docs/design/vae.md §2):
  *
  *  CausalConv3d  pad W by pw and H by ph (zeros) on both sides, and time by
  *                2·pt in FRONT only; with a cache, its 2 frames replace the
@@ -9,7 +9,7 @@
  *  ResidualBlock shortcut(x) + CConv(SiLU(RMS(CConv(SiLU(RMS(x)))))).
  *  AttentionBlock per frame: x + proj(softmax(qᵀk/sqrt(C)) vᵀ), q,k,v = to_qkv(RMS(x)).
  *  Resample      down2d: pad (0,1,0,1), 3x3 stride 2; down3d: + time_conv
- *                stride 2 with the first-chunk pass-through (§3.5);
+ *                stride 2 with the first-chunk pass-through (docs/design/vae.md §5);
  *                up2d: nearest x2 + 3x3 pad 1 (C → C/2); up3d: time_conv
  *                C → 2C interleaved into 2T frames, skipped on the first
  *                pass ("Rep"), then up2d.
@@ -258,7 +258,7 @@ up3d_time (LaVae *vae, VaeModule *m, LaTensor *x, VaeState *st)
     return la_tensor_ref (x);
   }
   /* Afterwards an ordinary cached causal conv whose history starts at
-   * zeros: the "Rep" frame never enters it (§3.5). */
+   * zeros: the "Rep" frame never enters it (docs/design/vae.md §5). */
   VaeSlot *cs = slot (vae, st, C, 2, H, W);
   LaTensor *tc = vae_conv (vae, &m->time_conv, x, 0, 0, STRIDE1, cs);   /* [2C, T, H, W] */
   LaTensor *y = vae_alloc4 (be, C, 2 * T, H, W);

@@ -3,7 +3,7 @@
  * The network is a flat list of modules per side (encoder / decoder), in
  * the order of the official nn.Sequential indices, so module i of the
  * encoder's downsamples is named "encoder.downsamples.<i>".  Each temporal
- * conv owns one cache slot (io.md §3.5), numbered in forward order like the
+ * conv owns one cache slot (docs/design/vae.md §5), numbered in forward order like the
  * reference's feat_idx.
  */
 #pragma once

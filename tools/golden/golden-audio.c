@@ -1,6 +1,6 @@
 /* golden-audio.c — golden runner for "audio" cases: the offline alignment
- * helpers (io.md §4.4), the DiT's causal audio encoder (dit.md §3.2) and the
- * audio injectors (§3.8).  Sizes come from case.json "config" and the weight
+ * helpers (docs/design/audio-path.md §4), the DiT's causal audio encoder (docs/design/audio-path.md §5) and the
+ * audio injectors (docs/design/audio-path.md §6).  Sizes come from case.json "config" and the weight
  * shapes.  Each stage is fed the case's own inputs (not our previous
  * stage's output) so a failure points at one stage.
  */
@@ -117,7 +117,7 @@ golden_run_audio (GoldenCase *c, GError **error)
   const int64_t L = bai->shape[1], A = bai->shape[2], Tb = bai->shape[3];
   gboolean ok = TRUE;
   for (int variant = 0; variant < 2 && ok; variant++) {
-    /* variant 0: the official prefix; 1: the shortest equivalent prefix P = 1 (dit.md §3.2) */
+    /* variant 0: the official prefix; 1: the shortest equivalent prefix P = 1 (docs/design/audio-path.md §5) */
     const int P = variant == 0 ? prefix : 1;
     const int keep = variant == 0 ? keep_from : (P + 3) / 4;
     const int64_t T = P + Tb;

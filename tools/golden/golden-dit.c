@@ -1,4 +1,4 @@
-/* golden-dit.c — golden runner for "dit_stream*" cases (dit.md, Appendix A).
+/* golden-dit.c — golden runner for "dit_stream*" cases (docs/design/streaming.md §3).
  *
  * Two passes over the case, both against the official recordings:
  *  (a) replay: every recorded call is run from its recorded inputs

@@ -1,4 +1,4 @@
-/* golden-t5.c — golden runner for "t5" cases (umT5 encoder, io.md §5.3).
+/* golden-t5.c — golden runner for "t5" cases (umT5 encoder, docs/design/text.md §3).
  *
  * The case runs T5Encoder(ids, mask) on text_len ids of which the first
  * num_real_tokens are real.  We reproduce both what the reference computes

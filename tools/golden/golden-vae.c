@@ -1,4 +1,4 @@
-/* golden-vae.c — golden runner for "vae" cases (Wan2.1 VAE, io.md §3).
+/* golden-vae.c — golden runner for "vae" cases (Wan2.1 VAE, docs/design/vae.md).
  *
  * Replays case.json "calls": encode of the 1-frame image, of the image
  * repeated 5 times and of a 9-frame clip (Wan2_1_VAE.encode, chunks 1,4,4),

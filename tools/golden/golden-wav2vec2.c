@@ -1,4 +1,4 @@
-/* golden-wav2vec2.c — golden runner for "wav2vec2" cases (io.md §4.2, §4.3).
+/* golden-wav2vec2.c — golden runner for "wav2vec2" cases (docs/design/audio-path.md §2, §3).
  *
  * Config from case.json full_config (the HF config.json); normalisation of
  * the waveform checked against input_values and the normalize.* stats; the

@@ -1,5 +1,5 @@
-/* golden.h — replaying the official code's golden cases (../shared/golden
- * format, copied under tests/golden/).
+/* golden.h — replaying the official code's golden cases (the case format of
+ * tests/golden/README.md).
  *
  * A case folder holds case.json and weights/inputs/outputs/intermediates
  * safetensors.  Each kind of case ("t5", "vae", "dit_stream", ...) has a run

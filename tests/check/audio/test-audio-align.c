@@ -1,4 +1,4 @@
-/* test-audio-align.c — offline alignment formulas (io.md §4.4, §10.3):
+/* test-audio-align.c — offline alignment formulas (docs/design/audio-path.md §4):
  * T_a / T_30 / n_clips for the spec's durations, bucket index (6i+2)//5,
  * zero vectors past the end, interpolation of a ramp (exact) and the GPU
  * all-fp32 form against the CPU form, normalisation of sine + DC. */
@@ -16,7 +16,7 @@ test_lengths (void)
   for (int64_t n = 400; n < 40000; n += 37)
     g_assert_cmpint (la_wav2vec2_num_frames (&cfg, n), ==, (n - 400) / 320 + 1);
   g_assert_cmpint (la_wav2vec2_num_frames (&cfg, 399), ==, 0);
-  /* io.md §4.4 examples: duration -> T_a, T_30, clips */
+  /* docs/design/audio-path.md §4 examples: duration -> T_a, T_30, clips */
   struct { double s; int ta, t30, clips; } ex[] = {
     { 1.00, 49, 29, 1 }, { 1.92, 95, 57, 1 }, { 3.84, 191, 114, 2 }, { 5.0, 249, 149, 3 },
     { 17.7, 884, 530, 10 }, { 60.0, 2999, 1799, 32 },

@@ -1,6 +1,6 @@
-/* test-dit-audio.c — the DiT's causal audio encoder and injector (dit.md
- * §3.2, §3.8) beyond the golden case: the receptive field of each latent
- * frame (io.md §10.3: perturbing block frame f changes latent frames {0,1}
+/* test-dit-audio.c — the DiT's causal audio encoder and injector (docs/design/audio-path.md
+ * §5, §6) beyond the golden case: the receptive field of each latent
+ * frame (docs/design/audio-path.md §5.2: perturbing block frame f changes latent frames {0,1}
  * for f <= 2, {0,1,2} for f = 3, {1,2} for 4 <= f <= 7, {2} for f >= 8), the
  * P ≡ 1 (mod 4) prefix equivalence for several P, other block lengths, and
  * shape errors.  Weights: the audio golden case's (sizes read from them). */

@@ -1,4 +1,4 @@
-/* test-wav2vec2.c — wav2vec2 properties on random tiny configs (io.md §4.3):
+/* test-wav2vec2.c — wav2vec2 properties on random tiny configs (docs/design/audio-path.md §3):
  * output length, frame t sees samples [320t, 320t+400) (feature encoder),
  * finite features for silence / clipping / DC, GError for a wrong rate or
  * channel count, an unseen config (other widths, layers, odd positional

@@ -1,5 +1,5 @@
 /* test-fp8-names.c — runs everywhere: la_cuda_fp8_eligible picks exactly the
- * 460 linears of io.md §8 from the real Wan2.2-S2V key layout (40 blocks, 12
+ * 460 linears of docs/design/model.md §2.3 from the real Wan2.2-S2V key layout (40 blocks, 12
  * audio injectors) and none of the excluded or non-Linear tensors. */
 #include "liveavatar/la-cuda.h"
 #include <stdio.h>

@@ -180,7 +180,7 @@ test_config_published (void)
 static void
 test_rope_lists (void)
 {
-  /* dit.md §3.6, 384×704: 2x h = [0,2,4,…,20,23], 4x w = [0,4,8,12,17,21,25,30,34,38,43] */
+  /* docs/design/model.md §3.5, 384×704: 2x h = [0,2,4,…,20,23], 4x w = [0,4,8,12,17,21,25,30,34,38,43] */
   gint64 h2[12], w4[11];
   dit_linspace_trunc (0, 23, 12, h2);
   static const gint64 eh2[12] = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 23 };
@@ -262,7 +262,7 @@ test_stream_other_config (void)
   for (gint64 i = 0; i < la_tensor_numel (a); i++)
     g_assert_true (isfinite (la_tensor_f32 (a)[i]));
   g_assert_cmpmem (a->data, la_tensor_nbytes (a), b->data, la_tensor_nbytes (b));
-  /* audio prefix P ≡ 1 (mod 4) is irrelevant (replicate padding, §3.2) */
+  /* audio prefix P ≡ 1 (mod 4) is irrelevant (replicate padding, docs/design/audio-path.md §5) */
   g_autoptr (LaTensor) c = run_blocks (&f, 73, 5, 12, FALSE);
   double md = 0;
   for (gint64 i = 0; i < la_tensor_numel (a); i++)

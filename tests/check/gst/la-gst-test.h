@@ -156,7 +156,7 @@ pull_all (GstHarness * h)
 }
 
 /* Frames expected for S samples after EOS: the last partial block is padded,
- * blocks of 12 frames, the first block of a stream yields 9 (io.md §7.1). */
+ * blocks of 12 frames, the first block of a stream yields 9 (docs/design/streaming.md §5.1). */
 G_GNUC_UNUSED static guint
 expected_frames (gsize samples)
 {

@@ -156,7 +156,7 @@ test_determinism_and_reset (void)
   g_assert_true (varied);
 }
 
-/* TPP (dit.md §6): the DiT steps as pipeline stages on CPU threads give the
+/* TPP (docs/design/tpp.md): the DiT steps as pipeline stages on CPU threads give the
  * same frames, bit for bit, as the sequential loop — across the clip-1 sink
  * refresh (5 blocks) and with random per-call sink offsets. */
 static void

@@ -1,5 +1,5 @@
 /* test-t5-bucket.c — the bidirectional relative-position bucket table of
- * io.md §5.4 for the distances listed in §10.4 (32 buckets, max_dist 128). */
+ * docs/design/text.md §4 for the distances listed in docs/design/text.md §7 (32 buckets, max_dist 128). */
 #include <liveavatar/liveavatar.h>
 #include "la-text.h"
 

@@ -1,5 +1,5 @@
 /* test-t5.c — the umT5 encoder on tiny configs other than the golden case:
- *  - against a plain double-precision host implementation of io.md §5.3
+ *  - against a plain double-precision host implementation of docs/design/text.md §3
  *    (dim_attn != dim, odd head counts, several layers);
  *  - padding independence: the real-token outputs of (ids + padding, mask)
  *    equal those of the real tokens alone (what the runtime relies on);
@@ -294,7 +294,7 @@ test_errors (void)
 static void
 test_random_layout (void)
 {
-  /* the real umT5-XXL layout: 2 + 24 * 10 = 242 tensors (io.md §5.7); only
+  /* the real umT5-XXL layout: 2 + 24 * 10 = 242 tensors (docs/design/text.md §6); only
    * the key list is checked, on a narrow stand-in with the same count */
   LaT5Config cfg;
   la_t5_config_umt5_xxl (&cfg);

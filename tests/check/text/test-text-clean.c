@@ -1,4 +1,4 @@
-/* test-text-clean.c — prompt cleaning (io.md §5.1, §10.4): curly quotes,
+/* test-text-clean.c — prompt cleaning (docs/design/text.md §1, §7): curly quotes,
  * full-width punctuation, double-escaped HTML, tabs/newlines, bad UTF-8.
  * Expected strings are what ftfy.fix_text + html.unescape x2 + whitespace
  * collapse give for these inputs. */

@@ -1,4 +1,4 @@
-/* test-tokenizer.c — the SentencePiece tokenizer path (io.md §5.2, §10.4) on
+/* test-tokenizer.c — the SentencePiece tokenizer path (docs/design/text.md §2, §7) on
  * a small model trained here with the library's trainer: English, Chinese
  * punctuation (after cleaning), empty prompt -> [</s>], an over-long prompt
  * -> max_len-1 pieces + </s>, bad model file / bad UTF-8 errors. */

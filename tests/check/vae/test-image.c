@@ -1,5 +1,5 @@
-/* test-image.c — reference-image preprocessing (io.md §2, §10.1):
- * the §2.1 size table, resize sizes and black bars (720x400 -> 691x384 with
+/* test-image.c — reference-image preprocessing (docs/design/image.md):
+ * the docs/design/image.md §1 size table, resize sizes and black bars (720x400 -> 691x384 with
  * 6 | 7 black columns; 1344x768 -> 672x384 with 16 | 16), round-half-even
  * crop offsets, Pillow fixed-point sanity values, gdk-pixbuf decoding
  * (RGB, RGBA with alpha dropped), and bad files that must give a GError
@@ -19,7 +19,7 @@
 static void
 test_size_table (void)
 {
-  /* image (w x h) -> H x W for areas 720*400, 704*384, 688*368, 1280*720 (io.md §2.1). */
+  /* image (w x h) -> H x W for areas 720*400, 704*384, 688*368, 1280*720 (docs/design/image.md §1). */
   static const struct { int w, h; int out[4][2]; } rows[] = {
     { 720, 400,   { { 384, 704 }, { 384, 704 }, { 384, 640 }, { 448, 768 } } },
     { 1344, 768,  { { 384, 704 }, { 384, 704 }, { 384, 640 }, { 704, 1280 } } },
@@ -232,7 +232,7 @@ test_decode (void)
   g_assert_no_error (e);
   guint8 want[6] = { 10, 20, 30, 200, 100, 50 };
   g_assert_cmpmem (b4, 6, want, 6);
-  /* The whole §2 pipeline on a file. */
+  /* The whole docs/design/image.md pipeline on a file. */
   g_autoptr (LaTensor) t = la_image_preprocess_file (png, 288000, &e);
   g_assert_no_error (e);
   g_assert_cmpint (t->shape[0], ==, 3);
@@ -269,7 +269,7 @@ test_decode (void)
 }
 
 /* gdk-pixbuf's JPEG decode equals plain libjpeg with default settings
- * (JDCT_ISLOW, fancy upsampling) — the decoder PIL uses (io.md §2.2). */
+ * (JDCT_ISLOW, fancy upsampling) — the decoder PIL uses (docs/design/image.md §2). */
 static void
 test_jpeg_parity (void)
 {
@@ -318,7 +318,7 @@ test_jpeg_parity (void)
 }
 
 /* The reference's own example image end to end (decode, size, resize,
- * crop, [-1, 1]) against the statistics io.md §2.2 verified with PIL. */
+ * crop, [-1, 1]) against the statistics docs/design/image.md §2 verified with PIL. */
 static void
 test_example_image (void)
 {

@@ -1,9 +1,9 @@
-/* test-vae.c — the VAE on configs other than the golden one (io.md §3, §10.2):
+/* test-vae.c — the VAE on configs other than the golden one (docs/design/vae.md):
  * frame counts (1/5/49/73 frames -> 1/2/13/19 latents, T latents -> 1+4(T-1)
  * frames), encoder causality (a prefix of the frames gives a prefix of the
  * latents), decode split invariance (calls [7] vs [1|6] vs [3|4], one vs
  * three latents per pass), reset, priming + first-block drop, cache size
- * against the §3.5 formula, bad inputs, and the official key list of the
+ * against the docs/design/vae.md §5 formula, bad inputs, and the official key list of the
  * real Wan2.1_VAE.pth from la_vae_random_weights (194 tensors, 126,892,531
  * parameters).
  */
@@ -219,7 +219,7 @@ check_decode_split (const LaVaeConfig *cfg, int h, int w)
   g_autoptr (LaTensor) y2 = la_vae_decoder_decode (dec, z, NULL);
   g_assert_cmpfloat (max_diff (y1, y2), <=, 0);
   g_assert_cmpfloat (max_diff (y1, ref), <=, 1e-5);
-  /* Cache memory matches the §3.5 formula. */
+  /* Cache memory matches the docs/design/vae.md §5 formula. */
   g_assert_cmpint (la_vae_decoder_cache_elements (dec), ==, la_vae_decoder_cache_formula (cfg, h, w));
   /* Another latent size in the same stream is an error; after reset it is fine. */
   g_autoptr (LaTensor) z2 = rand_tensor (cfg->z_dim, 2, h + 1, w, 8, -1, 1);
@@ -367,13 +367,13 @@ test_real_keys (void)
     g_assert_nonnull (la_checkpoint_require (ck, want[i].name, want[i].nd, want[i].s, &e));
     g_assert_no_error (e);
   }
-  /* §3.5: about 639 M cache elements at 384x704 (48x88 latents). */
+  /* docs/design/vae.md §5: about 639 M cache elements at 384x704 (48x88 latents). */
   gint64 cache = la_vae_decoder_cache_formula (&cfg, 48, 88);
   g_assert_cmpint (cache, >, 630000000);
   g_assert_cmpint (cache, <, 645000000);
 }
 
-/* §3.6 bf16 path: the constants are the bf16 values the reference uses, the
+/* docs/design/vae.md §6 bf16 path: the constants are the bf16 values the reference uses, the
  * encoded latents are bf16-representable, BF16 latents decode. */
 static void
 test_bf16_norm (void)

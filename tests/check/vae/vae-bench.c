@@ -2,7 +2,7 @@
  * 3-latent block (12 frames) with random weights at the real Wan2.1 widths
  * (or --dim), after a 1-latent priming pass, with one latent per decoder
  * pass (the reference split) and with the whole block in one pass.
- * Also prints the decoder cache size against the §3.5 formula.
+ * Also prints the decoder cache size against the docs/design/vae.md §5 formula.
  *
  *   vae-bench [--dim 96] [--height 64] [--width 64] [--blocks 2] [--threads 0]
  */
