@@ -1255,6 +1255,9 @@ load_thread (gpointer data)
   g_free (text);
   session = la_session_new (&job->p, &err);
   if (!session) {
+    /* the state says error before the bus does: whoever reacts to the
+     * ERROR message finds the element already failed */
+    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
     post_progress (self, GST_PROGRESS_TYPE_ERROR, "Loading failed");
     if (job->p.lora && err && strstr (err->message, job->p.lora)) {
       text = g_strdup_printf ("Cannot load the LoRA (lora-path %s)",
@@ -1265,7 +1268,6 @@ load_thread (gpointer data)
       post_engine_error (self, "Cannot load the model", err);
     }
     g_clear_error (&err);
-    set_state (self, GST_LIVE_AVATAR_SRC_STATE_ERROR);
     set_load_status (self, LOAD_FAILED);
     load_job_free (job);
     return NULL;
@@ -1285,6 +1287,11 @@ load_thread (gpointer data)
   self->applied_gen = job->gen;
   changed = self->ref_gen != job->gen;
   GST_OBJECT_UNLOCK (self);
+  /* PROGRESS complete goes out before the load is marked done, so whoever
+   * sees the state leave "loading" finds the message already on the bus. */
+  text = g_strdup_printf ("Model loaded: %dx%d output", w, h);
+  post_progress (self, GST_PROGRESS_TYPE_COMPLETE, text);
+  g_free (text);
   /* Done before the state says so: READY->PAUSED, seeing it done, sets
    * idle itself; seeing it running, leaves the state to us (the target
    * state tells whether that transition is under way). */
@@ -1297,9 +1304,6 @@ load_thread (gpointer data)
   g_object_notify (G_OBJECT (self), "state");
   GST_INFO_OBJECT (self, "session ready: %dx%d, latency %" GST_TIME_FORMAT,
       w, h, GST_TIME_ARGS (lat));
-  text = g_strdup_printf ("Model loaded: %dx%d output", w, h);
-  post_progress (self, GST_PROGRESS_TYPE_COMPLETE, text);
-  g_free (text);
   /* the reference changed while the model loaded: apply the newest */
   if (changed)
     swap_reference (self);
