@@ -72,3 +72,22 @@ la_write_sparse (FILE *f, const void *data, guint64 n)
   }
   return TRUE;
 }
+
+void
+la_synth_add_random (LaCheckpoint *ck, LaRng *r, const char *name, int ndim, const int64_t *shape,
+                     double mean, double std, gboolean uniform)
+{
+  gint64 n = 1;
+  for (int i = 0; i < ndim; i++)
+    n *= shape[i];
+  if (la_synth_wants_zeros (n)) {
+    g_autoptr (LaTensor) z = la_synth_zeros (LA_DTYPE_F32, ndim, shape);
+    la_checkpoint_add (ck, name, z);
+    return;
+  }
+  g_autoptr (LaTensor) t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
+  float *d = la_tensor_f32 (t);
+  for (gint64 i = 0; i < n; i++)
+    d[i] = (float) (mean + std * (uniform ? la_rng_uniform (r) : la_rng_normal (r)));
+  la_checkpoint_add (ck, name, t);
+}

@@ -12,6 +12,8 @@
 #pragma once
 #include <stdio.h>
 #include "liveavatar/la-tensor.h"
+#include "liveavatar/la-checkpoint.h"
+#include "la-rng.h"
 
 G_BEGIN_DECLS
 
@@ -26,6 +28,12 @@ la_synth_wants_zeros (gint64 numel)
 
 /* A host tensor of zeros viewing the shared zero mapping (read-only). */
 LaTensor *la_synth_zeros (LaDType dtype, int ndim, const int64_t *shape);
+
+/* Adds `name` to ck as the generators draw it: zeros when
+ * la_synth_wants_zeros, else f32 mean + std · (uniform in (0, 1) or normal)
+ * draws from r, element by element. */
+void      la_synth_add_random (LaCheckpoint *ck, LaRng *r, const char *name, int ndim, const int64_t *shape,
+                               double mean, double std, gboolean uniform);
 
 /* Whether [data, data + n) lies in the shared zero mapping. */
 gboolean  la_synth_is_zeros (const void *data, guint64 n);

@@ -10,28 +10,8 @@
 #include "la-rng.h"
 #include "la-synth.h"
 
-static void
-add (LaCheckpoint *ck, LaRng *r, const char *name, int ndim, const int64_t *shape, double mean,
-     double std, gboolean uniform)
-{
-  gint64 n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  if (la_synth_wants_zeros (n)) {
-    g_autoptr (LaTensor) z = la_synth_zeros (LA_DTYPE_F32, ndim, shape);
-    la_checkpoint_add (ck, name, z);
-    return;
-  }
-  LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
-  float *d = la_tensor_f32 (t);
-  for (int64_t i = 0; i < la_tensor_numel (t); i++)
-    d[i] = (float) (uniform ? mean + std * la_rng_uniform (r) : mean + std * la_rng_normal (r));
-  la_checkpoint_add (ck, name, t);
-  la_tensor_unref (t);
-}
-
-#define MAT(nm, o, i) add (ck, &r, nm, 2, (int64_t[]) { o, i }, 0, 1.0 / sqrt ((double) (i)), FALSE)
-#define VEC(nm, n, mean) add (ck, &r, nm, 1, (int64_t[]) { n }, mean, 0.01, FALSE)
+#define MAT(nm, o, i) la_synth_add_random (ck, &r, nm, 2, (int64_t[]) { o, i }, 0, 1.0 / sqrt ((double) (i)), FALSE)
+#define VEC(nm, n, mean) la_synth_add_random (ck, &r, nm, 1, (int64_t[]) { n }, mean, 0.01, FALSE)
 
 LaCheckpoint *
 la_wav2vec2_random_weights (const LaWav2Vec2Config *c, guint64 seed)
@@ -45,7 +25,7 @@ la_wav2vec2_random_weights (const LaWav2Vec2Config *c, guint64 seed)
     const char *p = "wav2vec2.feature_extractor.conv_layers";
     int64_t co = c->conv_dim[i], k = c->conv_kernel[i];
     g_snprintf (n, sizeof n, "%s.%d.conv.weight", p, i);
-    add (ck, &r, n, 3, (int64_t[]) { co, cin, k }, 0, 1.0 / sqrt ((double) (cin * k)), FALSE);
+    la_synth_add_random (ck, &r, n, 3, (int64_t[]) { co, cin, k }, 0, 1.0 / sqrt ((double) (cin * k)), FALSE);
     if (c->conv_bias) {
       g_snprintf (n, sizeof n, "%s.%d.conv.bias", p, i);
       VEC (n, co, 0);
@@ -60,9 +40,9 @@ la_wav2vec2_random_weights (const LaWav2Vec2Config *c, guint64 seed)
   VEC ("wav2vec2.feature_projection.layer_norm.bias", cin, 0);
   MAT ("wav2vec2.feature_projection.projection.weight", H, cin);
   VEC ("wav2vec2.feature_projection.projection.bias", H, 0);
-  add (ck, &r, "wav2vec2.encoder.pos_conv_embed.conv.weight_g", 3, (int64_t[]) { 1, 1, c->pos_kernel },
+  la_synth_add_random (ck, &r, "wav2vec2.encoder.pos_conv_embed.conv.weight_g", 3, (int64_t[]) { 1, 1, c->pos_kernel },
        0.5, 1.0, TRUE);
-  add (ck, &r, "wav2vec2.encoder.pos_conv_embed.conv.weight_v", 3,
+  la_synth_add_random (ck, &r, "wav2vec2.encoder.pos_conv_embed.conv.weight_v", 3,
        (int64_t[]) { H, H / c->pos_groups, c->pos_kernel }, 0, 1, FALSE);
   VEC ("wav2vec2.encoder.pos_conv_embed.conv.bias", H, 0);
   VEC ("wav2vec2.encoder.layer_norm.weight", H, 1);

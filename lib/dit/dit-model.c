@@ -210,26 +210,6 @@ la_dit_model_config (LaDitModel *m)
 
 /* ---- random weights ---- */
 
-static void
-add_rand (LaCheckpoint *ck, LaRng *r, const char *name, int ndim, const int64_t *shape, double scale, double offset)
-{
-  gint64 n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= shape[i];
-  if (la_synth_wants_zeros (n)) {
-    g_autoptr (LaTensor) z = la_synth_zeros (LA_DTYPE_F32, ndim, shape);
-    la_checkpoint_add (ck, name, z);
-    return;
-  }
-  LaTensor *t = la_tensor_new (LA_DTYPE_F32, ndim, shape);
-  float *p = la_tensor_f32 (t);
-  for (gint64 i = 0; i < n; i++) {
-    p[i] = (float) (offset + scale * la_rng_normal (r));
-  }
-  la_checkpoint_add (ck, name, t);
-  la_tensor_unref (t);
-}
-
 LaCheckpoint *
 la_dit_random_weights (const LaDitConfig *c, guint64 seed)
 {
@@ -239,8 +219,8 @@ la_dit_random_weights (const LaDitConfig *c, guint64 seed)
   int A = c->audio_dim, od = c->out_dim * ph * pw, q4 = D / 4;
   double sD = 1 / sqrt (D);
   char k[160];
-#define W(name, sc, off, ...) add_rand (ck, &r, name, (int) (sizeof ((int64_t[]) { __VA_ARGS__ }) / sizeof (int64_t)), \
-                                        (const int64_t[]) { __VA_ARGS__ }, sc, off)
+#define W(name, sc, off, ...) la_synth_add_random (ck, &r, name, (int) (sizeof ((int64_t[]) { __VA_ARGS__ }) / sizeof (int64_t)), \
+                                                   (const int64_t[]) { __VA_ARGS__ }, off, sc, FALSE)
   W ("patch_embedding.weight", 1 / sqrt (C * ph * pw), 0, D, C, 1, ph, pw);
   W ("patch_embedding.bias", 0.02, 0, D);
   W ("cond_encoder.weight", 1 / sqrt (c->cond_dim * ph * pw), 0, D, c->cond_dim, 1, ph, pw);
