@@ -15,6 +15,7 @@
 #define AUDIO_CAPS "audio/x-raw,format=S16LE,rate=16000,channels=1,layout=interleaved"
 
 static const gchar *la_model_dir;       /* set by each test's main */
+static gchar *la_tmpdir;                /* la_gst_test_main_tiny's folder */
 
 /* A small RGB reference image as a GstSample (a horizontal gradient). */
 G_GNUC_UNUSED static GstSample *
@@ -249,4 +250,49 @@ count_changed_frames (GPtrArray * a, GPtrArray * b, guint keep)
     changed += !same;
   }
   return changed;
+}
+
+/* main() of the tests that drive the real engine: generates the tiny model
+ * ($LA_MKMODEL, the path of liveavatar-mkmodel; exit 77 without it) in a
+ * temporary folder (la_tmpdir), runs the suite, removes the folder. */
+G_GNUC_UNUSED static int
+la_gst_test_main_tiny (int argc, char **argv, Suite * (*make_suite) (void),
+    const gchar * name)
+{
+  const gchar *mk = g_getenv ("LA_MKMODEL");
+  gchar *out = NULL, *errout = NULL, *dir;
+  gint status = 0, ret;
+
+  if (!mk) {
+    g_printerr ("LA_MKMODEL (path of liveavatar-mkmodel) is not set\n");
+    return 77;
+  }
+  la_tmpdir = g_dir_make_tmp ("liveavatarsrc-XXXXXX", NULL);
+  dir = g_build_filename (la_tmpdir, "tiny", NULL);
+  {
+    gchar *argv_mk[] = { (gchar *) mk, (gchar *) "--preset", (gchar *) "tiny",
+      (gchar *) "--out", dir, NULL
+    };
+    if (!g_spawn_sync (NULL, argv_mk, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+            &errout, &status, NULL)
+        || !g_spawn_check_wait_status (status, NULL)) {
+      g_printerr ("liveavatar-mkmodel failed: %s\n", errout ? errout : "");
+      return 1;
+    }
+  }
+  g_free (out);
+  g_free (errout);
+  la_model_dir = dir;
+
+  gst_check_init (&argc, &argv);
+  ret = gst_check_run_suite (make_suite (), name, __FILE__);
+
+  {
+    gchar *rm[] = { (gchar *) "rm", (gchar *) "-rf", la_tmpdir, NULL };
+    g_spawn_sync (NULL, rm, NULL, G_SPAWN_SEARCH_PATH |
+        G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  }
+  g_free (dir);
+  g_free (la_tmpdir);
+  return ret;
 }

@@ -10,7 +10,6 @@
 #include "la-gst-test.h"
 #include <glib/gstdio.h>
 
-static gchar *tmpdir;
 
 static gboolean
 frame_varies (GstBuffer * b)
@@ -135,7 +134,7 @@ GST_START_TEST (test_engine_load_off_thread)
   fail_unless_equals_int (state, 2);    /* ready */
   gst_element_set_state (e, GST_STATE_NULL);
 
-  empty = g_build_filename (tmpdir, "empty", NULL);
+  empty = g_build_filename (la_tmpdir, "empty", NULL);
   g_mkdir (empty, 0700);
   g_object_set (e, "model-path", empty, NULL);
   fail_unless_equals_int (gst_element_set_state (e, GST_STATE_READY),
@@ -175,43 +174,5 @@ engine_suite (void)
 int
 main (int argc, char **argv)
 {
-  const gchar *mk = g_getenv ("LA_MKMODEL");
-  gchar *argv_mk[6], *out = NULL, *errout = NULL;
-  gint status = 0, ret;
-  gchar *dir;
-
-  if (!mk) {
-    g_printerr ("LA_MKMODEL (path of liveavatar-mkmodel) is not set\n");
-    return 77;
-  }
-  tmpdir = g_dir_make_tmp ("liveavatarsrc-XXXXXX", NULL);
-  dir = g_build_filename (tmpdir, "tiny", NULL);
-  argv_mk[0] = (gchar *) mk;
-  argv_mk[1] = (gchar *) "--preset";
-  argv_mk[2] = (gchar *) "tiny";
-  argv_mk[3] = (gchar *) "--out";
-  argv_mk[4] = dir;
-  argv_mk[5] = NULL;
-  if (!g_spawn_sync (NULL, argv_mk, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-          &errout, &status, NULL) || !g_spawn_check_wait_status (status, NULL)) {
-    g_printerr ("liveavatar-mkmodel failed: %s\n", errout ? errout : "");
-    return 1;
-  }
-  g_free (out);
-  g_free (errout);
-  la_model_dir = dir;
-
-  gst_check_init (&argc, &argv);
-  ret = gst_check_run_suite (engine_suite (), "liveavatarsrc-engine",
-      __FILE__);
-
-  /* Remove the generated model. */
-  {
-    gchar *rm[] = { (gchar *) "rm", (gchar *) "-rf", tmpdir, NULL };
-    g_spawn_sync (NULL, rm, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL,
-        NULL, NULL, NULL, NULL, NULL, NULL);
-  }
-  g_free (dir);
-  g_free (tmpdir);
-  return ret;
+  return la_gst_test_main_tiny (argc, argv, engine_suite, "liveavatarsrc-engine");
 }
