@@ -164,8 +164,9 @@ typedef gint64 (*LaSessionDeadlineFunc) (gint64 pts_ns, gpointer user_data);
  * whole (blocks_skipped, audio_samples_dropped; later frames' pts_ns move
  * by 12 frames) and the next is considered, so the block generated is the
  * newest that can be on time, or the newest queued when none can.  Called
- * on the engine thread without the session's lock held.  Sequential
- * engine only: a TPP pipeline (several stages) keeps every block. */
+ * on the engine thread without the session's lock held.  The block time
+ * runs from queuing a block to its frames, so the blocks in flight in a
+ * TPP pipeline's stages are counted. */
 void       la_session_set_deadline_func (LaSession *s, LaSessionDeadlineFunc func, gpointer user_data);
 /* The process's model cache: sessions that load the same model folder, LoRA,
  * precision and device share one resident copy of the weights (reference

@@ -20,6 +20,9 @@
 #define MOTION_FRAMES 73            /* pixel frames of the motion clip (docs/design/vae.md §8) */
 #define PRIME_LATENTS 7             /* decoder priming with the first motion latents (docs/design/vae.md §5) */
 #define FIRST_DROP 3                /* frames the first block of a stream drops */
+/* Blocks the pipeline can hold between la_tpp_push and their frames: stages,
+ * queues and the VAE, far fewer than this (the frame queue throttles it). */
+#define INFLIGHT_RING 64
 #define MAX_QUEUED_FRAMES 48
 #define SAMPLES_PER_FRAME (LA_SESSION_SAMPLE_RATE / LA_SESSION_FPS)
 
@@ -49,7 +52,13 @@ struct _LaSession {
   LaAudioLive *live;
   GArray *offline_pcm;
   gint64 block;
-  gint64 frame_index;
+  gint64 frame_index;               /* next frame out (output thread) */
+  gint64 next_frame_index;          /* first frame of the next block queued (engine thread) */
+  /* Per block in flight, by block % INFLIGHT_RING: its first frame index
+   * (live skips move it on) and when it was queued.  The output thread
+   * reads the slot of the block it emits, written before la_tpp_push. */
+  gint64 inflight_first[INFLIGHT_RING];
+  gint64 inflight_queued_us[INFLIGHT_RING];
   float *noise_clip;                /* [z, lat_per_clip, h, w] of the current clip */
   gint64 noise_clip_index;
   gint64 t_first_block_us;
@@ -196,6 +205,7 @@ stream_new (LaSession *s, GError **error)
     return FALSE;
   s->block = 0;
   s->frame_index = 0;
+  s->next_frame_index = 0;
   s->noise_clip_index = -1;
   return TRUE;
 }
@@ -241,6 +251,7 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   /* A slow consumer throttles generation; shutting down never waits. */
   while (!s->quit && g_queue_get_length (&s->frames) >= MAX_QUEUED_FRAMES)
     g_cond_wait (&s->cond, &s->lock);
+  s->frame_index = s->inflight_first[block % INFLIGHT_RING];
   for (int f = 0; f < F && !s->quit; f++) {
     LaFrame *fr = g_new0 (LaFrame, 1);
     fr->ref_count = 1;
@@ -259,6 +270,11 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
     s->stats.frames_out++;
   }
   s->stats.ms_vae = (now - t0) / 1000.0;
+  /* The skip decision's block time: from queuing the block (its audio
+   * features included) to its frames, pipeline waits and all, smoothed so
+   * one slow block does not cause a skip by itself. */
+  double ms = (now - s->inflight_queued_us[block % INFLIGHT_RING]) / 1000.0 + s->stats.ms_audio;
+  s->stats.ms_block_avg = s->stats.ms_block_avg > 0 ? 0.75 * s->stats.ms_block_avg + 0.25 * ms : ms;
   s->stats.blocks_done = block + 1;
   s->stats.sink_from_stream = s->p.sink_refresh && block >= s->blocks_per_clip &&
                               (s->swapped_at < 0 || block < s->swapped_at);
@@ -287,6 +303,9 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
   /* After a swap before clip 1, the clip-1 refresh must not bring back a
    * latent of the old reference: the sink stays the new image. */
   gboolean keep_new_sink = !swap && s->swapped_at >= 0 && s->p.sink_refresh && block == s->blocks_per_clip;
+  s->inflight_first[block % INFLIGHT_RING] = s->next_frame_index;
+  s->inflight_queued_us[block % INFLIGHT_RING] = t0;
+  s->next_frame_index += LA_SESSION_FRAMES_PER_BLOCK - (block == 0 ? FIRST_DROP : 0);
   LaTppBlock b = { .noise = noise, .audio = audio };
   if (swap || keep_new_sink) {
     b.refresh = TRUE;
@@ -298,10 +317,6 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
     return FALSE;
   g_mutex_lock (&s->lock);
   s->stats.ms_block = (g_get_monotonic_time () - t0) / 1000.0;
-  /* The skip decision's block time: audio features + DiT + decode,
-   * smoothed so one slow block does not cause a skip by itself. */
-  double ms = s->stats.ms_block + s->stats.ms_audio;
-  s->stats.ms_block_avg = s->stats.ms_block_avg > 0 ? 0.75 * s->stats.ms_block_avg + 0.25 * ms : ms;
   g_mutex_unlock (&s->lock);
   return TRUE;
 }
@@ -313,21 +328,24 @@ generate_block (LaSession *s, LaTensor *audio, GError **error)
 static gboolean
 skip_stale_block (LaSession *s, gsize chunk)
 {
-  if (!s->deadline_func || s->tpp || s->block == 0)
+  if (!s->deadline_func || s->block == 0)
     return FALSE;
   g_mutex_lock (&s->lock);
-  gsize queued = s->pending->len;
-  double est_ms = s->stats.ms_block_avg;
-  gint64 g = s->frame_index + FIRST_DROP, shift = 0;
+  gint64 g = s->next_frame_index + FIRST_DROP, shift = 0;
   for (guint i = 0; i < s->skips->len; i++)
     if (g_array_index (s->skips, Skip, i).pos <= g * SAMPLES_PER_FRAME)
       shift += g_array_index (s->skips, Skip, i).frames;
-  gint64 pts_ns = (s->frame_index + shift + (s->p.keep_av_lead ? 0 : FIRST_DROP)) *
+  gint64 pts_ns = (s->next_frame_index + shift + (s->p.keep_av_lead ? 0 : FIRST_DROP)) *
                   (G_TIME_SPAN_SECOND / LA_SESSION_FPS) * 1000;
+  g_mutex_unlock (&s->lock);
+  /* Asked first: the queue and the block time are read after the answer. */
+  gint64 left = s->deadline_func (pts_ns, s->deadline_data);
+  g_mutex_lock (&s->lock);
+  gsize queued = s->pending->len;
+  double est_ms = s->stats.ms_block_avg;
   g_mutex_unlock (&s->lock);
   if (est_ms <= 0)
     return FALSE;
-  gint64 left = s->deadline_func (pts_ns, s->deadline_data);
   /* This block and the whole ones queued behind it; the next one comes in
    * real time.  Same rule as the element's timeline (one block at a time:
    * the loop asks again for the next). */
@@ -339,7 +357,7 @@ skip_stale_block (LaSession *s, gsize chunk)
   if (left >= est_ns || (complete == 1 && left + block_ns - wait_ns < est_ns))
     return FALSE;
   g_mutex_lock (&s->lock);
-  s->frame_index += LA_SESSION_FRAMES_PER_BLOCK;
+  s->next_frame_index += LA_SESSION_FRAMES_PER_BLOCK;
   s->stats.blocks_skipped++;
   s->stats.audio_samples_dropped += (gint64) LA_SESSION_FRAMES_PER_BLOCK * SAMPLES_PER_FRAME;
   g_mutex_unlock (&s->lock);

@@ -395,6 +395,85 @@ test_reference_swap (void)
   g_clear_error (&e);
 }
 
+/* Live scheduling on the real engine (la_session_set_deadline_func): blocks
+ * whose first frame's deadline has passed are skipped whole while newer
+ * audio is queued, through the TPP pipeline the session always runs.  The
+ * frames that do come out keep index and pts in step (lip sync), and the
+ * stream's end, which is on time, is intact. */
+#define STALE_UNTIL_NS (G_GINT64_CONSTANT (1600) * 1000000)
+typedef struct { LaSession *s; int calls; } DeadlineProbe;
+
+static gint64
+stale_then_on_time (gint64 pts_ns, gpointer data)
+{
+  DeadlineProbe *d = data;
+  d->calls++;
+  /* Answer once the engine has a block time to compare with (the first
+   * block's frames are out), so which blocks skip does not depend on how
+   * fast this machine is. */
+  for (int i = 0; i < 6000; i++) {
+    LaSessionStats st;
+    la_session_get_stats (d->s, &st);
+    if (st.ms_block_avg > 0)
+      break;
+    g_usleep (10000);
+  }
+  return pts_ns < STALE_UNTIL_NS ? -G_GINT64_CONSTANT (10000000000) : G_MAXINT64;
+}
+
+static void
+live_skip_stale_on (const char *devices)
+{
+  GError *e = NULL;
+  static guint8 *img;
+  if (!img)
+    img = make_image (96, 160);
+  LaSessionParams p;
+  la_session_params_init (&p);
+  p.model_dir = model_dir;
+  p.ref_rgb = img;
+  p.ref_width = 96;
+  p.ref_height = 160;
+  p.ref_stride = 96 * 3;
+  p.max_area = 64 * 128;
+  p.n_threads = 1;
+  p.max_queue_ms = 10000;          /* the whole stream fits: one push */
+  p.devices = devices;
+  g_autoptr (LaSession) s = la_session_new (&p, &e);
+  g_assert_no_error (e);
+  DeadlineProbe d = { s, 0 };
+  la_session_set_deadline_func (s, stale_then_on_time, &d);
+  const int N = 2;
+  gsize n = (gsize) N * 48 * 640;
+  g_autofree float *audio = make_audio (n);
+  /* One push: every later block is queued behind the stale ones. */
+  g_autoptr (GPtrArray) frames = run_stream (s, audio, n, n);
+  LaSessionStats st;
+  la_session_get_stats (s, &st);
+  g_assert_cmpint (d.calls, >, 0);
+  g_assert_cmpint (st.blocks_skipped, >=, 1);
+  g_assert_cmpint (st.blocks_done + st.blocks_skipped, ==, 4 * N);
+  g_assert_cmpuint (frames->len, ==, 48 * N - 3 - 12 * st.blocks_skipped);
+  gint64 prev = -1;
+  for (guint i = 0; i < frames->len; i++) {
+    LaFrame *f = frames->pdata[i];
+    g_assert_cmpint (f->index, >, prev);
+    g_assert_cmpint ((f->index - prev - 1) % 12, ==, 0);    /* jumps are whole blocks */
+    g_assert_cmpint (f->pts_ns, ==, (f->index + 3) * 40000000);
+    if (f->index != prev + 1)                               /* only stale blocks go */
+      g_assert_cmpint (f->pts_ns - 12 * 40000000, <, STALE_UNTIL_NS);
+    prev = f->index;
+  }
+  g_assert_cmpint (prev, ==, 48 * N - 4);                    /* the end is intact */
+}
+
+static void
+test_live_skip_stale (void)
+{
+  live_skip_stale_on ("cpu");          /* one pipeline stage */
+  live_skip_stale_on ("cpu,cpu,cpu");  /* blocks in flight in three stages */
+}
+
 static void
 test_bad_arguments (void)
 {
@@ -452,6 +531,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session/pipeline-stages-exact", test_pipeline_stages_exact);
   g_test_add_func ("/session/stage-worker-process", test_stage_worker_process);
   g_test_add_func ("/session/reference-swap", test_reference_swap);
+  g_test_add_func ("/session/live-skip-stale", test_live_skip_stale);
   g_test_add_func ("/session/bad-arguments", test_bad_arguments);
   int r = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
