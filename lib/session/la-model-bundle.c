@@ -3,6 +3,7 @@
  * and umT5 (the reference hard-codes them); a generated folder may say
  * otherwise in liveavatar.json, which is read when present. */
 #include "la-model-bundle.h"
+#include "la-json.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +14,8 @@ read_overrides (LaModelBundle *b, LaT5Config *t5, GError **error)
   la_vae_config_wan21 (&b->vae_cfg);
   if (!b->paths->overrides)
     return TRUE;
-  g_autoptr (JsonParser) p = json_parser_new ();
-  if (!json_parser_load_from_file (p, b->paths->overrides, error))
+  g_autoptr (JsonParser) p = la_json_parse_file (b->paths->overrides, LA_JSON_DEPTH_CONFIG, error);
+  if (!p)
     return FALSE;
   JsonNode *root = json_parser_get_root (p);
   if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {

@@ -10,6 +10,7 @@
  * la_dit_session_denoise_step calls on the same bytes.  Every wait takes the
  * pipeline's GCancellable, so an abort anywhere unblocks a proxy at once.
  */
+#include "la-json.h"
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -48,7 +49,9 @@ read_hello (TppRemote *r, GCancellable *c, GError **error)
   }
   g_autoptr (JsonParser) jp = json_parser_new ();
   GError *e = NULL;
-  if (!json_parser_load_from_data (jp, json, -1, &e) || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (jp)) ||
+  /* From the network: the nesting is checked before json-glib recurses into it. */
+  if (!la_json_check_depth (json, strlen (json), LA_JSON_DEPTH_CONFIG, "model config", &e) ||
+      !json_parser_load_from_data (jp, json, -1, &e) || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (jp)) ||
       !la_dit_config_from_json_object (&r->cfg, json_node_get_object (json_parser_get_root (jp)), &e)) {
     g_set_error (error, LA_ERROR, LA_ERROR_FORMAT, "the stage worker at %s sent an unreadable model config: %s",
                  r->addr, e ? e->message : "not a JSON object");
