@@ -115,7 +115,12 @@ la_frame_unref (LaFrame *f)
 static void
 stream_free (LaSession *s)
 {
-  g_clear_pointer (&s->tpp, la_tpp_free);
+  /* Not g_clear_pointer: that clears s->tpp before la_tpp_free joins the
+   * output thread, whose last tpp_output may still read it. */
+  if (s->tpp) {
+    la_tpp_free (s->tpp);
+    s->tpp = NULL;
+  }
   g_clear_pointer (&s->dec, la_vae_decoder_free);
   g_clear_pointer (&s->live, la_audio_live_free);
   g_clear_pointer (&s->offline_pcm, g_array_unref);
