@@ -36,7 +36,7 @@ rc=$?
 extra_fail=0
 extra_pass=0
 if [ "${LA_VALGRIND:-0}" = 1 ] && command -v valgrind >/dev/null; then
-  if meson test -C "$B" --suite checkpoint --wrap='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite' --print-errorlogs; then
+  if meson test -C "$B" --suite checkpoint --wrap="valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$PWD/tests/check/rtld.supp" --print-errorlogs; then
     extra_pass=$((extra_pass + 1))
   else
     extra_fail=$((extra_fail + 1))
