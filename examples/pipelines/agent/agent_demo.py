@@ -9,12 +9,18 @@ its first frame is out.  The consumer prints one line per segment.
 
 --check turns the run into a test (examples/pipelines/run-ci.sh):
   * idle: in each silence, frames keep coming: at least 90 % of its 40 ms
-    slots have a frame (the wrapper feeds the silence, see avatar_agent.py);
+    slots have a frame.  Nothing is pushed then: the element's idle=silence
+    feeds it, and live, a slot the (slower than real time) engine misses
+    gets a GAP repeat, so these frames may be repeats; the check still
+    fails when the element stops pushing;
   * barge-in: after clear_buffer, at most one block (12 frames) made from
-    the dropped audio still comes out of the pipeline;
-  * the third utterance, after the barge-in, gets its frames (no reload:
-    the pipeline never leaves PLAYING) and every segment gets its end marker
-    (the second one marked interrupted).
+    the dropped audio still comes out of the pipeline (frames before the
+    new stream's DISCONT buffer, or older than the clear);
+  * the third utterance, after the barge-in, gets its frames, at least one
+    of them generated, not a repeat (no reload: the pipeline never leaves
+    PLAYING), and every segment gets its end marker (the second one marked
+    interrupted);
+  * the audio handed out with the frames covers the time line once.
 """
 import math
 import struct
@@ -58,30 +64,33 @@ def main():
     second_started = threading.Event()
     state = {"segment2": None, "clear_pos": None, "frames_after_clear": 0}
 
-    def wait_timeline(samples):
-        # the wrapper's idle feeder fills silence up to the wall clock
-        while gen.pos < samples:
+    def wait_clock(samples):
+        # nothing is pushed: the element idles on its own
+        while gen.clock_samples() < samples:
             time.sleep(0.02)
 
     def agent():
         for i, pcm in enumerate(utterances):
-            start = gen.pos
-            wait_timeline(start + int(silence_s[i] * RATE))
-            silences.append((start, gen.pos))
+            # the silence starts where the last speech ends on the time line
+            start = max(gen.pos, gen.clock_samples())
+            wait_clock(start + int(silence_s[i] * RATE))
+            silences.append((start, gen.clock_samples()))
             seg = None
             for k in range(0, len(pcm), RATE // 10 * 2):   # 100 ms chunks
                 seg = gen.push_audio(pcm[k:k + RATE // 10 * 2])
             gen.end_segment()
-            seg_start = gen.segments[-1][1]
-            spoken[seg] = (seg_start, gen.pos)
+            spoken[seg] = (gen.segments[-1][1], gen.pos)
             if i == 1:
                 state["segment2"] = seg
                 second_started.wait(600)
                 gen.clear_buffer()          # barge-in
                 state["clear_pos"] = gen.cleared_at
-        start = gen.pos
-        wait_timeline(start + int(silence_s[-1] * RATE))
-        silences.append((start, gen.pos))
+        start = max(gen.pos, gen.clock_samples())
+        wait_clock(start + int(silence_s[-1] * RATE))
+        silences.append((start, gen.clock_samples()))
+        # live, a slot is pushed by its deadline (running time + latency):
+        # wait for the last silence's slots before ending the stream
+        wait_clock(gen.clock_samples() + gen.latency_ns() * RATE // Gst_SECOND)
         gen.close()
 
     t = threading.Thread(target=agent, daemon=True)
@@ -100,8 +109,10 @@ def main():
             second_started.set()
     t.join()
     gen.stop()
-    print("agent: %d frames, %d stale frames after the barge-in" % (
-        len(frames), gen.stale_after_clear))
+    print("agent: %d frames (%d generated, the rest GAP repeats), %d stale "
+          "frames after the barge-in" % (
+              len(frames), sum(1 for f in frames if not f.repeat),
+              gen.stale_after_clear))
     if not check:
         return 0
 
@@ -113,7 +124,9 @@ def main():
         lo = max(a * Gst_SECOND // RATE // FRAME_NS, first_slot)
         hi = b * Gst_SECOND // RATE // FRAME_NS
         if state["clear_pos"] is not None and a >= state["clear_pos"]:
-            lo += 3   # the engine drops a new stream's first 3 frames
+            # a new stream's first 3 frames are dropped by the engine:
+            # live, their slots get repeats only when the deadlines pass first
+            lo = max(lo, -(-(gen.stream_t0 * Gst_SECOND // RATE + 3 * FRAME_NS) // FRAME_NS))
         want = [s for s in range(lo, hi)]
         got = sum(1 for s in want if s in slots)
         print("check: silence %.2f-%.2f s: %d of %d slots have a frame" % (
@@ -126,16 +139,30 @@ def main():
     seg3 = max(spoken)
     a, b = spoken[seg3]
     n3 = sum(1 for f in frames if f.segment == seg3)
+    fresh3 = sum(1 for f in frames if f.segment == seg3 and not f.repeat)
     want3 = (b - a) * 25 // RATE
-    print("check: utterance after the barge-in: %d frames of %d" % (n3, want3))
+    print("check: utterance after the barge-in: %d frames of %d, %d generated"
+          % (n3, want3, fresh3))
     if n3 < 0.9 * want3:
         failed.append("the utterance after the barge-in got %d frames of %d" % (n3, want3))
+    # live, slots are filled with repeats whatever the engine does: the
+    # utterance must also have been generated (at least one block, even when
+    # the engine is slower than real time and skips stale blocks)
+    if fresh3 == 0:
+        failed.append("no frame of the utterance after the barge-in was generated")
     got_ends = {(e.segment, e.interrupted) for e in ends}
     for seg in spoken:
         if (seg, seg == state["segment2"]) not in got_ends:
             failed.append("segment %d: no end marker (interrupted=%s)" % (seg, seg == state["segment2"]))
     audio = sum(len(f.audio) for f in frames) // 2
-    print("check: %d samples of audio handed out with frames" % audio)
+    span = (pts[-1] + FRAME_NS) * RATE // Gst_SECOND if pts else 0
+    print("check: %d samples of audio handed out with frames (time line: %d)"
+          % (audio, span))
+    # each sample once, silences included (a frame plays the audio since
+    # the previous one); a clear cuts what had been pushed ahead
+    if not 0.9 * span <= audio <= span:
+        failed.append("%d samples of audio handed out for a %d sample time line"
+                      % (audio, span))
     for f in failed:
         print("FAIL: " + f)
     if failed:
