@@ -8,8 +8,9 @@
  *             (random weights generated in memory)
  *   soak      N blocks of the DiT session with resident memory sampled along
  *             the way (flat memory, no position overflow)
- *   session   N blocks of the whole engine session (tiny generated model at
- *             64x64: wav2vec2 + DiT + VAE + frames out) with resident memory
+ *   session   N blocks of the whole engine session (tiny generated model, or
+ *             --model DIR [--lora F], at 64x64: wav2vec2 + DiT + VAE + frames
+ *             out) with resident memory
  *   linear    the backend's linear at DiT widths with an f32 weight and with the
  *             same weight resident in bf16 (per-panel conversion + sgemm), best of 4
  *   load      loads --model DIR [--lora F] [--weights file|f32|bf16] the way a
@@ -189,7 +190,8 @@ loop_worker_free (LoopWorker *lw)
  * started here on the loopback (it loads the model itself, as a worker
  * process would), so the soak covers both ends of the stage protocol. */
 static gboolean
-bench_session (int blocks, int threads, const char *devices, GError **error)
+bench_session (int blocks, int threads, const char *devices, const char *model, const char *lora,
+               GError **error)
 {
   LoopWorker lw[LA_TPP_MAX_STAGES] = { 0 };
   int n_lw = 0;
@@ -199,8 +201,10 @@ bench_session (int blocks, int threads, const char *devices, GError **error)
   g_autofree char *tmp = g_dir_make_tmp ("la-bench-XXXXXX", error);
   if (!tmp)
     return FALSE;
-  g_autofree char *dir = g_build_filename (tmp, "tiny", NULL);
-  if (!la_model_write_tiny (dir, 1, error))
+  /* --model: a given folder (e.g. the full-width generated tree), else the
+   * tiny model generated here */
+  g_autofree char *dir = model ? g_strdup (model) : g_build_filename (tmp, "tiny", NULL);
+  if (!model && !la_model_write_tiny (dir, 1, error))
     return FALSE;
   guint8 img[64 * 64 * 3];
   for (int i = 0; i < (int) sizeof img; i++)
@@ -208,7 +212,7 @@ bench_session (int blocks, int threads, const char *devices, GError **error)
   LaSessionParams p;
   la_session_params_init (&p);
   p.model_dir = dir;
-  p.lora = dir;
+  p.lora = model ? lora : dir;
   p.ref_rgb = img;
   p.ref_width = p.ref_height = 64;
   p.ref_stride = 64 * 3;
@@ -222,7 +226,7 @@ bench_session (int blocks, int threads, const char *devices, GError **error)
         LoopWorker *w = &lw[n_lw++];
         LaDitLoadInfo info;
         w->be = la_backend_cpu_new (1);
-        if (!(w->m = la_dit_model_load (w->be, dir, dir, &info, error)) ||
+        if (!(w->m = la_dit_model_load (w->be, dir, p.lora, &info, error)) ||
             !(w->w = la_tpp_worker_new (w->m, info.digest, "cpu", "127.0.0.1:0", error)))
           goto out;
         la_tpp_worker_start (w->w, 1, NULL, NULL);
@@ -242,7 +246,8 @@ bench_session (int blocks, int threads, const char *devices, GError **error)
   long rss0 = 0;
   double t0 = now_ms ();
   ok = TRUE;
-  printf ("session soak: %d blocks, tiny model, %dx%d, devices %s\n", blocks, 64, 64, devlist);
+  printf ("session soak: %d blocks, %s, %dx%d, devices %s\n", blocks, model ? model : "tiny model", 64, 64,
+          devlist);
   for (gint64 fed = 0; ok && frames < want;) {
     if (fed < blocks) {
       for (gsize i = 0; i < chunk; i++)
@@ -485,7 +490,7 @@ main (int argc, char **argv)
     else if (strcmp (parts[i], "wav2vec2") == 0)
       ok = bench_wav2vec2 (be, 4.8, &error);
     else if (strcmp (parts[i], "session") == 0)
-      ok = bench_session (blocks ? blocks : 10000, threads, session_devices, &error);
+      ok = bench_session (blocks ? blocks : 10000, threads, session_devices, model, lora, &error);
     else if (strcmp (parts[i], "linear") == 0)
       ok = bench_linear (be, &error);
     else if (strcmp (parts[i], "load") == 0)

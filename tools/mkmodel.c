@@ -29,7 +29,7 @@ main (int argc, char **argv)
     { "dit-layers", 0, 0, G_OPTION_ARG_INT, &full.dit_layers,
       "full: DiT blocks (default 40); the LoRA and audio injectors follow", "N" },
     { "t5-layers", 0, 0, G_OPTION_ARG_INT, &full.t5_layers, "full: umT5 blocks (default 24)", "N" },
-    { "wav2vec2-layers", 0, 0, G_OPTION_ARG_INT, &full.wav2vec2_layers, "full: wav2vec2 layers (default 24)", "N" },
+    { "wav2vec2-layers", 0, 0, G_OPTION_ARG_INT, &full.wav2vec2_layers, "full: wav2vec2 layers (default 24; fewer loads, but cannot generate: the DiT weighs 25 hidden states)", "N" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— write a generated model folder in the official layout");
