@@ -8,6 +8,9 @@ set -euo pipefail
 ADDR=${1:-}
 WORKER_PID=
 if [ -z "$ADDR" ]; then
+  # the log exists before the worker starts: the loop below may read it
+  # before the background shell has opened it
+  : > "$OUT/stage.log"
   "$B/tools/liveavatar-stage" --model "$LA_MODEL_DIR" --listen 127.0.0.1:0 > "$OUT/stage.log" 2>&1 &
   WORKER_PID=$!
   trap 'kill $WORKER_PID 2>/dev/null || true' EXIT
