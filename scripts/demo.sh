@@ -91,8 +91,9 @@ and run, with a photo of a face:
   LA_REFERENCE_IMAGE=face.jpg bash scripts/demo.sh
 
 (element properties: docs/element.md).  Today the models run on the CPU
-backend only: the 14B DiT in f32 needs about 64 GB of memory and minutes
-per frame.  The CUDA backend (LA_DEVICES=cuda:0) is written but has not
-run on a GPU yet and the session refuses it; see docs/status.md.
+backend only: the 14B model's weights stay bf16 (about 44 GB resident,
+docs/performance.md) and a frame takes minutes.  The CUDA backend
+(LA_DEVICES=cuda:0) runs on an emulated device in CI but has not run on a
+GPU yet, and the session refuses it; see docs/status.md.
 MSG
 fi
