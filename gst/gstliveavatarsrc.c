@@ -93,6 +93,7 @@ GST_DEBUG_CATEGORY (gst_live_avatar_src_debug);
 #define DEFAULT_MAX_ERRORS 10
 #define DEFAULT_MAX_AREA 0
 #define DEFAULT_THREADS 0
+#define DEFAULT_WEIGHTS GST_LIVE_AVATAR_SRC_WEIGHTS_FILE
 #define DEFAULT_CUDA_DEVICE_ID -1
 
 #define FPS_N LA_SESSION_FPS
@@ -130,6 +131,7 @@ enum
   PROP_MAX_ERRORS,
   PROP_MAX_AREA,
   PROP_THREADS,
+  PROP_WEIGHTS,
   PROP_CUDA_DEVICE_ID,
   PROP_STATS,
   PROP_STATE,
@@ -192,6 +194,7 @@ struct _GstLiveAvatarSrc
   guint64 max_size_time;
   gboolean qos;
   GstLiveAvatarSrcIdle idle;
+  GstLiveAvatarSrcWeights weights;
   guint idle_timeout_ms;
   gint max_errors, max_area, threads;
   gint cuda_device_id;
@@ -331,6 +334,29 @@ gst_live_avatar_src_leaky_get_type (void)
   return (GType) id;
 }
 
+#define GST_TYPE_LIVE_AVATAR_SRC_WEIGHTS (gst_live_avatar_src_weights_get_type ())
+static GType
+gst_live_avatar_src_weights_get_type (void)
+{
+  static gsize id = 0;
+  static const GEnumValue values[] = {
+    {GST_LIVE_AVATAR_SRC_WEIGHTS_FILE,
+        "The checkpoint's precision (bf16 for the published checkpoints)",
+        "file"},
+    {GST_LIVE_AVATAR_SRC_WEIGHTS_F32, "Everything f32", "f32"},
+    {GST_LIVE_AVATAR_SRC_WEIGHTS_BF16, "Linear weights bf16", "bf16"},
+    {GST_LIVE_AVATAR_SRC_WEIGHTS_FP8,
+        "CUDA only: the DiT's eligible linears FP8 (e4m3), the rest bf16",
+        "fp8"},
+    {0, NULL, NULL}
+  };
+  if (g_once_init_enter (&id)) {
+    GType t = g_enum_register_static ("GstLiveAvatarSrcWeights", values);
+    g_once_init_leave (&id, t);
+  }
+  return (GType) id;
+}
+
 #define GST_TYPE_LIVE_AVATAR_SRC_IDLE (gst_live_avatar_src_idle_get_type ())
 static GType
 gst_live_avatar_src_idle_get_type (void)
@@ -457,7 +483,8 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
       g_param_spec_string ("devices", "Devices",
           "Devices of the pipeline stages: \"cpu\", or one TPP stage per "
           "entry, each \"cpu\" or \"tcp://HOST:PORT\" (a liveavatar-stage "
-          "worker); \"cuda:0[,1,...]\" is not runnable yet",
+          "worker), or one per GPU \"cuda:N\" (\"cuda:0,cuda:1,...\"; "
+          "stages may share a GPU)",
           DEFAULT_DEVICES, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_SEED,
       g_param_spec_uint64 ("seed", "Seed", "Noise seed", 0, G_MAXUINT64,
@@ -553,6 +580,18 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
           "CPU threads of the CPU backend; 0 = all", 0, 1024, DEFAULT_THREADS,
           rw | GST_PARAM_MUTABLE_READY));
   /**
+   * GstLiveAvatarSrc:weights:
+   *
+   * Resident precision of the weights.  The default keeps the checkpoint's
+   * (bf16 for the published checkpoints: half the memory of f32); f32 is
+   * the reference precision; fp8 (CUDA devices only) halves the DiT's
+   * weights again, the way the official single-GPU setting does.
+   */
+  g_object_class_install_property (gobject_class, PROP_WEIGHTS,
+      g_param_spec_enum ("weights", "Weights",
+          "Resident precision of the weights", GST_TYPE_LIVE_AVATAR_SRC_WEIGHTS,
+          DEFAULT_WEIGHTS, rw | GST_PARAM_MUTABLE_READY));
+  /**
    * GstLiveAvatarSrc:cuda-device-id:
    *
    * CUDA device of the video/x-raw(memory:CUDAMemory) output.  -1: use the
@@ -645,6 +684,7 @@ gst_live_avatar_src_init (GstLiveAvatarSrc * self)
   self->max_errors = DEFAULT_MAX_ERRORS;
   self->max_area = DEFAULT_MAX_AREA;
   self->threads = DEFAULT_THREADS;
+  self->weights = DEFAULT_WEIGHTS;
   self->cuda_device_id = DEFAULT_CUDA_DEVICE_ID;
   self->cuda = gst_live_avatar_cuda_new (GST_ELEMENT (self));
   self->state = GST_LIVE_AVATAR_SRC_STATE_NULL;
@@ -812,6 +852,9 @@ gst_live_avatar_src_set_property (GObject * object, guint prop_id,
     case PROP_MAX_AREA:
       self->max_area = g_value_get_int (value);
       break;
+    case PROP_WEIGHTS:
+      self->weights = g_value_get_enum (value);
+      break;
     case PROP_THREADS:
       self->threads = g_value_get_int (value);
       break;
@@ -959,6 +1002,9 @@ gst_live_avatar_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_MAX_AREA:
       g_value_set_int (value, self->max_area);
+      break;
+    case PROP_WEIGHTS:
+      g_value_set_enum (value, self->weights);
       break;
     case PROP_THREADS:
       g_value_set_int (value, self->threads);
@@ -1352,6 +1398,7 @@ start_load (GstLiveAvatarSrc * self)
   if (self->max_area > 0)
     job->p.max_area = self->max_area;
   job->p.n_threads = self->threads;
+  job->p.weights = (LaWeights) self->weights;
   /* Defaults come from la_session_params_init (). */
   self->settings_dirty = FALSE;
   GST_OBJECT_UNLOCK (self);

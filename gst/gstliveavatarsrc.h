@@ -60,6 +60,25 @@ typedef enum
 } GstLiveAvatarSrcIdle;
 
 /**
+ * GstLiveAvatarSrcWeights:
+ * @GST_LIVE_AVATAR_SRC_WEIGHTS_FILE: linear weights in the checkpoint's
+ *   precision (bf16 for the published checkpoints)
+ * @GST_LIVE_AVATAR_SRC_WEIGHTS_F32: everything f32 (reference precision)
+ * @GST_LIVE_AVATAR_SRC_WEIGHTS_BF16: linear weights bf16
+ * @GST_LIVE_AVATAR_SRC_WEIGHTS_FP8: CUDA devices only: the DiT's eligible
+ *   linears e4m3 with a per-tensor scale, the rest bf16
+ *
+ * Values match LaWeights (la-weights.h).
+ */
+typedef enum
+{
+  GST_LIVE_AVATAR_SRC_WEIGHTS_FILE,
+  GST_LIVE_AVATAR_SRC_WEIGHTS_F32,
+  GST_LIVE_AVATAR_SRC_WEIGHTS_BF16,
+  GST_LIVE_AVATAR_SRC_WEIGHTS_FP8,
+} GstLiveAvatarSrcWeights;
+
+/**
  * GstLiveAvatarSrcAudioMode:
  * How wav2vec2 sees the audio (see la-session.h).
  */

@@ -128,6 +128,16 @@ la_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
   RUN (copy, dst, src);
 }
 
+LaTensor *
+la_to_backend (LaBackend *be, const LaTensor *t)
+{
+  if (t->device == be->device && (t->device == LA_DEVICE_CPU || t->device_index == la_backend_get_device_index (be)))
+    return la_tensor_ref ((LaTensor *) t);
+  LaTensor *d = la_alloc (be, t->dtype, t->ndim, t->shape);
+  la_copy (be, d, t);
+  return d;
+}
+
 void
 la_fill (LaBackend *be, LaTensor *y, float value)
 {

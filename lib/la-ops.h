@@ -33,6 +33,9 @@ typedef enum {
 gboolean la_backend_supports (LaBackend *be, const char *op);
 
 /* dst <- src with conversion; either side may be a host tensor. */
+/* t itself (a new reference) when it already lives on be's device, else a
+ * copy of it there (same dtype): model entry points take host inputs this way. */
+LaTensor *la_to_backend (LaBackend *be, const LaTensor *t);
 void la_copy (LaBackend *be, LaTensor *dst, const LaTensor *src);
 void la_fill (LaBackend *be, LaTensor *y, float value);
 void la_linear (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *bias);

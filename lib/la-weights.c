@@ -10,7 +10,7 @@
 #include "la-ops.h"
 #include <string.h>
 
-static const char *names[] = { "file", "f32", "bf16" };
+static const char *names[] = { "file", "f32", "bf16", "fp8" };
 
 gboolean
 la_weights_from_string (const char *s, LaWeights *out, GError **error)
@@ -25,7 +25,7 @@ la_weights_from_string (const char *s, LaWeights *out, GError **error)
       return TRUE;
     }
   g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
-               "weights '%s': expected 'file' (the checkpoint's precision), 'f32' or 'bf16'", s);
+               "weights '%s': expected 'file' (the checkpoint's precision), 'f32', 'bf16' or 'fp8' (CUDA)", s);
   return FALSE;
 }
 
@@ -49,8 +49,8 @@ la_weight_binder_dtype (const LaWeightBinder *wb, const LaTensor *src, gboolean 
 {
   if (!linear || wb->weights == LA_WEIGHTS_F32)
     return LA_DTYPE_F32;
-  if (wb->weights == LA_WEIGHTS_BF16)
-    return LA_DTYPE_BF16;
+  if (wb->weights == LA_WEIGHTS_BF16 || wb->weights == LA_WEIGHTS_FP8)
+    return LA_DTYPE_BF16;     /* FP8 quantises the bf16 weight on the device */
   /* file: bf16 stays; anything else (f32, f16, ...) is read as f32 */
   return src->dtype == LA_DTYPE_BF16 ? LA_DTYPE_BF16 : LA_DTYPE_F32;
 }
@@ -66,7 +66,8 @@ la_weight_binder_total (const LaWeightBinder *wb)
 
 /* A device backend (CUDA): a bf16 linear goes through la_cuda_upload_weight
  * when the backend is set to bf16 or FP8 weights (FP8 for the eligible
- * linears, docs/design/model.md §2.3); otherwise the tensor is copied up in its resident
+ * linears, docs/design/model.md §2.3, when the binder asks for FP8: only the
+ * DiT's loader does, so umT5's similar names stay bf16); otherwise the tensor is copied up in its resident
  * dtype, so the checkpoint's precision holds whatever the backend's mode. */
 static LaTensor *
 upload (LaWeightBinder *wb, LaTensor *host, const char *name, gboolean linear, GError **error)
@@ -74,7 +75,8 @@ upload (LaWeightBinder *wb, LaTensor *host, const char *name, gboolean linear, G
   LaBackend *be = wb->be;
   LaTensor *r;
   if (linear && host->dtype == LA_DTYPE_BF16 && la_cuda_get_weights (be) != LA_CUDA_WEIGHTS_F32) {
-    r = la_cuda_upload_weight (be, host, la_cuda_fp8_eligible (name, host->ndim), error);
+    r = la_cuda_upload_weight (be, host, wb->weights == LA_WEIGHTS_FP8 && la_cuda_fp8_eligible (name, host->ndim),
+                               error);
   } else {
     r = la_alloc (be, host->dtype, host->ndim, host->shape);
     if (r)

@@ -9,7 +9,8 @@
 #   LA_CUDA_EMU=0  skip the emulated-CUDA stage (a second build, -Dcuda-emu=enabled,
 #                  in LA_EMU_BUILD_DIR, default build-emu-test: the cuda suite in
 #                  forward and reverse block/thread order, device memory protected;
-#                  about 6 minutes per order on 2 loaded cores).  It is skipped,
+#                  about 6 minutes per order on 2 loaded cores; then the
+#                  cuda-session suite once, the whole session on two emulated GPUs).  It is skipped,
 #                  and said so, when less than LA_CUDA_EMU_BUDGET seconds (default
 #                  1500) of a LA_CI_MINUTES (default 50) minute run are left.
 set -uo pipefail
@@ -60,6 +61,10 @@ if [ "${LA_CUDA_EMU:-1}" != 0 ]; then
       cp "$E/meson-logs/testlog.json" "$E/testlog-$order.json"
       logs+=("$E/testlog-$order.json")
     done
+    # The whole session on emulated GPUs (minutes of interpreted kernels): once.
+    meson test -C "$E" --suite cuda-session --print-errorlogs --num-processes 2 -t 4 || rc=1
+    cp "$E/meson-logs/testlog.json" "$E/testlog-session.json"
+    logs+=("$E/testlog-session.json")
   else
     tail -40 "$E.log" 2>/dev/null
     echo "cuda-emu: build failed (see $E.log)"

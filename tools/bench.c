@@ -190,7 +190,7 @@ loop_worker_free (LoopWorker *lw)
  * started here on the loopback (it loads the model itself, as a worker
  * process would), so the soak covers both ends of the stage protocol. */
 static gboolean
-bench_session (int blocks, int threads, const char *devices, const char *model, const char *lora,
+bench_session (int blocks, int threads, const char *devices, const char *model, const char *lora, const char *weights,
                GError **error)
 {
   LoopWorker lw[LA_TPP_MAX_STAGES] = { 0 };
@@ -219,6 +219,8 @@ bench_session (int blocks, int threads, const char *devices, const char *model, 
   p.max_area = 64 * 64;
   p.context_ms = 1000;
   p.n_threads = threads;
+  if (!la_weights_from_string (weights, &p.weights, error))
+    return FALSE;
   {
     g_auto (GStrv) parts = g_strsplit (devices ? devices : "cpu", ",", -1);
     for (int i = 0; parts[i] && n_lw < LA_TPP_MAX_STAGES; i++)
@@ -416,7 +418,7 @@ bench_load (LaBackend *be, const char *model, const char *lora, const char *weig
     fclose (f);
   gint64 rss0 = status_bytes ("VmRSS:");
   double t0 = now_ms ();
-  LaModelBundle *b = la_model_bundle_load (be, model, lora, w, error);
+  LaModelBundle *b = la_model_bundle_load (be, model, lora, w, LA_MODEL_PARTS_ALL, error);
   double dt = (now_ms () - t0) / 1000.0;
   if (!b)
     return FALSE;
@@ -451,12 +453,12 @@ main (int argc, char **argv)
     { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session,linear,load (default dit,vae,wav2vec2)", "LIST" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "load: model folder", "DIR" },
     { "lora", 'l', 0, G_OPTION_ARG_FILENAME, &lora, "load: LoRA file or folder", "F" },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "load: resident precision file (default), f32 or bf16", "W" },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "load, session: resident precision file (default), f32, bf16 or fp8 (CUDA)", "W" },
     { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or cuda:N", "DEV" },
     { "session-devices", 0, 0, G_OPTION_ARG_STRING, &session_devices,
-      "session soak: devices list; 'worker' = a loopback stage worker (e.g. cpu,worker)", "LIST" },
+      "session soak: devices list (cpu,... or cuda:0,...); 'worker' = a loopback stage worker (e.g. cpu,worker)", "LIST" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— speed and memory figures of the engine");
@@ -490,7 +492,7 @@ main (int argc, char **argv)
     else if (strcmp (parts[i], "wav2vec2") == 0)
       ok = bench_wav2vec2 (be, 4.8, &error);
     else if (strcmp (parts[i], "session") == 0)
-      ok = bench_session (blocks ? blocks : 10000, threads, session_devices, model, lora, &error);
+      ok = bench_session (blocks ? blocks : 10000, threads, session_devices, model, lora, weights, &error);
     else if (strcmp (parts[i], "linear") == 0)
       ok = bench_linear (be, &error);
     else if (strcmp (parts[i], "load") == 0)

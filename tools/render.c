@@ -25,7 +25,7 @@
 #define TINY_MAX_AREA (128 * 128)
 
 typedef struct {
-  char *model, *lora, *image, *audio, *prompt, *out, *preset, *mode, *devices;
+  char *model, *lora, *image, *audio, *prompt, *out, *preset, *mode, *devices, *weights;
   gint64 seed;
   int sink_offset, max_area;
 } Options;
@@ -149,6 +149,8 @@ render (Options *o, GError **error)
   p.audio_mode = g_strcmp0 (o->mode, "live") == 0 ? LA_AUDIO_LIVE : LA_AUDIO_OFFLINE;
   if (o->devices)
     p.devices = o->devices;
+  if (!la_weights_from_string (o->weights, &p.weights, error))
+    return FALSE;
   gint64 t_setup = g_get_monotonic_time ();
   g_autoptr (LaSession) s = la_session_new (&p, error);
   if (!s)
@@ -235,7 +237,8 @@ main (int argc, char **argv)
     { "sink-offset", 0, 0, G_OPTION_ARG_INT, &o.sink_offset, "Fixed rolling-sink offset 4..30 (default random)", "D" },
     { "max-area", 0, 0, G_OPTION_ARG_INT, &o.max_area, "Output pixel-area budget (default 720*400; 128*128 with the tiny model)", "N" },
     { "audio-mode", 0, 0, G_OPTION_ARG_STRING, &o.mode, "offline (default, parity) or live", "MODE" },
-    { "devices", 'd', 0, G_OPTION_ARG_STRING, &o.devices, "cpu (default); TPP stages: cpu,cpu,... or cpu,tcp://HOST:PORT (a liveavatar-stage worker)", "DEV" },
+    { "devices", 'd', 0, G_OPTION_ARG_STRING, &o.devices, "cpu (default); TPP stages: cpu,cpu,... or cpu,tcp://HOST:PORT (a liveavatar-stage worker); GPUs: cuda:0[,cuda:1,...]", "DEV" },
+    { "weights", 'w', 0, G_OPTION_ARG_STRING, &o.weights, "Resident precision: file (default, the checkpoint's), f32, bf16 or fp8 (CUDA)", "W" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— render a talking-avatar MP4 from an image and an audio file");
@@ -261,6 +264,6 @@ main (int argc, char **argv)
     rc = 1;
   }
   g_free (o.model); g_free (o.lora); g_free (o.image); g_free (o.audio); g_free (o.prompt);
-  g_free (o.out); g_free (o.preset); g_free (o.mode); g_free (o.devices);
+  g_free (o.out); g_free (o.preset); g_free (o.mode); g_free (o.devices); g_free (o.weights);
   return rc;
 }

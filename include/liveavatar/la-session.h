@@ -53,11 +53,14 @@ typedef struct {
   int max_queue_ms;            /* audio queue bound; 0 = 2000 ms */
   gboolean keep_av_lead;       /* TRUE: show frame k at audio time k/25 like the reference (picture leads by 3 frames) */
   const char *devices;         /* "cpu" (default); a comma list of TPP stages, each "cpu" or
-                                * "tcp://HOST:PORT" (a liveavatar-stage worker); "cuda:0[,1,...]" */
+                                * "tcp://HOST:PORT" (a liveavatar-stage worker); or of CUDA
+                                * stages "cuda:N" (stages may share a GPU; one GPU per stage
+                                * moves the latent through NCCL; docs/cuda.md "The session") */
   int n_threads;               /* CPU threads, 0 = all */
   LaWeights weights;           /* resident precision of the linear weights (la-weights.h):
-                                * LA_WEIGHTS_FILE (0, the checkpoint's: bf16 stays bf16) or
-                                * LA_WEIGHTS_F32 (golden-case parity) */
+                                * LA_WEIGHTS_FILE (0, the checkpoint's: bf16 stays bf16),
+                                * LA_WEIGHTS_F32 (golden-case parity), LA_WEIGHTS_BF16, or
+                                * LA_WEIGHTS_FP8 (CUDA only: the DiT's eligible linears) */
 } LaSessionParams;
 
 void la_session_params_init (LaSessionParams *p);

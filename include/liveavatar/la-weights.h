@@ -31,9 +31,11 @@ typedef enum {
   LA_WEIGHTS_FILE = 0,    /* linear weights in the checkpoint's dtype (default) */
   LA_WEIGHTS_F32,         /* everything f32 (golden cases) */
   LA_WEIGHTS_BF16,        /* linear weights bf16 even from an f32 file */
+  LA_WEIGHTS_FP8,         /* CUDA only: the DiT's eligible linears e4m3 with a per-tensor scale
+                           * (la-cuda.h), every other linear bf16 */
 } LaWeights;
 
-/* "file", "f32", "bf16" (NULL or "" = "file"); the error lists the choices. */
+/* "file", "f32", "bf16", "fp8" (NULL or "" = "file"); the error lists the choices. */
 gboolean    la_weights_from_string (const char *s, LaWeights *out, GError **error);
 const char *la_weights_to_string (LaWeights w);
 

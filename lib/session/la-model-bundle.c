@@ -47,10 +47,14 @@ read_overrides (LaModelBundle *b, LaT5Config *t5, GError **error)
 }
 
 LaModelBundle *
-la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, LaWeights weights, GError **error)
+la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, LaWeights weights, guint parts,
+                      GError **error)
 {
   LaModelBundle *b = g_new0 (LaModelBundle, 1);
   b->ref_count = 1;
+  b->parts = parts;
+  /* FP8 is for the DiT's linears only; the other components stay bf16. */
+  LaWeights other = weights == LA_WEIGHTS_FP8 ? LA_WEIGHTS_BF16 : weights;
   b->weights = weights;
   b->be = la_backend_ref (be);
   LaT5Config t5cfg;
@@ -59,7 +63,7 @@ la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, La
   if (!read_overrides (b, &t5cfg, error))
     goto fail;
 
-  {
+  if (parts & LA_MODEL_PARTS_DIT) {
     LaDitLoadInfo info;
     if (!(b->dit = la_dit_model_load_full (be, model_dir, lora, weights, &info, error)))
       goto fail;
@@ -67,7 +71,10 @@ la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, La
     b->dit_cfg = info.cfg;
     b->lora = info.lora;
     g_strlcpy (b->dit_digest, info.digest, sizeof b->dit_digest);
-  }
+  } else if (!la_dit_config_from_json_file (&b->dit_cfg, b->paths->dit_config, error))
+    goto fail;
+  if (!(parts & LA_MODEL_PARTS_NO_DIT))
+    return b;
   {
     g_autoptr (LaCheckpoint) v = la_checkpoint_open (b->paths->vae, error);
     /* the published VAE is fp32 and all of it is conv kernels: f32 resident */
@@ -82,13 +89,13 @@ la_model_bundle_load (LaBackend *be, const char *model_dir, const char *lora, La
     LaWeightBinder wb;
     if (!ck)
       goto fail;
-    la_weight_binder_init (&wb, be, ck, weights);
+    la_weight_binder_init (&wb, be, ck, other);
     wb.release = TRUE;      /* the encoder keeps ck for its (mapped) token embedding only */
     if (!(b->t5 = la_t5_encoder_new_bound (&t5cfg, &wb, error)))
       goto fail;
     memcpy (b->resident[LA_MODEL_PART_T5], wb.bytes, sizeof wb.bytes);
   }
-  if (!(b->w2v = la_wav2vec2_open_full (be, b->paths->wav2vec_dir, weights, b->resident[LA_MODEL_PART_WAV2VEC2],
+  if (!(b->w2v = la_wav2vec2_open_full (be, b->paths->wav2vec_dir, other, b->resident[LA_MODEL_PART_WAV2VEC2],
                                         error)))
     goto fail;
   if (la_wav2vec2_get_config (b->w2v)->hidden_size != b->dit_cfg.audio_dim ||
@@ -152,12 +159,12 @@ canonical (const char *path)
 
 LaModelBundle *
 la_model_bundle_acquire (LaBackend *be, const char *device, const char *model_dir, const char *lora,
-                         LaWeights weights, GError **error)
+                         LaWeights weights, guint parts, GError **error)
 {
   g_autofree char *dir = canonical (model_dir);
   g_autofree char *lo = canonical (lora);
-  char *key = g_strdup_printf ("%s\n%s\n%s\n%s", dir, lo, la_weights_to_string (weights),
-                               device && *device ? device : "cpu");
+  char *key = g_strdup_printf ("%s\n%s\n%s\n%s\n%x", dir, lo, la_weights_to_string (weights),
+                               device && *device ? device : "cpu", parts);
   /* Loading under the lock: a second session of the same model waits for the
    * first load instead of loading a second copy beside it. */
   g_mutex_lock (&cache_lock);
@@ -167,7 +174,7 @@ la_model_bundle_acquire (LaBackend *be, const char *device, const char *model_di
   if (b) {
     g_atomic_int_inc (&b->ref_count);
     g_free (key);
-  } else if ((b = la_model_bundle_load (be, model_dir, lora, weights, error))) {
+  } else if ((b = la_model_bundle_load (be, model_dir, lora, weights, parts, error))) {
     b->key = key;
     g_hash_table_insert (cache, b->key, b);
   } else

@@ -14,6 +14,8 @@
 #include "la-model-bundle.h"
 #include "la-noise.h"
 #include "liveavatar/la-tpp.h"
+#include "liveavatar/la-cuda.h"
+#include "la-ops.h"
 #include <string.h>
 #include <stdlib.h>
 
@@ -43,7 +45,13 @@ struct _LaSession {
   gint64 swapped_at;                /* block of this stream where the reference was swapped, -1: none */
 
   int n_stages;                     /* devices listed: one TPP pipeline stage each */
-  char **stage_devices;             /* the list: "cpu" or "tcp://HOST:PORT" (a stage worker) */
+  char **stage_devices;             /* the list: "cpu", "tcp://HOST:PORT" (a stage worker) or "cuda:N" */
+  /* CUDA: one model bundle per GPU used (its backend is the bundle's), the
+   * DiT on the GPUs of DiT stages, the rest on the output GPU (s->m). */
+  int n_gpus;
+  int gpu_ordinal[LA_TPP_MAX_STAGES];
+  LaModelBundle *gpu_model[LA_TPP_MAX_STAGES];
+  int stage_gpu[LA_TPP_MAX_STAGES];   /* devices entry -> gpu index, -1: not used by the plan */
 
   /* Per stream, owned by the engine thread (with TPP, the decoder and the
    * frame counters belong to the pipeline's output thread). */
@@ -108,6 +116,19 @@ la_frame_unref (LaFrame *f)
     g_free (f->rgb);
     g_free (f);
   }
+}
+
+/* A model's output (on the session's backend) as a host f32 tensor. */
+static LaTensor *
+host_f32 (LaSession *s, LaTensor *t, GError **error)
+{
+  if (t->device == LA_DEVICE_CPU)
+    return la_tensor_as_f32 (t);
+  LaTensor *h = la_tensor_new (LA_DTYPE_F32, t->ndim, t->shape);
+  la_copy (s->be, h, t);
+  if (!la_backend_sync (s->be, error))
+    g_clear_pointer (&h, la_tensor_unref);
+  return h;
 }
 
 /* ---- per-stream state ---- */
@@ -198,12 +219,23 @@ stream_new (LaSession *s, GError **error)
   LaTppConfig cfg;
   la_tpp_config_init (&cfg);
   cfg.n_devices = s->n_stages;
-  cfg.model_digest = s->m->dit_digest;
+  cfg.model_digest = s->m->dit ? s->m->dit_digest : NULL;
   for (int i = 0; i < s->n_stages; i++) {
     gboolean remote = is_worker (s->stage_devices[i]);
     cfg.devices[i].model = remote ? NULL : s->m->dit;
     cfg.devices[i].remote = remote ? s->stage_devices[i] : NULL;
+    if (s->n_gpus) {
+      int g = s->stage_gpu[i];
+      cfg.devices[i].name = s->stage_devices[i];
+      cfg.devices[i].model = g >= 0 ? s->gpu_model[g]->dit : NULL;
+      cfg.devices[i].cuda_device = g >= 0 ? s->gpu_ordinal[g] : 0;
+    }
   }
+  /* One GPU per device: the latent crosses between GPUs through NCCL.
+   * Several stages on one GPU share its backend (one stream, one copy of
+   * the weights) and hand the latent over in process. */
+  if (s->n_gpus > 1 && s->n_gpus == MIN (s->n_stages, 5))
+    cfg.transport = LA_TPP_TRANSPORT_NCCL;
   cfg.output = tpp_output;
   cfg.output_user = s;
   if (!(s->tpp = la_tpp_new (&cfg, &dp, s->ref_lat, s->mot_lat, s->ctx, error)))
@@ -454,7 +486,9 @@ run_offline (LaSession *s, GError **error)
                                                         LA_SESSION_SAMPLE_RATE, 1, error);
   if (!hs_dev)
     return FALSE;
-  g_autoptr (LaTensor) hs = la_tensor_as_f32 (hs_dev);
+  g_autoptr (LaTensor) hs = host_f32 (s, hs_dev, error);
+  if (!hs)
+    return FALSE;
   g_autoptr (LaTensor) f30 = la_audio_interp_linear (hs, 50, 30, FALSE, error);
   if (!f30)
     return FALSE;
@@ -523,35 +557,100 @@ start_thread (LaSession *s)
 
 /* ---- setup ---- */
 
-/* "cpu", or a comma list of "cpu" and "tcp://HOST:PORT" entries: one TPP
- * pipeline stage per entry (docs/design/tpp.md; on a CPU the stages are threads
- * sharing the cores; a tcp:// entry is a liveavatar-stage worker). */
-static LaBackend *
-make_backend (LaSession *s, const LaSessionParams *p, GError **error)
+#define DEVICES_HELP "expected 'cpu', or a list of up to %d pipeline stages each 'cpu' or 'tcp://HOST:PORT' " \
+  "(a liveavatar-stage worker), or a list of 'cuda:N'"
+
+static LaCudaWeights
+cuda_weights (LaWeights w)
 {
-  const char *dev = p->devices && *p->devices ? p->devices : "cpu";
-  if (g_str_has_prefix (dev, "cuda")) {
-    /* The CUDA backend does not run the models yet (issue 10): refuse rather
-     * than fail mid-stream. */
-    LaBackend *be = la_backend_cuda_new (dev[4] == ':' ? atoi (dev + 5) : 0, error);
-    if (!be)
-      return NULL;
-    la_backend_unref (be);
-    g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "devices '%s': the CUDA backend cannot run the models yet; use 'cpu'", dev);
-    return NULL;
-  }
-  char **list = s->stage_devices = g_strsplit (dev, ",", -1);
-  s->n_stages = (int) g_strv_length (list);
-  for (int i = 0; list[i]; i++) {
-    g_strstrip (list[i]);
-    if ((!is_worker (list[i]) && g_strcmp0 (list[i], "cpu") != 0) || s->n_stages > LA_TPP_MAX_STAGES) {
-      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
-                   "devices '%s': expected 'cpu', a list of up to %d pipeline stages each 'cpu' or "
-                   "'tcp://HOST:PORT' (a liveavatar-stage worker), or 'cuda:N[,M...]'", dev, LA_TPP_MAX_STAGES);
-      return NULL;
+  return w == LA_WEIGHTS_FP8 ? LA_CUDA_WEIGHTS_FP8 : w == LA_WEIGHTS_F32 ? LA_CUDA_WEIGHTS_F32 : LA_CUDA_WEIGHTS_BF16;
+}
+
+/* "cuda:N" entries: a model bundle per GPU the plan uses (la_tpp_plan: DiT
+ * stages, then the output stage, which decodes).  A GPU of DiT stages holds
+ * the DiT; the output GPU the VAE, umT5 and wav2vec2 (and the DiT if it
+ * runs steps too), so no component is resident twice on one GPU.  The
+ * session's backend and bundle are the output GPU's. */
+static gboolean
+load_gpus (LaSession *s, const LaSessionParams *p, GError **error)
+{
+  LaTppPlan plan;
+  if (!la_tpp_plan (s->n_stages, &plan, error))
+    return FALSE;
+  guint parts[LA_TPP_MAX_STAGES] = { 0 };
+  int out = 0;
+  for (int i = 0; i < s->n_stages; i++)
+    s->stage_gpu[i] = -1;
+  for (int k = 0; k < plan.n_stages; k++) {
+    int dev = plan.stage[k].device, ord = atoi (s->stage_devices[dev] + 5), g;
+    for (g = 0; g < s->n_gpus && s->gpu_ordinal[g] != ord; g++)
+      ;
+    if (g == s->n_gpus)
+      s->gpu_ordinal[s->n_gpus++] = ord;
+    s->stage_gpu[dev] = g;
+    parts[g] |= plan.stage[k].n_steps ? LA_MODEL_PARTS_DIT : 0;
+    if (plan.stage[k].output || !plan.stage[k].n_steps) {
+      parts[g] |= LA_MODEL_PARTS_NO_DIT;
+      out = g;
     }
   }
-  return la_backend_cpu_new (p->n_threads);
+  for (int g = 0; g < s->n_gpus; g++) {
+    g_autoptr (LaBackend) be = la_backend_cuda_new (s->gpu_ordinal[g], error);
+    if (!be || !la_cuda_set_weights (be, cuda_weights (p->weights), error))
+      goto fail;
+    g_autofree char *name = g_strdup_printf ("cuda:%d", s->gpu_ordinal[g]);
+    /* The bundle may come from the cache, bound to another session's backend
+     * of this GPU: that backend (stream) is the one to use with it. */
+    if (!(s->gpu_model[g] = la_model_bundle_acquire (be, name, p->model_dir, p->lora, p->weights, parts[g], error)))
+      goto fail;
+  }
+  s->m = s->gpu_model[out];
+  g_atomic_int_inc (&s->m->ref_count);
+  s->be = la_backend_ref (s->m->be);
+  return TRUE;
+fail:
+  g_prefix_error (error, "devices '%s': ", p->devices);
+  return FALSE;
+}
+
+/* "cpu", a comma list of "cpu" and "tcp://HOST:PORT" entries, or one of
+ * "cuda:N" entries: one TPP pipeline stage per entry (docs/design/tpp.md; on
+ * a CPU the stages are threads sharing the cores and one model; a tcp://
+ * entry is a liveavatar-stage worker; CUDA stages, load_gpus). */
+static gboolean
+load_devices (LaSession *s, const LaSessionParams *p, GError **error)
+{
+  const char *dev = p->devices && *p->devices ? p->devices : "cpu";
+  char **list = s->stage_devices = g_strsplit (dev, ",", -1);
+  s->n_stages = (int) g_strv_length (list);
+  int n_cuda = 0;
+  for (int i = 0; list[i]; i++) {
+    g_strstrip (list[i]);
+    if (!strcmp (list[i], "cuda")) {
+      g_free (list[i]);
+      list[i] = g_strdup ("cuda:0");
+    }
+    char *end = NULL;
+    if (g_str_has_prefix (list[i], "cuda:") && g_ascii_isdigit (list[i][5]) &&
+        (g_ascii_strtoll (list[i] + 5, &end, 10), *end == 0))
+      n_cuda++;
+    else if (!is_worker (list[i]) && g_strcmp0 (list[i], "cpu") != 0)
+      n_cuda = -1000;
+  }
+  if (n_cuda < 0 || (n_cuda && n_cuda != s->n_stages) || s->n_stages > LA_TPP_MAX_STAGES) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "devices '%s': " DEVICES_HELP, dev, LA_TPP_MAX_STAGES);
+    return FALSE;
+  }
+  if (n_cuda)
+    return load_gpus (s, p, error);
+  if (p->weights == LA_WEIGHTS_FP8) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "weights 'fp8' needs CUDA devices (devices '%s'): the CPU "
+                 "backend has no FP8 GEMM", dev);
+    return FALSE;
+  }
+  s->be = la_backend_cpu_new (p->n_threads);
+  return (s->m = la_model_bundle_acquire (s->be, "cpu", p->model_dir, p->lora, p->weights, LA_MODEL_PARTS_ALL,
+                                          error)) != NULL;
 }
 
 static gboolean
@@ -570,8 +669,8 @@ check_params (const LaSessionParams *p, GError **error)
     BAD ("negative audio window or queue length");
   if (p->max_area < 0 || (p->max_area && p->max_area < 64 * 64))
     BAD ("max area %d is below one 64x64 tile", p->max_area);
-  if (p->weights != LA_WEIGHTS_FILE && p->weights != LA_WEIGHTS_F32 && p->weights != LA_WEIGHTS_BF16)
-    BAD ("weights %d: expected LA_WEIGHTS_FILE, LA_WEIGHTS_F32 or LA_WEIGHTS_BF16", (int) p->weights);
+  if ((unsigned) p->weights > LA_WEIGHTS_FP8)
+    BAD ("weights %d: expected LA_WEIGHTS_FILE, _F32, _BF16 or _FP8", (int) p->weights);
 #undef BAD
   return TRUE;
 }
@@ -647,9 +746,7 @@ la_session_new (const LaSessionParams *params, GError **error)
   s->skips = g_array_new (FALSE, FALSE, sizeof (Skip));
   s->max_pending = (gsize) (params->max_queue_ms ? params->max_queue_ms : 2000) * (LA_SESSION_SAMPLE_RATE / 1000);
 
-  if (!(s->be = make_backend (s, params, error)))
-    goto fail;
-  if (!(s->m = la_model_bundle_acquire (s->be, "cpu", params->model_dir, params->lora, params->weights, error)))
+  if (!load_devices (s, params, error))
     goto fail;
   s->z_dim = s->m->vae_cfg.z_dim;
   {
@@ -669,7 +766,8 @@ la_session_new (const LaSessionParams *params, GError **error)
     g_autoptr (LaTensor) ctx = la_text_encode_prompt (s->m->t5, s->m->tok, s->prompt, s->m->dit_cfg.text_len, NULL, error);
     if (!ctx)
       goto fail;
-    s->ctx = la_tensor_as_f32 (ctx);
+    if (!(s->ctx = host_f32 (s, ctx, error)))
+      goto fail;
   }
   if (!stream_new (s, error))
     goto fail;
@@ -696,6 +794,8 @@ la_session_free (LaSession *s)
   g_clear_pointer (&s->swap_mot, la_tensor_unref);
   g_clear_pointer (&s->ctx, la_tensor_unref);
   g_clear_pointer (&s->m, la_model_bundle_release);
+  for (int g = 0; g < s->n_gpus; g++)
+    g_clear_pointer (&s->gpu_model[g], la_model_bundle_release);
   g_clear_pointer (&s->be, la_backend_unref);
   g_array_unref (s->pending);
   g_array_unref (s->skips);
@@ -889,5 +989,7 @@ la_session_get_stats (LaSession *s, LaSessionStats *st)
   g_mutex_lock (&s->lock);
   *st = s->stats;
   g_mutex_unlock (&s->lock);
-  st->weight_bytes = s->m ? la_model_bundle_resident_bytes (s->m) : 0;
+  st->weight_bytes = s->m && !s->n_gpus ? la_model_bundle_resident_bytes (s->m) : 0;
+  for (int g = 0; g < s->n_gpus; g++)
+    st->weight_bytes += la_model_bundle_resident_bytes (s->gpu_model[g]);
 }

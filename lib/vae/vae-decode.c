@@ -84,7 +84,9 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
       la_latent_norm (be, z, z, vae->mean, vae->inv_std, FALSE);
     }
   } else {
-    la_latent_norm (be, z, latents, vae->mean, vae->inv_std, FALSE);
+    /* host latents (the DiT's output) come up once; device ones are read in place */
+    g_autoptr (LaTensor) src = la_to_backend (be, latents);
+    la_latent_norm (be, z, src, vae->mean, vae->inv_std, FALSE);
   }
   LaTensor *x = vae_conv (vae, &vae->conv2, z, 0, 0, STRIDE1, NULL);
   la_tensor_unref (z);

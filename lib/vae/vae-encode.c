@@ -67,12 +67,13 @@ la_vae_encode (LaVae *vae, const LaTensor *pixels, GError **error)
 }
 
 gboolean
-la_vae_encode_session (LaVae *vae, const LaTensor *ref_pixels, int motion_frames,
+la_vae_encode_session (LaVae *vae, const LaTensor *ref_pixels_in, int motion_frames,
                        gboolean single_gpu_ref, LaTensor **ref_latents,
                        LaTensor **motion_latents, GError **error)
 {
   LaBackend *be = vae->be;
-  /* ref_pixels: [3, 1, H, W] (or [3, H, W]). */
+  /* ref_pixels: [3, 1, H, W] (or [3, H, W]), on the host or the VAE's device. */
+  const LaTensor *ref_pixels = ref_pixels_in;
   if (!ref_pixels || !(ref_pixels->ndim == 4 && ref_pixels->shape[0] == 3 && ref_pixels->shape[1] == 1)
       || motion_frames < 1) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
@@ -80,6 +81,8 @@ la_vae_encode_session (LaVae *vae, const LaTensor *ref_pixels, int motion_frames
                  motion_frames);
     return FALSE;
   }
+  g_autoptr (LaTensor) ref_dev = la_to_backend (be, ref_pixels_in);
+  ref_pixels = ref_dev;
   const int64_t H = ref_pixels->shape[2], W = ref_pixels->shape[3];
   int reps = MAX (motion_frames, single_gpu_ref ? 5 : 1);
   LaTensor *rep = vae_alloc4 (be, 3, reps, H, W);

@@ -165,7 +165,7 @@ test_load (void)
   GError *e = NULL;
   LaBackend *be = la_backend_cpu_new (0);
   gint64 t0 = g_get_monotonic_time ();
-  LaModelBundle *b = la_model_bundle_load (be, model, lora_dir, LA_WEIGHTS_FILE, &e);
+  LaModelBundle *b = la_model_bundle_load (be, model, lora_dir, LA_WEIGHTS_FILE, LA_MODEL_PARTS_ALL, &e);
   g_assert_no_error (e);
   g_assert_nonnull (b);
   struct rusage ru;

@@ -136,6 +136,7 @@ test_binder (void)
   g_assert_true (la_weights_from_string (NULL, &w, &e) && w == LA_WEIGHTS_FILE);
   g_assert_true (la_weights_from_string ("f32", &w, &e) && w == LA_WEIGHTS_F32);
   g_assert_true (la_weights_from_string ("bf16", &w, &e) && w == LA_WEIGHTS_BF16);
+  g_assert_true (la_weights_from_string ("fp8", &w, &e) && w == LA_WEIGHTS_FP8);
   g_assert_false (la_weights_from_string ("fp16", &w, &e));
   g_assert_nonnull (strstr (e->message, "fp16"));
   g_clear_error (&e);
