@@ -148,6 +148,36 @@ table (const LaRoofline *rl, LaBackend *be, const char *title, const Phase *ph, 
   la_roofline_print (stdout, title, &tot);
 }
 
+/* The same range by op name: where the time goes beyond the GEMMs. */
+static void
+by_op (const LaRoofline *rl, LaBackend *be, const Phase *ph)
+{
+  const char *names[32];
+  double fl[32] = { 0 }, by[32] = { 0 }, tg[32] = { 0 };
+  guint cnt[32] = { 0 }, n = 0;
+  for (guint i = ph->first; i < ph->last; i++) {
+    const LaDryOp *o = la_dryrun_op (be, i);
+    guint k = 0;
+    while (k < n && strcmp (names[k], o->op) != 0)
+      k++;
+    if (k == n) {
+      if (n == G_N_ELEMENTS (names))
+        continue;
+      names[n++] = o->op;
+    }
+    LaRoofSum s;
+    la_roofline_sum (rl, be, i, i + 1, &s);
+    cnt[k]++;
+    fl[k] += s.flops_total;
+    by[k] += s.bytes_total;
+    tg[k] += s.t_graph_total;
+  }
+  printf ("  by op:");
+  for (guint k = 0; k < n; k++)
+    printf ("%s %s %u x %.1f ms (%.1f GB)", k ? "," : "", names[k], cnt[k], tg[k] * 1e3, by[k] / 1e9);
+  printf (" [graph ms]\n");
+}
+
 static long
 rss_peak_kb (void)
 {
@@ -305,6 +335,7 @@ bench_dryrun (const BenchDry *a, GError **error)
   }
   printf ("\n");
   table (rl, be, "one DiT step, steady state (step 0 of a block with a full KV ring)", &run.steady[0], 1);
+  by_op (rl, be, &run.steady[0]);
   table (rl, be, "4 DiT steps of a steady block", run.steady, N_STEPS);
   table (rl, be, "VAE decode of a block (12 frames, steady), with the frames' download", &run.vae1, 1);
   table (rl, be, "wav2vec2-large of a block's audio window (4.88 s)", &run.w2v, 1);
