@@ -3,13 +3,15 @@
  *  - one DiT layer of the 14B model at 704x384 records exactly the closed-form
  *    GEMM and attention FLOPs of the config (8 linears, 2 attentions), and a
  *    steady-state step attends over sink + full ring (15 312 keys);
- *  - a dry run of a small model records the same compute-op sequence
- *    (names, dimensions, FLOPs) as a real CPU run executes, seen through the
- *    tracing wrapper, and the wrapper leaves the CPU result bit-identical;
+ *  - a dry run of the bench's tiny DiT (one step) and of a small VAE's
+ *    streaming decode records the same compute-op sequence (names,
+ *    dimensions, FLOPs) as a real CPU run executes, seen through the tracing
+ *    wrapper, and the wrapper leaves the CPU result bit-identical;
  *  - allocation counters, host copies, and the roofline's arithmetic.
  */
 #include <string.h>
 #include "la-dit.h"
+#include "la-vae.h"
 #include "la-ops.h"
 #include "la-synth.h"
 #include "dryrun/la-dryrun.h"
@@ -156,21 +158,50 @@ is_compute (const LaDryOp *o)
          o->cls != LA_DRY_COPY_H2H && o->cls != LA_DRY_SYNC;
 }
 
+/* liveavatar-bench's tiny preset (dim 96, 3 heads, 3 layers, 128x64 pixels). */
 static void
-small_config (LaDitConfig *c)
+tiny_config (LaDitConfig *c)
 {
   la_dit_config_init_14b (c);
-  c->dim = 64; c->num_heads = 4; c->num_layers = 3; c->ffn_dim = 128;
+  c->dim = 96; c->num_heads = 3; c->num_layers = 3; c->ffn_dim = 192;
   c->text_dim = 32; c->audio_dim = 32; c->text_len = 16;
   c->n_inject = 2; c->audio_inject_layers[0] = 0; c->audio_inject_layers[1] = 2;
+}
+
+/* Compute ops of [a0, a1) on A and [b0, b1) on B agree one to one (copies and
+ * syncs may differ: a device backend uploads what the CPU reads in place);
+ * returns the number compared, counting linears in *n_linear. */
+static guint
+same_compute_ops (LaBackend *A, guint a0, guint a1, LaBackend *B, guint b0, guint b1, guint *n_linear)
+{
+  guint i = a0, j = b0, n = 0;
+  *n_linear = 0;
+  for (;; i++, j++) {
+    while (i < a1 && !is_compute (la_dryrun_op (A, i)))
+      i++;
+    while (j < b1 && !is_compute (la_dryrun_op (B, j)))
+      j++;
+    if (i == a1 || j == b1)
+      break;
+    const LaDryOp *a = la_dryrun_op (A, i), *b = la_dryrun_op (B, j);
+    if (strcmp (a->op, b->op) || memcmp (a->dims, b->dims, sizeof a->dims) || a->flops != b->flops)
+      g_error ("compute op %u differs: cpu %s [%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+               "], dry run %s [%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT "]", n,
+               a->op, a->dims[0], a->dims[1], a->dims[2], b->op, b->dims[0], b->dims[1], b->dims[2]);
+    n++;
+    *n_linear += !strcmp (a->op, "linear");
+  }
+  g_assert_cmpuint (i, ==, a1);     /* neither sequence has ops left over */
+  g_assert_cmpuint (j, ==, b1);
+  return n;
 }
 
 static void
 test_same_sequence_as_cpu (void)
 {
   LaDitConfig c;
-  small_config (&c);
-  const int h = 16, w = 16;
+  tiny_config (&c);
+  const int h = 8, w = 16;
   g_autoptr (LaCheckpoint) wts = la_dit_random_weights (&c, 3);
   GError *e = NULL;
 
@@ -206,24 +237,8 @@ test_same_sequence_as_cpu (void)
   g_assert_no_error (e);
   guint d1 = la_dryrun_n_ops (dry);
 
-  guint i = t0, j = d0, n = 0, n_linear = 0;
-  for (;; i++, j++) {
-    while (i < t1 && !is_compute (la_dryrun_op (tr, i)))
-      i++;
-    while (j < d1 && !is_compute (la_dryrun_op (dry, j)))
-      j++;
-    if (i == t1 || j == d1)
-      break;
-    const LaDryOp *a = la_dryrun_op (tr, i), *b = la_dryrun_op (dry, j);
-    if (strcmp (a->op, b->op) || memcmp (a->dims, b->dims, sizeof a->dims) || a->flops != b->flops)
-      g_error ("compute op %u differs: cpu %s [%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
-               "], dry run %s [%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT "]", n,
-               a->op, a->dims[0], a->dims[1], a->dims[2], b->op, b->dims[0], b->dims[1], b->dims[2]);
-    n++;
-    n_linear += !strcmp (a->op, "linear");
-  }
-  g_assert_cmpuint (i, ==, t1);     /* neither sequence has ops left over */
-  g_assert_cmpuint (j, ==, d1);
+  guint n_linear;
+  guint n = same_compute_ops (tr, t0, t1, dry, d0, d1, &n_linear);
   /* patch embed, 3 time MLP, 8 per layer, 4 per injector + adain, the audio encoder's final linear, head */
   g_assert_cmpuint (n_linear, ==, 1 + 3 + 8 * c.num_layers + 5 * c.n_inject + 1 + 1);
   g_assert_cmpuint (n, >, 100);
@@ -235,6 +250,62 @@ test_same_sequence_as_cpu (void)
   la_dit_model_free (mc);
   la_dit_model_free (md);
   la_checkpoint_unref (ck);
+  la_backend_unref (tr);
+  la_backend_unref (cpu);
+  la_backend_unref (dry);
+}
+
+/* The VAE's streaming decode (priming, a first block, a steady block) on the
+ * CPU through the tracing wrapper and on the dry run. */
+static guint
+vae_run (LaBackend *be, LaCheckpoint *ck, const LaVaeConfig *vc, guint *first)
+{
+  GError *e = NULL;
+  LaVae *vae = la_vae_new (be, ck, vc, &e);
+  g_assert_no_error (e);
+  LaVaeDecoder *dec = la_vae_decoder_new (vae);
+  g_autoptr (GRand) r = g_rand_new_with_seed (2);
+  g_autoptr (LaTensor) mot = host_rand (r, 4, (int64_t[]) { vc->z_dim, 7, 8, 8 });
+  g_autoptr (LaTensor) blk = host_rand (r, 4, (int64_t[]) { vc->z_dim, 3, 8, 8 });
+  g_autoptr (LaTensor) dmot = la_alloc (be, LA_DTYPE_F32, 4, mot->shape);
+  g_autoptr (LaTensor) dblk = la_alloc (be, LA_DTYPE_F32, 4, blk->shape);
+  *first = la_dryrun_n_ops (be);
+  la_copy (be, dmot, mot);
+  la_copy (be, dblk, blk);
+  g_assert_true (la_vae_decoder_prime (dec, dmot, 7, &e));
+  for (int b = 0; b < 2; b++) {
+    LaTensor *px = la_vae_decoder_decode_block (dec, dblk, b ? 0 : 3, &e);
+    g_assert_no_error (e);
+    g_assert_cmpint (px->shape[1], ==, b ? 12 : 9);
+    la_tensor_unref (px);
+  }
+  g_assert_true (la_backend_sync (be, &e));
+  guint last = la_dryrun_n_ops (be);
+  la_vae_decoder_free (dec);
+  la_vae_free (vae);
+  return last;
+}
+
+static void
+test_vae_same_sequence (void)
+{
+  LaVaeConfig vc;
+  la_vae_config_wan21 (&vc);
+  vc.dim = 8;
+  g_autoptr (LaCheckpoint) ck = la_vae_random_weights (&vc, 4);
+  LaBackend *cpu = la_backend_cpu_new (1);
+  LaBackend *tr = la_backend_dryrun_new_tracing (cpu);
+  LaBackend *dry = la_backend_dryrun_new ();
+  guint t0, d0;
+  guint t1 = vae_run (tr, ck, &vc, &t0);
+  guint d1 = vae_run (dry, ck, &vc, &d0);
+  guint n_linear;
+  guint n = same_compute_ops (tr, t0, t1, dry, d0, d1, &n_linear);
+  guint n_conv = 0;
+  for (guint i = d0; i < d1; i++)
+    n_conv += !strcmp (la_dryrun_op (dry, i)->op, "conv3d");
+  g_assert_cmpuint (n_conv, >, 100);
+  g_assert_cmpuint (n, >, n_conv);
   la_backend_unref (tr);
   la_backend_unref (cpu);
   la_backend_unref (dry);
@@ -334,6 +405,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dryrun/memory-and-copies", test_memory_and_copies);
   g_test_add_func ("/dryrun/roofline", test_roofline);
   g_test_add_func ("/dryrun/same-sequence-as-cpu", test_same_sequence_as_cpu);
+  g_test_add_func ("/dryrun/vae-same-sequence-as-cpu", test_vae_same_sequence);
   g_test_add_func ("/dryrun/layer-flops-14b", test_layer_flops_14b);
   return g_test_run ();
 }
