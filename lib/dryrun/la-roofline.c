@@ -52,13 +52,25 @@ la_roofline_sum (const LaRoofline *r, LaBackend *be, guint first, guint last, La
       double peak = o->cls == LA_DRY_NORM || o->cls == LA_DRY_ELEMENTWISE || o->cls == LA_DRY_COPY_D2D
                         ? r->fp32_tflops
                         : (r->fp8 && o->fp8_eligible ? r->fp8_tflops : r->bf16_tflops) * eff;
-      double tc = o->flops / (peak * 1e12), tm = bytes / (r->hbm_tbs * 1e12);
-      compute = tc > tm;
-      t = MAX (tc, tm);
-      launch = r->launch_eager_us * 1e-6;
-      glaunch = r->launch_graph_us * 1e-6;
-      if (r->fp8 && o->fp8_eligible)
+      double kernels = 1, qbytes = 0;
+      if (r->fp8 && o->fp8_eligible && o->cls == LA_DRY_GEMM) {
+        /* The FP8 linear of the CUDA backend (cuda/gemm-cublaslt.cu) quantises x
+         * itself: an amax pass (reads x), the scale, a quantise pass (reads x,
+         * writes e4m3); the GEMM then reads one byte per x element. */
+        const double a = r->act_bytes > 0 ? r->act_bytes : la_dtype_size (o->dt_x);
+        const double xe = (double) o->dims[0] * o->dims[2];
+        bytes -= xe * (a - 1);
+        qbytes = xe * (2 * a + 1);
+        kernels = 4;
         s->fp8_flops += o->flops;
+      }
+      const double bw = r->hbm_tbs * 1e12, tc = o->flops / (peak * 1e12), tm = bytes / bw;
+      compute = tc > tm;
+      t = MAX (tc, tm) + qbytes / bw;
+      bytes += qbytes;
+      launch = kernels * r->launch_eager_us * 1e-6;
+      glaunch = kernels * r->launch_graph_us * 1e-6;
+      s->n_launch += (guint) kernels - 1;
       break;
     }
     case LA_DRY_COPY_H2D:

@@ -13,7 +13,10 @@
  * plan keeps them in bf16.  act_bytes = 2 (default) re-prices every
  * recorded f32 activation element at 2 bytes; 0 keeps the recorded dtypes.
  * Weights are priced as recorded (bf16 linears, f32 small tensors), at one
- * byte per element for the FP8-eligible linears in FP8 mode.
+ * byte per element for the FP8-eligible linears in FP8 mode, where such a
+ * linear also pays the CUDA backend's activation quantisation (amax pass,
+ * scale, quantise pass: 3 more kernels, x read twice and written as e4m3)
+ * and its GEMM reads x at one byte.
  *
  * Every figure this produces is a prediction, not a measurement.
  */
