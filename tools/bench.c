@@ -21,6 +21,11 @@
  * Presets: tiny = the golden widths (dim 96, 3 heads, 3 layers) at 128x64
  * pixels; mid = dim 512, 8 heads, 8 layers at 256x128 pixels.  Weights are
  * random; timings are wall-clock on this machine's CPU backend.
+ *
+ *   --dry-run (or --device dryrun), any preset, also full = the 14B model at
+ *   704x384: the model code on a backend that records its ops and executes
+ *   nothing, then predicted H100 figures from a roofline (tools/bench-dryrun.c,
+ *   lib/dryrun; --what and --blocks do not apply).
  */
 #include <liveavatar/liveavatar.h>
 #include "la-dit.h"
