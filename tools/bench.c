@@ -457,16 +457,9 @@ main (int argc, char **argv)
   LaRoofline rl;
   la_roofline_init_h100_sxm (&rl);
   GOptionEntry entries[] = {
-    { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default) or mid", "NAME" },
-    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session,linear,load (default dit,vae,wav2vec2)", "LIST" },
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "load: model folder", "DIR" },
-    { "lora", 'l', 0, G_OPTION_ARG_FILENAME, &lora, "load: LoRA file or folder", "F" },
-    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "load: resident precision file (default), f32 or bf16", "W" },
-    { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
-    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default), cuda:N, or dryrun (= --dry-run)", "DEV" },
+    { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default), mid, or full (the 14B model, --dry-run only)", "NAME" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
-      "Record the model's ops on a backend that executes nothing and print a predicted H100 roofline", NULL },
+      "Record the model's ops on a backend that executes nothing and print a predicted H100 roofline (also --device dryrun)", NULL },
     { "peak-bf16", 0, 0, G_OPTION_ARG_DOUBLE, &rl.bf16_tflops, "dry run: dense bf16 TFLOP/s (989)", "T" },
     { "peak-fp8", 0, 0, G_OPTION_ARG_DOUBLE, &rl.fp8_tflops, "dry run: dense FP8 TFLOP/s (1979)", "T" },
     { "peak-fp32", 0, 0, G_OPTION_ARG_DOUBLE, &rl.fp32_tflops, "dry run: fp32 CUDA-core TFLOP/s (67)", "T" },
@@ -478,6 +471,13 @@ main (int argc, char **argv)
     { "efficiency", 0, 0, G_OPTION_ARG_DOUBLE, &rl.efficiency, "dry run: share of tensor-core peak in the tables (1)", "E" },
     { "fp8", 0, 0, G_OPTION_ARG_NONE, &rl.fp8, "dry run: FP8 eligible linears in the tables", NULL },
     { "act-bytes", 0, 0, G_OPTION_ARG_INT, &rl.act_bytes, "dry run: bytes per activation/KV element (2; 0 = as recorded, f32)", "N" },
+    { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session,linear,load (default dit,vae,wav2vec2)", "LIST" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "load: model folder", "DIR" },
+    { "lora", 'l', 0, G_OPTION_ARG_FILENAME, &lora, "load: LoRA file or folder", "F" },
+    { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "load: resident precision file (default), f32 or bf16", "W" },
+    { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or cuda:N", "DEV" },
     { "session-devices", 0, 0, G_OPTION_ARG_STRING, &session_devices,
       "session soak: devices list; 'worker' = a loopback stage worker (e.g. cpu,worker)", "LIST" },
     { NULL }

@@ -239,8 +239,9 @@ test_same_sequence_as_cpu (void)
 
   guint n_linear;
   guint n = same_compute_ops (tr, t0, t1, dry, d0, d1, &n_linear);
-  /* patch embed, 3 time MLP, 8 per layer, 4 per injector + adain, the audio encoder's final linear, head */
-  g_assert_cmpuint (n_linear, ==, 1 + 3 + 8 * c.num_layers + 5 * c.n_inject + 1 + 1);
+  /* 8 per layer, 4 per injector + AdaIN, plus the step's own (patch embedding, time MLP, head,
+   * today also the audio encoder's final linear: where those run may move, so no upper bound) */
+  g_assert_cmpuint (n_linear, >=, 8 * c.num_layers + 5 * c.n_inject + 3);
   g_assert_cmpuint (n, >, 100);
 
   rig_free (&rt);
