@@ -21,6 +21,11 @@
  * Presets: tiny = the golden widths (dim 96, 3 heads, 3 layers) at 128x64
  * pixels; mid = dim 512, 8 heads, 8 layers at 256x128 pixels.  Weights are
  * random; timings are wall-clock on this machine's CPU backend.
+ *
+ *   --dry-run (or --device dryrun), any preset, also full = the 14B model at
+ *   704x384: the model code on a backend that records its ops and executes
+ *   nothing, then predicted H100 figures from a roofline (tools/bench-dryrun.c,
+ *   lib/dryrun; --what and --blocks do not apply).
  */
 #include <liveavatar/liveavatar.h>
 #include "la-dit.h"
@@ -29,6 +34,7 @@
 #include <liveavatar/la-tpp.h>
 #include "session/la-model-bundle.h"
 #include "la-ops.h"
+#include "bench-dryrun.h"
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -44,6 +50,7 @@ typedef struct {
 static const Preset presets[] = {
   { "tiny", 96, 3, 3, 192, 32, 32, 128, 64, 8 },
   { "mid", 512, 8, 8, 1536, 256, 256, 256, 128, 32 },
+  { "full", 5120, 40, 40, 13824, 4096, 1024, 384, 704, 96 },   /* 14B at 704x384: --dry-run only */
 };
 
 static double now_ms (void) { return g_get_monotonic_time () / 1000.0; }
@@ -448,8 +455,24 @@ main (int argc, char **argv)
   char *preset = NULL, *what = NULL, *device = NULL, *session_devices = NULL;
   char *model = NULL, *lora = NULL, *weights = NULL;
   int blocks = 0, threads = 0;
+  gboolean dry_run = FALSE;
+  LaRoofline rl;
+  la_roofline_init_h100_sxm (&rl);
   GOptionEntry entries[] = {
-    { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default) or mid", "NAME" },
+    { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default), mid, or full (the 14B model, --dry-run only)", "NAME" },
+    { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
+      "Record the model's ops on a backend that executes nothing and print a predicted H100 roofline (also --device dryrun)", NULL },
+    { "peak-bf16", 0, 0, G_OPTION_ARG_DOUBLE, &rl.bf16_tflops, "dry run: dense bf16 TFLOP/s (989)", "T" },
+    { "peak-fp8", 0, 0, G_OPTION_ARG_DOUBLE, &rl.fp8_tflops, "dry run: dense FP8 TFLOP/s (1979)", "T" },
+    { "peak-fp32", 0, 0, G_OPTION_ARG_DOUBLE, &rl.fp32_tflops, "dry run: fp32 CUDA-core TFLOP/s (67)", "T" },
+    { "hbm", 0, 0, G_OPTION_ARG_DOUBLE, &rl.hbm_tbs, "dry run: memory bandwidth TB/s (3.35)", "TBS" },
+    { "pcie", 0, 0, G_OPTION_ARG_DOUBLE, &rl.pcie_gbs, "dry run: host link GB/s (25)", "GBS" },
+    { "launch-us", 0, 0, G_OPTION_ARG_DOUBLE, &rl.launch_eager_us, "dry run: eager launch us (5)", "US" },
+    { "graph-node-us", 0, 0, G_OPTION_ARG_DOUBLE, &rl.launch_graph_us, "dry run: CUDA-graph node us (1)", "US" },
+    { "sync-us", 0, 0, G_OPTION_ARG_DOUBLE, &rl.sync_us, "dry run: host sync us (10)", "US" },
+    { "efficiency", 0, 0, G_OPTION_ARG_DOUBLE, &rl.efficiency, "dry run: share of tensor-core peak in the tables (1)", "E" },
+    { "fp8", 0, 0, G_OPTION_ARG_NONE, &rl.fp8, "dry run: FP8 eligible linears in the tables", NULL },
+    { "act-bytes", 0, 0, G_OPTION_ARG_INT, &rl.act_bytes, "dry run: bytes per activation/KV element (2; 0 = as recorded, f32)", "N" },
     { "what", 'w', 0, G_OPTION_ARG_STRING, &what, "Comma list: dit,vae,wav2vec2,soak,session,linear,load (default dit,vae,wav2vec2)", "LIST" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model, "load: model folder", "DIR" },
     { "lora", 'l', 0, G_OPTION_ARG_FILENAME, &lora, "load: LoRA file or folder", "F" },
@@ -473,7 +496,27 @@ main (int argc, char **argv)
     if (g_strcmp0 (preset ? preset : "tiny", presets[i].name) == 0)
       p = &presets[i];
   if (!p) {
-    fprintf (stderr, "liveavatar-bench: unknown preset '%s' (tiny or mid)\n", preset);
+    fprintf (stderr, "liveavatar-bench: unknown preset '%s' (tiny, mid, or full with --dry-run)\n", preset);
+    return 2;
+  }
+  if (dry_run || g_strcmp0 (device, "dryrun") == 0) {
+    /* --device cuda --dry-run, or --device dryrun: nothing runs on any device */
+    BenchDry bd = { .label = p->name, .width = p->W, .height = p->H, .vae_dim = p->vae_dim, .text_tokens = 64, .rl = rl };
+    if (strcmp (p->name, "full") == 0)
+      la_dit_config_init_14b (&bd.dit);
+    else
+      dit_config (p, &bd.dit);
+    GError *e = NULL;
+    gboolean done = bench_dryrun (&bd, &e);
+    if (!done) {
+      fprintf (stderr, "liveavatar-bench: %s\n", e->message);
+      g_error_free (e);
+    }
+    g_free (preset); g_free (what); g_free (device); g_free (model); g_free (lora); g_free (weights);
+    return done ? 0 : 1;
+  }
+  if (strcmp (p->name, "full") == 0) {
+    fprintf (stderr, "liveavatar-bench: preset full (the 14B model) runs only with --dry-run here\n");
     return 2;
   }
   if (device && g_str_has_prefix (device, "cuda")) {
