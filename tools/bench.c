@@ -9,8 +9,9 @@
  *   soak      N blocks of the DiT session with resident memory sampled along
  *             the way (flat memory, no position overflow)
  *   session   N blocks of the whole engine session (tiny generated model, or
- *             --model DIR [--lora F], at 64x64: wav2vec2 + DiT + VAE + frames
- *             out) with resident memory
+ *             --model DIR [--lora F], at --size WxH, default 64x64: wav2vec2 +
+ *             DiT + VAE + frames out) on --session-devices (cpu, cuda:0, ...)
+ *             with --weights: resident memory, time to the first frame, fps
  *   linear    the backend's linear at DiT widths with an f32 weight and with the
  *             same weight resident in bf16 (per-panel conversion + sgemm), best of 4
  *   load      loads --model DIR [--lora F] [--weights file|f32|bf16] the way a
@@ -198,7 +199,7 @@ loop_worker_free (LoopWorker *lw)
  * process would), so the soak covers both ends of the stage protocol. */
 static gboolean
 bench_session (int blocks, int threads, const char *devices, const char *model, const char *lora, const char *weights,
-               GError **error)
+               const char *size, GError **error)
 {
   LoopWorker lw[LA_TPP_MAX_STAGES] = { 0 };
   int n_lw = 0;
@@ -213,17 +214,23 @@ bench_session (int blocks, int threads, const char *devices, const char *model, 
   g_autofree char *dir = model ? g_strdup (model) : g_build_filename (tmp, "tiny", NULL);
   if (!model && !la_model_write_tiny (dir, 1, error))
     return FALSE;
-  guint8 img[64 * 64 * 3];
-  for (int i = 0; i < (int) sizeof img; i++)
+  int W = 64, H = 64;
+  if (size && (sscanf (size, "%dx%d", &W, &H) != 2 || W < 64 || H < 64 || W > 4096 || H > 4096)) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "--size '%s': expected WxH, each 64..4096 (e.g. 704x384)", size);
+    return FALSE;
+  }
+  g_autofree guint8 *img = g_malloc ((gsize) W * H * 3);
+  for (gsize i = 0; i < (gsize) W * H * 3; i++)
     img[i] = (guint8) (i * 7);
   LaSessionParams p;
   la_session_params_init (&p);
   p.model_dir = dir;
   p.lora = model ? lora : dir;
   p.ref_rgb = img;
-  p.ref_width = p.ref_height = 64;
-  p.ref_stride = 64 * 3;
-  p.max_area = 64 * 64;
+  p.ref_width = W;
+  p.ref_height = H;
+  p.ref_stride = W * 3;
+  p.max_area = W * H;
   p.context_ms = 1000;
   p.n_threads = threads;
   if (!la_weights_from_string (weights, &p.weights, error))
@@ -255,8 +262,13 @@ bench_session (int blocks, int threads, const char *devices, const char *model, 
   long rss0 = 0;
   double t0 = now_ms ();
   ok = TRUE;
-  printf ("session soak: %d blocks, %s, %dx%d, devices %s\n", blocks, model ? model : "tiny model", 64, 64,
-          devlist);
+  double t_first = 0, t_block1 = 0;
+  {
+    int ow, oh;
+    la_session_get_size (s, &ow, &oh);
+    printf ("session soak: %d blocks, %s, %dx%d, devices %s, weights %s\n", blocks, model ? model : "tiny model", ow, oh,
+            devlist, la_weights_to_string (p.weights));
+  }
   for (gint64 fed = 0; ok && frames < want;) {
     if (fed < blocks) {
       for (gsize i = 0; i < chunk; i++)
@@ -269,6 +281,10 @@ bench_session (int blocks, int threads, const char *devices, const char *model, 
     while (ok && (f = la_session_pull_frame (s, fed < blocks ? 0 : -1, error))) {
       la_frame_unref (f);
       frames++;
+      if (frames == 1)
+        t_first = now_ms () - t0;
+      if (frames == 9)
+        t_block1 = now_ms ();
       gint64 b = (frames + 3) / 12;
       if ((frames + 3) % 12 == 0) {
         if (b == MIN (20, blocks / 10 + 1))
@@ -283,6 +299,9 @@ bench_session (int blocks, int threads, const char *devices, const char *model, 
       break;
   }
   long rss1 = rss_kb ();
+  if (ok && frames > 9)
+    printf ("session: first frame %.0f ms after the first block of audio was pushed; then %.2f fps over %" G_GINT64_FORMAT
+            " frames\n", t_first, (frames - 9) / ((now_ms () - t_block1) / 1000.0), frames - 9);
   if (ok)
     printf ("session soak: %" G_GINT64_FORMAT " frames; rss after warm-up %ld kB, at the end %ld kB (%+.2f %%)\n",
             frames, rss0, rss1, rss0 > 0 ? 100.0 * (rss1 - rss0) / rss0 : 0.0);
@@ -452,7 +471,7 @@ bench_load (LaBackend *be, const char *model, const char *lora, const char *weig
 int
 main (int argc, char **argv)
 {
-  char *preset = NULL, *what = NULL, *device = NULL, *session_devices = NULL;
+  char *preset = NULL, *what = NULL, *device = NULL, *session_devices = NULL, *size = NULL;
   char *model = NULL, *lora = NULL, *weights = NULL;
   int blocks = 0, threads = 0;
   gboolean dry_run = FALSE;
@@ -480,6 +499,7 @@ main (int argc, char **argv)
     { "blocks", 'n', 0, G_OPTION_ARG_INT, &blocks, "Blocks to time (default 4; soak 10000)", "N" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (default all)", "N" },
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or cuda:N", "DEV" },
+    { "size", 0, 0, G_OPTION_ARG_STRING, &size, "session: reference image and output size WxH (default 64x64)", "WxH" },
     { "session-devices", 0, 0, G_OPTION_ARG_STRING, &session_devices,
       "session soak: devices list (cpu,... or cuda:0,...); 'worker' = a loopback stage worker (e.g. cpu,worker)", "LIST" },
     { NULL }
@@ -535,7 +555,7 @@ main (int argc, char **argv)
     else if (strcmp (parts[i], "wav2vec2") == 0)
       ok = bench_wav2vec2 (be, 4.8, &error);
     else if (strcmp (parts[i], "session") == 0)
-      ok = bench_session (blocks ? blocks : 10000, threads, session_devices, model, lora, weights, &error);
+      ok = bench_session (blocks ? blocks : 10000, threads, session_devices, model, lora, weights, size, &error);
     else if (strcmp (parts[i], "linear") == 0)
       ok = bench_linear (be, &error);
     else if (strcmp (parts[i], "load") == 0)
@@ -554,6 +574,7 @@ main (int argc, char **argv)
   g_free (model);
   g_free (lora);
   g_free (weights);
+  g_free (size);
   if (!ok) {
     fprintf (stderr, "liveavatar-bench: %s\n", error->message);
     g_error_free (error);

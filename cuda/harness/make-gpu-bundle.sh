@@ -16,7 +16,8 @@
 set -eu
 B=${1:-build}
 D=${2:-.gpu-bundle}
-ninja -C "$B" tests/check/cuda/liveavatar-cuda-check tools/golden/liveavatar-golden
+ninja -C "$B" tests/check/cuda/liveavatar-cuda-check tools/golden/liveavatar-golden tools/liveavatar-mkmodel \
+  tools/liveavatar-bench
 C=$B/tests/check/cuda/liveavatar-cuda-check
 if ! ldd "$C" | grep -q 'libcudart\.so'; then
   echo "$C does not link the real CUDA runtime (an emulated or CUDA-disabled build): nothing to run on a GPU" >&2
@@ -25,7 +26,7 @@ fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/bin" "$T/lib" "$D"
-cp "$C" "$B/tools/golden/liveavatar-golden" "$T/bin/"
+cp "$C" "$B/tools/golden/liveavatar-golden" "$B/tools/liveavatar-mkmodel" "$B/tools/liveavatar-bench" "$T/bin/"
 for f in "$T"/bin/*; do ldd "$f"; done | awk '$3 ~ /^\// { print $3 }' | sort -u | while read -r l; do
   case $(basename "$l") in
     libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libresolv.so*) ;;   # glibc: the machine's

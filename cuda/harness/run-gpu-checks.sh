@@ -30,6 +30,8 @@
 #   LA_GPU_DEADLINE_S  overall budget in seconds (480)
 #   LA_GPU_STEPS       only the steps matching these shell patterns, e.g.
 #                      "group-fp8 golden-*" (default: all; see the names in summary.txt)
+#   LA_GPU_DIT_LAYERS, LA_GPU_WEIGHTS, LA_GPU_SIZE, LA_GPU_SESSION_ARGS
+#                      the session-full step (below; defaults 8, fp8, 704x384)
 #   LA_CHECK_HANG=G    harness group G sleeps instead of running (to see a
 #                      timeout cut one step while the others still report)
 set -u
@@ -158,11 +160,15 @@ case $B in
     tar -C "$U" -xJf "$B" || { note "cannot unpack $B"; exit 1; }
     C=$U/bin/liveavatar-cuda-check
     G=$U/bin/liveavatar-golden
+    MK=$U/bin/liveavatar-mkmodel
+    BENCH=$U/bin/liveavatar-bench
     LIBS=$U/lib
     ;;
   *)
     C=$B/tests/check/cuda/liveavatar-cuda-check
     G=$B/tools/golden/liveavatar-golden
+    MK=$B/tools/liveavatar-mkmodel
+    BENCH=$B/tools/liveavatar-bench
     LIBS=
     if [ ! -x "$C" ] && command -v ninja > /dev/null && [ -f "$B/build.ninja" ]; then
       step build 2 ninja -C "$B" tests/check/cuda/liveavatar-cuda-check tools/golden/liveavatar-golden
@@ -230,6 +236,28 @@ else
   note "golden: no liveavatar-golden in this build or bundle"
 fi
 step bench 4 "$C" --bench
+# The whole session on one GPU at the published widths and 704x384: a
+# generated tree (random weights; zero matrices stored as file holes) with
+# LA_GPU_DIT_LAYERS of the 40 DiT layers (default 8: the KV caches are still
+# f32, docs/cuda.md), FP8 weights, 3 blocks: measured time to the first frame
+# and fps, to set beside the dry-run prediction scaled to those layers
+# (docs/performance.md).  LA_GPU_SESSION_ARGS replaces the tree's options
+# (e.g. "--preset tiny" with --size 64x64 on the emulated device).
+if [ -x "${MK:-}" ] && [ -x "${BENCH:-}" ] && wanted session-full; then
+  TREE=${TMPDIR:-/tmp}/la-gpu-tree
+  rm -rf "$TREE"
+  run_step session-full-tree 8 "$MK" ${LA_GPU_SESSION_ARGS:---preset full --dit-layers ${LA_GPU_DIT_LAYERS:-8} --t5-layers 24} \
+    --out "$TREE"
+  if [ -f "$TREE/Wan2.2-S2V-14B/config.json" ]; then
+    run_step session-full 2 "$BENCH" --what session --model "$TREE/Wan2.2-S2V-14B" \
+      --lora "$TREE/LiveAvatar/liveavatar.safetensors" --session-devices cuda:0 --weights "${LA_GPU_WEIGHTS:-fp8}" \
+      --size "${LA_GPU_SIZE:-704x384}" --blocks 3
+  elif [ -f "$TREE/config.json" ]; then
+    run_step session-full 2 "$BENCH" --what session --model "$TREE" --lora "$TREE" --session-devices cuda:0 \
+      --weights "${LA_GPU_WEIGHTS:-fp8}" --size "${LA_GPU_SIZE:-704x384}" --blocks 3
+  fi
+  rm -rf "$TREE"
+fi
 if command -v compute-sanitizer > /dev/null; then
   step sanitizer 4 compute-sanitizer --error-exitcode 9 "$C" memory norms attention graph
 fi

@@ -1,7 +1,9 @@
 # Sourced by the example scripts: model, reference image and plugin path.
 #   LA_MODEL_DIR  model folder (unset: a tiny random-weight model is generated,
 #                 its output is NOT a face), LA_REFERENCE_IMAGE, LA_MAX_AREA,
-#                 LA_BUILD_DIR (default build), LA_OUT (default /tmp/liveavatar-examples)
+#                 LA_BUILD_DIR (default build), LA_OUT (default /tmp/liveavatar-examples),
+#                 LA_DEVICES (default cpu; cuda:0, cuda:0,cuda:1,... run on GPUs),
+#                 LA_WEIGHTS (default file; f32, bf16, fp8 on GPUs)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 B=${LA_BUILD_DIR:-build}
@@ -22,3 +24,4 @@ if [ -z "${LA_REFERENCE_IMAGE:-}" ]; then
     ! video/x-raw,width=256,height=256 ! videoconvert ! pngenc ! filesink location="$LA_REFERENCE_IMAGE"
 fi
 AVATAR="liveavatarsrc model-path=$LA_MODEL_DIR reference-image=$LA_REFERENCE_IMAGE max-area=$LA_MAX_AREA"
+AVATAR="$AVATAR devices=${LA_DEVICES:-cpu} weights=${LA_WEIGHTS:-file}"
