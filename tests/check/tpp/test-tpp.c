@@ -157,21 +157,24 @@ test_exact_cuda (void)
  * than n CUDA devices exist (real or emulated: -Dcuda-emu=enabled gives 5)
  * la_tpp_new must fail cleanly, naming NCCL; where they exist it must work. */
 static void
-test_nccl (void)
+check_nccl (gboolean cuda_models)
 {
   Fx f;
-  fx_init (&f, 32, 2, 2, 8, 8, 1, 5, 31);
+  const int n_cuda = la_cuda_device_count ();
+  /* CUDA models: the DiT of stage i on GPU i, as devices=cuda:0,...,cuda:4 */
+  use_cuda = cuda_per_gpu = cuda_models;
+  fx_init (&f, 32, 2, 2, 8, 8, cuda_models ? MIN (n_cuda, 5) : 1, 5, 31);
+  use_cuda = cuda_per_gpu = FALSE;
   LaTensor *seq[16] = { 0 };
   sequential (&f, FALSE, seq);
-  const int n_cuda = la_cuda_device_count ();
-  for (int n = 1; n <= 5; n++) {
+  for (int n = 1; n <= (cuda_models ? f.n_models : 5); n++) {
     Sink sink = { .fail_at = -1 };
     LaTppConfig cfg;
     la_tpp_config_init (&cfg);
     cfg.n_devices = n;
     cfg.transport = LA_TPP_TRANSPORT_NCCL;
     for (int i = 0; i < n; i++) {
-      cfg.devices[i].model = f.m[0];
+      cfg.devices[i].model = f.m[cuda_models ? i : 0];
       cfg.devices[i].cuda_device = i;
     }
     cfg.output = collect;
@@ -195,13 +198,31 @@ test_nccl (void)
     g_assert_no_error (e);
     for (int b = 0; b < f.n_blocks; b++)
       g_assert_true (sink.out[b] && !memcmp (sink.out[b]->data, seq[b]->data, la_tensor_nbytes (seq[b])));
-    g_print ("# NCCL transport, %d devices: bit-identical\n", n);
+    g_print ("# NCCL transport, %d devices (%s models): bit-identical\n", n, cuda_models ? "CUDA" : "CPU");
     la_tpp_free (t);
     sink_clear (&sink);
   }
   for (int b = 0; b < f.n_blocks; b++)
     la_tensor_unref (seq[b]);
   fx_clear (&f);
+}
+
+static void
+test_nccl (void)
+{
+  check_nccl (FALSE);
+}
+
+/* TPP on CUDA end to end: each stage's DiT on its own GPU, the latent over
+ * NCCL, 1..5 GPUs, bit for bit the sequential loop on GPU 0. */
+static void
+test_nccl_cuda (void)
+{
+  if (la_cuda_device_count () < 1) {
+    g_test_skip ("no CUDA device");
+    return;
+  }
+  check_nccl (TRUE);
 }
 
 static void
@@ -426,6 +447,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tpp/exact-per-device", test_exact_per_device);
   g_test_add_func ("/tpp/exact-cuda-one-gpu", test_exact_cuda);
   g_test_add_func ("/tpp/nccl", test_nccl);
+  g_test_add_func ("/tpp/nccl-cuda-models", test_nccl_cuda);
   g_test_add_func ("/tpp/faults", test_faults);
   g_test_add_func ("/tpp/shutdown-flush-eos", test_shutdown_flush_eos);
   g_test_add_func ("/tpp/stress-random-stops", test_stress);

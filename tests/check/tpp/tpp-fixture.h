@@ -30,6 +30,7 @@ typedef struct {
 } Fx;
 
 static gboolean use_cuda = FALSE;   /* fixtures on CUDA backends (one per stage: own stream) */
+static gboolean cuda_per_gpu = FALSE;   /* with use_cuda: model i on GPU i (else all on GPU 0) */
 
 G_GNUC_UNUSED static void
 fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_models, int n_blocks, guint32 seed)
@@ -41,7 +42,7 @@ fx_init (Fx *f, int dim, int heads, int layers, int lat_h, int lat_w, int n_mode
   f->n_models = n_models;
   for (int i = 0; i < n_models; i++) {
     GError *e = NULL;
-    f->be[i] = use_cuda ? la_backend_cuda_new (0, &e) : la_backend_cpu_new (1);
+    f->be[i] = use_cuda ? la_backend_cuda_new (cuda_per_gpu ? i : 0, &e) : la_backend_cpu_new (1);
     g_assert_no_error (e);
     f->m[i] = la_dit_model_new (f->be[i], &f->cfg, f->ck, &e);
     g_assert_no_error (e);
