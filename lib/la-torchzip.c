@@ -37,7 +37,7 @@
  * STORED entries with 64-byte aligned data (padding in a local extra field,
  * id "FB" like torch), correct CRC-32, zip64 end records.
  */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-checkpoint-private.h"
 #include "la-synth.h"

@@ -23,8 +23,8 @@
 #pragma once
 #include "liveavatar/la-weights.h"
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
-#include "liveavatar/la-model.h"
+#include "la-checkpoint.h"
+#include "la-model.h"
 
 G_BEGIN_DECLS
 

@@ -8,6 +8,7 @@
 #include "liveavatar/la-cuda.h"
 #include "liveavatar/la-error.h"
 #include "la-ops.h"
+#include "la-weight-binder.h"
 #include <string.h>
 
 static const char *names[] = { "file", "f32", "bf16" };

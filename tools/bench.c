@@ -29,6 +29,7 @@
 #include <liveavatar/la-tpp.h>
 #include "session/la-model-bundle.h"
 #include "la-ops.h"
+#include "la-tpp-pipeline.h"
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>

@@ -85,6 +85,3 @@ void         la_tpp_worker_start (LaTppWorker *w, int max_streams, LaTppWorkerLo
 void         la_tpp_worker_free (LaTppWorker *w);
 
 G_END_DECLS
-
-/* transitional, removed by the mechanical header move */
-#include "la-tpp-pipeline.h"

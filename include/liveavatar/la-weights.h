@@ -23,6 +23,3 @@ gboolean    la_weights_from_string (const char *s, LaWeights *out, GError **erro
 const char *la_weights_to_string (LaWeights w);
 
 G_END_DECLS
-
-/* transitional, removed by the mechanical header move */
-#include "la-weight-binder.h"

@@ -1,10 +1,11 @@
 /* la-audio-private.h — small helpers shared by the lib/audio sources. */
 #pragma once
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "liveavatar/la-weights.h"
 #include "la-ops.h"
+#include "la-weight-binder.h"
 
 /* A view of `count`-shaped data starting `offset` elements into t (same storage). */
 static inline LaTensor *

@@ -14,6 +14,7 @@
 #include "la-model-bundle.h"
 #include "la-noise.h"
 #include "liveavatar/la-tpp.h"
+#include "la-tpp-pipeline.h"
 #include <string.h>
 #include <stdlib.h>
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "tpp-fixture.h"
 #include "../../../lib/tpp/tpp-wire.h"      /* to play a hostile head */
+#include "la-tpp-pipeline.h"
 
 /* ---- a worker on a thread (la_tpp_worker_start), one stream at a time,
  * counting the streams that ended well or failed ---- */
