@@ -47,5 +47,10 @@ LaDType   la_weight_binder_dtype (const LaWeightBinder *wb, const LaTensor *src,
 LaTensor *la_weight_bind (LaWeightBinder *wb, const char *name, gboolean linear, int ndim,
                           const int64_t *shape, GError **error);
 guint64   la_weight_binder_total (const LaWeightBinder *wb);
+/* What loaders call: ck's tensor `name`, required with shape (ndim, shape)
+ * (la_checkpoint_require: a -1 matches any size; the error names the file
+ * and the tensor), then bound at the shape it has. */
+LaTensor *la_weight_require (LaWeightBinder *wb, const char *name, gboolean linear, int ndim,
+                             const int64_t *shape, GError **error);
 
 G_END_DECLS

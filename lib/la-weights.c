@@ -65,6 +65,18 @@ la_weight_binder_total (const LaWeightBinder *wb)
   return n;
 }
 
+LaTensor *
+la_weight_require (LaWeightBinder *wb, const char *name, gboolean linear, int ndim, const int64_t *shape,
+                   GError **error)
+{
+  LaTensor *src = la_checkpoint_require (wb->ck, name, ndim, shape, error);
+  if (!src)
+    return NULL;
+  int64_t own[LA_TENSOR_MAX_DIMS];   /* src may be released by the bind */
+  memcpy (own, src->shape, sizeof own);
+  return la_weight_bind (wb, name, linear, src->ndim, own, error);
+}
+
 /* A device backend (CUDA): a bf16 linear goes through la_cuda_upload_weight
  * when the backend is set to bf16 or FP8 weights (FP8 for the eligible
  * linears, docs/design/model.md §2.3); otherwise the tensor is copied up in its resident

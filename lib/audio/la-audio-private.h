@@ -30,15 +30,6 @@ la_audio_load (LaBackend *be, LaCheckpoint *ck, const char *name, int ndim, cons
   return t;
 }
 
-/* Required checkpoint tensor bound through wb (la-weights.h: resident dtype, LoRA, release). */
-static inline LaTensor *
-la_audio_bind (LaWeightBinder *wb, const char *name, gboolean linear, int ndim, const int64_t *shape,
-               GError **error)
-{
-  LaTensor *src = la_checkpoint_require (wb->ck, name, ndim, shape, error);
-  return src ? la_weight_bind (wb, name, linear, src->ndim, src->shape, error) : NULL;
-}
-
 /* Host f32 copy of a backend tensor added to dbg under name (no-op when dbg is NULL). */
 static inline void
 la_audio_dbg (LaBackend *be, LaCheckpoint *dbg, const char *name, const LaTensor *t)
