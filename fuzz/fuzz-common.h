@@ -3,6 +3,7 @@
  * file opened or failed. */
 #pragma once
 #include <liveavatar/liveavatar.h>
+#include "la-checkpoint.h"
 #include <glib/gstdio.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * length, JSON header validation, offsets).  The reader maps a file, so the
  * input is written to one private temporary file per process.
  */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "fuzz-common.h"
 

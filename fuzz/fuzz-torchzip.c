@@ -3,7 +3,7 @@
  * a whole file, read through the in-memory entry point.  Every tensor that
  * comes out is read in full, so a view outside the input is caught by ASan.
  */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "fuzz-common.h"
 #include "la-checkpoint-private.h"

@@ -314,89 +314,95 @@ static void join_swap (GstLiveAvatarSrc * self);
 
 /* Enums */
 
+/* Registers an enum type once (the element's property enums). */
+static GType
+enum_type_once (gsize * id, const gchar * name, const GEnumValue * values)
+{
+  if (g_once_init_enter (id)) {
+    GType t = g_enum_register_static (name, values);
+    g_once_init_leave (id, t);
+  }
+  return (GType) * id;
+}
+
+static const GEnumValue leaky_values[] = {
+  {GST_LIVE_AVATAR_SRC_LEAKY_AUTO,
+      "Auto: none when upstream is not live, downstream when it is", "auto"},
+  {GST_LIVE_AVATAR_SRC_LEAKY_NONE, "Not leaky: block upstream", "none"},
+  {GST_LIVE_AVATAR_SRC_LEAKY_DOWNSTREAM,
+      "Leaky on downstream: drop the oldest audio", "downstream"},
+  {0, NULL, NULL}
+};
+
 #define GST_TYPE_LIVE_AVATAR_SRC_LEAKY (gst_live_avatar_src_leaky_get_type ())
 static GType
 gst_live_avatar_src_leaky_get_type (void)
 {
   static gsize id = 0;
-  static const GEnumValue values[] = {
-    {GST_LIVE_AVATAR_SRC_LEAKY_AUTO,
-        "Auto: none when upstream is not live, downstream when it is", "auto"},
-    {GST_LIVE_AVATAR_SRC_LEAKY_NONE, "Not leaky: block upstream", "none"},
-    {GST_LIVE_AVATAR_SRC_LEAKY_DOWNSTREAM,
-        "Leaky on downstream: drop the oldest audio", "downstream"},
-    {0, NULL, NULL}
-  };
-  if (g_once_init_enter (&id)) {
-    GType t = g_enum_register_static ("GstLiveAvatarSrcLeaky", values);
-    g_once_init_leave (&id, t);
-  }
-  return (GType) id;
+  return enum_type_once (&id, "GstLiveAvatarSrcLeaky", leaky_values);
 }
+
+static const GEnumValue weights_values[] = {
+  {GST_LIVE_AVATAR_SRC_WEIGHTS_FILE,
+      "The checkpoint's precision (bf16 for the published checkpoints)",
+      "file"},
+  {GST_LIVE_AVATAR_SRC_WEIGHTS_F32, "Everything f32", "f32"},
+  {GST_LIVE_AVATAR_SRC_WEIGHTS_BF16, "Linear weights bf16", "bf16"},
+  {GST_LIVE_AVATAR_SRC_WEIGHTS_FP8,
+      "CUDA only: the DiT's eligible linears FP8 (e4m3), the rest bf16", "fp8"},
+  {0, NULL, NULL}
+};
 
 #define GST_TYPE_LIVE_AVATAR_SRC_WEIGHTS (gst_live_avatar_src_weights_get_type ())
 static GType
 gst_live_avatar_src_weights_get_type (void)
 {
   static gsize id = 0;
-  static const GEnumValue values[] = {
-    {GST_LIVE_AVATAR_SRC_WEIGHTS_FILE,
-        "The checkpoint's precision (bf16 for the published checkpoints)",
-        "file"},
-    {GST_LIVE_AVATAR_SRC_WEIGHTS_F32, "Everything f32", "f32"},
-    {GST_LIVE_AVATAR_SRC_WEIGHTS_BF16, "Linear weights bf16", "bf16"},
-    {GST_LIVE_AVATAR_SRC_WEIGHTS_FP8,
-        "CUDA only: the DiT's eligible linears FP8 (e4m3), the rest bf16",
-        "fp8"},
-    {0, NULL, NULL}
-  };
-  if (g_once_init_enter (&id)) {
-    GType t = g_enum_register_static ("GstLiveAvatarSrcWeights", values);
-    g_once_init_leave (&id, t);
-  }
-  return (GType) id;
+  return enum_type_once (&id, "GstLiveAvatarSrcWeights", weights_values);
 }
+
+static const GEnumValue idle_values[] = {
+  {GST_LIVE_AVATAR_SRC_IDLE_SILENCE,
+      "Silence: a silent live upstream is fed silence on the clock",
+      "silence"},
+  {GST_LIVE_AVATAR_SRC_IDLE_FREEZE,
+      "Freeze: repeat the last frame until audio comes", "freeze"},
+  {0, NULL, NULL}
+};
 
 #define GST_TYPE_LIVE_AVATAR_SRC_IDLE (gst_live_avatar_src_idle_get_type ())
 static GType
 gst_live_avatar_src_idle_get_type (void)
 {
   static gsize id = 0;
-  static const GEnumValue values[] = {
-    {GST_LIVE_AVATAR_SRC_IDLE_SILENCE,
-        "Silence: a silent live upstream is fed silence on the clock",
-        "silence"},
-    {GST_LIVE_AVATAR_SRC_IDLE_FREEZE,
-        "Freeze: repeat the last frame until audio comes", "freeze"},
-    {0, NULL, NULL}
-  };
-  if (g_once_init_enter (&id)) {
-    GType t = g_enum_register_static ("GstLiveAvatarSrcIdle", values);
-    g_once_init_leave (&id, t);
-  }
-  return (GType) id;
+  return enum_type_once (&id, "GstLiveAvatarSrcIdle", idle_values);
 }
+
+static const GEnumValue state_values[] = {
+  {GST_LIVE_AVATAR_SRC_STATE_NULL, "No model loaded", "null"},
+  {GST_LIVE_AVATAR_SRC_STATE_LOADING, "Loading the model", "loading"},
+  {GST_LIVE_AVATAR_SRC_STATE_READY, "Model loaded, not streaming", "ready"},
+  {GST_LIVE_AVATAR_SRC_STATE_IDLE, "Streaming, no speech", "idle"},
+  {GST_LIVE_AVATAR_SRC_STATE_SPEAKING, "Streaming speech", "speaking"},
+  {GST_LIVE_AVATAR_SRC_STATE_ERROR, "Failed", "error"},
+  {0, NULL, NULL}
+};
 
 #define GST_TYPE_LIVE_AVATAR_SRC_STATE (gst_live_avatar_src_state_get_type ())
 static GType
 gst_live_avatar_src_state_get_type (void)
 {
   static gsize id = 0;
-  static const GEnumValue values[] = {
-    {GST_LIVE_AVATAR_SRC_STATE_NULL, "No model loaded", "null"},
-    {GST_LIVE_AVATAR_SRC_STATE_LOADING, "Loading the model", "loading"},
-    {GST_LIVE_AVATAR_SRC_STATE_READY, "Model loaded, not streaming", "ready"},
-    {GST_LIVE_AVATAR_SRC_STATE_IDLE, "Streaming, no speech", "idle"},
-    {GST_LIVE_AVATAR_SRC_STATE_SPEAKING, "Streaming speech", "speaking"},
-    {GST_LIVE_AVATAR_SRC_STATE_ERROR, "Failed", "error"},
-    {0, NULL, NULL}
-  };
-  if (g_once_init_enter (&id)) {
-    GType t = g_enum_register_static ("GstLiveAvatarSrcState", values);
-    g_once_init_leave (&id, t);
-  }
-  return (GType) id;
+  return enum_type_once (&id, "GstLiveAvatarSrcState", state_values);
 }
+
+static const GEnumValue audio_mode_values[] = {
+  {GST_LIVE_AVATAR_SRC_AUDIO_LIVE,
+      "Per-block windows with past context and look-ahead", "live"},
+  {GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE,
+      "wav2vec2 over the whole stream so far (reference parity)", "offline"},
+  {0, NULL, NULL}
+};
 
 #define GST_TYPE_LIVE_AVATAR_SRC_AUDIO_MODE \
     (gst_live_avatar_src_audio_mode_get_type ())
@@ -404,18 +410,7 @@ static GType
 gst_live_avatar_src_audio_mode_get_type (void)
 {
   static gsize id = 0;
-  static const GEnumValue values[] = {
-    {GST_LIVE_AVATAR_SRC_AUDIO_LIVE,
-        "Per-block windows with past context and look-ahead", "live"},
-    {GST_LIVE_AVATAR_SRC_AUDIO_OFFLINE,
-        "wav2vec2 over the whole stream so far (reference parity)", "offline"},
-    {0, NULL, NULL}
-  };
-  if (g_once_init_enter (&id)) {
-    GType t = g_enum_register_static ("GstLiveAvatarSrcAudioMode", values);
-    g_once_init_leave (&id, t);
-  }
-  return (GType) id;
+  return enum_type_once (&id, "GstLiveAvatarSrcAudioMode", audio_mode_values);
 }
 
 static void

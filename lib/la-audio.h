@@ -16,8 +16,9 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-weights.h"
+#include "la-weight-binder.h"
 
 G_BEGIN_DECLS
 

@@ -3,7 +3,7 @@
  */
 #pragma once
 #include <glib.h>
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 
 G_BEGIN_DECLS
 

@@ -1,5 +1,5 @@
 /* la-checkpoint.c — a name -> tensor table plus format detection. */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include <string.h>
 #include <stdio.h>

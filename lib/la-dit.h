@@ -16,9 +16,10 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-weights.h"
-#include "liveavatar/la-model.h"
+#include "la-model.h"
+#include "la-weight-binder.h"
 
 G_BEGIN_DECLS
 

@@ -13,7 +13,7 @@
  * formed a few rows at a time and rounded once into W's dtype, so no merged
  * copy of the model ever exists beside the resident one.
  */
-#include "liveavatar/la-model.h"
+#include "la-model.h"
 #include "liveavatar/la-error.h"
 #include <cblas.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* la-model-paths.c — finding every file of the official model folder. */
-#include "liveavatar/la-model.h"
+#include "la-model.h"
 #include "liveavatar/la-error.h"
 
 void

@@ -7,7 +7,7 @@
  * entry well formed, offsets inside the data block, byte length equal to
  * numel x dtype size, no two tensors overlapping.
  */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-synth.h"
 #include "la-json.h"

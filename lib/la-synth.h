@@ -12,7 +12,7 @@
 #pragma once
 #include <stdio.h>
 #include "liveavatar/la-tensor.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "la-rng.h"
 
 G_BEGIN_DECLS

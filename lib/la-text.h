@@ -13,8 +13,9 @@
 #include <glib.h>
 #include "liveavatar/la-tensor.h"
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-weights.h"
+#include "la-weight-binder.h"
 
 G_BEGIN_DECLS
 

@@ -37,7 +37,7 @@
  * STORED entries with 64-byte aligned data (padding in a local extra field,
  * id "FB" like torch), correct CRC-32, zip64 end records.
  */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-checkpoint-private.h"
 #include "la-synth.h"
@@ -459,26 +459,29 @@ pk_error (Unpickler *u, GError **error, int code, const char *fmt, ...)
   return FALSE;
 }
 
+/* The top of the stack above the last MARK, taken off it (pop) or not;
+ * NULL with an error when there is none. */
 static Pv *
-pop (Unpickler *u, GError **error)
+top_above_mark (Unpickler *u, gboolean pop, GError **error)
 {
   guint floor = u->marks->len ? g_array_index (u->marks, guint, u->marks->len - 1) : 0;
   if (u->stack->len <= floor) {
     pk_error (u, error, LA_ERROR_FORMAT, "pickle stack underflow");
     return NULL;
   }
-  return g_ptr_array_steal_index (u->stack, u->stack->len - 1);
+  return pop ? g_ptr_array_steal_index (u->stack, u->stack->len - 1) : u->stack->pdata[u->stack->len - 1];
+}
+
+static Pv *
+pop (Unpickler *u, GError **error)
+{
+  return top_above_mark (u, TRUE, error);
 }
 
 static Pv *
 top (Unpickler *u, GError **error)
 {
-  guint floor = u->marks->len ? g_array_index (u->marks, guint, u->marks->len - 1) : 0;
-  if (u->stack->len <= floor) {
-    pk_error (u, error, LA_ERROR_FORMAT, "pickle stack underflow");
-    return NULL;
-  }
-  return u->stack->pdata[u->stack->len - 1];
+  return top_above_mark (u, FALSE, error);
 }
 
 /* Pops everything above the last MARK into a new TUPLE/LIST-like array. */

@@ -13,7 +13,7 @@
 #pragma once
 #include <glib.h>
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 
 G_BEGIN_DECLS
 

@@ -8,6 +8,7 @@
 #include "liveavatar/la-cuda.h"
 #include "liveavatar/la-error.h"
 #include "la-ops.h"
+#include "la-weight-binder.h"
 #include <string.h>
 
 static const char *names[] = { "file", "f32", "bf16", "fp8" };
@@ -62,6 +63,18 @@ la_weight_binder_total (const LaWeightBinder *wb)
   for (int i = 0; i < LA_DTYPE_COUNT; i++)
     n += wb->bytes[i];
   return n;
+}
+
+LaTensor *
+la_weight_require (LaWeightBinder *wb, const char *name, gboolean linear, int ndim, const int64_t *shape,
+                   GError **error)
+{
+  LaTensor *src = la_checkpoint_require (wb->ck, name, ndim, shape, error);
+  if (!src)
+    return NULL;
+  int64_t own[LA_TENSOR_MAX_DIMS];   /* src may be released by the bind */
+  memcpy (own, src->shape, sizeof own);
+  return la_weight_bind (wb, name, linear, src->ndim, own, error);
 }
 
 /* A device backend (CUDA): a bf16 linear goes through la_cuda_upload_weight

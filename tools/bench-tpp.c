@@ -25,6 +25,7 @@
 #include <liveavatar/la-tpp.h>
 #include <liveavatar/liveavatar.h>
 #include "la-vae.h"
+#include "la-tpp-pipeline.h"
 
 static LaTensor *
 randn (GRand *r, int ndim, const int64_t *shape)

@@ -36,6 +36,7 @@
 #include "session/la-model-bundle.h"
 #include "la-ops.h"
 #include "bench-dryrun.h"
+#include "la-tpp-pipeline.h"
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>

@@ -8,6 +8,7 @@
  * unsupported input.
  */
 #include <liveavatar/liveavatar.h>
+#include "la-model.h"
 #include <stdio.h>
 
 static guint64

@@ -14,6 +14,7 @@
  * tree takes little time and little disk.
  */
 #include <liveavatar/liveavatar.h>
+#include "la-model.h"
 #include <stdio.h>
 
 int

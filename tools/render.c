@@ -14,6 +14,7 @@
  */
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-image.h>
+#include "la-model.h"
 #include <gst/gst.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/app/gstappsink.h>

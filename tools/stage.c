@@ -57,21 +57,17 @@ main (int argc, char **argv)
     fprintf (stderr, "liveavatar-stage: device '%s': only 'cpu' can run the models today\n", device);
     return 2;
   }
-  LaBackend *be = la_backend_cpu_new (threads);
-  LaDitLoadInfo info;
   LaWeights wt = LA_WEIGHTS_FILE;
-  LaDitModel *m = la_weights_from_string (weights, &wt, &e)
-                  ? la_dit_model_load_full (be, model_dir, lora, wt, &info, &e) : NULL;
-  LaTppWorker *w = m ? la_tpp_worker_new (m, info.digest, "cpu", listen ? listen : "127.0.0.1:7600", &e) : NULL;
+  LaTppWorker *w = la_weights_from_string (weights, &wt, &e)
+                   ? la_tpp_worker_open (model_dir, lora, wt, threads, listen ? listen : "127.0.0.1:7600", &e)
+                   : NULL;
   if (!w) {
     fprintf (stderr, "liveavatar-stage: %s\n", e->message);
     g_error_free (e);
-    la_dit_model_free (m);
-    la_backend_unref (be);
     return 1;
   }
-  printf ("liveavatar-stage: %s (DiT dim %d, %d layers, weights %.12s) listening on %s\n", model_dir,
-          info.cfg.dim, info.cfg.num_layers, info.digest, la_tpp_worker_get_address (w));
+  g_autofree char *what = la_tpp_worker_describe (w);
+  printf ("liveavatar-stage: %s (%s) listening on %s\n", model_dir, what, la_tpp_worker_get_address (w));
   fflush (stdout);
   int status = 0;
   if (once) {
@@ -86,7 +82,5 @@ main (int argc, char **argv)
     status = 1;
   }
   la_tpp_worker_free (w);
-  la_dit_model_free (m);
-  la_backend_unref (be);
   return status;
 }

@@ -4,7 +4,5 @@
 #include "la-dtype.h"
 #include "la-tensor.h"
 #include "la-backend.h"
-#include "la-checkpoint.h"
-#include "la-model.h"
 #include "la-weights.h"
 #include "la-session.h"

@@ -1,10 +1,11 @@
 /* la-audio-private.h — small helpers shared by the lib/audio sources. */
 #pragma once
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "liveavatar/la-weights.h"
 #include "la-ops.h"
+#include "la-weight-binder.h"
 
 /* A view of `count`-shaped data starting `offset` elements into t (same storage). */
 static inline LaTensor *
@@ -27,15 +28,6 @@ la_audio_load (LaBackend *be, LaCheckpoint *ck, const char *name, int ndim, cons
   la_copy (be, t, src);
   la_tensor_set_name (t, name);
   return t;
-}
-
-/* Required checkpoint tensor bound through wb (la-weights.h: resident dtype, LoRA, release). */
-static inline LaTensor *
-la_audio_bind (LaWeightBinder *wb, const char *name, gboolean linear, int ndim, const int64_t *shape,
-               GError **error)
-{
-  LaTensor *src = la_checkpoint_require (wb->ck, name, ndim, shape, error);
-  return src ? la_weight_bind (wb, name, linear, src->ndim, src->shape, error) : NULL;
 }
 
 /* Host f32 copy of a backend tensor added to dbg under name (no-op when dbg is NULL). */

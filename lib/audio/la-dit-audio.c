@@ -68,7 +68,7 @@ la_causal_audio_encoder_new_bound (LaWeightBinder *wb, int num_audio_token, GErr
     goto fail;
   }
   const int64_t D = e->D, A = e->A, Dg = e->Dg, D2 = e->D2;
-#define LD(dst, nm, nd, ...) do { (dst) = la_audio_bind (wb, ENC nm, FALSE, nd, (int64_t[]) { __VA_ARGS__ }, error); \
+#define LD(dst, nm, nd, ...) do { (dst) = la_weight_require (wb, ENC nm, FALSE, nd, (int64_t[]) { __VA_ARGS__ }, error); \
     if (!(dst)) goto fail; } while (0)
   LD (e->c1l_w, "encoder.conv1_local.conv.weight", 3, D, A, 3);
   LD (e->c1l_b, "encoder.conv1_local.conv.bias", 1, D);
@@ -78,7 +78,7 @@ la_causal_audio_encoder_new_bound (LaWeightBinder *wb, int num_audio_token, GErr
   LD (e->c2_b, "encoder.conv2.conv.bias", 1, D2);
   LD (e->c3_w, "encoder.conv3.conv.weight", 3, D, D2, 3);
   LD (e->c3_b, "encoder.conv3.conv.bias", 1, D);
-  if (!(e->fl_w = la_audio_bind (wb, ENC "encoder.final_linear.weight", TRUE, 2, (int64_t[]) { D, D }, error)))
+  if (!(e->fl_w = la_weight_require (wb, ENC "encoder.final_linear.weight", TRUE, 2, (int64_t[]) { D, D }, error)))
     goto fail;
   LD (e->fl_b, "encoder.final_linear.bias", 1, D);
   LD (e->pad, "encoder.padding_tokens", 4, 1, 1, 1, D);
@@ -286,7 +286,7 @@ la_audio_injector_new_bound (LaWeightBinder *wb, int n_inject, int num_heads, GE
       char name[128];
       g_snprintf (name, sizeof name, t[i].fmt, j);
       /* every 2-D tensor here is a linear weight */
-      *t[i].dst = la_audio_bind (wb, name, t[i].nd == 2, t[i].nd, (int64_t[]) { t[i].s0, t[i].s1 }, error);
+      *t[i].dst = la_weight_require (wb, name, t[i].nd == 2, t[i].nd, (int64_t[]) { t[i].s0, t[i].s1 }, error);
       if (!*t[i].dst)
         goto fail;
     }

@@ -12,8 +12,9 @@
 #pragma once
 #include <glib.h>
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-weights.h"
+#include "la-weight-binder.h"
 
 G_BEGIN_DECLS
 

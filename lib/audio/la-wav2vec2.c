@@ -334,7 +334,7 @@ fold_weight_norm (LaTensor *g, LaTensor *v)
 
 #define LOAD(dst, nd, ...) do { \
     int64_t shp_[] = { __VA_ARGS__ }; \
-    (dst) = la_audio_bind (wb, name, (nd) == 2, nd, shp_, error); \
+    (dst) = la_weight_require (wb, name, (nd) == 2, nd, shp_, error); \
     if (!(dst)) goto fail; \
   } while (0)
 
@@ -437,7 +437,7 @@ la_wav2vec2_new_bound (const LaWav2Vec2Config *cfg, LaWeightBinder *wb, GError *
     for (guint i = 0; i < G_N_ELEMENTS (t); i++) {
       g_snprintf (name, sizeof name, "wav2vec2.encoder.layers.%d.%s", l, t[i].sub);
       int64_t shp[2] = { t[i].a, t[i].b };
-      *t[i].dst = la_audio_bind (wb, name, t[i].nd == 2, t[i].nd, shp, error);
+      *t[i].dst = la_weight_require (wb, name, t[i].nd == 2, t[i].nd, shp, error);
       if (!*t[i].dst)
         goto fail;
     }

@@ -106,83 +106,114 @@ cpu_matmul (LaBackend *be, LaTensor *c, const LaTensor *a, const LaTensor *b,
                  beta, (float *) c->data + i * M * N, (int) N);
 }
 
-/* Arguments of the row-wise norms. */
+/* The row-wise ops (layer norm, RMS norm, softmax over the last dimension):
+ * one loop driver, one function per row. */
+typedef enum { ROW_LAYER_NORM, ROW_RMS_NORM, ROW_SOFTMAX } RowOp;
+
 typedef struct {
   float *ys;
   const float *xs, *ws, *bs;
   int64_t N;
   float eps;
-} NormArgs;
+  RowOp op;
+} RowArgs;
 
 static void
-layer_norm_rows (int64_t begin, int64_t end, gpointer data)
+layer_norm_row (float *yr, const float *xr, const RowArgs *a)
 {
-  const NormArgs *a = data;
-  const float *xs = a->xs, *ws = a->ws, *bs = a->bs;
-  float *ys = a->ys;
+  const float *ws = a->ws, *bs = a->bs;
   const int64_t N = a->N;
-  const float eps = a->eps;
+  /* Two-pass in double: PyTorch's CPU kernel is compensated enough that a
+   * one-pass float mean/var would differ by more than its own rounding. */
+  double mean = 0, var = 0;
+  for (int64_t i = 0; i < N; i++)
+    mean += xr[i];
+  mean /= (double) N;
+  for (int64_t i = 0; i < N; i++) {
+    double d = xr[i] - mean;
+    var += d * d;
+  }
+  var /= (double) N;
+  float rstd = (float) (1.0 / sqrt (var + a->eps));
+  float fmean = (float) mean;
+  for (int64_t i = 0; i < N; i++) {
+    float v = (xr[i] - fmean) * rstd;
+    if (ws)
+      v *= ws[i];
+    if (bs)
+      v += bs[i];
+    yr[i] = v;
+  }
+}
+
+static void
+rms_norm_row (float *yr, const float *xr, const RowArgs *a)
+{
+  const float *ws = a->ws;
+  const int64_t N = a->N;
+  double ss = 0;
+  for (int64_t i = 0; i < N; i++)
+    ss += (double) xr[i] * xr[i];
+  float rs = 1.0f / sqrtf ((float) (ss / (double) N) + a->eps);
+  for (int64_t i = 0; i < N; i++)
+    yr[i] = ws ? (xr[i] * rs) * ws[i] : xr[i] * rs;
+}
+
+static void
+softmax_row (float *yr, const float *xr, int64_t N)
+{
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < N; i++)
+    mx = xr[i] > mx ? xr[i] : mx;
+  double sum = 0;
+  for (int64_t i = 0; i < N; i++) {
+    yr[i] = expf (xr[i] - mx);
+    sum += yr[i];
+  }
+  float inv = (float) (1.0 / sum);
+  for (int64_t i = 0; i < N; i++)
+    yr[i] *= inv;
+}
+
+static void
+rows_range (int64_t begin, int64_t end, gpointer data)
+{
+  const RowArgs *a = data;
   for (int64_t r = begin; r < end; r++) {
-    const float *xr = xs + r * N;
-    float *yr = ys + r * N;
-    /* Two-pass in double: PyTorch's CPU kernel is compensated enough that a
-     * one-pass float mean/var would differ by more than its own rounding. */
-    double mean = 0, var = 0;
-    for (int64_t i = 0; i < N; i++)
-      mean += xr[i];
-    mean /= (double) N;
-    for (int64_t i = 0; i < N; i++) {
-      double d = xr[i] - mean;
-      var += d * d;
-    }
-    var /= (double) N;
-    float rstd = (float) (1.0 / sqrt (var + eps));
-    float fmean = (float) mean;
-    for (int64_t i = 0; i < N; i++) {
-      float v = (xr[i] - fmean) * rstd;
-      if (ws)
-        v *= ws[i];
-      if (bs)
-        v += bs[i];
-      yr[i] = v;
+    float *yr = a->ys + r * a->N;
+    const float *xr = a->xs + r * a->N;
+    switch (a->op) {
+      case ROW_LAYER_NORM: layer_norm_row (yr, xr, a); break;
+      case ROW_RMS_NORM: rms_norm_row (yr, xr, a); break;
+      case ROW_SOFTMAX: softmax_row (yr, xr, a->N); break;
     }
   }
+}
+
+static void
+rows_for (RowOp op, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b, float eps)
+{
+  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
+  RowArgs a = { y->data, x->data, w ? w->data : NULL, b ? b->data : NULL, N, eps, op };
+  la_parallel_for (R, R * N, rows_range, &a);
 }
 
 static void
 cpu_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b, float eps)
 {
-  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
-  NormArgs a = { y->data, x->data, w ? w->data : NULL, b ? b->data : NULL, N, eps };
-  la_parallel_for (R, R * N, layer_norm_rows, &a);
-}
-
-static void
-rms_norm_rows (int64_t begin, int64_t end, gpointer data)
-{
-  const NormArgs *a = data;
-  const float *xs = a->xs, *ws = a->ws;
-  float *ys = a->ys;
-  const int64_t N = a->N;
-  const float eps = a->eps;
-  for (int64_t r = begin; r < end; r++) {
-    const float *xr = xs + r * N;
-    float *yr = ys + r * N;
-    double ss = 0;
-    for (int64_t i = 0; i < N; i++)
-      ss += (double) xr[i] * xr[i];
-    float rs = 1.0f / sqrtf ((float) (ss / (double) N) + eps);
-    for (int64_t i = 0; i < N; i++)
-      yr[i] = ws ? (xr[i] * rs) * ws[i] : xr[i] * rs;
-  }
+  rows_for (ROW_LAYER_NORM, y, x, w, b, eps);
 }
 
 static void
 cpu_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps)
 {
-  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
-  NormArgs a = { y->data, x->data, w ? w->data : NULL, NULL, N, eps };
-  la_parallel_for (R, R * N, rms_norm_rows, &a);
+  rows_for (ROW_RMS_NORM, y, x, w, NULL, eps);
+}
+
+static void
+cpu_softmax (LaBackend *be, LaTensor *y, const LaTensor *x)
+{
+  rows_for (ROW_SOFTMAX, y, x, NULL, NULL, 0.f);
 }
 
 static inline float
@@ -228,6 +259,8 @@ cpu_unary (LaBackend *be, LaUnaryOp op, LaTensor *y, const LaTensor *x)
   la_parallel_for (n, n, unary_range, &e);
 }
 
+/* y = a·b, or y = a + alpha·b (b broadcast): a + b and a − b are alpha = ±1,
+ * exactly (1·b and −1·b are exact, and a − b is a + (−b) in IEEE arithmetic). */
 static void
 binary_range (int64_t begin, int64_t end, gpointer data)
 {
@@ -235,33 +268,28 @@ binary_range (int64_t begin, int64_t end, gpointer data)
   const int64_t n = e->n, m = e->m;
   for (int64_t i = begin; i < end; i++) {
     float u = e->as[i], v = e->bs[m == n ? i : i % m];
-    e->ys[i] = e->op == LA_BINARY_ADD ? u + v : e->op == LA_BINARY_SUB ? u - v : u * v;
+    e->ys[i] = e->op == LA_BINARY_MUL ? u * v : u + e->alpha * v;
   }
+}
+
+static void
+binary_for (LaTensor *y, const LaTensor *a, const LaTensor *b, LaBinaryOp op, float alpha)
+{
+  int64_t n = la_tensor_numel (a), m = la_tensor_numel (b);
+  EltArgs e = { .ys = y->data, .as = a->data, .bs = b->data, .n = n, .m = m, .op = op, .alpha = alpha };
+  la_parallel_for (n, n, binary_range, &e);
 }
 
 static void
 cpu_binary (LaBackend *be, LaBinaryOp op, LaTensor *y, const LaTensor *a, const LaTensor *b)
 {
-  int64_t n = la_tensor_numel (a), m = la_tensor_numel (b);
-  EltArgs e = { .ys = y->data, .as = a->data, .bs = b->data, .n = n, .m = m, .op = op };
-  la_parallel_for (n, n, binary_range, &e);
-}
-
-static void
-axpy_range (int64_t begin, int64_t end, gpointer data)
-{
-  const EltArgs *e = data;
-  const int64_t n = e->n, m = e->m;
-  for (int64_t i = begin; i < end; i++)
-    e->ys[i] = e->as[i] + e->alpha * e->bs[m == n ? i : i % m];
+  binary_for (y, a, b, op, op == LA_BINARY_SUB ? -1.f : 1.f);
 }
 
 static void
 cpu_axpy (LaBackend *be, LaTensor *y, const LaTensor *a, float alpha, const LaTensor *b)
 {
-  int64_t n = la_tensor_numel (a), m = la_tensor_numel (b);
-  EltArgs e = { .ys = y->data, .as = a->data, .bs = b->data, .n = n, .m = m, .alpha = alpha };
-  la_parallel_for (n, n, axpy_range, &e);
+  binary_for (y, a, b, LA_BINARY_ADD, alpha);
 }
 
 static void
@@ -279,44 +307,6 @@ cpu_modulate (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *shi
   EltArgs e = { .ys = y->data, .as = x->data, .bs = shift->data, .cs = scale->data, .n = n,
                 .m = la_tensor_numel (shift), .mc = la_tensor_numel (scale) };
   la_parallel_for (n, n, modulate_range, &e);
-}
-
-static void
-softmax_row (float *yr, const float *xr, int64_t N)
-{
-  float mx = -INFINITY;
-  for (int64_t i = 0; i < N; i++)
-    mx = xr[i] > mx ? xr[i] : mx;
-  double sum = 0;
-  for (int64_t i = 0; i < N; i++) {
-    yr[i] = expf (xr[i] - mx);
-    sum += yr[i];
-  }
-  float inv = (float) (1.0 / sum);
-  for (int64_t i = 0; i < N; i++)
-    yr[i] *= inv;
-}
-
-typedef struct {
-  float *ys;
-  const float *xs;
-  int64_t N;
-} SoftmaxArgs;
-
-static void
-softmax_rows (int64_t begin, int64_t end, gpointer data)
-{
-  const SoftmaxArgs *a = data;
-  for (int64_t r = begin; r < end; r++)
-    softmax_row (a->ys + r * a->N, a->xs + r * a->N, a->N);
-}
-
-static void
-cpu_softmax (LaBackend *be, LaTensor *y, const LaTensor *x)
-{
-  int64_t R = la_cpu_rows (x), N = la_cpu_cols (x);
-  SoftmaxArgs a = { y->data, x->data, N };
-  la_parallel_for (R, R * N, softmax_rows, &a);
 }
 
 /* Per head, in blocks of query rows so the logits stay small. */
@@ -338,8 +328,8 @@ cpu_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
         for (int64_t i = 0; i < nq * Lk; i++)
           s[i] += bh[i];
       }
-      SoftmaxArgs sa = { s, s, Lk };
-      la_parallel_for (nq, nq * Lk, softmax_rows, &sa);
+      RowArgs sa = { .ys = s, .xs = s, .N = Lk, .op = ROW_SOFTMAX };
+      la_parallel_for (nq, nq * Lk, rows_range, &sa);
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, (int) nq, (int) D, (int) Lk, 1.0f,
                    s, (int) Lk, (const float *) v->data + h * D, (int) HD, 0.0f,
                    (float *) out->data + q0 * HD + h * D, (int) HD);

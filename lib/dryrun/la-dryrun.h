@@ -28,7 +28,7 @@
  */
 #pragma once
 #include "liveavatar/la-backend.h"
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 
 G_BEGIN_DECLS
 

@@ -16,6 +16,7 @@
 #include "liveavatar/la-tpp.h"
 #include "liveavatar/la-cuda.h"
 #include "la-ops.h"
+#include "la-tpp-pipeline.h"
 #include <string.h>
 #include <stdlib.h>
 

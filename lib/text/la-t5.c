@@ -59,21 +59,12 @@ la_t5_encoder_config (const LaT5Encoder *enc)
   return &enc->cfg;
 }
 
-/* Binds a checkpoint tensor (la-weights.h: matrices are linear weights in
- * the binder's precision, norms f32). */
+/* Binds a checkpoint tensor (la-weight-binder.h: matrices are linear
+ * weights in the binder's precision, norms f32). */
 static LaTensor *
 require_up (LaWeightBinder *wb, const char *name, int ndim, int64_t d0, int64_t d1, GError **error)
 {
-  int64_t shape[2] = { d0, d1 };
-  LaTensor *t = la_checkpoint_require (wb->ck, name, ndim, shape, error);
-  if (!t)
-    return NULL;
-  if (!la_dtype_is_float (t->dtype)) {
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: tensor %s has dtype %s, expected a float type",
-                 la_checkpoint_path (wb->ck), name, la_dtype_name (t->dtype));
-    return NULL;
-  }
-  return la_weight_bind (wb, name, ndim == 2, ndim, shape, error);
+  return la_weight_require (wb, name, ndim == 2, ndim, (int64_t[]) { d0, d1 }, error);
 }
 
 static gboolean

@@ -10,7 +10,7 @@
  * message to its stage worker and back; the transports never see it.
  */
 #pragma once
-#include <liveavatar/la-tpp.h>
+#include "la-tpp-pipeline.h"
 #include <liveavatar/la-error.h>
 
 typedef enum { TPP_MSG_BLOCK, TPP_MSG_EOS } TppMsgKind;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <liveavatar/la-tpp.h>
 #include <liveavatar/la-error.h>
+#include "la-tpp-pipeline.h"
 
 gboolean
 la_tpp_timeline_svg (const LaTppEvent *ev, int n, int n_stages, const char *title, const char *path, GError **error)

@@ -166,24 +166,27 @@ take (TwMsg *m, gsize n, const char *what)
   return p;
 }
 
+/* An n-byte little-endian unsigned integer (0 once the message is bad). */
+static guint64
+get_le (TwMsg *m, int n)
+{
+  const guint8 *p = take (m, n, "integer");
+  guint64 v = 0;
+  for (int i = p ? n - 1 : -1; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
 guint32
 tw_get_u32 (TwMsg *m)
 {
-  const guint8 *p = take (m, 4, "integer");
-  guint32 v = 0;
-  if (p)
-    memcpy (&v, p, 4);
-  return GUINT32_FROM_LE (v);
+  return (guint32) get_le (m, 4);
 }
 
 gint64
 tw_get_i64 (TwMsg *m)
 {
-  const guint8 *p = take (m, 8, "integer");
-  guint64 v = 0;
-  if (p)
-    memcpy (&v, p, 8);
-  return (gint64) GUINT64_FROM_LE (v);
+  return (gint64) get_le (m, 8);
 }
 
 double

@@ -16,12 +16,15 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <liveavatar/la-tpp.h>
+#include "la-tpp-pipeline.h"
 #include <liveavatar/la-error.h>
 #include "tpp-wire.h"
 
 struct _LaTppWorker {
   LaDitModel       *model;
+  /* la_tpp_worker_open: the worker owns its backend and model */
+  LaBackend        *own_be;
+  LaDitModel       *own_model;
   char             *digest, *backend, *config_json;
   GSocketListener  *listener;
   char             *address;      /* "tcp://HOST:PORT" actually bound */
@@ -102,6 +105,31 @@ la_tpp_worker_new (LaDitModel *model, const char *digest, const char *backend_na
   return w;
 }
 
+LaTppWorker *
+la_tpp_worker_open (const char *model_dir, const char *lora, LaWeights weights, int n_threads,
+                    const char *address, GError **error)
+{
+  LaBackend *be = la_backend_cpu_new (n_threads);
+  LaDitLoadInfo info;
+  LaDitModel *m = la_dit_model_load_full (be, model_dir, lora, weights, &info, error);
+  LaTppWorker *w = m ? la_tpp_worker_new (m, info.digest, la_backend_get_name (be), address, error) : NULL;
+  if (!w) {
+    la_dit_model_free (m);
+    la_backend_unref (be);
+    return NULL;
+  }
+  w->own_be = be;
+  w->own_model = m;
+  return w;
+}
+
+char *
+la_tpp_worker_describe (LaTppWorker *w)
+{
+  const LaDitConfig *cfg = la_dit_model_config (w->model);
+  return g_strdup_printf ("DiT dim %d, %d layers, weights %.12s", cfg->dim, cfg->num_layers, w->digest);
+}
+
 guint16
 la_tpp_worker_get_port (LaTppWorker *w)
 {
@@ -138,6 +166,9 @@ la_tpp_worker_free (LaTppWorker *w)
   g_free (w->digest);
   g_free (w->backend);
   g_free (w->config_json);
+  la_dit_model_free (w->own_model);
+  if (w->own_be)
+    la_backend_unref (w->own_be);
   g_free (w);
 }
 

@@ -75,11 +75,7 @@ la_vae_decoder_decode (LaVaeDecoder *dec, const LaTensor *latents, GError **erro
   if (latents->dtype == LA_DTYPE_BF16) {
     la_copy (be, z, latents);   /* exact */
     if (cfg->bf16_norm) {
-      /* bf16 operands -> bf16 arithmetic: z / inv_std, round, + mean, round. */
-      la_latent_norm (be, z, z, vae->zeros, vae->inv_std, FALSE);
-      vae_round_bf16 (be, z);
-      la_latent_norm (be, z, z, vae->mean, vae->ones, FALSE);
-      vae_round_bf16 (be, z);
+      vae_latent_norm_bf16 (vae, z, FALSE);
     } else {
       la_latent_norm (be, z, z, vae->mean, vae->inv_std, FALSE);
     }

@@ -49,13 +49,8 @@ la_vae_encode (LaVae *vae, const LaTensor *pixels, GError **error)
   la_copy4d (be, mu, zo, ml, zo, cnt);
   la_tensor_unref (ml);
   if (cfg->bf16_norm) {
-    /* mu is the bf16 output of conv1 under autocast; (mu − mean)·inv_std is
-     * bf16 arithmetic: rounded after the subtraction and after the product. */
-    vae_round_bf16 (be, mu);
-    la_latent_norm (be, mu, mu, vae->mean, vae->ones, TRUE);
-    vae_round_bf16 (be, mu);
-    la_latent_norm (be, mu, mu, vae->zeros, vae->inv_std, TRUE);
-    vae_round_bf16 (be, mu);
+    /* mu is the bf16 output of conv1 under autocast */
+    vae_latent_norm_bf16 (vae, mu, TRUE);
   } else {
     la_latent_norm (be, mu, mu, vae->mean, vae->inv_std, TRUE);
   }

@@ -44,6 +44,23 @@ vae_round_bf16 (LaBackend *be, LaTensor *t)
   la_tensor_unref (h);
 }
 
+void
+vae_latent_norm_bf16 (LaVae *vae, LaTensor *z, gboolean encode)
+{
+  LaBackend *be = vae->be;
+  if (encode) {
+    vae_round_bf16 (be, z);
+    la_latent_norm (be, z, z, vae->mean, vae->ones, TRUE);
+    vae_round_bf16 (be, z);
+    la_latent_norm (be, z, z, vae->zeros, vae->inv_std, TRUE);
+  } else {
+    la_latent_norm (be, z, z, vae->zeros, vae->inv_std, FALSE);
+    vae_round_bf16 (be, z);
+    la_latent_norm (be, z, z, vae->mean, vae->ones, FALSE);
+  }
+  vae_round_bf16 (be, z);
+}
+
 LaTensor *
 vae_slice_frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n)
 {

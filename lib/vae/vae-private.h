@@ -97,6 +97,10 @@ LaTensor *vae_conv (LaVae *vae, const VaeConv *cv, LaTensor *x, int ph, int pw,
 LaTensor *vae_norm_silu (LaVae *vae, const LaTensor *x, const LaTensor *gamma, gboolean silu);
 LaTensor *vae_module_forward (LaVae *vae, VaeModule *m, LaTensor *x, VaeState *st);
 void      vae_round_bf16 (LaBackend *be, LaTensor *t);
+/* The latent normalisation in bf16 arithmetic (autocast: bf16 operands, each
+ * result rounded), in place on z: encode (x − mean)·inv_std, z being the
+ * bf16 output of conv1 (rounded first); decode z / inv_std + mean. */
+void      vae_latent_norm_bf16 (LaVae *vae, LaTensor *z, gboolean encode);
 LaTensor *vae_slice_frames (LaBackend *be, const LaTensor *x, int64_t t0, int64_t n);
 void      vae_tap (LaVae *vae, const char *name, int chunk, LaTensor *t);
 LaTensor *vae_side_forward (LaVae *vae, VaeSide *side, const char *prefix, LaTensor *x,

@@ -8,7 +8,7 @@
  * valgrind or ASan).  Beyond the named cases, every truncation and every
  * single-byte corruption of the good files is opened too.
  */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-checkpoint-private.h"
 #include "la-dit.h"

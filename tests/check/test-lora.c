@@ -1,5 +1,6 @@
 /* LoRA merge: formula, key spellings, bf16 rounding, inventory errors. */
 #include <liveavatar/liveavatar.h>
+#include "la-model.h"
 #include <math.h>
 #include <string.h>
 

@@ -1,5 +1,6 @@
 /* The model-folder resolver: complete folder, every missing file listed, LoRA layouts. */
 #include <liveavatar/liveavatar.h>
+#include "la-model.h"
 #include <glib/gstdio.h>
 #include <string.h>
 

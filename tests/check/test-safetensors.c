@@ -1,5 +1,6 @@
 /* safetensors round trip, sharded index, folder detection and require(). */
 #include <liveavatar/liveavatar.h>
+#include "la-checkpoint.h"
 #include <glib/gstdio.h>
 #include <string.h>
 

@@ -6,7 +6,7 @@
  *   float: v[i] = (i - numel/2) * 0.25;   int: v[i] = 3*i - 7
  * so this test needs neither Python nor torch.
  */
-#include "liveavatar/la-checkpoint.h"
+#include "la-checkpoint.h"
 #include "liveavatar/la-error.h"
 #include "la-checkpoint-private.h"
 #include "la-synth.h"

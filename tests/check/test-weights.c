@@ -3,6 +3,7 @@
  * checkpoint pages. */
 #include <liveavatar/liveavatar.h>
 #include "la-ops.h"
+#include "la-weight-binder.h"
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>

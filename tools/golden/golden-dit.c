@@ -18,6 +18,7 @@
 #include <liveavatar/la-tpp.h>
 #include "golden.h"
 #include "la-ops.h"
+#include "la-tpp-pipeline.h"
 
 typedef struct {
   GoldenCase *c;

@@ -11,6 +11,7 @@
 #pragma once
 #include <json-glib/json-glib.h>
 #include <liveavatar/liveavatar.h>
+#include "la-checkpoint.h"
 
 G_BEGIN_DECLS
 

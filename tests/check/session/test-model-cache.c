@@ -3,6 +3,7 @@
  * each keeps its own stream state — two sessions running at once give the
  * frames one session gives alone. */
 #include <liveavatar/liveavatar.h>
+#include "la-model.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -12,11 +12,15 @@
  *    would only hold the VAE;
  *  - a worker failing mid-stream stops the pipeline with the stage named,
  *    the worker survives for the next stream; shutdown mid-stream with
- *    remote stages never hangs (watchdog alarm).
+ *    remote stages never hangs (watchdog alarm);
+ *  - la_tpp_worker_open loads a model folder itself: same weights digest as
+ *    a head loading it, errors naming the folder or the address.
  */
 #include <unistd.h>
 #include "tpp-fixture.h"
 #include "../../../lib/tpp/tpp-wire.h"      /* to play a hostile head */
+#include "la-tpp-pipeline.h"
+#include "la-model.h"
 
 /* ---- a worker on a thread (la_tpp_worker_start), one stream at a time,
  * counting the streams that ended well or failed ---- */
@@ -539,6 +543,44 @@ test_hostile_head (void)
   fx_clear (&f);
 }
 
+/* The public entry: a worker that loads the DiT of a model folder itself
+ * serves the weights a head loading the same folder holds (same digest),
+ * and its errors name the folder or the address. */
+static void
+test_open (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("la-tpp-open-XXXXXX", NULL);
+  GError *e = NULL;
+  g_assert_true (la_model_write_tiny (dir, 5, &e));
+  g_assert_no_error (e);
+  LaTppWorker *w = la_tpp_worker_open (dir, NULL, LA_WEIGHTS_FILE, 1, "127.0.0.1:0", &e);
+  g_assert_no_error (e);
+  g_assert_true (g_str_has_prefix (la_tpp_worker_get_address (w), "tcp://127.0.0.1:"));
+  LaBackend *be = la_backend_cpu_new (1);
+  LaDitLoadInfo info;
+  LaDitModel *m = la_dit_model_load_full (be, dir, NULL, LA_WEIGHTS_FILE, &info, &e);
+  g_assert_no_error (e);
+  g_autofree char *want = g_strdup_printf ("DiT dim %d, %d layers, weights %.12s", info.cfg.dim, info.cfg.num_layers,
+                                           info.digest);
+  g_autofree char *got = la_tpp_worker_describe (w);
+  g_assert_cmpstr (got, ==, want);
+  la_dit_model_free (m);
+  la_backend_unref (be);
+  la_tpp_worker_free (w);
+
+  g_autofree char *missing = g_build_filename (dir, "nothing-here", NULL);
+  g_assert_null (la_tpp_worker_open (missing, NULL, LA_WEIGHTS_FILE, 1, "127.0.0.1:0", &e));
+  g_assert_nonnull (e);
+  g_assert_nonnull (strstr (e->message, "nothing-here"));
+  g_clear_error (&e);
+  g_assert_null (la_tpp_worker_open (dir, NULL, LA_WEIGHTS_FILE, 1, "localhost:7600", &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_assert_nonnull (strstr (e->message, "localhost"));
+  g_clear_error (&e);
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+  g_assert_cmpint (system (cmd), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -549,5 +591,6 @@ main (int argc, char **argv)
   g_test_add_func ("/tpp-remote/worker-fault-and-shutdown", test_worker_fault_and_shutdown);
   g_test_add_func ("/tpp-remote/hostile-head", test_hostile_head);
   g_test_add_func ("/tpp-remote/concurrent-streams", test_concurrent_streams);
+  g_test_add_func ("/tpp-remote/open", test_open);
   return g_test_run ();
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <liveavatar/la-cuda.h>
 #include "tpp-fixture.h"
+#include "la-tpp-pipeline.h"
 
 static LaTpp *
 make_tpp (Fx *f, int n_dev, Sink *sink, LaDitSessionParams *p, GError **e)

@@ -10,7 +10,7 @@
  */
 #pragma once
 #include <glib.h>
-#include "la-tensor.h"
+#include "liveavatar/la-tensor.h"
 
 G_BEGIN_DECLS
 
