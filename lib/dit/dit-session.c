@@ -54,7 +54,7 @@ struct _LaDitSession {
   LaTensor *e0_zero;                             /* [1, 6, D] t = 0 projection */
   LaTensor *e, *feat, *tmpD, *h_feat;            /* time embedding scratch */
   TimeEmb temb[N_STEPS + 1];                     /* the 4 scheduled t, then any other */
-  LaTensor *patches, *h_patches, *head_o, *head_mod;
+  LaTensor *patches, *head_o, *head_mod;
   LaTensor *xd, *vel;                            /* backend latent / velocity [C, F, h, w] */
   LaTensor *audio_d, *audio_in;                  /* backend [Lw, A, 4F] / [Lw, A, P + 4F] */
   LaTensor *a_glob_all, *a_loc_all;              /* audio encoder output of the current block */
@@ -118,27 +118,42 @@ dump (LaDitSession *s, const char *name, const LaTensor *t)
     s->dump (name, t, s->dump_user);
 }
 
-/* Accepts [C, T, h, w] or [1, C, T, h, w]; returns the 4-D host f32 view/copy. */
-static LaTensor *
-latent4 (LaBackend *be, const LaTensor *t, const char *what, int C, int T, int h, int w, GError **error)
+/* TRUE if x is a latent [in_dim, T, h, w] (or [1, in_dim, T, h, w]) of
+ * floats, T frames (any when T < 0; f32 only when it is updated in place). */
+static gboolean
+check_latent_frames (LaDitSession *s, const LaTensor *x, gboolean f32, int T, const char *who, const char *what,
+                     GError **error)
 {
-  if (!t) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session: %s is NULL", what);
-    return NULL;
+  const LaDitConfig *c = &s->m->cfg;
+  int off = x && x->ndim == 5 ? 1 : 0;
+  if (!x || !la_dtype_is_float (x->dtype) || (f32 && x->dtype != LA_DTYPE_F32) ||
+      (x->ndim != 4 && !(x->ndim == 5 && x->shape[0] == 1)) || x->shape[off] != c->in_dim ||
+      (T >= 0 && x->shape[off + 1] != T) || x->shape[off + 1] < 1 || x->shape[off + 2] != s->p.lat_h ||
+      x->shape[off + 3] != s->p.lat_w) {
+    g_autofree char *got = x ? la_shape_to_string (x->ndim, x->shape) : g_strdup ("NULL");
+    g_autofree char *tt = T >= 0 ? g_strdup_printf ("%d", T) : g_strdup ("T");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: %s must be a%s [%d, %s, %d, %d] latent, got %s %s",
+                 who, what, f32 ? "n f32" : "", c->in_dim, tt, s->p.lat_h, s->p.lat_w, got,
+                 x ? la_dtype_name (x->dtype) : "");
+    return FALSE;
   }
-  int off = t->ndim == 5 ? 1 : 0;
-  if ((t->ndim != 4 && !(t->ndim == 5 && t->shape[0] == 1)) || t->shape[off] != C ||
-      (T > 0 && t->shape[off + 1] != T) || t->shape[off + 2] != h || t->shape[off + 3] != w) {
-    g_autofree char *got = la_shape_to_string (t->ndim, t->shape);
-    g_autofree char *tt = T > 0 ? g_strdup_printf ("%d", T) : g_strdup ("T");
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT session: %s has shape %s, expected [%d, %s, %d, %d]",
-                 what, got, C, tt, h, w);
-    return NULL;
-  }
-  int64_t s4[4] = { C, t->shape[off + 1], h, w };
-  LaTensor *h32 = la_tensor_new (LA_DTYPE_F32, 4, s4);
-  la_copy (be, h32, t);
-  return h32;
+  return TRUE;
+}
+
+static gboolean
+check_latent (LaDitSession *s, const LaTensor *x, gboolean f32, const char *who, const char *what, GError **error)
+{
+  return check_latent_frames (s, x, f32, s->F, who, what, error);
+}
+
+/* A backend f32 copy of a checked latent as [C, T, h, w] (the one upload of a host latent). */
+static LaTensor *
+latent_upload (LaDitSession *s, const LaTensor *x)
+{
+  int off = x->ndim == 5 ? 1 : 0;
+  LaTensor *d = la_alloc (s->be, LA_DTYPE_F32, 4, x->shape + off);
+  la_copy (s->be, d, x);
+  return d;
 }
 
 /* ---- time and text embeddings ---- */
@@ -209,65 +224,64 @@ text_embed (LaDitSession *s, const LaTensor *context, GError **error)
 
 /* ---- sink tokens (docs/design/model.md §4.1) ---- */
 
+/* Sink rows [row0, row0 + ntok) = proj(patches of x with kernel k) + cond mask:
+ * the stride = kernel Conv3d as patchify + one linear, on the backend. */
+static void
+embed_patches (LaDitSession *s, const LaTensor *x, const int k[3], const LaTensor *w, const LaTensor *b,
+               const LaTensor *mask, gint64 row0)
+{
+  LaBackend *be = s->be;
+  gint64 ntok = x->shape[1] / k[0] * (x->shape[2] / k[1]) * (x->shape[3] / k[2]);
+  g_autoptr (LaTensor) p = dit_alloc2 (be, ntok, x->shape[0] * k[0] * k[1] * k[2]);
+  la_patchify (be, p, x, k);
+  g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, row0, ntok);
+  la_linear (be, rows, p, w, b);
+  la_binary (be, LA_BINARY_ADD, rows, rows, mask);
+}
+
+/* ref tokens: patch_embedding + trainable_cond_mask[1] */
+static gboolean
+embed_ref (LaDitSession *s, const LaTensor *ref_latent, GError **error)
+{
+  const LaDitConfig *c = &s->m->cfg;
+  if (!check_latent_frames (s, ref_latent, FALSE, 1, "DiT session", "ref_latent", error))
+    return FALSE;
+  g_autoptr (LaTensor) ref = latent_upload (s, ref_latent);
+  const int k[3] = { 1, c->patch_size[1], c->patch_size[2] };
+  embed_patches (s, ref, k, s->m->pe_w, s->m->pe_b, s->m->tcm[1], 0);
+  return TRUE;
+}
+
 static gboolean
 embed_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion, GError **error)
 {
   LaDitModel *m = s->m;
   LaBackend *be = s->be;
   int C = m->cfg.in_dim, h = s->p.lat_h, w = s->p.lat_w;
-  int ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
-  g_autoptr (LaTensor) ref = latent4 (be, ref_latent, "ref_latent", C, 1, h, w, error);
-  if (!ref)
-    return FALSE;
-  g_autoptr (LaTensor) mot = NULL;
-  if (motion) {
-    g_autoptr (LaTensor) mfull = latent4 (be, motion, "motion_latents", C, -1, h, w, error);
-    if (!mfull)
-      return FALSE;
-    /* last 19 frames, front-padded with zero latents when fewer (official padd mode) */
-    int64_t s4[4] = { C, DIT_FP_TOTAL, h, w };
-    mot = la_tensor_new (LA_DTYPE_F32, 4, s4);
-    int T = mfull->shape[1], ov = MIN (T, DIT_FP_TOTAL);
-    for (int c = 0; c < C; c++)
-      memcpy (la_tensor_f32 (mot) + ((gint64) c * DIT_FP_TOTAL + DIT_FP_TOTAL - ov) * h * w,
-              la_tensor_f32 (mfull) + ((gint64) c * T + T - ov) * h * w, sizeof (float) * ov * h * w);
-  } else {
+  if (!motion) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session: motion_latents is NULL");
     return FALSE;
   }
-  /* ref tokens: patch_embedding + trainable_cond_mask[1] */
-  int Kp = C * ph * pw, off = 0;
-  {
-    g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, h, w, 1, ph, pw);
-    g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    la_copy (be, bp, hp);
-    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
-    la_linear (be, rows, bp, m->pe_w, m->pe_b);
-    la_binary (be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
-    off = s->fsl;
-  }
+  if (!check_latent_frames (s, motion, FALSE, -1, "DiT session", "motion_latents", error) ||
+      !embed_ref (s, ref_latent, error))
+    return FALSE;
+  /* last 19 frames, front-padded with zero latents when fewer (official padd mode) */
+  g_autoptr (LaTensor) mfull = latent_upload (s, motion);
+  g_autoptr (LaTensor) mot = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { C, DIT_FP_TOTAL, h, w });
+  int64_t T = mfull->shape[1], ov = MIN (T, DIT_FP_TOTAL);
+  la_copy4d (be, mot, (int64_t[]) { 0, DIT_FP_TOTAL - ov, 0, 0 }, mfull, (int64_t[]) { 0, T - ov, 0, 0 },
+             (int64_t[]) { C, ov, h, w });
   /* FramePack buckets, oldest first in time: 4x = M[0:16], 2x = M[16:18], post = M[18] */
   static const int t0[3] = { DIT_FP_4X + DIT_FP_2X, DIT_FP_4X, 0 };
   static const int tn[3] = { DIT_FP_POST, DIT_FP_2X, DIT_FP_4X };
+  gint64 off = s->fsl;
   for (int b = 0; b < 3; b++) {
     const int *k = m->fp_k[b];
-    int nt = tn[b] / k[0], nh = h / k[1], nw = w / k[2], ntok = nt * nh * nw, K = C * k[0] * k[1] * k[2];
-    /* sub-tensor [C, tn, h, w] of the 19 frames */
-    int64_t s4[4] = { C, tn[b], h, w };
-    g_autoptr (LaTensor) sub = la_tensor_new (LA_DTYPE_F32, 4, s4);
-    for (int c = 0; c < C; c++)
-      memcpy (la_tensor_f32 (sub) + (gint64) c * tn[b] * h * w,
-              la_tensor_f32 (mot) + ((gint64) c * DIT_FP_TOTAL + t0[b]) * h * w, sizeof (float) * tn[b] * h * w);
-    int64_t sp[2] = { ntok, K };
-    g_autoptr (LaTensor) hp = la_tensor_new (LA_DTYPE_F32, 2, sp);
-    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (sub), C, tn[b], h, w, k[0], k[1], k[2]);
-    g_autoptr (LaTensor) bp = la_alloc (be, LA_DTYPE_F32, 2, sp);
-    la_copy (be, bp, hp);
-    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, off, ntok);
-    la_linear (be, rows, bp, m->fp_w[b], m->fp_b[b]);
-    la_binary (be, LA_BINARY_ADD, rows, rows, m->tcm[2]);
-    off += ntok;
+    g_autoptr (LaTensor) sub = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { C, tn[b], h, w });
+    la_copy4d (be, sub, (int64_t[]) { 0, 0, 0, 0 }, mot, (int64_t[]) { 0, t0[b], 0, 0 },
+               (int64_t[]) { C, tn[b], h, w });
+    embed_patches (s, sub, k, m->fp_w[b], m->fp_b[b], m->tcm[2], off);
+    off += tn[b] / k[0] * (h / k[1]) * (w / k[2]);
   }
   g_assert (off == s->Nc);
   return TRUE;
@@ -374,7 +388,7 @@ la_dit_session_free (LaDitSession *s)
   g_free (s->ctx_v);
   LaTensor **ts[] = { &s->sink_tokens, &s->x, &s->xs, &s->freqs, &s->freqs_sink, &s->freqs_cond,
                       &s->freqs_cond_ref, &s->h_freqs_sink, &s->e0_zero, &s->e, &s->feat, &s->tmpD, &s->h_feat,
-                      &s->patches, &s->h_patches, &s->head_o, &s->head_mod, &s->xd, &s->vel, &s->audio_d,
+                      &s->patches, &s->head_o, &s->head_mod, &s->xd, &s->vel, &s->audio_d,
                       &s->audio_in, &s->a_glob, &s->a_tok, &s->a_glob_all, &s->a_loc_all };
   for (guint i = 0; i < G_N_ELEMENTS (ts); i++)
     g_clear_pointer (ts[i], la_tensor_unref);
@@ -508,7 +522,6 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
   s->tmpD = dit_alloc2 (be, s->F, s->D);
   int Kp = c->in_dim * ph * pw;
   s->patches = dit_alloc2 (be, s->L, Kp);
-  s->h_patches = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { s->L, Kp });
   s->head_o = dit_alloc2 (be, s->L, c->out_dim * ph * pw);
   s->head_mod = dit_alloc3 (be, s->F, 2, s->D);
   s->xd = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->in_dim, s->F, p->lat_h, p->lat_w });
@@ -547,21 +560,7 @@ la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent, const 
 {
   /* No new motion latents: the motion tokens in sink_tokens stay; only the
    * reference rows are re-embedded. */
-  if (!motion_latents) {
-    LaDitModel *m = s->m;
-    int C = m->cfg.in_dim, ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
-    g_autoptr (LaTensor) ref = latent4 (s->be, ref_latent, "ref_latent", C, 1, s->p.lat_h, s->p.lat_w, error);
-    if (!ref)
-      return FALSE;
-    int Kp = C * ph * pw;
-    g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, s->p.lat_h, s->p.lat_w, 1, ph, pw);
-    g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    la_copy (s->be, bp, hp);
-    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
-    la_linear (s->be, rows, bp, m->pe_w, m->pe_b);
-    la_binary (s->be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
-  } else if (!embed_sink (s, ref_latent, motion_latents, error))
+  if (!(motion_latents ? embed_sink (s, ref_latent, motion_latents, error) : embed_ref (s, ref_latent, error)))
     return FALSE;
   return prefill_all (s, error);
 }
@@ -615,25 +614,6 @@ la_dit_session_sink_call (LaDitSession *s, int cache, GError **error)
   if (!run_layers (s, cache, s->xs, &a, &s->sc_sink, error))
     return FALSE;
   return la_backend_sync (be, error);
-}
-
-/* TRUE if x is a latent [in_dim, F, h, w] (or [1, in_dim, F, h, w]) of
- * floats (f32 only when it is updated in place). */
-static gboolean
-check_latent (LaDitSession *s, const LaTensor *x, gboolean f32, const char *who, const char *what, GError **error)
-{
-  const LaDitConfig *c = &s->m->cfg;
-  int off = x && x->ndim == 5 ? 1 : 0;
-  if (!x || !la_dtype_is_float (x->dtype) || (f32 && x->dtype != LA_DTYPE_F32) ||
-      (x->ndim != 4 && !(x->ndim == 5 && x->shape[0] == 1)) ||
-      x->shape[off] != c->in_dim || x->shape[off + 1] != s->F || x->shape[off + 2] != s->p.lat_h ||
-      x->shape[off + 3] != s->p.lat_w) {
-    g_autofree char *got = x ? la_shape_to_string (x->ndim, x->shape) : g_strdup ("NULL");
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: %s must be a%s [%d, %d, %d, %d] latent, got %s %s",
-                 who, what, f32 ? "n f32" : "", c->in_dim, s->F, s->p.lat_h, s->p.lat_w, got, x ? la_dtype_name (x->dtype) : "");
-    return FALSE;
-  }
-  return TRUE;
 }
 
 /* Audio tokens of the block (P copies of column 0, then the block's columns,
