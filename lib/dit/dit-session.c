@@ -754,11 +754,12 @@ check_call (LaDitSession *s, const char *who, int cache, gint64 n, int d, GError
   return TRUE;
 }
 
-/* x itself when it is on the backend, else s->xd with x uploaded. */
+/* x itself when it is a 4-D f32 backend tensor, else s->xd with x copied
+ * (an upload for a host x). */
 static LaTensor *
 latent_on_backend (LaDitSession *s, LaTensor *x)
 {
-  if (la_backend_holds (s->be, x))
+  if (la_backend_holds (s->be, x) && x->ndim == 4 && x->dtype == LA_DTYPE_F32)
     return x;
   la_copy (s->be, s->xd, x);
   return s->xd;
