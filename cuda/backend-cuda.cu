@@ -351,6 +351,13 @@ cuda_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
   g_free (hd);
 }
 
+/* For the copy statistics: device memory of any CUDA device is not the host's. */
+static gboolean
+cuda_resident (LaBackend *be, const LaTensor *t)
+{
+  return t->device == LA_DEVICE_CUDA;
+}
+
 static void
 cuda_sync (LaBackend *be)
 {
@@ -418,6 +425,10 @@ make_ops (void)
   o.latent_norm = Locked<la_cuda_latent_norm>::call;
   o.clamp = Locked<la_cuda_clamp>::call;
   o.rope = Locked<la_cuda_rope>::call;
+  o.patchify = Locked<la_cuda_patchify>::call;
+  o.unpatchify = Locked<la_cuda_unpatchify>::call;
+  o.rope_table = Locked<la_cuda_rope_table>::call;
+  o.resident = cuda_resident;
   o.sync = Locked<cuda_sync>::call;
   o.destroy = cuda_destroy;      /* the last reference: no other user left */
   return o;

@@ -165,6 +165,9 @@ void la_cuda_modulate (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTe
 void la_cuda_clamp (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, float hi);
 /* rope.cu */
 void la_cuda_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads);
+void la_cuda_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+void la_cuda_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+void la_cuda_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
 /* attention.cu */
 void la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k,
                         const LaTensor *v, int n_heads, float scale, const LaTensor *bias);

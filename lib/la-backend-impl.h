@@ -100,6 +100,23 @@ struct _LaBackendOps {
    * freqs [L, HD/2, 2] = (cos, sin); (a, b) -> (a·cos − b·sin, a·sin + b·cos),
    * computed in double, rounded once (y may be x). */
   void (*rope)       (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads);
+  /* Patches of a conv with stride = kernel k = (kt, kh, kw) (im2col; the DiT's
+   * patch embedding and FramePack projections are then one linear):
+   * x [C, T, H, W] -> y [T/kt · H/kh · W/kw, C·kt·kh·kw], token order (t, i, j),
+   * column order (c, a, b, d) as PyTorch flattens a Conv3d weight. */
+  void (*patchify)   (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+  /* The DiT head's inverse layout (channels last in a patch):
+   * y[c, t·kt + a, i·kh + b, j·kw + d] = x[token (t, i, j)][((a·kh + b)·kw + d)·C + c],
+   * x [T/kt · H/kh · W/kw, kt·kh·kw·C] -> y [C, T, H, W]. */
+  void (*unpatchify) (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+  /* Temporal RoPE columns of a table freqs [R, P, 2]: row r has position
+   * pos0 + r / rows_per_pos (pos0 >= 0); its pairs k < n_pairs get
+   * la_rope_f16_pair (pos, k, n_pairs) (la-ops.h), pairs >= n_pairs are untouched. */
+  void (*rope_table) (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
+
+  /* TRUE if t lives in this backend's memory (not a host tensor), for the
+   * copy statistics.  May be NULL: then t->device == the backend's device. */
+  gboolean (*resident) (LaBackend *be, const LaTensor *t);
 
   /* Waits for the queued work; device failures go to la_backend_record_error().
    * The sticky error itself is reported by la-backend.c.  May be NULL. */
@@ -117,13 +134,19 @@ struct _LaBackend {
   /*< private to la-backend.c >*/
   GMutex error_lock;
   GError *error;          /* sticky first error, handed out by la_backend_sync() */
+  LaBackendStats stats;   /* guarded by error_lock */
 };
 
 /* Fills in the common part of a backend the caller allocated (zeroed). */
 void la_backend_init (LaBackend *be, const LaBackendOps *ops, LaDeviceType device, int device_index,
                       int n_threads);
+/* Counts one host<->backend transfer of the copy op (la-ops.c). */
+void la_backend_count_copy (LaBackend *be, const LaTensor *dst, const LaTensor *src);
 /* Keeps the first error since the last sync (thread-safe); later ones are dropped. */
 void la_backend_record_error (LaBackend *be, LaErrorCode code, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+/* The CPU backend's la_backend_adopt (lib/cpu/backend-cpu.c). */
+LaTensor *la_cpu_adopt (LaTensor *host);
 
 /* The CUDA backend's table, readable without a device (NULL when the build
  * has no CUDA backend): a test hook, so tests/check/cuda/test-cuda-table.c

@@ -1,8 +1,9 @@
-/* la-backend.c — what every backend shares: refcounting and the sticky
- * error.  Ops cannot return errors (model code stays linear), so the first
+/* la-backend.c — what every backend shares: refcounting, the sticky
+ * error and the transfer statistics.  Ops cannot return errors (model code stays linear), so the first
  * failure since the last sync is kept here, whoever found it (a shape check
  * in la-ops.c, a CUDA call), and handed out by la_backend_sync(). */
 #include "la-backend-impl.h"
+#include <string.h>
 
 void
 la_backend_init (LaBackend *be, const LaBackendOps *ops, LaDeviceType device, int device_index,
@@ -31,8 +32,56 @@ la_backend_record_error (LaBackend *be, LaErrorCode code, const char *format, ..
 }
 
 gboolean
+la_backend_holds (LaBackend *be, const LaTensor *t)
+{
+  return be->ops->resident ? be->ops->resident (be, t) : t->device == be->device;
+}
+
+LaTensor *
+la_backend_adopt (LaBackend *be, LaTensor *host)
+{
+  return be->device == LA_DEVICE_CPU ? la_cpu_adopt (host) : host;
+}
+
+void
+la_backend_count_copy (LaBackend *be, const LaTensor *dst, const LaTensor *src)
+{
+  gboolean d = la_backend_holds (be, dst), s = la_backend_holds (be, src);
+  if (d == s)
+    return;               /* host memcpy or a copy within the backend: no transfer */
+  g_mutex_lock (&be->error_lock);
+  if (d) {
+    be->stats.uploads++;
+    be->stats.upload_bytes += la_tensor_nbytes (src);
+  } else {
+    be->stats.downloads++;
+    be->stats.download_bytes += la_tensor_nbytes (dst);
+  }
+  g_mutex_unlock (&be->error_lock);
+}
+
+void
+la_backend_get_stats (LaBackend *be, LaBackendStats *out)
+{
+  g_mutex_lock (&be->error_lock);
+  *out = be->stats;
+  g_mutex_unlock (&be->error_lock);
+}
+
+void
+la_backend_reset_stats (LaBackend *be)
+{
+  g_mutex_lock (&be->error_lock);
+  memset (&be->stats, 0, sizeof be->stats);
+  g_mutex_unlock (&be->error_lock);
+}
+
+gboolean
 la_backend_sync (LaBackend *be, GError **error)
 {
+  g_mutex_lock (&be->error_lock);
+  be->stats.syncs++;
+  g_mutex_unlock (&be->error_lock);
   if (be->ops->sync)
     be->ops->sync (be);
   g_mutex_lock (&be->error_lock);

@@ -126,8 +126,8 @@ gboolean la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_laten
                                       const LaTensor *motion_latents, GError **error);
 
 /* One block: noise [16, F, h, w] and audio [L_w2v, audio_dim, 4·F] wav2vec
- * features (the block's 12 video frames).  Returns the clean latents
- * [16, F, h, w] (new host tensor). */
+ * features (the block's 12 video frames), host or backend tensors.  Returns
+ * the clean latents [16, F, h, w] (new host tensor, the block's one download). */
 LaTensor *la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise,
                                          const LaTensor *audio, GError **error);
 
@@ -138,15 +138,18 @@ LaTensor *la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *
                                     const LaTensor *audio, gint64 frame_n, int d, GError **error);
 /* Cache i's un-roped sink K/V of a layer [Nc, D] and ring K/V [C, D] (new ref on a backend view: unref it); what = "cond_k", "cond_v", "k", "v". */
 LaTensor *la_dit_session_cache_tensor (LaDitSession *s, int cache, int layer, const char *what);
-/* One Euler step in place on the host f32 latent x [16, F, h, w]:
+/* One Euler step in place on the f32 latent x [16, F, h, w]:
  * x += (σ_{step+1} − σ_step)·DiT_step(x, t_step) against cache `step`, at
- * latent frame frame_n with sink offset d (what generate_block runs 4 times). */
+ * latent frame frame_n with sink offset d.  x on the session's backend
+ * (la_backend_holds) stays there; a host x is uploaded and downloaded. */
 gboolean  la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, const LaTensor *audio,
                                        gint64 frame_n, int d, GError **error);
 /* Steps first_step .. first_step + n_steps − 1 of block `block` on x (latent
  * frame block·frames_per_block).  The block's 4 sink offsets are d (NULL: 4
  * draws of la_dit_session_next_d, on every TPP stage alike, so each stage
- * uses the d the sequential loop would). */
+ * uses the d the sequential loop would).  The audio is encoded once for all
+ * the steps; x on the backend stays there, a host x is uploaded before the
+ * first step and downloaded after the last; one sync at the end. */
 gboolean  la_dit_session_run_steps (LaDitSession *s, gint64 block, int first_step, int n_steps,
                                     const int *d, LaTensor *x, const LaTensor *audio, GError **error);
 /* The next sink offset d the sequential loop would use: the queue, else

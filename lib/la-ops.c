@@ -101,7 +101,7 @@ static const struct { const char *name; size_t offset; } op_slots[] = {
   SLOT (copy), SLOT (fill), SLOT (linear), SLOT (matmul), SLOT (layer_norm), SLOT (rms_norm),
   SLOT (unary), SLOT (binary), SLOT (axpy), SLOT (modulate), SLOT (softmax), SLOT (attention),
   SLOT (conv3d), SLOT (conv1d), SLOT (channel_rms_norm), SLOT (copy4d), SLOT (upsample2x),
-  SLOT (latent_norm), SLOT (clamp), SLOT (rope),
+  SLOT (latent_norm), SLOT (clamp), SLOT (rope), SLOT (patchify), SLOT (unpatchify), SLOT (rope_table),
 #undef SLOT
 };
 
@@ -125,6 +125,8 @@ la_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
     return;
   }
   numel_is (&c, "dst", dst, la_tensor_numel (src), "the source");
+  if (c.ok)
+    la_backend_count_copy (be, dst, src);
   RUN (copy, dst, src);
 }
 
@@ -431,4 +433,61 @@ la_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, i
   if (c.ok && la_tensor_numel (freqs) < rows_of (x) * (W / n_heads))
     fail (&c, "freqs", freqs, "covers fewer than the %" G_GINT64_FORMAT " positions of x", rows_of (x));
   RUN (rope, y, x, freqs, n_heads);
+}
+
+/* The patch grid of a 4-D x [C, T, H, W] for kernel k; FALSE (recorded) when k does not tile it. */
+static gboolean
+patch_grid (Check *c, const char *name, const LaTensor *x, const int k[3], int64_t *ntok, int64_t *K)
+{
+  if (!c->ok)
+    return FALSE;
+  if (x->ndim != 4)
+    fail (c, name, x, "is not 4-D [C, T, H, W]");
+  else if (k[0] < 1 || k[1] < 1 || k[2] < 1 || x->shape[1] % k[0] || x->shape[2] % k[1] || x->shape[3] % k[2])
+    fail (c, name, x, "is not tiled by the kernel (%d, %d, %d)", k[0], k[1], k[2]);
+  if (!c->ok)
+    return FALSE;
+  *ntok = x->shape[1] / k[0] * (x->shape[2] / k[1]) * (x->shape[3] / k[2]);
+  *K = x->shape[0] * k[0] * k[1] * k[2];
+  return TRUE;
+}
+
+void
+la_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
+{
+  CHECK (be, "patchify");
+  int64_t ntok, K;
+  if (!arg (&c, "y", y) || !arg (&c, "x", x) || !patch_grid (&c, "x", x, k, &ntok, &K))
+    return;
+  if (rows_of (y) != ntok || cols_of (y) != K)
+    fail (&c, "y", y, "is not [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] (tokens, C·kt·kh·kw)", ntok, K);
+  RUN (patchify, y, x, k);
+}
+
+void
+la_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
+{
+  CHECK (be, "unpatchify");
+  int64_t ntok, K;
+  if (!arg (&c, "y", y) || !arg (&c, "x", x) || !patch_grid (&c, "y", y, k, &ntok, &K))
+    return;
+  if (rows_of (x) != ntok || cols_of (x) != K)
+    fail (&c, "x", x, "is not [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] (tokens, kt·kh·kw·C)", ntok, K);
+  RUN (unpatchify, y, x, k);
+}
+
+void
+la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs)
+{
+  CHECK (be, "rope_table");
+  if (!arg (&c, "freqs", freqs))
+    return;
+  if (freqs->ndim != 3 || freqs->shape[2] != 2)
+    fail (&c, "freqs", freqs, "is not [rows, pairs, 2]");
+  else if (n_pairs < 1 || n_pairs > freqs->shape[1])
+    fail (&c, "freqs", freqs, "has no %d temporal pairs", n_pairs);
+  else if (pos0 < 0 || rows_per_pos < 1)
+    fail (&c, "freqs", freqs, "position %" G_GINT64_FORMAT " (>= 0) or %" G_GINT64_FORMAT
+          " rows per position (>= 1) out of range", pos0, rows_per_pos);
+  RUN (rope_table, freqs, pos0, rows_per_pos, n_pairs);
 }

@@ -9,6 +9,7 @@
  * stays private and the checks live in one place, lib/la-ops.c.
  */
 #pragma once
+#include <math.h>
 #include "liveavatar/la-backend.h"
 
 G_BEGIN_DECLS
@@ -66,6 +67,44 @@ void la_latent_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTens
                      const LaTensor *inv_std, gboolean encode);
 void la_clamp (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, float hi);
 void la_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads);
+void la_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+void la_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+void la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
+
+/* The RoPE table entry, shared by the host tables (lib/dit/dit-rope.c), the
+ * CPU op and the CUDA kernel so that all three round alike: an axis with n
+ * pairs has θ_k = 1 / 10000^(2k / 2n) (fp64, as the official rope_params);
+ * cos and sin of pos·θ_k are rounded straight from fp64 to fp16 (nearest,
+ * ties to even: the official complex32 table, no fp32 detour). */
+#ifdef __CUDACC__
+#define LA_HOST_DEVICE __host__ __device__
+#else
+#define LA_HOST_DEVICE
+#endif
+
+static inline LA_HOST_DEVICE double
+la_round_f16_f64 (double x)
+{
+  double a = fabs (x);
+  if (a == 0 || x != x || a == INFINITY)
+    return x;
+  if (a >= 65520.0)
+    return copysign (INFINITY, x);
+  if (a < 6.103515625e-05)                         /* subnormal: spacing 2^-24 */
+    return nearbyint (x * 16777216.0) / 16777216.0;
+  int e;
+  frexp (a, &e);                                   /* a = m·2^e, m in [0.5, 1) */
+  return ldexp (nearbyint (ldexp (x, 11 - e)), e - 11);
+}
+
+static inline LA_HOST_DEVICE void
+la_rope_f16_pair (int64_t pos, int k, int n, float *cs, float *sn)
+{
+  double theta = 1.0 / pow (10000.0, (double) (2 * k) / (double) (2 * n));
+  double ang = (double) pos * theta;
+  *cs = (float) la_round_f16_f64 (cos (ang));
+  *sn = (float) la_round_f16_f64 (sin (ang));
+}
 
 /* Sizes of the conv1d op's input x (time T, batch B, channels Cin) in
  * either layout, so the check and every backend read the contract the same way. */

@@ -151,7 +151,7 @@ la_weight_bind (LaWeightBinder *wb, const char *name, gboolean linear, int ndim,
   }
   la_tensor_set_name (host, name);
   if (cpu)
-    r = g_steal_pointer (&host);
+    r = la_backend_adopt (wb->be, g_steal_pointer (&host));   /* resident in place (copy statistics) */
   else {
     r = upload (wb, host, name, linear, error);
     g_clear_pointer (&host, la_tensor_unref);

@@ -132,6 +132,7 @@ bench_dit (LaBackend *be, const Preset *p, int blocks, GError **error)
     return FALSE;
   double best = 1e30, sum = 0;
   for (int b = 0; b < blocks; b++) {
+    la_backend_reset_stats (be);
     double t0 = now_ms ();
     LaTensor *x = la_dit_session_generate_block (rig.s, rig.noise, rig.audio, error);
     if (!x) {
@@ -142,6 +143,12 @@ bench_dit (LaBackend *be, const Preset *p, int blocks, GError **error)
     double dt = now_ms () - t0;
     best = MIN (best, dt);
     sum += dt;
+    /* host<->backend traffic of the block (what a GPU would copy and wait for) */
+    LaBackendStats st;
+    la_backend_get_stats (be, &st);
+    printf ("  block %d: %" G_GUINT64_FORMAT " uploads (%" G_GUINT64_FORMAT " B), %" G_GUINT64_FORMAT
+            " downloads (%" G_GUINT64_FORMAT " B), %" G_GUINT64_FORMAT " syncs\n", b, st.uploads,
+            st.upload_bytes, st.downloads, st.download_bytes, st.syncs);
   }
   printf ("dit  %-4s %dx%d  dim %d heads %d layers %d: %.1f ms/block (best %.1f), %.1f ms/step, %.2f blocks/s\n",
           p->name, p->W, p->H, p->dim, p->heads, p->layers, sum / blocks, best, sum / blocks / 4, 1000.0 * blocks / sum);

@@ -1,7 +1,7 @@
 /* check-ops.c — check-and-time harness for every CUDA op (llm.c dev/cuda style).
  *
  *   liveavatar-cuda-check [GROUP...]     groups: memory elementwise norms gemm
- *                                         fp8 attention conv vae rope alloc graph streams
+ *                                         fp8 attention conv vae rope dit alloc graph streams
  *                                         threads
  *                                         (none given: all)
  *   liveavatar-cuda-check --bench        the 14B hot-loop shapes, timed only: GEMMs,
@@ -692,6 +692,42 @@ g_rope (void)
   UNREF (x0, f);
 }
 
+/* The DiT step's layout ops: patchify and unpatchify with an odd kernel
+ * (kt > 1, kh != kw) and odd sizes, exact; rope_table at a large position
+ * (past the official 45,000-row table) over a table that is not all
+ * temporal, so the untouched pairs are checked as well. */
+static void
+g_dit (void)
+{
+  const int k[3] = { 2, 3, 2 };
+  const int64_t C = 5, T = 4, H = 9, W = 6, ntok = (T / 2) * (H / 3) * (W / 2), K = C * 2 * 3 * 2;
+  LaTensor *x0 = R (4, 2.0f, C, T, H, W), *p0 = R (2, 2.0f, ntok, K);
+  FOR_DT {
+    LaTensor *x = rin (x0, dt), *p = rin (p0, dt);
+    LaTensor *dx = up (x, dt), *dp = up (p, dt);
+    double ms;
+    LaTensor *ref = cpu_like (p), *dy = like (p, dt);
+    la_patchify (cpu, ref, x, k);
+    TIMED (ms, 10, la_patchify (gpu, dy, dx, k));
+    compare_n ("patchify [5,4,9,6] k (2,3,2)", dt, ref, dy, 0.0, 0, ms);
+    LaTensor *ref2 = cpu_like (x), *dy2 = like (x, dt);
+    la_unpatchify (cpu, ref2, p, k);
+    TIMED (ms, 10, la_unpatchify (gpu, dy2, dp, k));
+    compare_n ("unpatchify [36,60] k (2,3,2)", dt, ref2, dy2, 0.0, 0, ms);
+    UNREF (ref, dy, ref2, dy2, dx, dp, x, p);
+  }
+  /* rope_table: rows 0..40, 7 rows per position, 11 of 21 pairs temporal */
+  LaTensor *t0 = R (3, 1.0f, 41, 21, 2);
+  LaTensor *ref = la_tensor_new (LA_DTYPE_F32, 3, SH (41, 21, 2));
+  la_copy (cpu, ref, t0);
+  LaTensor *dt0 = up (t0, LA_DTYPE_F32);
+  double ms;
+  la_rope_table (cpu, ref, 123457, 7, 11);
+  TIMED (ms, 10, la_rope_table (gpu, dt0, 123457, 7, 11));
+  compare_n ("rope_table [41,21,2] pos 123457", LA_DTYPE_F32, ref, dt0, 0.0, 0, ms);
+  UNREF (t0, ref, dt0, x0, p0);
+}
+
 /* The same shapes allocated every "block": after the first, nothing is cudaMalloc'd. */
 static void
 g_alloc (void)
@@ -1137,7 +1173,7 @@ main (int argc, char **argv)
   cpu = la_backend_cpu_new (0);
   static const struct { const char *name; void (*fn) (void); } groups[] = {
     { "memory", g_memory }, { "elementwise", g_elementwise }, { "norms", g_norms }, { "gemm", g_gemm },
-    { "fp8", g_fp8 }, { "attention", g_attention }, { "conv", g_conv }, { "vae", g_vae }, { "rope", g_rope },
+    { "fp8", g_fp8 }, { "attention", g_attention }, { "conv", g_conv }, { "vae", g_vae }, { "rope", g_rope }, { "dit", g_dit },
     { "alloc", g_alloc }, { "graph", g_graph }, { "streams", g_streams }, { "threads", g_threads },
   };
   if (argc > 1 && strcmp (argv[1], "--bench") == 0) {

@@ -28,10 +28,32 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LaBackend, la_backend_unref)
 gboolean   la_backend_sync (LaBackend *be, GError **error);
 /* A zero-filled tensor in the backend's memory. */
 LaTensor  *la_alloc (LaBackend *be, LaDType t, int ndim, const int64_t *shape);
+/* TRUE if t is in the backend's memory (la_alloc'd, or a view of such a
+ * tensor), FALSE for a host tensor — also on the CPU backend, whose
+ * allocations are host memory too but stand for device memory. */
+gboolean   la_backend_holds (LaBackend *be, const LaTensor *t);
+/* Host memory a CPU backend uses in place as its own (the resident weights):
+ * returns a view that la_backend_holds, taking over the reference of host.
+ * Other backends return host itself (their callers upload instead). */
+LaTensor  *la_backend_adopt (LaBackend *be, LaTensor *host);
 
 const char  *la_backend_get_name (LaBackend *be);          /* "cpu", "cuda" */
 LaDeviceType la_backend_get_device (LaBackend *be);
 int          la_backend_get_device_index (LaBackend *be);
 int          la_backend_get_n_threads (LaBackend *be);     /* CPU: OpenMP/BLAS threads; CUDA: 1 */
+
+/* Traffic between the host and the backend's memory, counted by the copy op
+ * (uploads: host -> backend, downloads: backend -> host; copies within one
+ * side are not counted) and host synchronisations (la_backend_sync calls).
+ * The CPU backend counts the same calls between host tensors and the
+ * tensors it allocated, so its figures predict the CUDA backend's. */
+typedef struct {
+  guint64 uploads, upload_bytes;
+  guint64 downloads, download_bytes;
+  guint64 syncs;
+} LaBackendStats;
+
+void la_backend_get_stats (LaBackend *be, LaBackendStats *out);
+void la_backend_reset_stats (LaBackend *be);
 
 G_END_DECLS

@@ -312,10 +312,10 @@ la_audio_injector_free (LaAudioInjector *a)
   g_free (a);
 }
 
-gboolean
-la_audio_injector_apply_dbg (LaAudioInjector *a, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok,
-                             const LaTensor *audio_glob, LaCheckpoint *dbg, const char *dbg_prefix,
-                             GError **error)
+/* Queues injector j's ops on x; FALSE only for arguments that do not fit. */
+static gboolean
+inject (LaAudioInjector *a, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok,
+        const LaTensor *audio_glob, LaCheckpoint *dbg, const char *dbg_prefix, GError **error)
 {
   LaBackend *be = a->be;
   const int64_t D = a->D;
@@ -385,7 +385,22 @@ la_audio_injector_apply_dbg (LaAudioInjector *a, int j, LaTensor *x, int n_frame
     la_audio_dbg (be, dbg, n, q);
   }
   la_axpy (be, x, x, 1.0f, q);
-  return la_backend_sync (be, error);
+  return TRUE;
+}
+
+gboolean
+la_audio_injector_apply_dbg (LaAudioInjector *a, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok,
+                             const LaTensor *audio_glob, LaCheckpoint *dbg, const char *dbg_prefix,
+                             GError **error)
+{
+  return inject (a, j, x, n_frames, audio_tok, audio_glob, dbg, dbg_prefix, error) && la_backend_sync (a->be, error);
+}
+
+gboolean
+la_audio_injector_queue (LaAudioInjector *inj, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok,
+                         const LaTensor *audio_glob, GError **error)
+{
+  return inject (inj, j, x, n_frames, audio_tok, audio_glob, NULL, NULL, error);
 }
 
 gboolean

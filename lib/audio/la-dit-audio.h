@@ -35,6 +35,9 @@ LaAudioInjector *la_audio_injector_new_bound (LaWeightBinder *wb, int n_inject, 
 void la_audio_injector_free (LaAudioInjector *inj);
 /* x [F*fsl, D] noisy tokens of F latent frames, updated in place: x[frame f] += injector_j(x[f], audio_tok[f], audio_glob[f]). audio_tok [F, ntok, D], audio_glob [F, D]. */
 gboolean la_audio_injector_apply (LaAudioInjector *inj, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok, const LaTensor *audio_glob, GError **error);
+/* The same without the closing la_backend_sync: the ops are queued, a device
+ * failure surfaces at the backend's next sync (a DiT step has none inside). */
+gboolean la_audio_injector_queue (LaAudioInjector *inj, int j, LaTensor *x, int n_frames, const LaTensor *audio_tok, const LaTensor *audio_glob, GError **error);
 
 G_END_DECLS
 

@@ -18,10 +18,99 @@ typedef struct {
   LaBackend parent;
 } LaCpuBackend;
 
+/* The storages this backend allocated or adopted, keyed by their data
+ * address (with a count: a weight may be adopted twice), so that copies
+ * between them and host tensors count as the uploads and downloads a GPU
+ * would make (the statistics of la-backend.h); views share their parent's
+ * storage, and a storage leaves the set in its free function.  Global: a
+ * tensor may outlive its backend. */
+static GMutex resident_lock;
+static GHashTable *resident_set;
+
+static void
+resident_add (gconstpointer data)
+{
+  g_mutex_lock (&resident_lock);
+  if (!resident_set)
+    resident_set = g_hash_table_new (g_direct_hash, g_direct_equal);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (resident_set, data));
+  g_hash_table_insert (resident_set, (gpointer) data, GUINT_TO_POINTER (n + 1));
+  g_mutex_unlock (&resident_lock);
+}
+
+static void
+resident_remove (gconstpointer data)
+{
+  g_mutex_lock (&resident_lock);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (resident_set, data));
+  if (n > 1)
+    g_hash_table_insert (resident_set, (gpointer) data, GUINT_TO_POINTER (n - 1));
+  else
+    g_hash_table_remove (resident_set, data);
+  g_mutex_unlock (&resident_lock);
+}
+
+static void *
+aligned_data (void *raw)
+{
+  return (void *) (((uintptr_t) raw + 64) & ~(uintptr_t) 63);
+}
+
+static void
+resident_free (gpointer raw)
+{
+  resident_remove (aligned_data (raw));
+  free (raw);
+}
+
+static void
+adopted_free (gpointer host)
+{
+  resident_remove (((LaTensor *) host)->data);
+  la_tensor_unref (host);
+}
+
+LaTensor *
+la_cpu_adopt (LaTensor *host)
+{
+  resident_add (host->data);
+  GBytes *st = g_bytes_new_with_free_func (host->data, la_tensor_nbytes (host), adopted_free, host);
+  LaTensor *t = la_tensor_new_view (host->dtype, host->ndim, host->shape, st, host->data, LA_DEVICE_CPU, 0);
+  g_bytes_unref (st);
+  if (la_tensor_get_name (host))
+    la_tensor_set_name (t, la_tensor_get_name (host));
+  return t;
+}
+
 static LaTensor *
 cpu_alloc (LaBackend *be, LaDType dtype, int ndim, const int64_t *shape)
 {
-  return la_tensor_new (dtype, ndim, shape);
+  size_t n = la_dtype_size (dtype);
+  for (int i = 0; i < ndim; i++)
+    n *= (size_t) shape[i];
+  /* zeroed and 64-byte aligned, as la_tensor_new */
+  void *raw = calloc (1, (n ? n : 64) + 64);
+  if (!raw)
+    g_error ("CPU backend: out of memory (%zu bytes)", n);
+  void *data = aligned_data (raw);
+  resident_add (data);
+  GBytes *st = g_bytes_new_with_free_func (data, n, resident_free, raw);
+  LaTensor *t = la_tensor_new_view (dtype, ndim, shape, st, data, LA_DEVICE_CPU, 0);
+  g_bytes_unref (st);
+  return t;
+}
+
+static gboolean
+cpu_resident (LaBackend *be, const LaTensor *t)
+{
+  if (!t->storage)
+    return FALSE;
+  gsize size;
+  gconstpointer data = g_bytes_get_data (t->storage, &size);
+  g_mutex_lock (&resident_lock);
+  gboolean found = resident_set && data && g_hash_table_contains (resident_set, data);
+  g_mutex_unlock (&resident_lock);
+  return found;
 }
 
 static void
@@ -441,6 +530,10 @@ static const LaBackendOps cpu_ops = {
   .conv1d = la_cpu_conv1d,
   .channel_rms_norm = la_cpu_channel_rms_norm, .copy4d = la_cpu_copy4d, .upsample2x = la_cpu_upsample2x, .latent_norm = la_cpu_latent_norm, .clamp = la_cpu_clamp,
   .rope = la_cpu_rope,
+  .patchify = la_cpu_patchify,
+  .unpatchify = la_cpu_unpatchify,
+  .rope_table = la_cpu_rope_table,
+  .resident = cpu_resident,
   .destroy = cpu_destroy,
 };
 

@@ -32,3 +32,6 @@ void la_cpu_clamp (LaBackend *be, LaTensor *y, const LaTensor *x, float lo, floa
 
 /* ops-dit.c */
 void la_cpu_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *freqs, int n_heads);
+void la_cpu_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+void la_cpu_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
+void la_cpu_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);

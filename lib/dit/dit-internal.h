@@ -63,11 +63,6 @@ LaTensor *dit_rows (const LaTensor *t, gint64 r0, gint64 n);
 LaTensor *dit_view (const LaTensor *t, gint64 off, int ndim, const int64_t *shape);
 LaTensor *dit_alloc2 (LaBackend *be, gint64 a, gint64 b);
 LaTensor *dit_alloc3 (LaBackend *be, gint64 a, gint64 b, gint64 c);
-/* Host im2col for a conv with stride = kernel: x [C, T, Hh, Ww] (element offset into a host
- * f32 buffer) -> out [T/kt * Hh/kh * Ww/kw, C*kt*kh*kw], token order (t, row, col). */
-void dit_patchify (float *out, const float *x, int C, int T, int Hh, int Ww, int kt, int kh, int kw);
-/* Host f32 copy of a (possibly backend) tensor. */
-LaTensor *dit_to_host (LaBackend *be, const LaTensor *t);
 
 /* ---- dit-block.c ---- */
 typedef struct {

@@ -16,23 +16,7 @@
 #include <math.h>
 #include <string.h>
 #include "dit-internal.h"
-
-/* fp64 -> nearest fp16 value (ties to even), returned as double. */
-static double
-round_f16 (double x)
-{
-  double a = fabs (x);
-  if (a == 0 || !isfinite (x))
-    return x;
-  if (a >= 65520.0)
-    return copysign (INFINITY, x);
-  if (a < 6.103515625e-05) /* subnormal: spacing 2^-24 */
-    return nearbyint (x * 16777216.0) / 16777216.0;
-  int e;
-  frexp (a, &e);                                   /* a = m·2^e, m in [0.5, 1) */
-  double q = ldexp (nearbyint (ldexp (x, 11 - e)), e - 11);
-  return q;
-}
+#include "la-ops.h"
 
 void
 dit_linspace_trunc (double start, double stop, int num, gint64 *out)
@@ -77,11 +61,9 @@ dit_rope_group_clear (DitRopeGroup *g)
 static void
 axis_pair (float *dst, gint64 pos, int k, int n, gboolean conj)
 {
-  double theta = 1.0 / pow (10000.0, (double) (2 * k) / (double) (2 * n));
-  double ang = (double) pos * theta;
-  double c = round_f16 (cos (ang)), s = round_f16 (sin (ang));
-  dst[0] = (float) c;
-  dst[1] = (float) (conj ? -s : s);
+  la_rope_f16_pair (pos, k, n, dst, dst + 1);
+  if (conj)
+    dst[1] = -dst[1];
 }
 
 int

@@ -11,6 +11,14 @@
  *   slot = current_start mod C; active = current_start + L in clip 0, C after.
  *   sink ref position 30 + max(0, n − (30 − d)), d in [4, 30] per call.
  * Block: x = noise; for i in 0..3: x += (σ_{i+1} − σ_i)·DiT_i(x, t_i).
+ *
+ * A block stays on the backend: the latent is uploaded once (or handed in
+ * on the backend), the audio features are uploaded and encoded once, and
+ * every step (patchify, RoPE tables, blocks, head, unpatchify, Euler) is
+ * backend ops with no host round trip and no synchronisation; the latent
+ * comes back once at the end.  The time embeddings of the 4 scheduled
+ * timesteps are made at session creation; the RoPE tables keep their
+ * spatial columns and get their temporal ones from the rope_table op.
  */
 #include <math.h>
 #include <string.h>
@@ -23,6 +31,12 @@ typedef struct {
   LaTensor **k_all, **v_all, **cond_k;           /* per layer */
 } DitCache;
 
+/* e [F, D] and e0 [F, 6, D] of one timestep. */
+typedef struct {
+  float t;
+  LaTensor *e, *e0;
+} TimeEmb;
+
 struct _LaDitSession {
   LaDitModel *m;
   LaBackend *be;
@@ -34,11 +48,17 @@ struct _LaDitSession {
   LaTensor *sink_tokens;                         /* [Nc, D] embedded ref + motion tokens */
   LaTensor *x, *xs;                              /* hidden states [L, D] / [Nc, D] */
   LaTensor *freqs, *freqs_sink, *freqs_cond;     /* backend tables */
-  LaTensor *h_freqs, *h_freqs_sink, *h_freqs_cond; /* host tables */
+  LaTensor *freqs_cond_ref;                      /* view: the ref rows of freqs_cond */
+  LaTensor *h_freqs_sink;                        /* host table */
+  int nt_pairs;                                  /* temporal RoPE pairs per row */
   LaTensor *e0_zero;                             /* [1, 6, D] t = 0 projection */
-  LaTensor *e, *e0, *feat, *tmpD, *h_feat;       /* time embedding scratch */
-  LaTensor *patches, *h_patches, *head_o, *head_mod;
-  LaTensor *audio_in;                            /* host [Lw, A, P + 4F] */
+  LaTensor *e, *feat, *tmpD, *h_feat;            /* time embedding scratch */
+  TimeEmb temb[N_STEPS + 1];                     /* the 4 scheduled t, then any other */
+  LaTensor *patches, *head_o, *head_mod;
+  LaTensor *xd, *vel;                            /* backend latent / velocity [C, F, h, w] */
+  LaTensor *audio_d, *audio_in;                  /* backend [Lw, A, 4F] / [Lw, A, P + 4F] */
+  LaTensor *a_glob_all, *a_loc_all;              /* audio encoder output of the current block */
+  LaTensor *a_glob, *a_tok;                      /* its views [F, D] / [F, ntok, D] */
   DitScratch sc_step, sc_sink;
   DitRopeGroup g_ref, g_mot[3];
   float timesteps[N_STEPS], sigmas[N_STEPS + 1];
@@ -98,27 +118,42 @@ dump (LaDitSession *s, const char *name, const LaTensor *t)
     s->dump (name, t, s->dump_user);
 }
 
-/* Accepts [C, T, h, w] or [1, C, T, h, w]; returns the 4-D host f32 view/copy. */
-static LaTensor *
-latent4 (LaBackend *be, const LaTensor *t, const char *what, int C, int T, int h, int w, GError **error)
+/* TRUE if x is a latent [in_dim, T, h, w] (or [1, in_dim, T, h, w]) of
+ * floats, T frames (any when T < 0; f32 only when it is updated in place). */
+static gboolean
+check_latent_frames (LaDitSession *s, const LaTensor *x, gboolean f32, int T, const char *who, const char *what,
+                     GError **error)
 {
-  if (!t) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session: %s is NULL", what);
-    return NULL;
+  const LaDitConfig *c = &s->m->cfg;
+  int off = x && x->ndim == 5 ? 1 : 0;
+  if (!x || !la_dtype_is_float (x->dtype) || (f32 && x->dtype != LA_DTYPE_F32) ||
+      (x->ndim != 4 && !(x->ndim == 5 && x->shape[0] == 1)) || x->shape[off] != c->in_dim ||
+      (T >= 0 && x->shape[off + 1] != T) || x->shape[off + 1] < 1 || x->shape[off + 2] != s->p.lat_h ||
+      x->shape[off + 3] != s->p.lat_w) {
+    g_autofree char *got = x ? la_shape_to_string (x->ndim, x->shape) : g_strdup ("NULL");
+    g_autofree char *tt = T >= 0 ? g_strdup_printf ("%d", T) : g_strdup ("T");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: %s must be a%s [%d, %s, %d, %d] latent, got %s %s",
+                 who, what, f32 ? "n f32" : "", c->in_dim, tt, s->p.lat_h, s->p.lat_w, got,
+                 x ? la_dtype_name (x->dtype) : "");
+    return FALSE;
   }
-  int off = t->ndim == 5 ? 1 : 0;
-  if ((t->ndim != 4 && !(t->ndim == 5 && t->shape[0] == 1)) || t->shape[off] != C ||
-      (T > 0 && t->shape[off + 1] != T) || t->shape[off + 2] != h || t->shape[off + 3] != w) {
-    g_autofree char *got = la_shape_to_string (t->ndim, t->shape);
-    g_autofree char *tt = T > 0 ? g_strdup_printf ("%d", T) : g_strdup ("T");
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT session: %s has shape %s, expected [%d, %s, %d, %d]",
-                 what, got, C, tt, h, w);
-    return NULL;
-  }
-  int64_t s4[4] = { C, t->shape[off + 1], h, w };
-  LaTensor *h32 = la_tensor_new (LA_DTYPE_F32, 4, s4);
-  la_copy (be, h32, t);
-  return h32;
+  return TRUE;
+}
+
+static gboolean
+check_latent (LaDitSession *s, const LaTensor *x, gboolean f32, const char *who, const char *what, GError **error)
+{
+  return check_latent_frames (s, x, f32, s->F, who, what, error);
+}
+
+/* A backend f32 copy of a checked latent as [C, T, h, w] (the one upload of a host latent). */
+static LaTensor *
+latent_upload (LaDitSession *s, const LaTensor *x)
+{
+  int off = x->ndim == 5 ? 1 : 0;
+  LaTensor *d = la_alloc (s->be, LA_DTYPE_F32, 4, x->shape + off);
+  la_copy (s->be, d, x);
+  return d;
 }
 
 /* ---- time and text embeddings ---- */
@@ -189,65 +224,64 @@ text_embed (LaDitSession *s, const LaTensor *context, GError **error)
 
 /* ---- sink tokens (docs/design/model.md §4.1) ---- */
 
+/* Sink rows [row0, row0 + ntok) = proj(patches of x with kernel k) + cond mask:
+ * the stride = kernel Conv3d as patchify + one linear, on the backend. */
+static void
+embed_patches (LaDitSession *s, const LaTensor *x, const int k[3], const LaTensor *w, const LaTensor *b,
+               const LaTensor *mask, gint64 row0)
+{
+  LaBackend *be = s->be;
+  gint64 ntok = x->shape[1] / k[0] * (x->shape[2] / k[1]) * (x->shape[3] / k[2]);
+  g_autoptr (LaTensor) p = dit_alloc2 (be, ntok, x->shape[0] * k[0] * k[1] * k[2]);
+  la_patchify (be, p, x, k);
+  g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, row0, ntok);
+  la_linear (be, rows, p, w, b);
+  la_binary (be, LA_BINARY_ADD, rows, rows, mask);
+}
+
+/* ref tokens: patch_embedding + trainable_cond_mask[1] */
+static gboolean
+embed_ref (LaDitSession *s, const LaTensor *ref_latent, GError **error)
+{
+  const LaDitConfig *c = &s->m->cfg;
+  if (!check_latent_frames (s, ref_latent, FALSE, 1, "DiT session", "ref_latent", error))
+    return FALSE;
+  g_autoptr (LaTensor) ref = latent_upload (s, ref_latent);
+  const int k[3] = { 1, c->patch_size[1], c->patch_size[2] };
+  embed_patches (s, ref, k, s->m->pe_w, s->m->pe_b, s->m->tcm[1], 0);
+  return TRUE;
+}
+
 static gboolean
 embed_sink (LaDitSession *s, const LaTensor *ref_latent, const LaTensor *motion, GError **error)
 {
   LaDitModel *m = s->m;
   LaBackend *be = s->be;
   int C = m->cfg.in_dim, h = s->p.lat_h, w = s->p.lat_w;
-  int ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
-  g_autoptr (LaTensor) ref = latent4 (be, ref_latent, "ref_latent", C, 1, h, w, error);
-  if (!ref)
-    return FALSE;
-  g_autoptr (LaTensor) mot = NULL;
-  if (motion) {
-    g_autoptr (LaTensor) mfull = latent4 (be, motion, "motion_latents", C, -1, h, w, error);
-    if (!mfull)
-      return FALSE;
-    /* last 19 frames, front-padded with zero latents when fewer (official padd mode) */
-    int64_t s4[4] = { C, DIT_FP_TOTAL, h, w };
-    mot = la_tensor_new (LA_DTYPE_F32, 4, s4);
-    int T = mfull->shape[1], ov = MIN (T, DIT_FP_TOTAL);
-    for (int c = 0; c < C; c++)
-      memcpy (la_tensor_f32 (mot) + ((gint64) c * DIT_FP_TOTAL + DIT_FP_TOTAL - ov) * h * w,
-              la_tensor_f32 (mfull) + ((gint64) c * T + T - ov) * h * w, sizeof (float) * ov * h * w);
-  } else {
+  if (!motion) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session: motion_latents is NULL");
     return FALSE;
   }
-  /* ref tokens: patch_embedding + trainable_cond_mask[1] */
-  int Kp = C * ph * pw, off = 0;
-  {
-    g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, h, w, 1, ph, pw);
-    g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    la_copy (be, bp, hp);
-    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
-    la_linear (be, rows, bp, m->pe_w, m->pe_b);
-    la_binary (be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
-    off = s->fsl;
-  }
+  if (!check_latent_frames (s, motion, FALSE, -1, "DiT session", "motion_latents", error) ||
+      !embed_ref (s, ref_latent, error))
+    return FALSE;
+  /* last 19 frames, front-padded with zero latents when fewer (official padd mode) */
+  g_autoptr (LaTensor) mfull = latent_upload (s, motion);
+  g_autoptr (LaTensor) mot = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { C, DIT_FP_TOTAL, h, w });
+  int64_t T = mfull->shape[1], ov = MIN (T, DIT_FP_TOTAL);
+  la_copy4d (be, mot, (int64_t[]) { 0, DIT_FP_TOTAL - ov, 0, 0 }, mfull, (int64_t[]) { 0, T - ov, 0, 0 },
+             (int64_t[]) { C, ov, h, w });
   /* FramePack buckets, oldest first in time: 4x = M[0:16], 2x = M[16:18], post = M[18] */
   static const int t0[3] = { DIT_FP_4X + DIT_FP_2X, DIT_FP_4X, 0 };
   static const int tn[3] = { DIT_FP_POST, DIT_FP_2X, DIT_FP_4X };
+  gint64 off = s->fsl;
   for (int b = 0; b < 3; b++) {
     const int *k = m->fp_k[b];
-    int nt = tn[b] / k[0], nh = h / k[1], nw = w / k[2], ntok = nt * nh * nw, K = C * k[0] * k[1] * k[2];
-    /* sub-tensor [C, tn, h, w] of the 19 frames */
-    int64_t s4[4] = { C, tn[b], h, w };
-    g_autoptr (LaTensor) sub = la_tensor_new (LA_DTYPE_F32, 4, s4);
-    for (int c = 0; c < C; c++)
-      memcpy (la_tensor_f32 (sub) + (gint64) c * tn[b] * h * w,
-              la_tensor_f32 (mot) + ((gint64) c * DIT_FP_TOTAL + t0[b]) * h * w, sizeof (float) * tn[b] * h * w);
-    int64_t sp[2] = { ntok, K };
-    g_autoptr (LaTensor) hp = la_tensor_new (LA_DTYPE_F32, 2, sp);
-    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (sub), C, tn[b], h, w, k[0], k[1], k[2]);
-    g_autoptr (LaTensor) bp = la_alloc (be, LA_DTYPE_F32, 2, sp);
-    la_copy (be, bp, hp);
-    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, off, ntok);
-    la_linear (be, rows, bp, m->fp_w[b], m->fp_b[b]);
-    la_binary (be, LA_BINARY_ADD, rows, rows, m->tcm[2]);
-    off += ntok;
+    g_autoptr (LaTensor) sub = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { C, tn[b], h, w });
+    la_copy4d (be, sub, (int64_t[]) { 0, 0, 0, 0 }, mot, (int64_t[]) { 0, t0[b], 0, 0 },
+               (int64_t[]) { C, tn[b], h, w });
+    embed_patches (s, sub, k, m->fp_w[b], m->fp_b[b], m->tcm[2], off);
+    off += tn[b] / k[0] * (h / k[1]) * (w / k[2]);
   }
   g_assert (off == s->Nc);
   return TRUE;
@@ -263,6 +297,49 @@ sink_freqs (LaDitSession *s, gint64 ref_t, LaTensor *host, LaTensor *dev)
   for (int b = 0; b < 3; b++)
     n += dit_rope_fill_group (f + (gint64) n * s->HD, s->HD, &s->g_mot[b]);
   la_copy (s->be, dev, host);
+}
+
+/* e, e0 of timestep t into te (allocated on first use). */
+static void
+time_embed_into (LaDitSession *s, TimeEmb *te, float t)
+{
+  if (!te->e) {
+    te->e = dit_alloc2 (s->be, s->F, s->D);
+    te->e0 = dit_alloc3 (s->be, s->F, 6, s->D);
+  }
+  te->t = t;
+  g_autoptr (LaTensor) e0v = dit_view (te->e0, 0, 2, (int64_t[]) { s->F, 6 * s->D });
+  time_embed (s, t, s->F, te->e, e0v);
+}
+
+/* The embeddings of t: a scheduled timestep's are ready; any other t (a
+ * replayed call) is embedded into the spare slot, with an upload. */
+static const TimeEmb *
+time_emb_for (LaDitSession *s, float t)
+{
+  for (int i = 0; i < N_STEPS; i++)
+    if (s->temb[i].t == t)
+      return &s->temb[i];
+  TimeEmb *spare = &s->temb[N_STEPS];
+  if (!spare->e || spare->t != t)
+    time_embed_into (s, spare, t);
+  return spare;
+}
+
+/* The step tables' constant columns, uploaded once: freqs gets the spatial
+ * pairs of the noisy frames' grid, freqs_cond the sink table (only its ref
+ * rows' temporal pairs move with the rolled position). */
+static void
+step_freqs_init (LaDitSession *s)
+{
+  g_autoptr (LaTensor) h = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { s->L, s->HD / 2, 2 });
+  DitRopeGroup g = { 0 };
+  gint64 fl[DIT_FP_4X] = { 0 };
+  dit_rope_group_grid (&g, s->F, fl, s->gh, s->gh, s->gw, s->gw);
+  dit_rope_fill_group (la_tensor_f32 (h), s->HD, &g);
+  dit_rope_group_clear (&g);
+  la_copy (s->be, s->freqs, h);
+  la_copy (s->be, s->freqs_cond, s->freqs_sink);
 }
 
 static void
@@ -309,11 +386,16 @@ la_dit_session_free (LaDitSession *s)
   }
   g_free (s->ctx_k);
   g_free (s->ctx_v);
-  LaTensor **ts[] = { &s->sink_tokens, &s->x, &s->xs, &s->freqs, &s->freqs_sink, &s->freqs_cond, &s->h_freqs,
-                      &s->h_freqs_sink, &s->h_freqs_cond, &s->e0_zero, &s->e, &s->e0, &s->feat, &s->tmpD,
-                      &s->h_feat, &s->patches, &s->h_patches, &s->head_o, &s->head_mod, &s->audio_in };
+  LaTensor **ts[] = { &s->sink_tokens, &s->x, &s->xs, &s->freqs, &s->freqs_sink, &s->freqs_cond,
+                      &s->freqs_cond_ref, &s->h_freqs_sink, &s->e0_zero, &s->e, &s->feat, &s->tmpD, &s->h_feat,
+                      &s->patches, &s->head_o, &s->head_mod, &s->xd, &s->vel, &s->audio_d,
+                      &s->audio_in, &s->a_glob, &s->a_tok, &s->a_glob_all, &s->a_loc_all };
   for (guint i = 0; i < G_N_ELEMENTS (ts); i++)
     g_clear_pointer (ts[i], la_tensor_unref);
+  for (int i = 0; i <= N_STEPS; i++) {
+    g_clear_pointer (&s->temb[i].e, la_tensor_unref);
+    g_clear_pointer (&s->temb[i].e0, la_tensor_unref);
+  }
   dit_scratch_clear (&s->sc_step);
   dit_scratch_clear (&s->sc_sink);
   dit_rope_group_clear (&s->g_ref);
@@ -430,20 +512,20 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
   s->freqs = dit_alloc3 (be, s->L, s->HD / 2, 2);
   s->freqs_sink = dit_alloc3 (be, s->Nc, s->HD / 2, 2);
   s->freqs_cond = dit_alloc3 (be, s->Nc, s->HD / 2, 2);
-  s->h_freqs = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { s->L, s->HD / 2, 2 });
+  s->freqs_cond_ref = dit_view (s->freqs_cond, 0, 3, (int64_t[]) { s->fsl, s->HD / 2, 2 });
   s->h_freqs_sink = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { s->Nc, s->HD / 2, 2 });
-  s->h_freqs_cond = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { s->Nc, s->HD / 2, 2 });
+  s->nt_pairs = s->HD / 2 - 2 * (s->HD / 2 / 3);
   s->e0_zero = dit_alloc3 (be, 1, 6, s->D);
   s->e = dit_alloc2 (be, s->F, s->D);
-  s->e0 = dit_alloc3 (be, s->F, 6, s->D);
   s->feat = dit_alloc2 (be, s->F, c->freq_dim);
   s->h_feat = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { s->F, c->freq_dim });
   s->tmpD = dit_alloc2 (be, s->F, s->D);
   int Kp = c->in_dim * ph * pw;
   s->patches = dit_alloc2 (be, s->L, Kp);
-  s->h_patches = la_tensor_new (LA_DTYPE_F32, 2, (int64_t[]) { s->L, Kp });
   s->head_o = dit_alloc2 (be, s->L, c->out_dim * ph * pw);
   s->head_mod = dit_alloc3 (be, s->F, 2, s->D);
+  s->xd = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->in_dim, s->F, p->lat_h, p->lat_w });
+  s->vel = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->out_dim, s->F, p->lat_h, p->lat_w });
   dit_scratch_init (&s->sc_step, be, s->L, s->D, c->ffn_dim, s->F);
   dit_scratch_init (&s->sc_sink, be, s->Nc, s->D, c->ffn_dim, 1);
   for (int i = 0; i < N_STEPS; i++)
@@ -456,7 +538,11 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
     g_autoptr (LaTensor) z = dit_view (s->e0_zero, 0, 2, (int64_t[]) { 1, 6 * s->D });
     time_embed (s, 0.0f, 1, e1, z);
   }
+  /* the scheduled timesteps' embeddings, made as each step made them (F rows) */
+  for (int i = 0; i < N_STEPS; i++)
+    time_embed_into (s, &s->temb[i], s->timesteps[i]);
   sink_freqs (s, DIT_REF_TIME, s->h_freqs_sink, s->freqs_sink);
+  step_freqs_init (s);
   if (!text_embed (s, text_context, error) || !embed_sink (s, ref_latent, motion_latents, error)) {
     la_dit_session_free (s);
     return NULL;
@@ -474,23 +560,37 @@ la_dit_session_refresh_sink (LaDitSession *s, const LaTensor *ref_latent, const 
 {
   /* No new motion latents: the motion tokens in sink_tokens stay; only the
    * reference rows are re-embedded. */
-  if (!motion_latents) {
-    LaDitModel *m = s->m;
-    int C = m->cfg.in_dim, ph = m->cfg.patch_size[1], pw = m->cfg.patch_size[2];
-    g_autoptr (LaTensor) ref = latent4 (s->be, ref_latent, "ref_latent", C, 1, s->p.lat_h, s->p.lat_w, error);
-    if (!ref)
-      return FALSE;
-    int Kp = C * ph * pw;
-    g_autoptr (LaTensor) hp = dit_view (s->h_patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    dit_patchify (la_tensor_f32 (hp), la_tensor_f32 (ref), C, 1, s->p.lat_h, s->p.lat_w, 1, ph, pw);
-    g_autoptr (LaTensor) bp = dit_view (s->patches, 0, 2, (int64_t[]) { s->fsl, Kp });
-    la_copy (s->be, bp, hp);
-    g_autoptr (LaTensor) rows = dit_rows (s->sink_tokens, 0, s->fsl);
-    la_linear (s->be, rows, bp, m->pe_w, m->pe_b);
-    la_binary (s->be, LA_BINARY_ADD, rows, rows, m->tcm[1]);
-  } else if (!embed_sink (s, ref_latent, motion_latents, error))
+  if (!(motion_latents ? embed_sink (s, ref_latent, motion_latents, error) : embed_ref (s, ref_latent, error)))
     return FALSE;
   return prefill_all (s, error);
+}
+
+/* The layers of one call on x, the sink prefill (a->sink) or a step (with
+ * the audio injectors after their layers); dumps each layer's input/output. */
+static gboolean
+run_layers (LaDitSession *s, int cache, LaTensor *x, DitBlockArgs *a, DitScratch *sc, GError **error)
+{
+  char nm[64];
+  for (int l = 0; l < s->m->cfg.num_layers; l++) {
+    a->ctx_k = s->ctx_k[l];
+    a->ctx_v = s->ctx_v[l];
+    a->k_all = s->cache[cache].k_all[l];
+    a->v_all = s->cache[cache].v_all[l];
+    a->cond_k = s->cache[cache].cond_k[l];
+    g_snprintf (nm, sizeof nm, "block%d.in", l);
+    dump (s, nm, x);
+    dit_block_forward (s->m, l, x, a, sc);
+    g_snprintf (nm, sizeof nm, "block%d.out", l);
+    dump (s, nm, x);
+    if (a->sink)
+      continue;
+    int j = s->m->inject_of_layer[l];
+    if (j >= 0 && !la_audio_injector_queue (s->m->ainj, j, x, a->n_frames, s->a_tok, s->a_glob, error))
+      return FALSE;
+    g_snprintf (nm, sizeof nm, "block%d.after_audio_inject", l);
+    dump (s, nm, x);
+  }
+  return TRUE;
 }
 
 gboolean
@@ -511,107 +611,91 @@ la_dit_session_sink_call (LaDitSession *s, int cache, GError **error)
   a.Nc = s->Nc;
   a.sink = TRUE;
   dump (s, "rope_freqs", s->freqs_sink);
-  char nm[64];
-  for (int l = 0; l < s->m->cfg.num_layers; l++) {
-    a.ctx_k = s->ctx_k[l];
-    a.ctx_v = s->ctx_v[l];
-    a.k_all = s->cache[cache].k_all[l];
-    a.v_all = s->cache[cache].v_all[l];
-    a.cond_k = s->cache[cache].cond_k[l];
-    g_snprintf (nm, sizeof nm, "block%d.in", l);
-    dump (s, nm, s->xs);
-    dit_block_forward (s->m, l, s->xs, &a, &s->sc_sink);
-    g_snprintf (nm, sizeof nm, "block%d.out", l);
-    dump (s, nm, s->xs);
-  }
+  if (!run_layers (s, cache, s->xs, &a, &s->sc_sink, error))
+    return FALSE;
   return la_backend_sync (be, error);
 }
 
-LaTensor *
-la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t, const LaTensor *audio,
-                          gint64 n, int d, GError **error)
+/* Audio tokens of the block (P copies of column 0, then the block's columns,
+ * docs/design/audio-path.md §5) through the causal audio encoder, once per
+ * block: every step of the block reads s->a_glob / s->a_tok.  The features
+ * are uploaded once (a backend tensor is copied on the backend). */
+static gboolean
+encode_audio (LaDitSession *s, const LaTensor *audio, const char *who, GError **error)
+{
+  LaBackend *be = s->be;
+  const LaDitConfig *c = &s->m->cfg;
+  int P = s->p.audio_prefix, na = 4 * s->F, F = s->F, D = s->D;
+  if (!audio || audio->ndim != 3 || audio->shape[1] != c->audio_dim || audio->shape[2] != na) {
+    g_autofree char *got = audio ? la_shape_to_string (audio->ndim, audio->shape) : g_strdup ("NULL");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
+                 "%s: audio features have shape %s, expected [layers, %d, %d]", who, got, c->audio_dim, na);
+    return FALSE;
+  }
+  gint64 Lw = audio->shape[0], rows = Lw * c->audio_dim;
+  if (!s->audio_in || s->audio_in->shape[0] != Lw) {
+    g_clear_pointer (&s->audio_d, la_tensor_unref);
+    g_clear_pointer (&s->audio_in, la_tensor_unref);
+    s->audio_d = la_alloc (be, LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, na });
+    s->audio_in = la_alloc (be, LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, P + na });
+  }
+  la_copy (be, s->audio_d, audio);
+  {
+    /* as [1, 1, rows, columns] boxes */
+    g_autoptr (LaTensor) src = dit_view (s->audio_d, 0, 4, (int64_t[]) { 1, 1, rows, na });
+    g_autoptr (LaTensor) dst = dit_view (s->audio_in, 0, 4, (int64_t[]) { 1, 1, rows, P + na });
+    la_copy4d (be, dst, (int64_t[]) { 0, 0, 0, P }, src, (int64_t[]) { 0, 0, 0, 0 }, (int64_t[]) { 1, 1, rows, na });
+    for (int j = 0; j < P; j++)
+      la_copy4d (be, dst, (int64_t[]) { 0, 0, 0, j }, src, (int64_t[]) { 0, 0, 0, 0 }, (int64_t[]) { 1, 1, rows, 1 });
+  }
+  LaTensor *aglob = NULL, *aloc = NULL;
+  if (!la_causal_audio_encoder_forward (s->m->aenc, s->audio_in, &aglob, &aloc, error))
+    return FALSE;
+  LaTensor **keep[] = { &s->a_glob, &s->a_tok, &s->a_glob_all, &s->a_loc_all };
+  for (guint i = 0; i < G_N_ELEMENTS (keep); i++)
+    g_clear_pointer (keep[i], la_tensor_unref);
+  s->a_glob_all = aglob;
+  s->a_loc_all = aloc;
+  int k0 = (P + 3) / 4, ntok = c->num_audio_token + 1;
+  if (aglob->shape[0] != k0 + F || aloc->shape[0] != k0 + F) {
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: audio encoder gave %" G_GINT64_FORMAT
+                 " frames for %d inputs, expected %d", who, aglob->shape[0], P + na, k0 + F);
+    return FALSE;
+  }
+  s->a_glob = dit_view (aglob, (gint64) k0 * D, 2, (int64_t[]) { F, D });
+  s->a_tok = dit_view (aloc, (gint64) k0 * ntok * D, 3, (int64_t[]) { F, ntok, D });
+  dump (s, "audio_encoder.out_global", s->a_glob);
+  dump (s, "audio_encoder.out_local", s->a_tok);
+  return TRUE;
+}
+
+/* One DiT call on the backend latent x [C, F, h, w] against cache `cache`
+ * at absolute latent frame n with sink offset d: s->vel = DiT(x, t), with
+ * the block's audio already encoded.  Only queues backend ops (no upload,
+ * download or sync). */
+static gboolean
+step_forward (LaDitSession *s, int cache, const LaTensor *x, float t, gint64 n, int d, GError **error)
 {
   LaDitModel *m = s->m;
   LaBackend *be = s->be;
   const LaDitConfig *c = &m->cfg;
-  int F = s->F, D = s->D, ph = c->patch_size[1], pw = c->patch_size[2], h = s->p.lat_h, w = s->p.lat_w;
-  if (!holds (s, cache) || n < 0 || d < 4 || d > 30) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
-                 "DiT step call: cache %d (0..3, held: mask 0x%x), frame %" G_GINT64_FORMAT
-                 " (>= 0) or d %d ([4, 30]) out of range", cache, s->p.cache_mask, n, d);
-    return NULL;
-  }
-  g_autoptr (LaTensor) hx = latent4 (be, x, "x (noisy latents)", c->in_dim, F, h, w, error);
-  if (!hx)
-    return NULL;
-  int P = s->p.audio_prefix, na = 4 * F;
-  if (!audio || audio->ndim != 3 || audio->shape[1] != c->audio_dim || audio->shape[2] != na) {
-    g_autofree char *got = audio ? la_shape_to_string (audio->ndim, audio->shape) : g_strdup ("NULL");
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
-                 "DiT step call: audio features have shape %s, expected [layers, %d, %d]", got, c->audio_dim, na);
-    return NULL;
-  }
-
-  /* ---- audio tokens: P copies of column 0, then the block's columns (docs/design/audio-path.md §5) ---- */
-  int Lw = audio->shape[0];
-  if (!s->audio_in || s->audio_in->shape[0] != Lw) {
-    g_clear_pointer (&s->audio_in, la_tensor_unref);
-    s->audio_in = la_tensor_new (LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, P + na });
-  }
-  {
-    g_autoptr (LaTensor) ha = la_tensor_new (LA_DTYPE_F32, 3, audio->shape);
-    la_copy (be, ha, audio);
-    const float *src = la_tensor_f32 (ha);
-    float *dst = la_tensor_f32 (s->audio_in);
-    for (gint64 r = 0; r < (gint64) Lw * c->audio_dim; r++) {
-      for (int j = 0; j < P; j++)
-        dst[r * (P + na) + j] = src[r * na];
-      memcpy (dst + r * (P + na) + P, src + r * na, sizeof (float) * na);
-    }
-  }
-  LaTensor *aglob = NULL, *aloc = NULL;
-  if (!la_causal_audio_encoder_forward (m->aenc, s->audio_in, &aglob, &aloc, error))
-    return NULL;
-  g_autoptr (LaTensor) a_glob_all = aglob;
-  g_autoptr (LaTensor) a_loc_all = aloc;
-  int k0 = (P + 3) / 4, ntok = c->num_audio_token + 1;
-  if (a_glob_all->shape[0] != k0 + F || a_loc_all->shape[0] != k0 + F) {
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT step call: audio encoder gave %" G_GINT64_FORMAT
-                 " frames for %d inputs, expected %d", a_glob_all->shape[0], P + na, k0 + F);
-    return NULL;
-  }
-  g_autoptr (LaTensor) a_glob = dit_view (a_glob_all, (gint64) k0 * D, 2, (int64_t[]) { F, D });
-  g_autoptr (LaTensor) a_tok = dit_view (a_loc_all, (gint64) k0 * ntok * D, 3, (int64_t[]) { F, ntok, D });
-  dump (s, "audio_encoder.out_global", a_glob);
-  dump (s, "audio_encoder.out_local", a_tok);
+  int F = s->F, D = s->D;
+  const int patch[3] = { 1, c->patch_size[1], c->patch_size[2] };
 
   /* ---- tokens: patch_embedding + cond_encoder bias + trainable_cond_mask[0] ---- */
-  dit_patchify (la_tensor_f32 (s->h_patches), la_tensor_f32 (hx), c->in_dim, F, h, w, 1, ph, pw);
-  la_copy (be, s->patches, s->h_patches);
+  la_patchify (be, s->patches, x, patch);
   la_linear (be, s->x, s->patches, m->pe_w, m->pe_b);
   la_binary (be, LA_BINARY_ADD, s->x, s->x, m->cond_b);
   la_binary (be, LA_BINARY_ADD, s->x, s->x, m->tcm[0]);
 
   /* ---- time embedding, e [F, D], e0 [F, 6, D] ---- */
-  {
-    g_autoptr (LaTensor) e0v = dit_view (s->e0, 0, 2, (int64_t[]) { F, 6 * D });
-    time_embed (s, t, F, s->e, e0v);
-  }
-  dump (s, "e0", s->e0);
+  const TimeEmb *te = time_emb_for (s, t);
+  dump (s, "e0", te->e0);
 
   /* ---- RoPE: noisy frames n..n+F-1; sink ref at 30 + max(0, n − (30 − d)) ---- */
-  {
-    DitRopeGroup g = { 0 };
-    gint64 fl[DIT_FP_4X];
-    for (int f = 0; f < F; f++)
-      fl[f] = n + f;
-    dit_rope_group_grid (&g, F, fl, s->gh, s->gh, s->gw, s->gw);
-    dit_rope_fill_group (la_tensor_f32 (s->h_freqs), s->HD, &g);
-    dit_rope_group_clear (&g);
-    la_copy (be, s->freqs, s->h_freqs);
-    gint64 R = MAX (0, n - (DIT_REF_TIME - d));
-    sink_freqs (s, DIT_REF_TIME + R, s->h_freqs_cond, s->freqs_cond);
-  }
+  la_rope_table (be, s->freqs, n, s->fsl, s->nt_pairs);
+  gint64 R = MAX (0, n - (DIT_REF_TIME - d));
+  la_rope_table (be, s->freqs_cond_ref, DIT_REF_TIME + R, s->fsl, s->nt_pairs);
   dump (s, "rope_freqs", s->freqs);
   dump (s, "rope_freqs_cond", s->freqs_cond);
 
@@ -627,37 +711,19 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   }
   a.n_frames = F;
   a.fsl = s->fsl;
-  a.e0 = s->e0;
+  a.e0 = te->e0;
   a.freqs = s->freqs;
   a.freqs_cond = s->freqs_cond;
   a.Nc = s->Nc;
   a.sink = FALSE;
-  char nm[64];
-  for (int l = 0; l < c->num_layers; l++) {
-    a.ctx_k = s->ctx_k[l];
-    a.ctx_v = s->ctx_v[l];
-    a.k_all = s->cache[cache].k_all[l];
-    a.v_all = s->cache[cache].v_all[l];
-    a.cond_k = s->cache[cache].cond_k[l];
-    g_snprintf (nm, sizeof nm, "block%d.in", l);
-    dump (s, nm, s->x);
-    dit_block_forward (m, l, s->x, &a, &s->sc_step);
-    g_snprintf (nm, sizeof nm, "block%d.out", l);
-    dump (s, nm, s->x);
-    int j = m->inject_of_layer[l];
-    if (j >= 0) {
-      if (!la_audio_injector_apply (m->ainj, j, s->x, F, a_tok, a_glob, error))
-        return NULL;
-    }
-    g_snprintf (nm, sizeof nm, "block%d.after_audio_inject", l);
-    dump (s, nm, s->x);
-  }
+  if (!run_layers (s, cache, s->x, &a, &s->sc_step, error))
+    return FALSE;
 
   /* ---- head: LN(x)·(1 + scale_f) + shift_f, (shift, scale)_f = head.modulation + e[f] ---- */
   dump (s, "head.in", s->x);
   for (int f = 0; f < F; f++) {
     g_autoptr (LaTensor) hm_f = dit_view (s->head_mod, (gint64) f * 2 * D, 2, (int64_t[]) { 2, D });
-    g_autoptr (LaTensor) e_f = dit_rows (s->e, f, 1);
+    g_autoptr (LaTensor) e_f = dit_rows (te->e, f, 1);
     la_binary (be, LA_BINARY_ADD, hm_f, m->hm, e_f);
   }
   la_layer_norm (be, s->sc_step.u, s->x, NULL, NULL, (float) c->eps);
@@ -669,25 +735,98 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   }
   la_linear (be, s->head_o, s->sc_step.u, m->hh_w, m->hh_b);
   dump (s, "head.out", s->head_o);
-  if (!la_backend_sync (be, error))
-    return NULL;
 
   /* ---- unpatchify: v[c, f, ph·i + q, pw·j + r] = o[token (f, i, j)][(q·pw + r)·out + c] ---- */
-  g_autoptr (LaTensor) ho = dit_to_host (be, s->head_o);
-  int od = c->out_dim;
-  LaTensor *v = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { od, F, h, w });
-  const float *o = la_tensor_f32 (ho);
-  float *vp = la_tensor_f32 (v);
-  for (int f = 0; f < F; f++)
-    for (int i = 0; i < s->gh; i++)
-      for (int j = 0; j < s->gw; j++) {
-        const float *row = o + ((gint64) (f * s->gh + i) * s->gw + j) * od * ph * pw;
-        for (int q = 0; q < ph; q++)
-          for (int r = 0; r < pw; r++)
-            for (int cc = 0; cc < od; cc++)
-              vp[(((gint64) cc * F + f) * h + i * ph + q) * w + j * pw + r] = row[(q * pw + r) * od + cc];
-      }
+  la_unpatchify (be, s->vel, s->head_o, patch);
+  return TRUE;
+}
+
+/* Cache index, frame and sink offset of a step call in range. */
+static gboolean
+check_call (LaDitSession *s, const char *who, int cache, gint64 n, int d, GError **error)
+{
+  if (!holds (s, cache) || n < 0 || d < 4 || d > 30) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG,
+                 "%s: cache %d (0..3, held: mask 0x%x), frame %" G_GINT64_FORMAT
+                 " (>= 0) or d %d ([4, 30]) out of range", who, cache, s->p.cache_mask, n, d);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* x itself when it is a 4-D f32 backend tensor, else s->xd with x copied
+ * (an upload for a host x). */
+static LaTensor *
+latent_on_backend (LaDitSession *s, LaTensor *x)
+{
+  if (la_backend_holds (s->be, x) && x->ndim == 4 && x->dtype == LA_DTYPE_F32)
+    return x;
+  la_copy (s->be, s->xd, x);
+  return s->xd;
+}
+
+LaTensor *
+la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t, const LaTensor *audio,
+                          gint64 n, int d, GError **error)
+{
+  const char *who = "DiT step call";
+  if (!check_call (s, who, cache, n, d, error) || !check_latent (s, x, FALSE, who, "x (noisy latents)", error) ||
+      !encode_audio (s, audio, who, error))
+    return NULL;
+  LaTensor *xd = latent_on_backend (s, (LaTensor *) x);
+  if (!step_forward (s, cache, xd, t, n, d, error))
+    return NULL;
+  LaTensor *v = la_tensor_new (LA_DTYPE_F32, 4, s->vel->shape);
+  la_copy (s->be, v, s->vel);
+  if (!la_backend_sync (s->be, error)) {
+    la_tensor_unref (v);
+    return NULL;
+  }
   return v;
+}
+
+/* Steps [first, first + n_steps) on the backend latent xd, audio encoded
+ * once: x += (σ_{i+1} − σ_i)·DiT_i(x, t_i), the f32 axpy x + dt·v that both
+ * the sequential loop and the TPP stages run, so that they round alike.
+ * Queues only (the encoder's closing sync aside); the caller syncs. */
+static gboolean
+run_on_backend (LaDitSession *s, const char *who, gint64 frame_n, int first, int n_steps, const int *d,
+                LaTensor *xd, const LaTensor *audio, GError **error)
+{
+  if (first < 0 || n_steps < 0 || first + n_steps > N_STEPS) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "%s: steps %d..%d out of range 0..%d", who, first,
+                 first + n_steps - 1, N_STEPS - 1);
+    return FALSE;
+  }
+  for (int i = first; i < first + n_steps; i++)
+    if (!check_call (s, who, i, frame_n, d[i], error))
+      return FALSE;
+  if (!encode_audio (s, audio, who, error))
+    return FALSE;
+  for (int i = first; i < first + n_steps; i++) {
+    if (!step_forward (s, i, xd, s->timesteps[i], frame_n, d[i], error))
+      return FALSE;
+    la_axpy (s->be, xd, xd, s->sigmas[i + 1] - s->sigmas[i], s->vel);
+  }
+  return TRUE;
+}
+
+/* Runs the steps on x, on the backend or on the host (uploaded once,
+ * downloaded once), and syncs once at the end. */
+static gboolean
+run_steps_on (LaDitSession *s, const char *who, gint64 frame_n, int first, int n_steps, const int *d,
+              LaTensor *x, const LaTensor *audio, GError **error)
+{
+  if (!check_latent (s, x, TRUE, who, "x", error))
+    return FALSE;
+  LaTensor *xd = latent_on_backend (s, x);
+  if (!run_on_backend (s, who, frame_n, first, n_steps, d, xd, audio, error)) {
+    la_backend_sync (s->be, NULL);           /* drop what the queued ops may have recorded */
+    return FALSE;
+  }
+  if (xd != x)
+    la_copy (s->be, x, xd);
+  return la_backend_sync (s->be, error);
 }
 
 /* The one step loop: the sequential generate_block, every TPP stage and
@@ -699,34 +838,32 @@ la_dit_session_run_steps (LaDitSession *s, gint64 block, int first_step, int n_s
   int d[N_STEPS];
   for (int i = 0; i < N_STEPS; i++)
     d[i] = d_given ? d_given[i] : la_dit_session_next_d (s);
-  for (int i = first_step; i < first_step + n_steps; i++)
-    if (!la_dit_session_denoise_step (s, i, x, audio, block * s->F, d[i], error))
-      return FALSE;
-  return TRUE;
+  return run_steps_on (s, "DiT steps", block * s->F, first_step, n_steps, d, x, audio, error);
 }
 
 LaTensor *
 la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaTensor *audio, GError **error)
 {
-  const LaDitConfig *c = &s->m->cfg;
-  g_autoptr (LaTensor) x = latent4 (s->be, noise, "noise", c->in_dim, s->F, s->p.lat_h, s->p.lat_w, error);
-  if (!x)
+  if (!check_latent (s, noise, FALSE, "DiT block", "noise", error))
     return NULL;
   gint64 blocks_per_clip = s->p.infer_frames / 4 / s->F;
   if (s->p.refresh_sink_at_clip1 && s->blocks_done == blocks_per_clip && s->first_latent &&
       !la_dit_session_refresh_sink (s, s->first_latent, NULL, error))
     return NULL;
-  float *xp = la_tensor_f32 (x);
-  if (!la_dit_session_run_steps (s, s->blocks_done, 0, N_STEPS, NULL, x, audio, error))
+  la_copy (s->be, s->xd, noise);
+  if (!la_dit_session_run_steps (s, s->blocks_done, 0, N_STEPS, NULL, s->xd, audio, error))
     return NULL;
+  const LaTensor *r = s->xd;
+  LaTensor *x = la_tensor_new (LA_DTYPE_F32, 4, r->shape);
+  la_copy (s->be, x, r);
   if (s->blocks_done == 0 && s->p.refresh_sink_at_clip1) {
     gint64 C = x->shape[0], T = x->shape[1], hw = x->shape[2] * x->shape[3];
     s->first_latent = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { C, 1, x->shape[2], x->shape[3] });
     for (gint64 c = 0; c < C; c++)
-      memcpy (la_tensor_f32 (s->first_latent) + c * hw, xp + c * T * hw, sizeof (float) * hw);
+      memcpy (la_tensor_f32 (s->first_latent) + c * hw, la_tensor_f32 (x) + c * T * hw, sizeof (float) * hw);
   }
   s->blocks_done++;
-  return la_tensor_ref (x);
+  return x;
 }
 
 LaTensor *
@@ -770,32 +907,11 @@ la_dit_session_next_d (LaDitSession *s)
   return s->p.fixed_d > 0 ? s->p.fixed_d : g_rand_int_range (s->rng, 4, 31);
 }
 
-/* x += (σ_{i+1} − σ_i)·DiT_i(x, t_i): the one Euler step both the sequential
- * loop and the TPP stages run, so that they round identically. */
+/* One step on x (on the backend, or on the host: uploaded and downloaded). */
 gboolean
 la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, const LaTensor *audio, gint64 frame_n, int d,
                              GError **error)
 {
-  const LaDitConfig *c = &s->m->cfg;
-  if (!x || x->device != LA_DEVICE_CPU || x->dtype != LA_DTYPE_F32 || x->ndim != 4 || x->shape[0] != c->in_dim ||
-      x->shape[1] != s->F || x->shape[2] != s->p.lat_h || x->shape[3] != s->p.lat_w) {
-    g_autofree char *got = x ? la_shape_to_string (x->ndim, x->shape) : g_strdup ("NULL");
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT denoise step: x must be a host f32 [%d, %d, %d, %d] "
-                 "latent, got %s", c->in_dim, s->F, s->p.lat_h, s->p.lat_w, got);
-    return FALSE;
-  }
-  if (step < 0 || step >= N_STEPS) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT denoise step: step %d out of range", step);
-    return FALSE;
-  }
-  g_autoptr (LaTensor) v = la_dit_session_step_call (s, step, x, s->timesteps[step], audio, frame_n, d, error);
-  if (!v)
-    return FALSE;
-  float dt = s->sigmas[step + 1] - s->sigmas[step];
-  float *xp = la_tensor_f32 (x);
-  const float *vp = la_tensor_f32 (v);
-  gint64 nel = la_tensor_numel (x);
-  for (gint64 k = 0; k < nel; k++)
-    xp[k] = xp[k] + dt * vp[k];
-  return TRUE;
+  int dd[N_STEPS] = { d, d, d, d };
+  return run_steps_on (s, "DiT denoise step", frame_n, step, 1, dd, x, audio, error);
 }

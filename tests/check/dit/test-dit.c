@@ -15,6 +15,7 @@
 #include "dit/dit-internal.h"
 
 #include "dit-test-util.h"
+#include "la-ops.h"
 
 static long
 rss_kb (void)
@@ -315,6 +316,58 @@ test_sink_refresh (void)
   fx_clear (&f);
 }
 
+/* A block stays on the backend (issue 18): generate_block uploads the noise
+ * and the audio features once and downloads the latent once, with no sync
+ * inside a step (the audio encoder's and the closing one only); run_steps on
+ * a backend latent copies nothing back and gives the same bits. */
+static void
+test_block_on_backend (void)
+{
+  Fx f;
+  fx_init (&f, 48, 2, 2, 16, 8, 19);
+  LaDitSessionParams p;
+  la_dit_session_params_init (&p, f.lat_h, f.lat_w);
+  p.fixed_d = 9;
+  GError *e = NULL;
+  GRand *r = g_rand_new_with_seed (5);
+  g_autoptr (LaTensor) noise = randn (r, 4, (int64_t[]) { 16, 3, f.lat_h, f.lat_w });
+  g_autoptr (LaTensor) au = randn (r, 3, (int64_t[]) { 25, f.cfg.audio_dim, 12 });
+  g_rand_free (r);
+  LaBackendStats st;
+
+  LaDitSession *s = la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e);
+  g_assert_no_error (e);
+  la_backend_reset_stats (f.be);
+  g_autoptr (LaTensor) host_out = la_dit_session_generate_block (s, noise, au, &e);
+  g_assert_no_error (e);
+  la_backend_get_stats (f.be, &st);
+  g_assert_cmpuint (st.uploads, ==, 2);
+  g_assert_cmpuint (st.upload_bytes, ==, la_tensor_nbytes (noise) + la_tensor_nbytes (au));
+  g_assert_cmpuint (st.downloads, ==, 1);
+  g_assert_cmpuint (st.download_bytes, ==, la_tensor_nbytes (noise));
+  g_assert_cmpuint (st.syncs, ==, 2);
+  la_dit_session_free (s);
+
+  s = la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e);
+  g_assert_no_error (e);
+  g_autoptr (LaTensor) xd = la_alloc (f.be, LA_DTYPE_F32, 4, noise->shape);
+  la_copy (f.be, xd, noise);
+  g_assert_true (la_backend_holds (f.be, xd) && !la_backend_holds (f.be, noise));
+  la_backend_reset_stats (f.be);
+  const int d[4] = { 9, 9, 9, 9 };
+  g_assert_true (la_dit_session_run_steps (s, 0, 0, 4, d, xd, au, &e));
+  g_assert_no_error (e);
+  la_backend_get_stats (f.be, &st);
+  g_assert_cmpuint (st.uploads, ==, 1);       /* the audio features */
+  g_assert_cmpuint (st.downloads, ==, 0);
+  g_assert_cmpuint (st.syncs, ==, 2);
+  g_autoptr (LaTensor) dev_out = la_tensor_new (LA_DTYPE_F32, 4, noise->shape);
+  la_copy (f.be, dev_out, xd);
+  g_assert_cmpmem (dev_out->data, la_tensor_nbytes (dev_out), host_out->data, la_tensor_nbytes (host_out));
+  la_dit_session_free (s);
+  fx_clear (&f);
+}
+
 static void
 test_long_stream (void)
 {
@@ -402,5 +455,6 @@ main (int argc, char **argv)
   g_test_add_func ("/dit/bad-input", test_bad_input);
   g_test_add_func ("/dit/sink-refresh", test_sink_refresh);
   g_test_add_func ("/dit/long-stream", test_long_stream);
+  g_test_add_func ("/dit/block-on-backend", test_block_on_backend);
   return g_test_run ();
 }
