@@ -385,6 +385,60 @@ dry_copy4d (LaBackend *be, LaTensor *y, const int64_t yoff[4], const LaTensor *x
   FORWARD (copy4d, y, yoff, x, xoff, count);
 }
 
+/* The DiT's layout ops (patchify, unpatchify): every element read once and
+ * written once, like copy4d. */
+static void
+dry_layout (LaBackend *be, const char *name, LaTensor *y, const LaTensor *x)
+{
+  LaDryOp o = rec (name, LA_DRY_ELEMENTWISE, y);
+  double n = (double) la_tensor_numel (x);
+  o.dt_x = x->dtype;
+  o.dims[0] = (gint64) n;
+  o.act_elems = 2 * n;
+  o.act_bytes = n * (la_dtype_size (x->dtype) + la_dtype_size (y->dtype));
+  o.act_f32 = n * ((x->dtype == LA_DTYPE_F32) + (y->dtype == LA_DTYPE_F32));
+  push (be, &o);
+}
+
+static void
+dry_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
+{
+  dry_layout (be, "patchify", y, x);
+  FORWARD (patchify, y, x, k);
+}
+
+static void
+dry_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
+{
+  dry_layout (be, "unpatchify", y, x);
+  FORWARD (unpatchify, y, x, k);
+}
+
+/* Rewrites the temporal pairs of every row: a write of rows x n_pairs x 2. */
+static void
+dry_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs)
+{
+  LaDryOp o = rec ("rope_table", LA_DRY_ELEMENTWISE, freqs);
+  double n = (double) freqs->shape[0] * n_pairs * 2;
+  o.dims[0] = (gint64) n;
+  o.act_elems = n;
+  o.act_bytes = n * la_dtype_size (freqs->dtype);
+  o.act_f32 = freqs->dtype == LA_DTYPE_F32 ? n : 0;
+  o.flops = 2 * n;
+  push (be, &o);
+  FORWARD (rope_table, freqs, pos0, rows_per_pos, n_pairs);
+}
+
+/* Tracing: residency is the inner backend's (its copy statistics). */
+static gboolean
+dry_resident (LaBackend *be, const LaTensor *t)
+{
+  LaBackend *in = dry (be)->inner;
+  if (in && in->ops->resident)
+    return in->ops->resident (in, t);
+  return t->device == (in ? la_backend_get_device (in) : LA_DEVICE_CUDA);
+}
+
 static void
 dry_upsample2x (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
@@ -478,6 +532,10 @@ static const LaBackendOps dry_ops = {
   .latent_norm = dry_latent_norm,
   .clamp = dry_clamp,
   .rope = dry_rope,
+  .patchify = dry_patchify,
+  .unpatchify = dry_unpatchify,
+  .rope_table = dry_rope_table,
+  .resident = dry_resident,
   .sync = dry_sync,
   .destroy = dry_destroy,
 };
