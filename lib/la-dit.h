@@ -105,6 +105,11 @@ typedef struct {
   /* Which per-step KV caches this session holds: bit i = step i; 0 = all 4.
    * A TPP stage (lib/tpp) holds only the caches of the steps it runs. */
   guint cache_mask;
+  /* KV caches (ring, sink K/V, un-roped sink keys): LA_DTYPE_F32 (0, the
+   * golden-case setting) or LA_DTYPE_BF16 (half the memory; attention reads
+   * them as the reference's bf16 autocast does).  BF16 needs a backend with
+   * 16-bit activations (CUDA); the CPU ops read f32. */
+  LaDType cache_dtype;
   LaDitDumpFunc dump;        /* NULL: none */
   gpointer dump_user;
 } LaDitSessionParams;

@@ -350,9 +350,10 @@ cache_alloc (LaDitSession *s, DitCache *c)
   c->v_all = g_new0 (LaTensor *, nl);
   c->cond_k = g_new0 (LaTensor *, nl);
   for (int l = 0; l < nl; l++) {
-    c->k_all[l] = dit_alloc2 (s->be, s->Nc + s->C, s->D);
-    c->v_all[l] = dit_alloc2 (s->be, s->Nc + s->C, s->D);
-    c->cond_k[l] = dit_alloc2 (s->be, s->Nc, s->D);
+    LaDType t = s->p.cache_dtype;
+    c->k_all[l] = la_alloc (s->be, t, 2, (int64_t[]) { s->Nc + s->C, s->D });
+    c->v_all[l] = la_alloc (s->be, t, 2, (int64_t[]) { s->Nc + s->C, s->D });
+    c->cond_k[l] = la_alloc (s->be, t, 2, (int64_t[]) { s->Nc, s->D });
     la_fill (s->be, c->k_all[l], 0);
     la_fill (s->be, c->v_all[l], 0);
   }
@@ -456,6 +457,10 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
     bad = "fixed_d must be 0 (random) or in [4, 30]";
   else if (p->cache_mask >= (1u << N_STEPS))
     bad = "cache_mask has bits above the 4 denoising steps";
+  else if (p->cache_dtype != LA_DTYPE_F32 && p->cache_dtype != LA_DTYPE_BF16)
+    bad = "cache_dtype must be f32 or bf16";
+  else if (p->cache_dtype == LA_DTYPE_BF16 && la_backend_get_device (m->be) == LA_DEVICE_CPU)
+    bad = "bf16 KV caches need a backend with 16-bit activations (CUDA); the CPU ops read f32";
   if (bad) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session params: %s", bad);
     return NULL;

@@ -197,6 +197,9 @@ stream_new (LaSession *s, GError **error)
   dp.d_seed = s->p.seed;
   /* Rolling sink (docs/design/streaming.md §4.3): from clip 1 on, the sink is the stream's first latent. */
   dp.refresh_sink_at_clip1 = s->p.sink_refresh;
+  /* On GPUs the KV caches are bf16 (half of the largest allocation), except
+   * with f32 weights, the reference-precision setting. */
+  dp.cache_dtype = s->n_gpus && s->p.weights != LA_WEIGHTS_F32 ? LA_DTYPE_BF16 : LA_DTYPE_F32;
   s->lat_per_block = dp.frames_per_block;
   s->blocks_per_clip = dp.infer_frames / (4 * dp.frames_per_block);
   s->dec = la_vae_decoder_new (s->m->vae);
