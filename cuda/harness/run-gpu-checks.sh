@@ -238,8 +238,9 @@ fi
 step bench 4 "$C" --bench
 # The whole session on one GPU at the published widths and 704x384: a
 # generated tree (random weights; zero matrices stored as file holes) with
-# LA_GPU_DIT_LAYERS of the 40 DiT layers (default 8: the KV caches are still
-# f32, docs/cuda.md), FP8 weights, 3 blocks: measured time to the first frame
+# LA_GPU_DIT_LAYERS of the 40 DiT layers (default 8: all 40 with 4 steps' KV
+# caches, 54.5 GB bf16, beside FP8 weights and umT5 do not fit one 80 GB GPU,
+# docs/performance.md), FP8 weights, 3 blocks: measured time to the first frame
 # and fps, to set beside the dry-run prediction scaled to those layers
 # (docs/performance.md).  LA_GPU_SESSION_ARGS replaces the tree's options
 # (e.g. "--preset tiny" with --size 64x64 on the emulated device).
