@@ -251,15 +251,22 @@ dry_layer_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w
   FORWARD (layer_norm, y, x, w, b, eps);
 }
 
+/* An RMS norm: x read, y written, the gain read, 4 flops per element. */
 static void
-dry_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps)
+norm_rec (LaBackend *be, const char *name, LaTensor *y, const LaTensor *x, const LaTensor *w)
 {
-  LaDryOp o = rec ("rms_norm", LA_DRY_NORM, y);
+  LaDryOp o = rec (name, LA_DRY_NORM, y);
   act (&o, x);
   act (&o, y);
   wgt (&o, w);
   o.flops = 4 * ne (y);
   push (be, &o);
+}
+
+static void
+dry_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, float eps)
+{
+  norm_rec (be, "rms_norm", y, x, w);
   FORWARD (rms_norm, y, x, w, eps);
 }
 
@@ -361,56 +368,44 @@ dry_conv1d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w, co
 static void
 dry_channel_rms_norm (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *gamma, float eps)
 {
-  LaDryOp o = rec ("channel_rms_norm", LA_DRY_NORM, y);
-  act (&o, x);
-  act (&o, y);
-  wgt (&o, gamma);
-  o.flops = 4 * ne (y);
-  push (be, &o);
+  norm_rec (be, "channel_rms_norm", y, x, gamma);
   FORWARD (channel_rms_norm, y, x, gamma, eps);
+}
+
+/* n elements moved from x to y, each read once and written once (copy4d and
+ * the DiT's layout ops, patchify and unpatchify). */
+static void
+move_rec (LaBackend *be, const char *name, LaTensor *y, const LaTensor *x, double n)
+{
+  LaDryOp o = rec (name, LA_DRY_ELEMENTWISE, y);
+  o.dt_x = x->dtype;
+  o.dims[0] = (gint64) n;
+  o.act_elems = 2 * n;
+  o.act_bytes = n * (la_dtype_size (x->dtype) + la_dtype_size (y->dtype));
+  o.act_f32 = n * ((x->dtype == LA_DTYPE_F32) + (y->dtype == LA_DTYPE_F32));
+  push (be, &o);
 }
 
 static void
 dry_copy4d (LaBackend *be, LaTensor *y, const int64_t yoff[4], const LaTensor *x, const int64_t xoff[4],
             const int64_t count[4])
 {
-  LaDryOp o = rec ("copy4d", LA_DRY_ELEMENTWISE, y);
-  double n = (double) count[0] * count[1] * count[2] * count[3];
-  o.dt_x = x->dtype;
-  o.dims[0] = (gint64) n;
-  o.act_elems = 2 * n;
-  o.act_bytes = n * (la_dtype_size (x->dtype) + la_dtype_size (y->dtype));
-  o.act_f32 = n * ((x->dtype == LA_DTYPE_F32) + (y->dtype == LA_DTYPE_F32));
-  push (be, &o);
+  move_rec (be, "copy4d", y, x, (double) count[0] * count[1] * count[2] * count[3]);
   FORWARD (copy4d, y, yoff, x, xoff, count);
 }
 
-/* The DiT's layout ops (patchify, unpatchify): every element read once and
- * written once, like copy4d. */
-static void
-dry_layout (LaBackend *be, const char *name, LaTensor *y, const LaTensor *x)
-{
-  LaDryOp o = rec (name, LA_DRY_ELEMENTWISE, y);
-  double n = (double) la_tensor_numel (x);
-  o.dt_x = x->dtype;
-  o.dims[0] = (gint64) n;
-  o.act_elems = 2 * n;
-  o.act_bytes = n * (la_dtype_size (x->dtype) + la_dtype_size (y->dtype));
-  o.act_f32 = n * ((x->dtype == LA_DTYPE_F32) + (y->dtype == LA_DTYPE_F32));
-  push (be, &o);
-}
 
 static void
 dry_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
 {
-  dry_layout (be, "patchify", y, x);
+  move_rec (be, "patchify", y, x, (double) la_tensor_numel (x));
   FORWARD (patchify, y, x, k);
 }
 
 static void
 dry_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
 {
-  dry_layout (be, "unpatchify", y, x);
+  move_rec (be, "unpatchify", y, x, (double) la_tensor_numel (x));
   FORWARD (unpatchify, y, x, k);
 }
 
