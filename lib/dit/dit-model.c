@@ -49,6 +49,20 @@ bind_lin (LaDitModel *m, const char *name, int ndim, const int64_t *shape, gint6
 
 #define S(...) ((const int64_t[]) { __VA_ARGS__ })
 
+/* A config/weights mismatch: the checkpoint holds item n (pattern % n) of a
+ * list the config says has n items. */
+static gboolean
+none_past (LaCheckpoint *ck, const char *pattern, int n, const char *what, GError **error)
+{
+  char k[96];
+  g_snprintf (k, sizeof k, pattern, n);
+  if (!la_checkpoint_get (ck, k))
+    return TRUE;
+  g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "DiT weights %s: tensor '%s' exists but the config %s %d",
+               la_checkpoint_path (ck), k, what, n);
+  return FALSE;
+}
+
 static gboolean
 bind_block (LaDitModel *m, int n, DitBlockW *b, GError **error)
 {
@@ -148,32 +162,16 @@ la_dit_model_new_bound (const LaDitConfig *cfg, LaWeightBinder *wb, GError **err
   for (int n = 0; ok && n < cfg->num_layers; n++)
     ok = bind_block (m, n, &m->blocks[n], error);
   /* The checkpoint must not hold more blocks than the config says (config/weights mismatch). */
-  if (ok) {
-    char k[64];
-    g_snprintf (k, sizeof k, "blocks.%d.modulation", cfg->num_layers);
-    if (la_checkpoint_get (ck, k)) {
-      g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
-                   "DiT weights %s: tensor '%s' exists but the config has num_layers = %d",
-                   la_checkpoint_path (ck), k, cfg->num_layers);
-      ok = FALSE;
-    }
-  }
+  if (ok)
+    ok = none_past (ck, "blocks.%d.modulation", cfg->num_layers, "has num_layers =", error);
   m->inject_of_layer = g_new (int, cfg->num_layers);
   for (int n = 0; n < cfg->num_layers; n++)
     m->inject_of_layer[n] = -1;
   for (int j = 0; j < cfg->n_inject; j++)
     m->inject_of_layer[cfg->audio_inject_layers[j]] = j;
-  if (ok) {
-    char k[96];
-    /* Check the injector count against the config before handing over. */
-    g_snprintf (k, sizeof k, "audio_injector.injector.%d.q.weight", cfg->n_inject);
-    if (la_checkpoint_get (ck, k)) {
-      g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
-                   "DiT weights %s: tensor '%s' exists but the config lists %d audio_inject_layers",
-                   la_checkpoint_path (ck), k, cfg->n_inject);
-      ok = FALSE;
-    }
-  }
+  /* the injector count against the config, before handing over */
+  if (ok)
+    ok = none_past (ck, "audio_injector.injector.%d.q.weight", cfg->n_inject, "lists audio_inject_layers:", error);
   if (ok)
     ok = (m->aenc = la_causal_audio_encoder_new_bound (wb, cfg->num_audio_token, error)) != NULL;
   if (ok)
