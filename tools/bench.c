@@ -21,7 +21,8 @@
  *
  * Presets: tiny = the golden widths (dim 96, 3 heads, 3 layers) at 128x64
  * pixels; mid = dim 512, 8 heads, 8 layers at 256x128 pixels.  Weights are
- * random; timings are wall-clock on this machine's CPU backend.
+ * random; timings are wall-clock on this machine's CPU backend, or on a GPU
+ * with --device cuda:N (the emulated device runs them too: its times mean nothing).
  *
  *   --dry-run (or --device dryrun), any preset, also full = the 14B model at
  *   704x384: the model code on a backend that records its ops and executes
@@ -544,17 +545,29 @@ main (int argc, char **argv)
     return done ? 0 : 1;
   }
   if (strcmp (p->name, "full") == 0) {
-    fprintf (stderr, "liveavatar-bench: preset full (the 14B model) runs only with --dry-run here\n");
+    fprintf (stderr, "liveavatar-bench: preset full (the 14B model) runs with --dry-run; on a GPU, measure the "
+             "whole session on a generated tree instead: --what session --model T/Wan2.2-S2V-14B --lora "
+             "T/LiveAvatar/liveavatar.safetensors --session-devices cuda:0 --size 704x384 (docs/cuda.md)\n");
     return 2;
   }
+  LaBackend *be;
   if (device && g_str_has_prefix (device, "cuda")) {
-    fprintf (stderr, "liveavatar-bench: the CUDA backend does not run the models yet (see docs/cuda.md)\n");
-    return 77;
-  }
-  LaBackend *be = la_backend_cpu_new (threads);
+    /* the component benches on a GPU (session: --session-devices) */
+    GError *e = NULL;
+    if (!(be = la_backend_cuda_new (device[4] == ':' ? atoi (device + 5) : 0, &e))) {
+      fprintf (stderr, "liveavatar-bench: %s\n", e->message);
+      g_error_free (e);
+      return 77;
+    }
+  } else
+    be = la_backend_cpu_new (threads);
   g_auto (GStrv) parts = g_strsplit (what ? what : "dit,vae,wav2vec2", ",", -1);
   gboolean ok = TRUE;
-  printf ("# liveavatar-bench, CPU backend, %d threads, preset %s\n", la_backend_get_n_threads (be), p->name);
+  if (la_backend_get_device (be) == LA_DEVICE_CPU)
+    printf ("# liveavatar-bench, CPU backend, %d threads, preset %s\n", la_backend_get_n_threads (be), p->name);
+  else
+    printf ("# liveavatar-bench, %s backend (device %d), preset %s\n", la_backend_get_name (be),
+            la_backend_get_device_index (be), p->name);
   for (int i = 0; ok && parts[i]; i++) {
     if (strcmp (parts[i], "dit") == 0)
       ok = bench_dit (be, p, blocks ? blocks : 4, &error);
