@@ -53,8 +53,10 @@ main (int argc, char **argv)
     return 2;
   }
   if (device && g_strcmp0 (device, "cpu")) {
-    /* the CUDA backend does not run the models yet (issue 10) */
-    fprintf (stderr, "liveavatar-stage: device '%s': only 'cpu' can run the models today\n", device);
+    /* la_tpp_worker_open binds the DiT on a CPU backend; a worker on a GPU is
+     * not written yet (GPU stages run in the element's process: devices=cuda:N) */
+    fprintf (stderr, "liveavatar-stage: device '%s': stage workers run on 'cpu' only; GPU stages run in the "
+             "pipeline's process (devices=cuda:0,cuda:1,...)\n", device);
     return 2;
   }
   LaWeights wt = LA_WEIGHTS_FILE;

@@ -12,9 +12,10 @@
  * docs/design/streaming.md §4.3) is an ncclBroadcast over the DiT devices' own communicator, rooted
  * at the last DiT stage, that every DiT stage calls right after block 0.
  *
- * The DiT session API is host-in/host-out per step today, so the latent is
- * staged through a device buffer around each send/recv; once the session
- * keeps x on the device, these copies disappear.
+ * A stage hands the pipeline a host latent (the DiT session uploads it at
+ * the stage's first step and downloads it after its last), so the latent is
+ * staged through a device buffer around each send/recv; handing the
+ * stage's device latent to NCCL directly would save those two copies.
  *
  * Never blocking forever: every wait polls cudaStreamQuery and the
  * communicator's async error, and on abort the waiting thread calls
