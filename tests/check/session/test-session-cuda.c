@@ -11,8 +11,8 @@
  *
  * Runs where CUDA devices exist: a GPU, or the emulated device of the
  * -Dcuda-emu=enabled build (LA_EMU_DEVICES of them), where every kernel is
- * interpreted on the CPU — hence the 64x64 frames and one clip.  Skipped
- * (77) elsewhere. */
+ * interpreted on the CPU — hence the 64x64 frames and one clip.  Elsewhere
+ * those cases skip and only the device-list errors run. */
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-cuda.h>
 #include <math.h>
