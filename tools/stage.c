@@ -39,7 +39,7 @@ main (int argc, char **argv)
     { "weights", 0, 0, G_OPTION_ARG_STRING, &weights, "Resident precision, as on the head: file (default), f32 or bf16", "W" },
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen, "address to listen on (default 127.0.0.1:7600; port 0: any)",
       "HOST:PORT" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "backend: cpu (default)", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "backend: cpu (default) or cuda:N", "DEV" },
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads per op (0: all cores)", "N" },
     { "streams", 's', 0, G_OPTION_ARG_INT, &streams, "streams served at once (4)", "N" },
     { "once", 0, 0, G_OPTION_ARG_NONE, &once, "serve one stream, then exit", NULL },
@@ -52,16 +52,9 @@ main (int argc, char **argv)
     fprintf (stderr, "liveavatar-stage: %s\n", e ? e->message : "--model is required");
     return 2;
   }
-  if (device && g_strcmp0 (device, "cpu")) {
-    /* la_tpp_worker_open binds the DiT on a CPU backend; a worker on a GPU is
-     * not written yet (GPU stages run in the element's process: devices=cuda:N) */
-    fprintf (stderr, "liveavatar-stage: device '%s': stage workers run on 'cpu' only; GPU stages run in the "
-             "pipeline's process (devices=cuda:0,cuda:1,...)\n", device);
-    return 2;
-  }
   LaWeights wt = LA_WEIGHTS_FILE;
   LaTppWorker *w = la_weights_from_string (weights, &wt, &e)
-                   ? la_tpp_worker_open (model_dir, lora, wt, threads, listen ? listen : "127.0.0.1:7600", &e)
+                   ? la_tpp_worker_open (model_dir, lora, wt, device, threads, listen ? listen : "127.0.0.1:7600", &e)
                    : NULL;
   if (!w) {
     fprintf (stderr, "liveavatar-stage: %s\n", e->message);

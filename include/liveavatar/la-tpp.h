@@ -52,13 +52,14 @@ char    *la_tpp_plan_describe (const LaTppPlan *plan);
 typedef struct _LaTppWorker LaTppWorker;
 /* Loads the DiT of `model_dir` (official layout or generated; `lora` a
  * file or folder as for LaSessionParams, NULL for none) with resident
- * precision `weights` on a CPU backend of n_threads (0: all cores) that the
- * worker owns, and listens on "[HOST:]PORT" (numeric host, default
- * 127.0.0.1; port 0 picks a free one).  Heads must load the same folder,
- * LoRA and precision: the weights' digest is checked at connection.
- * Errors name the file, tensor or address at fault. */
-LaTppWorker *la_tpp_worker_open (const char *model_dir, const char *lora, LaWeights weights, int n_threads,
-                                 const char *address, GError **error);
+ * precision `weights` on a backend the worker owns — `device` "cpu" (or
+ * NULL: n_threads threads, 0 = all cores) or "cuda:N" — and listens on
+ * "[HOST:]PORT" (numeric host, default 127.0.0.1; port 0 picks a free one).
+ * Heads must load the same folder, LoRA and precision: the weights' digest
+ * is checked at connection.  Errors name the file, tensor, device or
+ * address at fault. */
+LaTppWorker *la_tpp_worker_open (const char *model_dir, const char *lora, LaWeights weights, const char *device,
+                                 int n_threads, const char *address, GError **error);
 /* "DiT dim 5120, 40 layers, weights 0123456789ab" (caller frees): what the
  * worker serves, for its log. */
 char        *la_tpp_worker_describe (LaTppWorker *w);
@@ -74,7 +75,8 @@ typedef void (*LaTppWorkerLogFunc) (gboolean ok, const GError *error, gpointer u
 /* Serves heads until `cancel` is cancelled (then the streams in progress are
  * interrupted and joined): each stream on its own thread, at most
  * max_streams at once (further heads wait in the listen queue).  The
- * streams share the model, which only the CPU backend allows.  FALSE when
+ * streams share the model (a CUDA worker's streams take turns on its one
+ * stream; the backend serialises its calls).  FALSE when
  * accepting fails. */
 gboolean     la_tpp_worker_run (LaTppWorker *w, int max_streams, LaTppWorkerLogFunc log, gpointer user,
                                 GCancellable *cancel, GError **error);

@@ -7,6 +7,7 @@
  *    activations are rounded to the GEMM's type too);
  *  - TPP over two GPUs (NCCL) and two stages sharing one GPU: bit for bit
  *    the frames of cuda:0 alone;
+ *  - a stage worker on a GPU behind a CPU head (tcp://);
  *  - the device-plan errors: a malformed list, fp8 on the CPU.
  *
  * Runs where CUDA devices exist: a GPU, or the emulated device of the
@@ -15,6 +16,7 @@
  * those cases skip and only the device-list errors run. */
 #include <liveavatar/liveavatar.h>
 #include <liveavatar/la-cuda.h>
+#include <liveavatar/la-tpp.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +172,36 @@ test_bf16_tpp (void)
   frames_clear (&one);
 }
 
+/* A stage worker on a GPU (la_tpp_worker_open on "cuda:0", as
+ * liveavatar-stage --device cuda:0): steps 2-3 there, steps 0-1 and the VAE
+ * on this CPU, f32 weights: the CPU's frames within the f32 bound. */
+static void
+test_worker (void)
+{
+  if (!have_devices (1))
+    return;
+  GError *e = NULL;
+  LaTppWorker *w = la_tpp_worker_open (model_dir, model_dir, LA_WEIGHTS_F32, "cuda:0", 1, "127.0.0.1:0", &e);
+  g_assert_no_error (e);
+  la_tpp_worker_start (w, 1, NULL, NULL);
+  g_autofree char *devs = g_strdup_printf ("cpu,%s", la_tpp_worker_get_address (w));
+  Frames cpu = render ("cpu", LA_WEIGHTS_F32), mixed = render (devs, LA_WEIGHTS_F32);
+  int mx;
+  double mean;
+  compare (&cpu, &mixed, &mx, &mean);
+  g_print ("# devices %s (the worker on cuda:0) vs cpu, f32 weights: max %d, mean %.4f levels\n", devs, mx, mean);
+  g_assert_cmpint (mx, <=, 2);
+  g_assert_cmpfloat (mean, <, 0.01);
+  frames_clear (&cpu);
+  frames_clear (&mixed);
+  la_tpp_worker_free (w);
+  /* a worker device that is not one */
+  g_assert_null (la_tpp_worker_open (model_dir, model_dir, LA_WEIGHTS_F32, "gpu0", 1, "127.0.0.1:0", &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_assert_nonnull (strstr (e->message, "gpu0"));
+  g_clear_error (&e);
+}
+
 static void
 test_bad_devices (void)
 {
@@ -201,6 +233,7 @@ main (int argc, char **argv)
   g_test_add_func ("/session-cuda/bad-devices", test_bad_devices);
   g_test_add_func ("/session-cuda/f32-fp8", test_f32_fp8);
   g_test_add_func ("/session-cuda/bf16-tpp", test_bf16_tpp);
+  g_test_add_func ("/session-cuda/worker", test_worker);
   int r = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmp);
   (void) !system (rm);

@@ -553,7 +553,7 @@ test_open (void)
   GError *e = NULL;
   g_assert_true (la_model_write_tiny (dir, 5, &e));
   g_assert_no_error (e);
-  LaTppWorker *w = la_tpp_worker_open (dir, NULL, LA_WEIGHTS_FILE, 1, "127.0.0.1:0", &e);
+  LaTppWorker *w = la_tpp_worker_open (dir, NULL, LA_WEIGHTS_FILE, NULL, 1, "127.0.0.1:0", &e);
   g_assert_no_error (e);
   g_assert_true (g_str_has_prefix (la_tpp_worker_get_address (w), "tcp://127.0.0.1:"));
   LaBackend *be = la_backend_cpu_new (1);
@@ -569,11 +569,11 @@ test_open (void)
   la_tpp_worker_free (w);
 
   g_autofree char *missing = g_build_filename (dir, "nothing-here", NULL);
-  g_assert_null (la_tpp_worker_open (missing, NULL, LA_WEIGHTS_FILE, 1, "127.0.0.1:0", &e));
+  g_assert_null (la_tpp_worker_open (missing, NULL, LA_WEIGHTS_FILE, NULL, 1, "127.0.0.1:0", &e));
   g_assert_nonnull (e);
   g_assert_nonnull (strstr (e->message, "nothing-here"));
   g_clear_error (&e);
-  g_assert_null (la_tpp_worker_open (dir, NULL, LA_WEIGHTS_FILE, 1, "localhost:7600", &e));
+  g_assert_null (la_tpp_worker_open (dir, NULL, LA_WEIGHTS_FILE, NULL, 1, "localhost:7600", &e));
   g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
   g_assert_nonnull (strstr (e->message, "localhost"));
   g_clear_error (&e);
