@@ -183,6 +183,13 @@ la_model_bundle_acquire (LaBackend *be, const char *device, const char *model_di
   return b;
 }
 
+LaModelBundle *
+la_model_bundle_ref (LaModelBundle *b)
+{
+  g_atomic_int_inc (&b->ref_count);
+  return b;
+}
+
 void
 la_model_bundle_release (LaModelBundle *b)
 {

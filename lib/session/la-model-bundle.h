@@ -51,5 +51,7 @@ void           la_model_bundle_free (LaModelBundle *b);
  * ("cpu", "cuda:0").  Release with la_model_bundle_release. */
 LaModelBundle *la_model_bundle_acquire (LaBackend *be, const char *device, const char *model_dir,
                                         const char *lora, LaWeights weights, guint parts, GError **error);
+/* One more reference to a bundle already held (release it the same way). */
+LaModelBundle *la_model_bundle_ref (LaModelBundle *b);
 void           la_model_bundle_release (LaModelBundle *b);
 guint64        la_model_bundle_resident_bytes (const LaModelBundle *b);

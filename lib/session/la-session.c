@@ -14,7 +14,7 @@
 #include "la-model-bundle.h"
 #include "la-noise.h"
 #include "liveavatar/la-tpp.h"
-#include "liveavatar/la-cuda.h"
+#include "la-device.h"
 #include "la-ops.h"
 #include "la-tpp-pipeline.h"
 #include <string.h>
@@ -564,12 +564,6 @@ start_thread (LaSession *s)
 #define DEVICES_HELP "expected 'cpu', or a list of up to %d pipeline stages each 'cpu' or 'tcp://HOST:PORT' " \
   "(a liveavatar-stage worker), or a list of 'cuda:N'"
 
-static LaCudaWeights
-cuda_weights (LaWeights w)
-{
-  return w == LA_WEIGHTS_FP8 ? LA_CUDA_WEIGHTS_FP8 : w == LA_WEIGHTS_F32 ? LA_CUDA_WEIGHTS_F32 : LA_CUDA_WEIGHTS_BF16;
-}
-
 /* "cuda:N" entries: a model bundle per GPU the plan uses (la_tpp_plan: DiT
  * stages, then the output stage, which decodes).  A GPU of DiT stages holds
  * the DiT; the output GPU the VAE, umT5 and wav2vec2 (and the DiT if it
@@ -586,7 +580,8 @@ load_gpus (LaSession *s, const LaSessionParams *p, GError **error)
   for (int i = 0; i < s->n_stages; i++)
     s->stage_gpu[i] = -1;
   for (int k = 0; k < plan.n_stages; k++) {
-    int dev = plan.stage[k].device, ord = atoi (s->stage_devices[dev] + 5), g;
+    int dev = plan.stage[k].device, ord, g;
+    la_device_parse (s->stage_devices[dev], &ord);      /* checked by load_devices */
     for (g = 0; g < s->n_gpus && s->gpu_ordinal[g] != ord; g++)
       ;
     if (g == s->n_gpus)
@@ -599,17 +594,16 @@ load_gpus (LaSession *s, const LaSessionParams *p, GError **error)
     }
   }
   for (int g = 0; g < s->n_gpus; g++) {
-    g_autoptr (LaBackend) be = la_backend_cuda_new (s->gpu_ordinal[g], error);
-    if (!be || !la_cuda_set_weights (be, cuda_weights (p->weights), error))
-      goto fail;
     g_autofree char *name = g_strdup_printf ("cuda:%d", s->gpu_ordinal[g]);
+    g_autoptr (LaBackend) be = la_device_open (name, p->weights, 0, error);
+    if (!be)
+      goto fail;
     /* The bundle may come from the cache, bound to another session's backend
      * of this GPU: that backend (stream) is the one to use with it. */
     if (!(s->gpu_model[g] = la_model_bundle_acquire (be, name, p->model_dir, p->lora, p->weights, parts[g], error)))
       goto fail;
   }
-  s->m = s->gpu_model[out];
-  g_atomic_int_inc (&s->m->ref_count);
+  s->m = la_model_bundle_ref (s->gpu_model[out]);
   s->be = la_backend_ref (s->m->be);
   return TRUE;
 fail:
@@ -627,32 +621,24 @@ load_devices (LaSession *s, const LaSessionParams *p, GError **error)
   const char *dev = p->devices && *p->devices ? p->devices : "cpu";
   char **list = s->stage_devices = g_strsplit (dev, ",", -1);
   s->n_stages = (int) g_strv_length (list);
-  int n_cuda = 0;
+  int n_cuda = 0, n_bad = 0, ord;
   for (int i = 0; list[i]; i++) {
     g_strstrip (list[i]);
-    if (!strcmp (list[i], "cuda")) {
+    if (la_device_parse (list[i], &ord) && ord >= 0) {
       g_free (list[i]);
-      list[i] = g_strdup ("cuda:0");
-    }
-    char *end = NULL;
-    if (g_str_has_prefix (list[i], "cuda:") && g_ascii_isdigit (list[i][5]) &&
-        (g_ascii_strtoll (list[i] + 5, &end, 10), *end == 0))
+      list[i] = g_strdup_printf ("cuda:%d", ord);     /* "cuda" is cuda:0 */
       n_cuda++;
-    else if (!is_worker (list[i]) && g_strcmp0 (list[i], "cpu") != 0)
-      n_cuda = -1000;
+    } else if (!is_worker (list[i]) && strcmp (list[i], "cpu"))
+      n_bad++;
   }
-  if (n_cuda < 0 || (n_cuda && n_cuda != s->n_stages) || s->n_stages > LA_TPP_MAX_STAGES) {
+  if (n_bad || (n_cuda && n_cuda != s->n_stages) || s->n_stages > LA_TPP_MAX_STAGES) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "devices '%s': " DEVICES_HELP, dev, LA_TPP_MAX_STAGES);
     return FALSE;
   }
   if (n_cuda)
     return load_gpus (s, p, error);
-  if (p->weights == LA_WEIGHTS_FP8) {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "weights 'fp8' needs CUDA devices (devices '%s'): the CPU "
-                 "backend has no FP8 GEMM", dev);
+  if (!(s->be = la_device_open ("cpu", p->weights, p->n_threads, error)))
     return FALSE;
-  }
-  s->be = la_backend_cpu_new (p->n_threads);
   return (s->m = la_model_bundle_acquire (s->be, "cpu", p->model_dir, p->lora, p->weights, LA_MODEL_PARTS_ALL,
                                           error)) != NULL;
 }

@@ -18,8 +18,7 @@
 #include <netinet/tcp.h>
 #include "la-tpp-pipeline.h"
 #include <liveavatar/la-error.h>
-#include <liveavatar/la-cuda.h>
-#include <stdlib.h>
+#include "la-device.h"
 #include "tpp-wire.h"
 
 struct _LaTppWorker {
@@ -111,27 +110,9 @@ LaTppWorker *
 la_tpp_worker_open (const char *model_dir, const char *lora, LaWeights weights, const char *device, int n_threads,
                     const char *address, GError **error)
 {
-  LaBackend *be = NULL;
-  char *end = NULL;
-  if (!device || !strcmp (device, "cpu")) {
-    if (weights == LA_WEIGHTS_FP8) {
-      g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "weights 'fp8' needs a CUDA device (device '%s')",
-                   device ? device : "cpu");
-      return NULL;
-    }
-    be = la_backend_cpu_new (n_threads);
-  } else if (g_str_has_prefix (device, "cuda:") && g_ascii_isdigit (device[5]) &&
-             (g_ascii_strtoll (device + 5, &end, 10), *end == 0)) {
-    if (!(be = la_backend_cuda_new (atoi (device + 5), error)) ||
-        !la_cuda_set_weights (be, weights == LA_WEIGHTS_FP8 ? LA_CUDA_WEIGHTS_FP8 :
-                              weights == LA_WEIGHTS_F32 ? LA_CUDA_WEIGHTS_F32 : LA_CUDA_WEIGHTS_BF16, error)) {
-      g_prefix_error (error, "stage worker device '%s': ", device);
-      g_clear_pointer (&be, la_backend_unref);
-      return NULL;
-    }
-  } else {
-    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "stage worker device '%s': expected 'cpu' or 'cuda:N'",
-                 device);
+  LaBackend *be = la_device_open (device ? device : "cpu", weights, n_threads, error);
+  if (!be) {
+    g_prefix_error (error, "stage worker: ");
     return NULL;
   }
   LaDitLoadInfo info;
