@@ -110,6 +110,13 @@ typedef struct {
    * them as the reference's bf16 autocast does).  BF16 needs a backend with
    * 16-bit activations (CUDA); the CPU ops read f32. */
   LaDType cache_dtype;
+  /* Activations the reference computes under bf16 autocast — the outputs of
+   * the block's linears (q, k, v, attention, projections, FFN hidden) and
+   * the text K/V — in LA_DTYPE_F32 (0) or LA_DTYPE_BF16 (rounded where the
+   * reference rounds; the residual stream, norms, modulation, gates, time
+   * embedding and head stay f32 as in its fp32 autocast regions).  BF16
+   * needs a backend with 16-bit activations (CUDA). */
+  LaDType act_dtype;
   LaDitDumpFunc dump;        /* NULL: none */
   gpointer dump_user;
 } LaDitSessionParams;

@@ -244,6 +244,8 @@ bench_dryrun (const BenchDry *a, GError **error)
   la_dit_session_params_init (&sp, h, w);
   sp.fixed_d = 0;
   sp.d_seed = 1;
+  /* what the session allocates on a GPU with bf16/FP8 weights (la-session.c) */
+  sp.cache_dtype = sp.act_dtype = LA_DTYPE_BF16;
   ref = host_rand (r, 4, (int64_t[]) { c->in_dim, 1, h, w });
   mot = host_rand (r, 4, (int64_t[]) { c->in_dim, sp.motion_latent_frames, h, w });
   ctx = host_rand (r, 2, (int64_t[]) { MIN (a->text_tokens, c->text_len), c->text_dim });

@@ -8,6 +8,7 @@
  *   sink : cond_k = k (un-roped), cond_v = v ; keys = RoPE(k) over the sink tokens only
  *   x    = x + (Wo softmax(q kᵀ/√hd) V + bo) · ga_f
  *   x    = x + CrossAttn(LN_affine_norm3(x), text K/V cached per prompt)
+ *          (with bf16 activations the LN input is x rounded to bf16, as the official block does)
  *   x    = x + FFN_gelu_tanh(LN(x) · (1 + cf_f) + sf_f) · gf_f
  *
  * The K/V buffer of a layer holds the sink first and the ring after it, so
@@ -19,14 +20,16 @@
 #include "la-ops.h"
 
 void
-dit_scratch_init (DitScratch *s, LaBackend *be, int L, int D, int ffn, int n_frames)
+dit_scratch_init (DitScratch *s, LaBackend *be, int L, int D, int ffn, int n_frames, LaDType act)
 {
+  /* u feeds the linears from the f32 norm/modulate region; the rest are
+   * linear outputs, rounded to act as the reference's bf16 autocast does */
   s->u = dit_alloc2 (be, L, D);
-  s->q = dit_alloc2 (be, L, D);
-  s->k = dit_alloc2 (be, L, D);
-  s->attn = dit_alloc2 (be, L, D);
-  s->tmp = dit_alloc2 (be, L, D);
-  s->hid = dit_alloc2 (be, L, ffn);
+  s->q = dit_alloc2t (be, act, L, D);
+  s->k = dit_alloc2t (be, act, L, D);
+  s->attn = dit_alloc2t (be, act, L, D);
+  s->tmp = dit_alloc2t (be, act, L, D);
+  s->hid = dit_alloc2t (be, act, L, ffn);
   s->mod = dit_alloc3 (be, n_frames, 6, D);
 }
 
@@ -61,16 +64,19 @@ modulate_frames (LaBackend *be, LaTensor *y, LaTensor *mod, int nf, int fsl, int
   }
 }
 
-/* x += y · mod[f][i_gate] per frame (y is clobbered). */
+/* x += y · mod[f][i_gate] per frame, the product formed in f32 in the
+ * free f32 scratch u (the reference's fp32 autocast region: y may be bf16). */
 static void
-gated_add (LaBackend *be, LaTensor *x, LaTensor *y, LaTensor *mod, int nf, int fsl, int i_gate, int D)
+gated_add (LaBackend *be, LaTensor *x, const LaTensor *y, LaTensor *u, LaTensor *mod, int nf, int fsl, int i_gate,
+           int D)
 {
   for (int f = 0; f < nf; f++) {
-    g_autoptr (LaTensor) rows = dit_rows (y, (gint64) f * fsl, fsl);
+    g_autoptr (LaTensor) yr = dit_rows (y, (gint64) f * fsl, fsl);
+    g_autoptr (LaTensor) ur = dit_rows (u, (gint64) f * fsl, fsl);
     g_autoptr (LaTensor) g = modvec (mod, f, i_gate, D);
-    la_binary (be, LA_BINARY_MUL, rows, rows, g);
+    la_binary (be, LA_BINARY_MUL, ur, yr, g);
   }
-  la_binary (be, LA_BINARY_ADD, x, x, y);
+  la_binary (be, LA_BINARY_ADD, x, x, u);
 }
 
 void
@@ -112,10 +118,15 @@ dit_block_forward (LaDitModel *m, int layer, LaTensor *x, const DitBlockArgs *a,
     la_attention (be, s->attn, s->q, kk, vv, H, scale, NULL);
   }
   la_linear (be, s->tmp, s->attn, w->so_w, w->so_b);
-  gated_add (be, x, s->tmp, s->mod, nf, fsl, 2, D);
+  gated_add (be, x, s->tmp, s->u, s->mod, nf, fsl, 2, D);
 
   /* ---- text cross-attention (no mask: padded rows attended) ---- */
-  la_layer_norm (be, s->u, x, w->n3_w, w->n3_b, eps);
+  if (s->attn->dtype != LA_DTYPE_F32) {
+    /* the official block rounds this LayerNorm's input: norm3(x.to(bfloat16)) */
+    la_copy (be, s->attn, x);
+    la_layer_norm (be, s->u, s->attn, w->n3_w, w->n3_b, eps);
+  } else
+    la_layer_norm (be, s->u, x, w->n3_w, w->n3_b, eps);
   la_linear (be, s->q, s->u, w->cq_w, w->cq_b);
   la_rms_norm (be, s->q, s->q, w->cnq, eps);
   la_attention (be, s->attn, s->q, a->ctx_k, a->ctx_v, H, scale, NULL);
@@ -128,5 +139,5 @@ dit_block_forward (LaDitModel *m, int layer, LaTensor *x, const DitBlockArgs *a,
   la_linear (be, s->hid, s->u, w->f1_w, w->f1_b);
   la_unary (be, LA_UNARY_GELU_TANH, s->hid, s->hid);
   la_linear (be, s->tmp, s->hid, w->f2_w, w->f2_b);
-  gated_add (be, x, s->tmp, s->mod, nf, fsl, 5, D);
+  gated_add (be, x, s->tmp, s->u, s->mod, nf, fsl, 5, D);
 }

@@ -63,6 +63,7 @@ LaTensor *dit_rows (const LaTensor *t, gint64 r0, gint64 n);
 LaTensor *dit_view (const LaTensor *t, gint64 off, int ndim, const int64_t *shape);
 LaTensor *dit_alloc2 (LaBackend *be, gint64 a, gint64 b);
 LaTensor *dit_alloc3 (LaBackend *be, gint64 a, gint64 b, gint64 c);
+LaTensor *dit_alloc2t (LaBackend *be, LaDType dtype, gint64 a, gint64 b);
 
 /* ---- dit-block.c ---- */
 typedef struct {
@@ -84,6 +85,6 @@ typedef struct {
   LaTensor *u, *q, *k, *attn, *tmp, *mod, *hid;   /* scratch sized for L rows */
 } DitScratch;
 
-void dit_scratch_init (DitScratch *s, LaBackend *be, int L, int D, int ffn, int n_frames);
+void dit_scratch_init (DitScratch *s, LaBackend *be, int L, int D, int ffn, int n_frames, LaDType act);
 void dit_scratch_clear (DitScratch *s);
 void dit_block_forward (LaDitModel *m, int layer, LaTensor *x, const DitBlockArgs *a, DitScratch *s);

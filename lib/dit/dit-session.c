@@ -203,8 +203,9 @@ text_embed (LaDitSession *s, const LaTensor *context, GError **error)
   la_copy (be, top, context);
   g_autoptr (LaTensor) bctx = la_alloc (be, LA_DTYPE_F32, 2, sh);
   la_copy (be, bctx, hctx);
-  g_autoptr (LaTensor) h1 = dit_alloc2 (be, c->text_len, s->D);
-  g_autoptr (LaTensor) ctx = dit_alloc2 (be, c->text_len, s->D);
+  LaDType act = s->p.act_dtype;
+  g_autoptr (LaTensor) h1 = dit_alloc2t (be, act, c->text_len, s->D);
+  g_autoptr (LaTensor) ctx = dit_alloc2t (be, act, c->text_len, s->D);
   la_linear (be, h1, bctx, m->te0_w, m->te0_b);
   la_unary (be, LA_UNARY_GELU_TANH, h1, h1);
   la_linear (be, ctx, h1, m->te2_w, m->te2_b);
@@ -212,8 +213,8 @@ text_embed (LaDitSession *s, const LaTensor *context, GError **error)
   for (int l = 0; l < c->num_layers; l++) {
     const DitBlockW *w = &m->blocks[l];
     if (!s->ctx_k[l]) {
-      s->ctx_k[l] = dit_alloc2 (be, c->text_len, s->D);
-      s->ctx_v[l] = dit_alloc2 (be, c->text_len, s->D);
+      s->ctx_k[l] = dit_alloc2t (be, act, c->text_len, s->D);
+      s->ctx_v[l] = dit_alloc2t (be, act, c->text_len, s->D);
     }
     la_linear (be, s->ctx_k[l], ctx, w->ck_w, w->ck_b);
     la_rms_norm (be, s->ctx_k[l], s->ctx_k[l], w->cnk, (float) c->eps);
@@ -459,8 +460,11 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
     bad = "cache_mask has bits above the 4 denoising steps";
   else if (p->cache_dtype != LA_DTYPE_F32 && p->cache_dtype != LA_DTYPE_BF16)
     bad = "cache_dtype must be f32 or bf16";
-  else if (p->cache_dtype == LA_DTYPE_BF16 && la_backend_get_device (m->be) == LA_DEVICE_CPU)
-    bad = "bf16 KV caches need a backend with 16-bit activations (CUDA); the CPU ops read f32";
+  else if (p->act_dtype != LA_DTYPE_F32 && p->act_dtype != LA_DTYPE_BF16)
+    bad = "act_dtype must be f32 or bf16";
+  else if ((p->cache_dtype == LA_DTYPE_BF16 || p->act_dtype == LA_DTYPE_BF16) &&
+           la_backend_get_device (m->be) == LA_DEVICE_CPU)
+    bad = "bf16 KV caches and activations need a backend with 16-bit activations (CUDA); the CPU ops read f32";
   if (bad) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "DiT session params: %s", bad);
     return NULL;
@@ -531,8 +535,8 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
   s->head_mod = dit_alloc3 (be, s->F, 2, s->D);
   s->xd = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->in_dim, s->F, p->lat_h, p->lat_w });
   s->vel = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->out_dim, s->F, p->lat_h, p->lat_w });
-  dit_scratch_init (&s->sc_step, be, s->L, s->D, c->ffn_dim, s->F);
-  dit_scratch_init (&s->sc_sink, be, s->Nc, s->D, c->ffn_dim, 1);
+  dit_scratch_init (&s->sc_step, be, s->L, s->D, c->ffn_dim, s->F, p->act_dtype);
+  dit_scratch_init (&s->sc_sink, be, s->Nc, s->D, c->ffn_dim, 1, p->act_dtype);
   for (int i = 0; i < N_STEPS; i++)
     if (holds (s, i))
       cache_alloc (s, &s->cache[i]);

@@ -21,10 +21,16 @@ dit_rows (const LaTensor *t, gint64 r0, gint64 n)
 }
 
 LaTensor *
-dit_alloc2 (LaBackend *be, gint64 a, gint64 b)
+dit_alloc2t (LaBackend *be, LaDType dtype, gint64 a, gint64 b)
 {
   int64_t s[2] = { a, b };
-  return la_alloc (be, LA_DTYPE_F32, 2, s);
+  return la_alloc (be, dtype, 2, s);
+}
+
+LaTensor *
+dit_alloc2 (LaBackend *be, gint64 a, gint64 b)
+{
+  return dit_alloc2t (be, LA_DTYPE_F32, a, b);
 }
 
 LaTensor *

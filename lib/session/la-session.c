@@ -197,9 +197,12 @@ stream_new (LaSession *s, GError **error)
   dp.d_seed = s->p.seed;
   /* Rolling sink (docs/design/streaming.md §4.3): from clip 1 on, the sink is the stream's first latent. */
   dp.refresh_sink_at_clip1 = s->p.sink_refresh;
-  /* On GPUs the KV caches are bf16 (half of the largest allocation), except
-   * with f32 weights, the reference-precision setting. */
+  /* On GPUs the KV caches and the DiT's linear activations are bf16 (half of
+   * the largest allocation, half the activation traffic; the official model
+   * runs them bf16 too), except with f32 weights, the reference-precision
+   * setting. */
   dp.cache_dtype = s->n_gpus && s->p.weights != LA_WEIGHTS_F32 ? LA_DTYPE_BF16 : LA_DTYPE_F32;
+  dp.act_dtype = dp.cache_dtype;
   s->lat_per_block = dp.frames_per_block;
   s->blocks_per_clip = dp.infer_frames / (4 * dp.frames_per_block);
   s->dec = la_vae_decoder_new (s->m->vae);

@@ -324,7 +324,10 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
   LaDitConfig cfg;
   if (!la_dit_config_from_json_object (&cfg, mc, error))
     return FALSE;
-  LaDitModel *m = la_dit_model_new (be, &cfg, c->weights, error);
+  /* --bf16: the product's GPU precision (bf16 resident linears, KV caches, activations) */
+  LaWeightBinder wb;
+  la_weight_binder_init (&wb, be, c->weights, c->bf16 ? LA_WEIGHTS_BF16 : LA_WEIGHTS_F32);
+  LaDitModel *m = la_dit_model_new_bound (&cfg, &wb, error);
   if (!m)
     return FALSE;
   gboolean ok = FALSE;
@@ -336,6 +339,7 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
   p.infer_frames = (int) golden_int (pl, "infer_frames", error);
   p.frames_per_block = (int) golden_int (pl, "num_frames_per_block", error);
   p.audio_prefix = (int) golden_int (pl, "motion_frames", error);
+  p.cache_dtype = p.act_dtype = c->bf16 ? LA_DTYPE_BF16 : LA_DTYPE_F32;
   int num_clips = (int) golden_int (pl, "num_clips", error);
   if (error && *error)
     goto out;
@@ -372,6 +376,15 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
   s = la_dit_session_new (m, &p, ref0, mot0, ctx, error);
   if (!s)
     goto out;
+  if (c->bf16) {
+    /* a bf16 run that silently stayed f32 would pass the looser tolerance */
+    g_autoptr (LaTensor) k0 = la_dit_session_cache_tensor (s, 0, 0, "k");
+    if (!k0 || k0->dtype != LA_DTYPE_BF16) {
+      g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "%s: --bf16 but the KV cache is %s", c->dir,
+                   k0 ? la_dtype_name (k0->dtype) : "missing");
+      goto out;
+    }
+  }
   compare_caches (c, s, cfg.num_layers, "call00.cond_cache.layer%d.%s", "cond_k", "cond_v");
   gint64 cur_group = 0;
   for (guint i = 0; i < json_array_get_length (calls); i++) {
@@ -432,6 +445,15 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
   s = la_dit_session_new (m, &p, ref0, mot0, ctx, error);
   if (!s)
     goto out;
+  if (c->bf16) {
+    /* a bf16 run that silently stayed f32 would pass the looser tolerance */
+    g_autoptr (LaTensor) k0 = la_dit_session_cache_tensor (s, 0, 0, "k");
+    if (!k0 || k0->dtype != LA_DTYPE_BF16) {
+      g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "%s: --bf16 but the KV cache is %s", c->dir,
+                   k0 ? la_dtype_name (k0->dtype) : "missing");
+      goto out;
+    }
+  }
   {
     int F = p.frames_per_block, bpc = p.infer_frames / 4 / F;
     guint ci = 0;

@@ -33,6 +33,13 @@ golden_compare_tol (GoldenCase *c, const char *label, LaTensor *actual, LaTensor
     d2 += d * d;
     e2 += ev[i] * ev[i];
   }
+  if (tol_abs < 0) {
+    /* a case tolerance relative to the expected range (--bf16) */
+    double emax = 0;
+    for (int64_t i = 0; i < n; i++)
+      emax = MAX (emax, fabs (ev[i]));
+    tol_abs = -tol_abs * emax;
+  }
   double rel = e2 > 0 ? sqrt (d2 / e2) : sqrt (d2);
   gboolean ok = finite && max_abs <= tol_abs && rel <= tol_rel;
   if (!ok)

@@ -21,11 +21,13 @@ typedef struct {
   JsonParser   *parser;
   JsonObject   *obj;            /* case.json root */
   LaCheckpoint *weights, *inputs, *outputs, *intermediates;  /* NULL when the file is absent */
-  double        tol_max_abs;    /* from tolerance_guidance, README defaults otherwise */
+  double        tol_max_abs;    /* from tolerance_guidance, README defaults otherwise;
+                                 * negative: that fraction of the expected tensor's max |x| */
   double        tol_rel_l2;
   int           stages;         /* --stages N (TPP), 0 = component default */
   int           remote;         /* --remote K: the last K DiT stages are loopback stage workers */
   LaBackend    *backend;
+  gboolean      bf16;           /* --bf16: the DiT's GPU precision (bf16 weights, caches, activations) */
   gboolean      verbose;
   int           n_compared, n_failed;
 } GoldenCase;

@@ -433,6 +433,15 @@ test_bad_input (void)
   g_assert_nonnull (strstr (e->message, "bf16 KV caches"));
   g_clear_error (&e);
   p.cache_dtype = LA_DTYPE_F32;
+  p.act_dtype = LA_DTYPE_BF16;
+  g_assert_null (la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e));
+  g_assert_nonnull (strstr (e->message, "activations"));
+  g_clear_error (&e);
+  p.act_dtype = LA_DTYPE_F16;
+  g_assert_null (la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e));
+  g_assert_nonnull (strstr (e->message, "act_dtype"));
+  g_clear_error (&e);
+  p.act_dtype = LA_DTYPE_F32;
   LaDitSession *s = la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e);
   g_assert_no_error (e);
   g_autoptr (LaTensor) noise = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { 16, 3, f.lat_h, f.lat_w });
