@@ -313,6 +313,21 @@ done:
   return ok;
 }
 
+/* A --bf16 run that silently stayed f32 would pass the looser tolerance. */
+static gboolean
+session_precision_ok (GoldenCase *c, LaDitSession *s, GError **error)
+{
+  if (!c->bf16)
+    return TRUE;
+  g_autoptr (LaTensor) k0 = la_dit_session_cache_tensor (s, 0, 0, "k");
+  if (!k0 || k0->dtype != LA_DTYPE_BF16) {
+    g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "%s: --bf16 but the KV cache is %s", c->dir,
+                 k0 ? la_dtype_name (k0->dtype) : "missing");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 golden_run_dit_stream (GoldenCase *c, GError **error)
 {
@@ -374,17 +389,8 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
   g_print (" replay: %u recorded calls\n", json_array_get_length (calls));
   strcpy (dc.prefix, "call00.");
   s = la_dit_session_new (m, &p, ref0, mot0, ctx, error);
-  if (!s)
+  if (!s || !session_precision_ok (c, s, error))
     goto out;
-  if (c->bf16) {
-    /* a bf16 run that silently stayed f32 would pass the looser tolerance */
-    g_autoptr (LaTensor) k0 = la_dit_session_cache_tensor (s, 0, 0, "k");
-    if (!k0 || k0->dtype != LA_DTYPE_BF16) {
-      g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "%s: --bf16 but the KV cache is %s", c->dir,
-                   k0 ? la_dtype_name (k0->dtype) : "missing");
-      goto out;
-    }
-  }
   compare_caches (c, s, cfg.num_layers, "call00.cond_cache.layer%d.%s", "cond_k", "cond_v");
   gint64 cur_group = 0;
   for (guint i = 0; i < json_array_get_length (calls); i++) {
@@ -443,17 +449,8 @@ golden_run_dit_stream (GoldenCase *c, GError **error)
   }
   g_print (" stream: %d clips from the initial inputs\n", num_clips);
   s = la_dit_session_new (m, &p, ref0, mot0, ctx, error);
-  if (!s)
+  if (!s || !session_precision_ok (c, s, error))
     goto out;
-  if (c->bf16) {
-    /* a bf16 run that silently stayed f32 would pass the looser tolerance */
-    g_autoptr (LaTensor) k0 = la_dit_session_cache_tensor (s, 0, 0, "k");
-    if (!k0 || k0->dtype != LA_DTYPE_BF16) {
-      g_set_error (error, LA_ERROR, LA_ERROR_FAILED, "%s: --bf16 but the KV cache is %s", c->dir,
-                   k0 ? la_dtype_name (k0->dtype) : "missing");
-      goto out;
-    }
-  }
   {
     int F = p.frames_per_block, bpc = p.infer_frames / 4 / F;
     guint ci = 0;
