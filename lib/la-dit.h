@@ -113,7 +113,7 @@ typedef struct {
   LaDitDumpFunc dump;        /* NULL: none */
   gpointer dump_user;
   /* TRUE: never capture steps as graphs (CUDA graphs are used by default
-   * where the backend has them, from clip 1 on; also off with the
+   * where the backend has them, once the KV ring is full; also off with the
    * environment LA_DIT_GRAPHS=0 and whenever dump is set). */
   gboolean no_graphs;
 } LaDitSessionParams;

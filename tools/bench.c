@@ -87,8 +87,8 @@ dit_config (const Preset *p, LaDitConfig *c)
 }
 
 /* --infer-frames (0: the session default, 48) for the dit and soak benches:
- * step graphs start at clip 1 (infer_frames/4/F blocks), so a short clip
- * shows replay in few blocks. */
+ * step graphs start once the KV ring is full (block infer_frames/4/F − 1),
+ * so a short clip shows replay in few blocks. */
 static int dit_infer_frames;
 
 typedef struct {
@@ -497,7 +497,7 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default), mid, or full (the 14B model, --dry-run only)", "NAME" },
     { "no-graphs", 0, 0, G_OPTION_ARG_NONE, &no_graphs, "dit, soak, session: no CUDA step graphs (LA_DIT_GRAPHS=0)", NULL },
-    { "infer-frames", 0, 0, G_OPTION_ARG_INT, &dit_infer_frames, "dit, soak: frames per clip (default 48; graphs from clip 1)", "N" },
+    { "infer-frames", 0, 0, G_OPTION_ARG_INT, &dit_infer_frames, "dit, soak: frames per clip (default 48; graphs from the last block of clip 0)", "N" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
       "Record the model's ops on a backend that executes nothing and print a predicted H100 roofline (also --device dryrun)", NULL },
     { "peak-bf16", 0, 0, G_OPTION_ARG_DOUBLE, &rl.bf16_tflops, "dry run: dense bf16 TFLOP/s (989)", "T" },

@@ -28,12 +28,12 @@
  * temporal columns (frame n, rolled ref position R: two small rope_table ops
  * run eagerly before the graph), and the ring slot and active length, which
  * are baked into the attention views.  So a graph is keyed by (cache, slot)
- * and captured only where active = C, i.e. from clip 1 on, where slot cycles
- * through infer_frames/4/F values: the first time a key comes, its step
- * (layers, head, unpatchify, Euler axpy) is captured and launched; later
- * blocks launch it.  Clip 0 (active grows, every key happens once) runs
- * eagerly, which also warms the allocator and the GEMM algorithm caches
- * before any capture.  Pointers stay put: the latent is always s->xd, the
+ * and captured only where active = C — from the last block of clip 0 on,
+ * where slot cycles through infer_frames/4/F values: the first time a key
+ * comes, its step (layers, head, unpatchify, Euler axpy) is captured and
+ * launched; later blocks launch it.  The rest of clip 0 (active grows, every
+ * key happens once) runs eagerly, which also warms the allocator and the
+ * GEMM algorithm caches before any capture.  Pointers stay put: the latent is always s->xd, the
  * audio tokens are copied into session-owned s->a_tok / s->a_glob, the time
  * embeddings of the scheduled t are fixed tensors.
  */
