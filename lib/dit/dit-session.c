@@ -33,9 +33,9 @@
  * comes, its step (layers, head, unpatchify, Euler axpy) is captured and
  * launched; later blocks launch it.  The rest of clip 0 (active grows, every
  * key happens once) runs eagerly, which also warms the allocator and the
- * GEMM algorithm caches before any capture.  Pointers stay put: the latent is always s->xd, the
- * audio tokens are copied into session-owned s->a_tok / s->a_glob, the time
- * embeddings of the scheduled t are fixed tensors.
+ * GEMM algorithm caches before any capture.  Pointers stay put: the latent
+ * is always s->xd, the audio tokens are copied into session-owned s->a_tok /
+ * s->a_glob, the time embeddings of the scheduled t are fixed tensors.
  */
 #include <math.h>
 #include <string.h>
