@@ -238,6 +238,10 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  if (la_cuda_device_count () < 1) {
+    g_print ("# no CUDA device (a GPU or the emulated device): skipped\n");
+    return 77;
+  }
   g_test_add_func ("/dit-graph/on-off", test_on_off);
   g_test_add_func ("/dit-graph/pool", test_pool);
   g_test_add_func ("/dit-graph/tpp-two-gpus", test_tpp_two_gpus);
