@@ -900,22 +900,33 @@ euler_step (LaDitSession *s, int i, gint64 slot, gint64 active, GError **error)
 }
 
 /* Step i as a graph launch: captured the first time its (cache, slot) key
- * comes (only called with active = C, where keys recur). */
+ * comes (only called with active = C, where keys recur).  A capture the
+ * device refuses (end or instantiation failing) turns graphs off for the
+ * session with a warning and the step runs eagerly: nothing captured ran,
+ * and an op error would come back from the eager run's sync. */
 static gboolean
 euler_step_graph (LaDitSession *s, int i, gint64 slot, GError **error)
 {
   gpointer key = GSIZE_TO_POINTER (((gsize) slot << 2) | (gsize) i);
   LaGraph *g = g_hash_table_lookup (s->graphs, key);
   if (!g) {
-    if (!la_graph_begin (s->be, error))
+    if (!la_graph_begin (s->be, error))      /* its sync may report an earlier op's error: not a refusal */
       return FALSE;
     gboolean ok = euler_step (s, i, slot, s->C, error);
     GError *end_error = NULL;
-    g = la_graph_end (s->be, ok ? error : &end_error);
-    g_clear_error (&end_error);
-    if (!ok || !g) {
+    g = la_graph_end (s->be, &end_error);
+    if (!ok) {
+      g_clear_error (&end_error);
       la_graph_free (s->be, g);
       return FALSE;
+    }
+    if (!g) {
+      g_warning ("DiT session: capturing step %d (ring slot %" G_GINT64_FORMAT ") as a graph failed, running "
+                 "eagerly from now on: %s", i, slot, end_error->message);
+      g_clear_error (&end_error);
+      graphs_clear (s);
+      s->graphs_on = FALSE;
+      return euler_step (s, i, slot, s->C, error);
     }
     g_hash_table_insert (s->graphs, key, g);
   }
