@@ -11,6 +11,16 @@
  * Op temporaries (type casts, im2col, FP8 activations) come from the same
  * pool through la_cuda_scratch_get/put.
  *
+ * Graphs.  A block that a capture allocates or frees is used by the graph on
+ * every replay, so it must never reach an eager allocation while a graph
+ * lives.  It joins the pool's graph domain: freed, it goes to a second set
+ * of free lists that only captures draw from.  Every graph of a pool replays
+ * on the backend's one stream, one after the other, so graphs may share
+ * those blocks as they share temporaries in eager order: capturing N
+ * identical steps costs one step's temporaries, not N (the pool test in
+ * tests/check/dit/test-dit-graph.c).  When the last graph goes, the domain
+ * returns to the eager lists.
+ *
  * Errors.  Ops never return errors; the first failure is kept (sticky, in
  * lib/la-backend.c) and reported by la_backend_sync(), like cudaGetLastError.
  */
@@ -55,8 +65,11 @@ struct LaCudaPool {
   int device;
   GHashTable *bins;        /* rounded size -> GSList of free pointers */
   GHashTable *sizes;       /* pointer -> rounded size, for every live block */
-  GHashTable *graph_owned; /* pointer -> LaCudaGraph that captured its allocation */
-  LaCudaGraph *capturing;  /* the graph being captured, or NULL */
+  GHashTable *graph_bins;  /* rounded size -> GSList of free graph-domain blocks (captures only) */
+  GHashTable *graph_set;   /* pointer -> itself: the graph domain (free or live) */
+  int n_graphs;            /* graphs alive, the one being captured included */
+  gboolean capturing;      /* a capture is open */
+  LaCudaGraph *open;       /* the graph being captured */
   LaCudaMemStats st;
 };
 
@@ -64,8 +77,6 @@ struct _LaCudaGraph {
   LaCudaBackend *be;
   cudaGraph_t graph;
   cudaGraphExec_t exec;
-  GPtrArray *owned;        /* pointers allocated during capture */
-  GPtrArray *held;         /* of those, the ones whose tensors were freed: kept until graph_free */
 };
 
 static size_t
@@ -83,21 +94,55 @@ round_size (size_t n)
   return (n + ((size_t) 2 << 20) - 1) & ~(((size_t) 2 << 20) - 1);
 }
 
+/* Takes a block of `key` bytes from free lists `bins`, NULL if none. */
+static void *
+bins_take (GHashTable *bins, gint64 key)
+{
+  gpointer okey = NULL, oval = NULL;
+  if (!g_hash_table_steal_extended (bins, &key, &okey, &oval))
+    return NULL;
+  GSList *l = (GSList *) oval;
+  void *p = l->data;
+  GSList *rest = g_slist_delete_link (l, l);
+  if (rest)
+    g_hash_table_insert (bins, okey, rest);
+  else
+    g_free (okey);
+  return p;
+}
+
+static void
+bins_put (GHashTable *bins, gint64 key, void *p)
+{
+  gpointer okey = NULL, oval = NULL;
+  if (!g_hash_table_steal_extended (bins, &key, &okey, &oval))
+    okey = g_memdup2 (&key, sizeof key);
+  g_hash_table_insert (bins, okey, g_slist_prepend ((GSList *) oval, p));
+}
+
+static void
+bins_free_all (GHashTable *bins)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, bins);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    for (GSList *l = (GSList *) v; l; l = l->next)
+      cudaFree (l->data);
+}
+
 static void
 pool_unref (LaCudaPool *pool)
 {
   if (!g_atomic_int_dec_and_test (&pool->ref))
     return;
-  GHashTableIter it;
-  gpointer k, v;
   cudaSetDevice (pool->device);
-  g_hash_table_iter_init (&it, pool->bins);
-  while (g_hash_table_iter_next (&it, &k, &v))
-    for (GSList *l = (GSList *) v; l; l = l->next)
-      cudaFree (l->data);
+  bins_free_all (pool->bins);
+  bins_free_all (pool->graph_bins);
   g_hash_table_destroy (pool->bins);
+  g_hash_table_destroy (pool->graph_bins);
   g_hash_table_destroy (pool->sizes);
-  g_hash_table_destroy (pool->graph_owned);
+  g_hash_table_destroy (pool->graph_set);
   g_mutex_clear (&pool->lock);
   g_free (pool);
 }
@@ -116,8 +161,9 @@ pool_new (int device)
   pool->device = device;
   g_mutex_init (&pool->lock);
   pool->bins = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, free_bin);
+  pool->graph_bins = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, free_bin);
   pool->sizes = g_hash_table_new (g_direct_hash, g_direct_equal);
-  pool->graph_owned = g_hash_table_new (g_direct_hash, g_direct_equal);
+  pool->graph_set = g_hash_table_new (g_direct_hash, g_direct_equal);
   return pool;
 }
 
@@ -128,15 +174,8 @@ pool_get (LaCudaBackend *self, size_t bytes)
   gint64 key = (gint64) round_size (bytes);
   void *p = NULL;
   g_mutex_lock (&pool->lock);
-  gpointer okey = NULL, oval = NULL;
-  if (g_hash_table_steal_extended (pool->bins, &key, &okey, &oval)) {
-    GSList *l = (GSList *) oval;
-    p = l->data;
-    GSList *rest = g_slist_delete_link (l, l);
-    if (rest)
-      g_hash_table_insert (pool->bins, okey, rest);
-    else
-      g_free (okey);
+  /* A capture first takes the blocks earlier captures left to the graphs. */
+  if ((pool->capturing && (p = bins_take (pool->graph_bins, key))) || (p = bins_take (pool->bins, key))) {
     pool->st.cached -= (guint64) key;
     pool->st.n_reuse++;
   } else {
@@ -171,35 +210,38 @@ pool_get (LaCudaBackend *self, size_t bytes)
   pool->st.in_use += (guint64) key;
   if (pool->st.in_use + pool->st.cached > pool->st.peak)
     pool->st.peak = pool->st.in_use + pool->st.cached;
-  if (pool->capturing) {
-    g_ptr_array_add (pool->capturing->owned, p);
-    g_hash_table_insert (pool->graph_owned, p, pool->capturing);
-  }
+  if (pool->capturing)
+    g_hash_table_add (pool->graph_set, p);     /* the graph writes it on every replay */
   g_mutex_unlock (&pool->lock);
   return p;
 }
 
 static void
-pool_put_locked (LaCudaPool *pool, void *p, gboolean from_graph)
+pool_put_locked (LaCudaPool *pool, void *p)
 {
   gint64 key = (gint64) GPOINTER_TO_SIZE (g_hash_table_lookup (pool->sizes, p));
-  if (!from_graph) {
-    /* Freed during a capture (the graph may use it, whoever allocated it), or
-     * allocated during one (the graph writes it on every replay): the graph
-     * keeps the block until la_cuda_graph_free. */
-    LaCudaGraph *g = pool->capturing ? pool->capturing
-                     : (LaCudaGraph *) g_hash_table_lookup (pool->graph_owned, p);
-    if (g) {
-      g_ptr_array_add (g->held, p);
-      return;
-    }
-  }
-  gpointer okey = NULL, oval = NULL;
-  if (!g_hash_table_steal_extended (pool->bins, &key, &okey, &oval))
-    okey = g_memdup2 (&key, sizeof key);
-  g_hash_table_insert (pool->bins, okey, g_slist_prepend ((GSList *) oval, p));
+  /* Freed during a capture (the graph may read it, whoever allocated it) or
+   * allocated during one: reserved to captures while a graph lives. */
+  if (pool->capturing)
+    g_hash_table_add (pool->graph_set, p);
+  gboolean graph = pool->n_graphs > 0 && g_hash_table_contains (pool->graph_set, p);
+  bins_put (graph ? pool->graph_bins : pool->bins, key, p);
   pool->st.in_use -= (guint64) key;
   pool->st.cached += (guint64) key;
+}
+
+/* The last graph is gone: its blocks may serve eager allocations again. */
+static void
+pool_graphs_gone_locked (LaCudaPool *pool)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, pool->graph_bins);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    for (GSList *l = (GSList *) v; l; l = l->next)
+      bins_put (pool->bins, *(gint64 *) k, l->data);
+  g_hash_table_remove_all (pool->graph_bins);
+  g_hash_table_remove_all (pool->graph_set);
 }
 
 typedef struct {
@@ -212,7 +254,7 @@ pool_block_free (gpointer data)
 {
   PoolBlock *b = (PoolBlock *) data;
   g_mutex_lock (&b->pool->lock);
-  pool_put_locked (b->pool, b->p, FALSE);
+  pool_put_locked (b->pool, b->p);
   g_mutex_unlock (&b->pool->lock);
   pool_unref (b->pool);
   g_free (b);
@@ -230,7 +272,7 @@ la_cuda_scratch_put (LaCudaBackend *self, void *p)
   if (!p)
     return;
   g_mutex_lock (&self->pool->lock);
-  pool_put_locked (self->pool, p, FALSE);
+  pool_put_locked (self->pool, p);
   g_mutex_unlock (&self->pool->lock);
 }
 
@@ -386,6 +428,15 @@ cuda_destroy (LaBackend *be)
   g_free (self);
 }
 
+/* The table's graph entries over la-cuda.h's (which take the lock themselves). */
+static gboolean cuda_graph_begin (LaBackend *be, GError **error) { return la_cuda_graph_begin (be, error); }
+static gpointer cuda_graph_end (LaBackend *be, GError **error) { return la_cuda_graph_end (be, error); }
+static gboolean cuda_graph_launch (LaBackend *be, gpointer g, GError **error)
+{
+  return la_cuda_graph_launch ((LaCudaGraph *) g, error);
+}
+static void cuda_graph_free (LaBackend *be, gpointer g) { la_cuda_graph_free ((LaCudaGraph *) g); }
+
 /* Every table entry runs under the backend's op_lock (cuda-internal.h):
  * Locked<f>::call is f with the lock held for the call. */
 template <auto F> struct Locked;
@@ -428,6 +479,10 @@ make_ops (void)
   o.patchify = Locked<la_cuda_patchify>::call;
   o.unpatchify = Locked<la_cuda_unpatchify>::call;
   o.rope_table = Locked<la_cuda_rope_table>::call;
+  o.graph_begin = cuda_graph_begin;
+  o.graph_end = cuda_graph_end;
+  o.graph_launch = cuda_graph_launch;
+  o.graph_free = cuda_graph_free;
   o.resident = cuda_resident;
   o.sync = Locked<cuda_sync>::call;
   o.destroy = cuda_destroy;      /* the last reference: no other user left */
@@ -670,17 +725,18 @@ la_cuda_graph_begin (LaBackend *be, GError **error)
   if (!la_backend_sync (be, error))
     goto fail;
   g = g_new0 (LaCudaGraph, 1);
-  g->owned = g_ptr_array_new ();
-  g->held = g_ptr_array_new ();
   g->be = self;
   la_backend_ref (be);
   g_mutex_lock (&self->pool->lock);
-  self->pool->capturing = g;
+  self->pool->capturing = TRUE;
+  self->pool->open = g;
+  self->pool->n_graphs++;
   g_mutex_unlock (&self->pool->lock);
   e = cudaStreamBeginCapture (self->stream, cudaStreamCaptureModeRelaxed);
   if (e != cudaSuccess) {
     g_mutex_lock (&self->pool->lock);
-    self->pool->capturing = NULL;
+    self->pool->capturing = FALSE;
+    self->pool->open = NULL;
     g_mutex_unlock (&self->pool->lock);
     la_cuda_graph_free (g);
     g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "cudaStreamBeginCapture: %s", cudaGetErrorString (e));
@@ -709,8 +765,9 @@ la_cuda_graph_end (LaBackend *be, GError **error)
   self->capturing = FALSE;
   g_rec_mutex_unlock (&self->op_lock);     /* the hold taken by la_cuda_graph_begin */
   g_mutex_lock (&self->pool->lock);
-  LaCudaGraph *g = self->pool->capturing;
-  self->pool->capturing = NULL;
+  LaCudaGraph *g = self->pool->open;
+  self->pool->capturing = FALSE;
+  self->pool->open = NULL;
   g_mutex_unlock (&self->pool->lock);
   GError *op_error = NULL;
   if (e == cudaSuccess)
@@ -755,14 +812,10 @@ la_cuda_graph_free (LaCudaGraph *g)
     if (g->graph)
       cudaGraphDestroy (g->graph);
     g_mutex_lock (&self->pool->lock);
-    for (guint i = 0; i < g->owned->len; i++)
-      g_hash_table_remove (self->pool->graph_owned, g_ptr_array_index (g->owned, i));
-    for (guint i = 0; i < g->held->len; i++)
-      pool_put_locked (self->pool, g_ptr_array_index (g->held, i), TRUE);
+    if (--self->pool->n_graphs == 0 && !self->pool->capturing)
+      pool_graphs_gone_locked (self->pool);
     g_mutex_unlock (&self->pool->lock);
   }
-  g_ptr_array_free (g->owned, TRUE);
-  g_ptr_array_free (g->held, TRUE);
   la_backend_unref (&self->parent);
   g_free (g);
 }

@@ -114,6 +114,17 @@ struct _LaBackendOps {
    * la_rope_f16_pair (pos, k, n_pairs) (la-ops.h), pairs >= n_pairs are untouched. */
   void (*rope_table) (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
 
+  /* Optional: capture of queued ops for replay (CUDA graphs).  Between
+   * graph_begin and graph_end the ops are recorded instead of run; graph_end
+   * returns an opaque handle that graph_launch replays on the backend's queue
+   * (same tensors, same addresses) and graph_free releases.  Inside a capture
+   * no host copy and no sync may run.  Backends without them (CPU, dry run)
+   * leave all four NULL and their callers run eagerly (la_graph_supported). */
+  gboolean (*graph_begin)  (LaBackend *be, GError **error);
+  gpointer (*graph_end)    (LaBackend *be, GError **error);
+  gboolean (*graph_launch) (LaBackend *be, gpointer graph, GError **error);
+  void     (*graph_free)   (LaBackend *be, gpointer graph);
+
   /* TRUE if t lives in this backend's memory (not a host tensor), for the
    * copy statistics.  May be NULL: then t->device == the backend's device. */
   gboolean (*resident) (LaBackend *be, const LaTensor *t);
@@ -142,6 +153,8 @@ void la_backend_init (LaBackend *be, const LaBackendOps *ops, LaDeviceType devic
                       int n_threads);
 /* Counts one host<->backend transfer of the copy op (la-ops.c). */
 void la_backend_count_copy (LaBackend *be, const LaTensor *dst, const LaTensor *src);
+/* Counts one graph capture / launch (la-ops.c). */
+void la_backend_count_graph (LaBackend *be, gboolean capture);
 /* Keeps the first error since the last sync (thread-safe); later ones are dropped. */
 void la_backend_record_error (LaBackend *be, LaErrorCode code, const char *format, ...) G_GNUC_PRINTF (3, 4);
 

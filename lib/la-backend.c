@@ -61,6 +61,17 @@ la_backend_count_copy (LaBackend *be, const LaTensor *dst, const LaTensor *src)
 }
 
 void
+la_backend_count_graph (LaBackend *be, gboolean capture)
+{
+  g_mutex_lock (&be->error_lock);
+  if (capture)
+    be->stats.graph_captures++;
+  else
+    be->stats.graph_launches++;
+  g_mutex_unlock (&be->error_lock);
+}
+
+void
 la_backend_get_stats (LaBackend *be, LaBackendStats *out)
 {
   g_mutex_lock (&be->error_lock);

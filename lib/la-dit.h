@@ -119,6 +119,10 @@ typedef struct {
   LaDType act_dtype;
   LaDitDumpFunc dump;        /* NULL: none */
   gpointer dump_user;
+  /* TRUE: never capture steps as graphs (CUDA graphs are used by default
+   * where the backend has them, once the KV ring is full; also off with the
+   * environment LA_DIT_GRAPHS=0 and whenever dump is set). */
+  gboolean no_graphs;
 } LaDitSessionParams;
 
 void la_dit_session_params_init (LaDitSessionParams *p, int lat_h, int lat_w);

@@ -491,3 +491,59 @@ la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_po
           " rows per position (>= 1) out of range", pos0, rows_per_pos);
   RUN (rope_table, freqs, pos0, rows_per_pos, n_pairs);
 }
+
+/* ---- graphs: no checks to make, only the optional entries and the counts ---- */
+
+gboolean
+la_graph_supported (LaBackend *be)
+{
+  return be->ops->graph_begin && be->ops->graph_end && be->ops->graph_launch && be->ops->graph_free;
+}
+
+static gboolean
+graph_check (LaBackend *be, GError **error)
+{
+  if (la_graph_supported (be))
+    return TRUE;
+  g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED, "%s backend: has no graph capture", be->ops->name);
+  return FALSE;
+}
+
+gboolean
+la_graph_begin (LaBackend *be, GError **error)
+{
+  return graph_check (be, error) && be->ops->graph_begin (be, error);
+}
+
+LaGraph *
+la_graph_end (LaBackend *be, GError **error)
+{
+  if (!graph_check (be, error))
+    return NULL;
+  LaGraph *g = (LaGraph *) be->ops->graph_end (be, error);
+  if (g)
+    la_backend_count_graph (be, TRUE);
+  return g;
+}
+
+gboolean
+la_graph_launch (LaBackend *be, LaGraph *g, GError **error)
+{
+  if (!graph_check (be, error))
+    return FALSE;
+  if (!g) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "%s backend: graph launch: graph is NULL", be->ops->name);
+    return FALSE;
+  }
+  if (!be->ops->graph_launch (be, g, error))
+    return FALSE;
+  la_backend_count_graph (be, FALSE);
+  return TRUE;
+}
+
+void
+la_graph_free (LaBackend *be, LaGraph *g)
+{
+  if (g && la_graph_supported (be))
+    be->ops->graph_free (be, g);
+}

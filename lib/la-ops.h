@@ -71,6 +71,20 @@ void la_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
 void la_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
 void la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
 
+/* Op capture and replay (CUDA graphs on the CUDA backend; la-backend-impl.h).
+ * A backend without graphs (CPU, dry run) answers FALSE to la_graph_supported
+ * and its callers run the ops eagerly.  Between la_graph_begin and
+ * la_graph_end (same thread) ops are recorded, not run: no host copy, no
+ * sync, and every tensor the ops touch must keep its storage while the graph
+ * lives.  la_graph_launch replays the recorded ops after what is queued
+ * (counted in LaBackendStats.graph_launches; captures in graph_captures). */
+typedef struct _LaGraph LaGraph;
+gboolean la_graph_supported (LaBackend *be);
+gboolean la_graph_begin (LaBackend *be, GError **error);
+LaGraph *la_graph_end (LaBackend *be, GError **error);
+gboolean la_graph_launch (LaBackend *be, LaGraph *g, GError **error);
+void     la_graph_free (LaBackend *be, LaGraph *g);
+
 /* The RoPE table entry, shared by the host tables (lib/dit/dit-rope.c), the
  * CPU op and the CUDA kernel so that all three round alike: an axis with n
  * pairs has θ_k = 1 / 10000^(2k / 2n) (fp64, as the official rope_params);

@@ -86,6 +86,11 @@ dit_config (const Preset *p, LaDitConfig *c)
   c->n_inject = 2; c->audio_inject_layers[0] = 0; c->audio_inject_layers[1] = p->layers - 1;
 }
 
+/* --infer-frames (0: the session default, 48) for the dit and soak benches:
+ * step graphs start once the KV ring is full (block infer_frames/4/F − 1),
+ * so a short clip shows replay in few blocks. */
+static int dit_infer_frames;
+
 typedef struct {
   LaDitModel *model;
   LaDitSession *s;
@@ -105,6 +110,8 @@ dit_rig (LaBackend *be, const Preset *p, DitRig *rig, GError **error)
   la_dit_session_params_init (&sp, h, wd);
   sp.fixed_d = 0;
   sp.d_seed = 1;
+  if (dit_infer_frames > 0)
+    sp.infer_frames = dit_infer_frames;
   g_autoptr (GRand) r = g_rand_new_with_seed (3);
   g_autoptr (LaTensor) ref = randn (4, (int64_t[]) { c.in_dim, 1, h, wd }, r, 1);
   g_autoptr (LaTensor) mot = randn (4, (int64_t[]) { c.in_dim, sp.motion_latent_frames, h, wd }, r, 1);
@@ -148,8 +155,9 @@ bench_dit (LaBackend *be, const Preset *p, int blocks, GError **error)
     LaBackendStats st;
     la_backend_get_stats (be, &st);
     printf ("  block %d: %" G_GUINT64_FORMAT " uploads (%" G_GUINT64_FORMAT " B), %" G_GUINT64_FORMAT
-            " downloads (%" G_GUINT64_FORMAT " B), %" G_GUINT64_FORMAT " syncs\n", b, st.uploads,
-            st.upload_bytes, st.downloads, st.download_bytes, st.syncs);
+            " downloads (%" G_GUINT64_FORMAT " B), %" G_GUINT64_FORMAT " syncs, %" G_GUINT64_FORMAT
+            " step graphs captured, %" G_GUINT64_FORMAT " launched\n", b, st.uploads,
+            st.upload_bytes, st.downloads, st.download_bytes, st.syncs, st.graph_captures, st.graph_launches);
   }
   printf ("dit  %-4s %dx%d  dim %d heads %d layers %d: %.1f ms/block (best %.1f), %.1f ms/step, %.2f blocks/s\n",
           p->name, p->W, p->H, p->dim, p->heads, p->layers, sum / blocks, best, sum / blocks / 4, 1000.0 * blocks / sum);
@@ -483,11 +491,13 @@ main (int argc, char **argv)
   char *preset = NULL, *what = NULL, *device = NULL, *session_devices = NULL, *size = NULL;
   char *model = NULL, *lora = NULL, *weights = NULL;
   int blocks = 0, threads = 0;
-  gboolean dry_run = FALSE;
+  gboolean dry_run = FALSE, no_graphs = FALSE;
   LaRoofline rl;
   la_roofline_init_h100_sxm (&rl);
   GOptionEntry entries[] = {
     { "preset", 'p', 0, G_OPTION_ARG_STRING, &preset, "tiny (default), mid, or full (the 14B model, --dry-run only)", "NAME" },
+    { "no-graphs", 0, 0, G_OPTION_ARG_NONE, &no_graphs, "dit, soak, session: no CUDA step graphs (LA_DIT_GRAPHS=0)", NULL },
+    { "infer-frames", 0, 0, G_OPTION_ARG_INT, &dit_infer_frames, "dit, soak: frames per clip (default 48; graphs from the last block of clip 0)", "N" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
       "Record the model's ops on a backend that executes nothing and print a predicted H100 roofline (also --device dryrun)", NULL },
     { "peak-bf16", 0, 0, G_OPTION_ARG_DOUBLE, &rl.bf16_tflops, "dry run: dense bf16 TFLOP/s (989)", "T" },
@@ -520,6 +530,8 @@ main (int argc, char **argv)
     fprintf (stderr, "liveavatar-bench: %s\n", error->message);
     return 2;
   }
+  if (no_graphs)
+    g_setenv ("LA_DIT_GRAPHS", "0", TRUE);
   const Preset *p = NULL;
   for (guint i = 0; i < G_N_ELEMENTS (presets); i++)
     if (g_strcmp0 (preset ? preset : "tiny", presets[i].name) == 0)

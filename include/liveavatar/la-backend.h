@@ -51,6 +51,7 @@ typedef struct {
   guint64 uploads, upload_bytes;
   guint64 downloads, download_bytes;
   guint64 syncs;
+  guint64 graph_captures, graph_launches;   /* backends with graphs (CUDA): steps captured / replayed */
 } LaBackendStats;
 
 void la_backend_get_stats (LaBackend *be, LaBackendStats *out);

@@ -76,13 +76,13 @@ void      la_cuda_mem_trim (LaBackend *be);
 
 /* CUDA graphs.  Between begin and end, ops are captured instead of run
  * (relaxed capture mode on the backend's stream).  Host<->device copies and
- * sync are not allowed inside a capture (they record an error).  Blocks that
- * tensors free during the capture are kept by the graph until it is freed,
- * so replaying it never touches memory that was handed to someone else.
- * Typical use (DiT session): run a block's step once eagerly (warms the
- * allocator), then capture the same calls with the same tensors, and replay
- * with la_cuda_graph_launch() for every later block after updating the
- * inputs in place (copy into the captured input tensors). */
+ * sync are not allowed inside a capture (they record an error).  Blocks a
+ * capture allocates or frees are reserved to the backend's graphs until the
+ * last of them is freed: later captures reuse them (the graphs replay one
+ * after another on the one stream, so they may share temporaries), eager
+ * allocations never get them, so a replay never touches memory that was
+ * handed to someone else.  Model code uses these through la_graph_* (lib/la-ops.h);
+ * the DiT session replays its steps so (docs/cuda.md, "CUDA graphs"). */
 typedef struct _LaCudaGraph LaCudaGraph;
 gboolean  la_cuda_graph_begin (LaBackend *be, GError **error);
 LaCudaGraph *la_cuda_graph_end (LaBackend *be, GError **error);

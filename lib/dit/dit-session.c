@@ -12,13 +12,30 @@
  *   sink ref position 30 + max(0, n − (30 − d)), d in [4, 30] per call.
  * Block: x = noise; for i in 0..3: x += (σ_{i+1} − σ_i)·DiT_i(x, t_i).
  *
- * A block stays on the backend: the latent is uploaded once (or handed in
- * on the backend), the audio features are uploaded and encoded once, and
- * every step (patchify, RoPE tables, blocks, head, unpatchify, Euler) is
- * backend ops with no host round trip and no synchronisation; the latent
- * comes back once at the end.  The time embeddings of the 4 scheduled
- * timesteps are made at session creation; the RoPE tables keep their
- * spatial columns and get their temporal ones from the rope_table op.
+ * A block stays on the backend: the latent and the audio features arrive
+ * in one upload (packed on the host into one staging buffer, copied into one
+ * backend "inbox" whose views are s->xd and s->audio_d; a latent already on
+ * the backend is copied in there, so only the audio goes up), the audio is
+ * encoded once, and every step (patchify, RoPE tables, blocks, head,
+ * unpatchify, Euler) is backend ops with no host round trip and no
+ * synchronisation; the latent comes back once at the end.  The time
+ * embeddings of the 4 scheduled timesteps are made at session creation; the
+ * RoPE tables keep their spatial columns and get their temporal ones from
+ * the rope_table op.
+ *
+ * Step graphs (backends with la_graph_supported: CUDA).  A step is the same
+ * ops on the same tensors every block except for three things: the RoPE
+ * temporal columns (frame n, rolled ref position R: two small rope_table ops
+ * run eagerly before the graph), and the ring slot and active length, which
+ * are baked into the attention views.  So a graph is keyed by (cache, slot)
+ * and captured only where active = C — from the last block of clip 0 on,
+ * where slot cycles through infer_frames/4/F values: the first time a key
+ * comes, its step (layers, head, unpatchify, Euler axpy) is captured and
+ * launched; later blocks launch it.  The rest of clip 0 (active grows, every
+ * key happens once) runs eagerly, which also warms the allocator and the
+ * GEMM algorithm caches before any capture.  Pointers stay put: the latent
+ * is always s->xd, the audio tokens are copied into session-owned s->a_tok /
+ * s->a_glob, the time embeddings of the scheduled t are fixed tensors.
  */
 #include <math.h>
 #include <string.h>
@@ -55,10 +72,13 @@ struct _LaDitSession {
   LaTensor *e, *feat, *tmpD, *h_feat;            /* time embedding scratch */
   TimeEmb temb[N_STEPS + 1];                     /* the 4 scheduled t, then any other */
   LaTensor *patches, *head_o, *head_mod;
-  LaTensor *xd, *vel;                            /* backend latent / velocity [C, F, h, w] */
-  LaTensor *audio_d, *audio_in;                  /* backend [Lw, A, 4F] / [Lw, A, P + 4F] */
-  LaTensor *a_glob_all, *a_loc_all;              /* audio encoder output of the current block */
-  LaTensor *a_glob, *a_tok;                      /* its views [F, D] / [F, ntok, D] */
+  LaTensor *inbox, *inbox_h;                     /* backend / host staging [C·F·h·w + Lw·A·4F] */
+  gint64 inbox_lw;                               /* the audio layer count it was made for */
+  LaTensor *xd, *vel;                            /* backend latent (inbox view) / velocity [C, F, h, w] */
+  LaTensor *audio_d, *audio_in;                  /* backend [Lw, A, 4F] (inbox view) / [Lw, A, P + 4F] */
+  LaTensor *a_glob, *a_tok;                      /* the block's audio tokens [F, D] / [F, ntok, D] (fixed) */
+  GHashTable *graphs;                            /* (slot << 2 | cache) -> LaGraph of that step */
+  gboolean graphs_on;
   DitScratch sc_step, sc_sink;
   DitRopeGroup g_ref, g_mot[3];
   float timesteps[N_STEPS], sigmas[N_STEPS + 1];
@@ -375,11 +395,27 @@ cache_free (LaDitSession *s, DitCache *c)
   g_free (c->cond_k);
 }
 
+/* Drops every captured step (before the tensors they use go). */
+static void
+graphs_clear (LaDitSession *s)
+{
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init (&it, s->graphs);
+  while (g_hash_table_iter_next (&it, &k, &v))
+    la_graph_free (s->be, (LaGraph *) v);
+  g_hash_table_remove_all (s->graphs);
+}
+
 void
 la_dit_session_free (LaDitSession *s)
 {
   if (!s)
     return;
+  if (s->graphs) {
+    graphs_clear (s);
+    g_hash_table_destroy (s->graphs);
+  }
   for (int i = 0; i < N_STEPS; i++)
     cache_free (s, &s->cache[i]);
   for (int l = 0; s->ctx_k && l < s->m->cfg.num_layers; l++) {
@@ -391,7 +427,7 @@ la_dit_session_free (LaDitSession *s)
   LaTensor **ts[] = { &s->sink_tokens, &s->x, &s->xs, &s->freqs, &s->freqs_sink, &s->freqs_cond,
                       &s->freqs_cond_ref, &s->h_freqs_sink, &s->e0_zero, &s->e, &s->feat, &s->tmpD, &s->h_feat,
                       &s->patches, &s->head_o, &s->head_mod, &s->xd, &s->vel, &s->audio_d,
-                      &s->audio_in, &s->a_glob, &s->a_tok, &s->a_glob_all, &s->a_loc_all };
+                      &s->audio_in, &s->a_glob, &s->a_tok, &s->inbox, &s->inbox_h };
   for (guint i = 0; i < G_N_ELEMENTS (ts); i++)
     g_clear_pointer (ts[i], la_tensor_unref);
   for (int i = 0; i <= N_STEPS; i++) {
@@ -533,7 +569,11 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
   s->patches = dit_alloc2 (be, s->L, Kp);
   s->head_o = dit_alloc2 (be, s->L, c->out_dim * ph * pw);
   s->head_mod = dit_alloc3 (be, s->F, 2, s->D);
-  s->xd = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->in_dim, s->F, p->lat_h, p->lat_w });
+  s->a_glob = dit_alloc2 (be, s->F, s->D);
+  s->a_tok = dit_alloc3 (be, s->F, c->num_audio_token + 1, s->D);
+  s->graphs = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->graphs_on = la_graph_supported (be) && !p->no_graphs && !p->dump &&
+                 g_strcmp0 (g_getenv ("LA_DIT_GRAPHS"), "0") != 0;
   s->vel = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->out_dim, s->F, p->lat_h, p->lat_w });
   dit_scratch_init (&s->sc_step, be, s->L, s->D, c->ffn_dim, s->F, p->act_dtype);
   dit_scratch_init (&s->sc_sink, be, s->Nc, s->D, c->ffn_dim, 1, p->act_dtype);
@@ -625,30 +665,82 @@ la_dit_session_sink_call (LaDitSession *s, int cache, GError **error)
   return la_backend_sync (be, error);
 }
 
+/* The audio features' shape: [layers, audio_dim, 4F]. */
+static gboolean
+check_audio (LaDitSession *s, const LaTensor *audio, const char *who, GError **error)
+{
+  const LaDitConfig *c = &s->m->cfg;
+  int na = 4 * s->F;
+  if (!audio || audio->ndim != 3 || audio->shape[1] != c->audio_dim || audio->shape[2] != na ||
+      !la_dtype_is_float (audio->dtype)) {
+    g_autofree char *got = audio ? la_shape_to_string (audio->ndim, audio->shape) : g_strdup ("NULL");
+    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
+                 "%s: audio features have shape %s, expected [layers, %d, %d] floats", who, got, c->audio_dim, na);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The inbox for Lw audio layers: one backend allocation [latent | audio]
+ * whose views are s->xd and s->audio_d, and its host twin.  Re-made (and
+ * the step graphs, which hold s->xd's address, dropped) when Lw changes. */
+static void
+ensure_inbox (LaDitSession *s, gint64 Lw)
+{
+  if (s->inbox && s->inbox_lw == Lw)
+    return;
+  const LaDitConfig *c = &s->m->cfg;
+  graphs_clear (s);
+  LaTensor **ts[] = { &s->xd, &s->audio_d, &s->audio_in, &s->inbox, &s->inbox_h };
+  for (guint i = 0; i < G_N_ELEMENTS (ts); i++)
+    g_clear_pointer (ts[i], la_tensor_unref);
+  int64_t lat[4] = { c->in_dim, s->F, s->p.lat_h, s->p.lat_w };
+  int64_t au[3] = { Lw, c->audio_dim, 4 * s->F };
+  gint64 n_lat = lat[0] * lat[1] * lat[2] * lat[3], n = n_lat + au[0] * au[1] * au[2];
+  s->inbox = la_alloc (s->be, LA_DTYPE_F32, 1, &n);
+  s->inbox_h = la_tensor_new (LA_DTYPE_F32, 1, &n);
+  s->xd = dit_view (s->inbox, 0, 4, lat);
+  s->audio_d = dit_view (s->inbox, n_lat, 3, au);
+  s->audio_in = la_alloc (s->be, LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, s->p.audio_prefix + au[2] });
+  s->inbox_lw = Lw;
+}
+
+/* Brings the block's inputs into the inbox: the latent x_in (NULL: s->xd
+ * already holds it) and the audio features.  What comes from the host goes
+ * up in one copy (both packed into the host staging buffer when both do);
+ * what is already on the backend is copied there on the backend. */
+static void
+stage_inputs (LaDitSession *s, const LaTensor *x_in, const LaTensor *audio)
+{
+  LaBackend *be = s->be;
+  ensure_inbox (s, audio->shape[0]);
+  gboolean xh = x_in && !la_backend_holds (be, x_in), ah = !la_backend_holds (be, audio);
+  if (xh && ah) {
+    g_autoptr (LaTensor) hx = dit_view (s->inbox_h, 0, s->xd->ndim, s->xd->shape);
+    g_autoptr (LaTensor) ha = dit_view (s->inbox_h, la_tensor_numel (s->xd), 3, s->audio_d->shape);
+    la_copy (be, hx, x_in);                        /* host to host: packing, no transfer */
+    la_copy (be, ha, audio);
+    la_copy (be, s->inbox, s->inbox_h);
+    return;
+  }
+  if (x_in && x_in->data != s->xd->data)
+    la_copy (be, s->xd, x_in);
+  if (audio->data != s->audio_d->data)
+    la_copy (be, s->audio_d, audio);
+}
+
 /* Audio tokens of the block (P copies of column 0, then the block's columns,
  * docs/design/audio-path.md §5) through the causal audio encoder, once per
- * block: every step of the block reads s->a_glob / s->a_tok.  The features
- * are uploaded once (a backend tensor is copied on the backend). */
+ * block, from s->audio_d: every step of the block reads s->a_glob / s->a_tok,
+ * session-owned tensors (fixed addresses for the step graphs) that the
+ * encoder's outputs are copied into. */
 static gboolean
-encode_audio (LaDitSession *s, const LaTensor *audio, const char *who, GError **error)
+encode_audio (LaDitSession *s, const char *who, GError **error)
 {
   LaBackend *be = s->be;
   const LaDitConfig *c = &s->m->cfg;
   int P = s->p.audio_prefix, na = 4 * s->F, F = s->F, D = s->D;
-  if (!audio || audio->ndim != 3 || audio->shape[1] != c->audio_dim || audio->shape[2] != na) {
-    g_autofree char *got = audio ? la_shape_to_string (audio->ndim, audio->shape) : g_strdup ("NULL");
-    g_set_error (error, LA_ERROR, LA_ERROR_SHAPE,
-                 "%s: audio features have shape %s, expected [layers, %d, %d]", who, got, c->audio_dim, na);
-    return FALSE;
-  }
-  gint64 Lw = audio->shape[0], rows = Lw * c->audio_dim;
-  if (!s->audio_in || s->audio_in->shape[0] != Lw) {
-    g_clear_pointer (&s->audio_d, la_tensor_unref);
-    g_clear_pointer (&s->audio_in, la_tensor_unref);
-    s->audio_d = la_alloc (be, LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, na });
-    s->audio_in = la_alloc (be, LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, P + na });
-  }
-  la_copy (be, s->audio_d, audio);
+  gint64 rows = s->inbox_lw * c->audio_dim;
   {
     /* as [1, 1, rows, columns] boxes */
     g_autoptr (LaTensor) src = dit_view (s->audio_d, 0, 4, (int64_t[]) { 1, 1, rows, na });
@@ -657,33 +749,57 @@ encode_audio (LaDitSession *s, const LaTensor *audio, const char *who, GError **
     for (int j = 0; j < P; j++)
       la_copy4d (be, dst, (int64_t[]) { 0, 0, 0, j }, src, (int64_t[]) { 0, 0, 0, 0 }, (int64_t[]) { 1, 1, rows, 1 });
   }
-  LaTensor *aglob = NULL, *aloc = NULL;
+  g_autoptr (LaTensor) aglob = NULL;
+  g_autoptr (LaTensor) aloc = NULL;
   if (!la_causal_audio_encoder_forward (s->m->aenc, s->audio_in, &aglob, &aloc, error))
     return FALSE;
-  LaTensor **keep[] = { &s->a_glob, &s->a_tok, &s->a_glob_all, &s->a_loc_all };
-  for (guint i = 0; i < G_N_ELEMENTS (keep); i++)
-    g_clear_pointer (keep[i], la_tensor_unref);
-  s->a_glob_all = aglob;
-  s->a_loc_all = aloc;
   int k0 = (P + 3) / 4, ntok = c->num_audio_token + 1;
   if (aglob->shape[0] != k0 + F || aloc->shape[0] != k0 + F) {
     g_set_error (error, LA_ERROR, LA_ERROR_SHAPE, "%s: audio encoder gave %" G_GINT64_FORMAT
                  " frames for %d inputs, expected %d", who, aglob->shape[0], P + na, k0 + F);
     return FALSE;
   }
-  s->a_glob = dit_view (aglob, (gint64) k0 * D, 2, (int64_t[]) { F, D });
-  s->a_tok = dit_view (aloc, (gint64) k0 * ntok * D, 3, (int64_t[]) { F, ntok, D });
+  g_autoptr (LaTensor) gv = dit_view (aglob, (gint64) k0 * D, 2, (int64_t[]) { F, D });
+  g_autoptr (LaTensor) tv = dit_view (aloc, (gint64) k0 * ntok * D, 3, (int64_t[]) { F, ntok, D });
+  la_copy (be, s->a_glob, gv);
+  la_copy (be, s->a_tok, tv);
   dump (s, "audio_encoder.out_global", s->a_glob);
   dump (s, "audio_encoder.out_local", s->a_tok);
   return TRUE;
 }
 
-/* One DiT call on the backend latent x [C, F, h, w] against cache `cache`
- * at absolute latent frame n with sink offset d: s->vel = DiT(x, t), with
- * the block's audio already encoded.  Only queues backend ops (no upload,
- * download or sync). */
+/* The two temporal RoPE updates of a call at frame n with sink offset d:
+ * noisy frames n..n+F-1; sink ref at 30 + max(0, n − (30 − d)).  Eager
+ * even when the step is a graph (the values differ every block). */
+static void
+step_tables (LaDitSession *s, gint64 n, int d)
+{
+  la_rope_table (s->be, s->freqs, n, s->fsl, s->nt_pairs);
+  gint64 R = MAX (0, n - (DIT_REF_TIME - d));
+  la_rope_table (s->be, s->freqs_cond_ref, DIT_REF_TIME + R, s->fsl, s->nt_pairs);
+}
+
+/* Ring slot and active rows of a call at frame n (docs/design/model.md §4.2). */
+static void
+ring_pos (LaDitSession *s, gint64 n, gint64 *slot, gint64 *active)
+{
+  gint64 cs = n * s->fsl;
+  if (cs >= s->C) {
+    *slot = cs % s->C;
+    *active = s->C;
+  } else {
+    *slot = cs;
+    *active = cs + s->L;
+  }
+}
+
+/* The body of one DiT call on the backend latent x [C, F, h, w] against
+ * cache `cache`, tables already set: s->vel = DiT(x, t), with the block's
+ * audio already encoded.  Only queues backend ops (no upload, download, sync
+ * or host-visible state), so that it can be captured. */
 static gboolean
-step_forward (LaDitSession *s, int cache, const LaTensor *x, float t, gint64 n, int d, GError **error)
+step_body (LaDitSession *s, int cache, const LaTensor *x, const TimeEmb *te, gint64 slot, gint64 active,
+           GError **error)
 {
   LaDitModel *m = s->m;
   LaBackend *be = s->be;
@@ -698,26 +814,13 @@ step_forward (LaDitSession *s, int cache, const LaTensor *x, float t, gint64 n, 
   la_binary (be, LA_BINARY_ADD, s->x, s->x, m->tcm[0]);
 
   /* ---- time embedding, e [F, D], e0 [F, 6, D] ---- */
-  const TimeEmb *te = time_emb_for (s, t);
   dump (s, "e0", te->e0);
-
-  /* ---- RoPE: noisy frames n..n+F-1; sink ref at 30 + max(0, n − (30 − d)) ---- */
-  la_rope_table (be, s->freqs, n, s->fsl, s->nt_pairs);
-  gint64 R = MAX (0, n - (DIT_REF_TIME - d));
-  la_rope_table (be, s->freqs_cond_ref, DIT_REF_TIME + R, s->fsl, s->nt_pairs);
   dump (s, "rope_freqs", s->freqs);
   dump (s, "rope_freqs_cond", s->freqs_cond);
 
-  /* ---- ring slot / active range (docs/design/model.md §4.2) ---- */
-  gint64 cs = n * s->fsl;
   DitBlockArgs a = { 0 };
-  if (cs >= s->C) {
-    a.slot = cs % s->C;
-    a.active = s->C;
-  } else {
-    a.slot = cs;
-    a.active = cs + s->L;
-  }
+  a.slot = slot;
+  a.active = active;
   a.n_frames = F;
   a.fsl = s->fsl;
   a.e0 = te->e0;
@@ -763,27 +866,21 @@ check_call (LaDitSession *s, const char *who, int cache, gint64 n, int d, GError
   return TRUE;
 }
 
-/* x itself when it is a 4-D f32 backend tensor, else s->xd with x copied
- * (an upload for a host x). */
-static LaTensor *
-latent_on_backend (LaDitSession *s, LaTensor *x)
-{
-  if (la_backend_holds (s->be, x) && x->ndim == 4 && x->dtype == LA_DTYPE_F32)
-    return x;
-  la_copy (s->be, s->xd, x);
-  return s->xd;
-}
-
 LaTensor *
 la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t, const LaTensor *audio,
                           gint64 n, int d, GError **error)
 {
   const char *who = "DiT step call";
   if (!check_call (s, who, cache, n, d, error) || !check_latent (s, x, FALSE, who, "x (noisy latents)", error) ||
-      !encode_audio (s, audio, who, error))
+      !check_audio (s, audio, who, error))
     return NULL;
-  LaTensor *xd = latent_on_backend (s, (LaTensor *) x);
-  if (!step_forward (s, cache, xd, t, n, d, error))
+  stage_inputs (s, x, audio);
+  if (!encode_audio (s, who, error))
+    return NULL;
+  gint64 slot, active;
+  ring_pos (s, n, &slot, &active);
+  step_tables (s, n, d);
+  if (!step_body (s, cache, s->xd, time_emb_for (s, t), slot, active, error))
     return NULL;
   LaTensor *v = la_tensor_new (LA_DTYPE_F32, 4, s->vel->shape);
   la_copy (s->be, v, s->vel);
@@ -794,13 +891,79 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   return v;
 }
 
-/* Steps [first, first + n_steps) on the backend latent xd, audio encoded
- * once: x += (σ_{i+1} − σ_i)·DiT_i(x, t_i), the f32 axpy x + dt·v that both
- * the sequential loop and the TPP stages run, so that they round alike.
- * Queues only (the encoder's closing sync aside); the caller syncs. */
+/* Step i of a block on s->xd, tables set: x += (σ_{i+1} − σ_i)·DiT_i(x, t_i),
+ * the f32 axpy x + dt·v that both the sequential loop and the TPP stages
+ * run, so that they round alike. */
+static gboolean
+euler_step (LaDitSession *s, int i, gint64 slot, gint64 active, GError **error)
+{
+  if (!step_body (s, i, s->xd, &s->temb[i], slot, active, error))
+    return FALSE;
+  la_axpy (s->be, s->xd, s->xd, s->sigmas[i + 1] - s->sigmas[i], s->vel);
+  return TRUE;
+}
+
+/* Step i as a graph launch: captured the first time its (cache, slot) key
+ * comes (only called with active = C, where keys recur).  A capture the
+ * device refuses (end or instantiation failing) turns graphs off for the
+ * session with a warning and the step runs eagerly: nothing captured ran,
+ * and an op error would come back from the eager run's sync. */
+static gboolean
+euler_step_graph (LaDitSession *s, int i, gint64 slot, GError **error)
+{
+  gpointer key = GSIZE_TO_POINTER (((gsize) slot << 2) | (gsize) i);
+  LaGraph *g = g_hash_table_lookup (s->graphs, key);
+  if (!g) {
+    if (!la_graph_begin (s->be, error))      /* its sync may report an earlier op's error: not a refusal */
+      return FALSE;
+    gboolean ok = euler_step (s, i, slot, s->C, error);
+    GError *end_error = NULL;
+    g = la_graph_end (s->be, &end_error);
+    if (!ok) {
+      g_clear_error (&end_error);
+      la_graph_free (s->be, g);
+      return FALSE;
+    }
+    if (!g) {
+      g_warning ("DiT session: capturing step %d (ring slot %" G_GINT64_FORMAT ") as a graph failed, running "
+                 "eagerly from now on: %s", i, slot, end_error->message);
+      g_clear_error (&end_error);
+      graphs_clear (s);
+      s->graphs_on = FALSE;
+      return euler_step (s, i, slot, s->C, error);
+    }
+    g_hash_table_insert (s->graphs, key, g);
+  }
+  return la_graph_launch (s->be, g, error);
+}
+
+/* Steps [first, first + n_steps) on s->xd, audio in s->audio_d: encoded
+ * once, then each step eagerly or as a graph launch.  Queues only (the
+ * encoder's closing sync aside); the caller syncs. */
 static gboolean
 run_on_backend (LaDitSession *s, const char *who, gint64 frame_n, int first, int n_steps, const int *d,
-                LaTensor *xd, const LaTensor *audio, GError **error)
+                GError **error)
+{
+  if (!encode_audio (s, who, error))
+    return FALSE;
+  gint64 slot, active;
+  ring_pos (s, frame_n, &slot, &active);
+  for (int i = first; i < first + n_steps; i++) {
+    step_tables (s, frame_n, d[i]);
+    gboolean ok = s->graphs_on && active == s->C ? euler_step_graph (s, i, slot, error)
+                                                : euler_step (s, i, slot, active, error);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Runs the steps: x_in (host or backend; NULL: already in s->xd) and the
+ * audio come in through the inbox, the result goes to x_out (downloaded
+ * when on the host; NULL: left in s->xd); one sync at the end. */
+static gboolean
+run_steps_on (LaDitSession *s, const char *who, gint64 frame_n, int first, int n_steps, const int *d,
+              const LaTensor *x_in, LaTensor *x_out, const LaTensor *audio, GError **error)
 {
   if (first < 0 || n_steps < 0 || first + n_steps > N_STEPS) {
     g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "%s: steps %d..%d out of range 0..%d", who, first,
@@ -810,32 +973,24 @@ run_on_backend (LaDitSession *s, const char *who, gint64 frame_n, int first, int
   for (int i = first; i < first + n_steps; i++)
     if (!check_call (s, who, i, frame_n, d[i], error))
       return FALSE;
-  if (!encode_audio (s, audio, who, error))
+  if ((x_out && !check_latent (s, x_out, TRUE, who, "x", error)) || !check_audio (s, audio, who, error))
     return FALSE;
-  for (int i = first; i < first + n_steps; i++) {
-    if (!step_forward (s, i, xd, s->timesteps[i], frame_n, d[i], error))
-      return FALSE;
-    la_axpy (s->be, xd, xd, s->sigmas[i + 1] - s->sigmas[i], s->vel);
-  }
-  return TRUE;
-}
-
-/* Runs the steps on x, on the backend or on the host (uploaded once,
- * downloaded once), and syncs once at the end. */
-static gboolean
-run_steps_on (LaDitSession *s, const char *who, gint64 frame_n, int first, int n_steps, const int *d,
-              LaTensor *x, const LaTensor *audio, GError **error)
-{
-  if (!check_latent (s, x, TRUE, who, "x", error))
-    return FALSE;
-  LaTensor *xd = latent_on_backend (s, x);
-  if (!run_on_backend (s, who, frame_n, first, n_steps, d, xd, audio, error)) {
+  stage_inputs (s, x_in, audio);
+  if (!run_on_backend (s, who, frame_n, first, n_steps, d, error)) {
     la_backend_sync (s->be, NULL);           /* drop what the queued ops may have recorded */
     return FALSE;
   }
-  if (xd != x)
-    la_copy (s->be, x, xd);
+  if (x_out)
+    la_copy (s->be, x_out, s->xd);
   return la_backend_sync (s->be, error);
+}
+
+/* The d of a block's 4 steps: given, or 4 draws (on every TPP stage alike). */
+static void
+block_d (LaDitSession *s, const int *d_given, int *d)
+{
+  for (int i = 0; i < N_STEPS; i++)
+    d[i] = d_given ? d_given[i] : la_dit_session_next_d (s);
 }
 
 /* The one step loop: the sequential generate_block, every TPP stage and
@@ -845,9 +1000,8 @@ la_dit_session_run_steps (LaDitSession *s, gint64 block, int first_step, int n_s
                           LaTensor *x, const LaTensor *audio, GError **error)
 {
   int d[N_STEPS];
-  for (int i = 0; i < N_STEPS; i++)
-    d[i] = d_given ? d_given[i] : la_dit_session_next_d (s);
-  return run_steps_on (s, "DiT steps", block * s->F, first_step, n_steps, d, x, audio, error);
+  block_d (s, d_given, d);
+  return run_steps_on (s, "DiT steps", block * s->F, first_step, n_steps, d, x, x, audio, error);
 }
 
 LaTensor *
@@ -859,12 +1013,13 @@ la_dit_session_generate_block (LaDitSession *s, const LaTensor *noise, const LaT
   if (s->p.refresh_sink_at_clip1 && s->blocks_done == blocks_per_clip && s->first_latent &&
       !la_dit_session_refresh_sink (s, s->first_latent, NULL, error))
     return NULL;
-  la_copy (s->be, s->xd, noise);
-  if (!la_dit_session_run_steps (s, s->blocks_done, 0, N_STEPS, NULL, s->xd, audio, error))
+  int d[N_STEPS];
+  block_d (s, NULL, d);
+  LaTensor *x = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { s->m->cfg.in_dim, s->F, s->p.lat_h, s->p.lat_w });
+  if (!run_steps_on (s, "DiT block", s->blocks_done * s->F, 0, N_STEPS, d, noise, x, audio, error)) {
+    la_tensor_unref (x);
     return NULL;
-  const LaTensor *r = s->xd;
-  LaTensor *x = la_tensor_new (LA_DTYPE_F32, 4, r->shape);
-  la_copy (s->be, x, r);
+  }
   if (s->blocks_done == 0 && s->p.refresh_sink_at_clip1) {
     gint64 C = x->shape[0], T = x->shape[1], hw = x->shape[2] * x->shape[3];
     s->first_latent = la_tensor_new (LA_DTYPE_F32, 4, (int64_t[]) { C, 1, x->shape[2], x->shape[3] });
@@ -922,5 +1077,5 @@ la_dit_session_denoise_step (LaDitSession *s, int step, LaTensor *x, const LaTen
                              GError **error)
 {
   int dd[N_STEPS] = { d, d, d, d };
-  return run_steps_on (s, "DiT denoise step", frame_n, step, 1, dd, x, audio, error);
+  return run_steps_on (s, "DiT denoise step", frame_n, step, 1, dd, x, x, audio, error);
 }

@@ -317,9 +317,10 @@ test_sink_refresh (void)
 }
 
 /* A block stays on the backend (issue 18): generate_block uploads the noise
- * and the audio features once and downloads the latent once, with no sync
- * inside a step (the audio encoder's and the closing one only); run_steps on
- * a backend latent copies nothing back and gives the same bits. */
+ * and the audio features in one copy (packed into one inbox) and downloads
+ * the latent once, with no sync inside a step (the audio encoder's and the
+ * closing one only); run_steps on a backend latent uploads only the audio,
+ * copies nothing back to the host and gives the same bits. */
 static void
 test_block_on_backend (void)
 {
@@ -341,7 +342,7 @@ test_block_on_backend (void)
   g_autoptr (LaTensor) host_out = la_dit_session_generate_block (s, noise, au, &e);
   g_assert_no_error (e);
   la_backend_get_stats (f.be, &st);
-  g_assert_cmpuint (st.uploads, ==, 2);
+  g_assert_cmpuint (st.uploads, ==, 1);
   g_assert_cmpuint (st.upload_bytes, ==, la_tensor_nbytes (noise) + la_tensor_nbytes (au));
   g_assert_cmpuint (st.downloads, ==, 1);
   g_assert_cmpuint (st.download_bytes, ==, la_tensor_nbytes (noise));
@@ -359,6 +360,7 @@ test_block_on_backend (void)
   g_assert_no_error (e);
   la_backend_get_stats (f.be, &st);
   g_assert_cmpuint (st.uploads, ==, 1);       /* the audio features */
+  g_assert_cmpuint (st.upload_bytes, ==, la_tensor_nbytes (au));
   g_assert_cmpuint (st.downloads, ==, 0);
   g_assert_cmpuint (st.syncs, ==, 2);
   g_autoptr (LaTensor) dev_out = la_tensor_new (LA_DTYPE_F32, 4, noise->shape);
