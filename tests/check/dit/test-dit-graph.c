@@ -9,7 +9,8 @@
  *    block of clip 0) and replayed at least twice after:
  *    the clean latents bit for bit those of the eager run, the capture /
  *    launch counts exact (graphs cannot silently stay off), and the peak
- *    device memory that of the eager run;
+ *    device memory that of the eager run; with f32 and with bf16 KV caches
+ *    and activations (the GPU session's setting);
  *  - the pool: N captures of the same step-like sequence of temporaries
  *    share one set of blocks (peak memory does not grow N-fold), those
  *    blocks never serve an eager allocation while a graph lives, and come
@@ -35,11 +36,12 @@ have_cuda (int n)
 /* The sequential loop over f's blocks on model i (graphs on or off); the
  * backend's stats count the blocks only. */
 static void
-run_seq (Fx *f, int i, gboolean graphs, LaTensor **out)
+run_seq (Fx *f, int i, gboolean graphs, LaDType dt, LaTensor **out)
 {
   GError *e = NULL;
   LaDitSessionParams p = f->p;
   p.no_graphs = !graphs;
+  p.cache_dtype = p.act_dtype = dt;
   LaDitSession *s = la_dit_session_new (f->m[i], &p, f->ref, f->mot, f->ctx, &e);
   g_assert_no_error (e);
   la_backend_reset_stats (f->be[i]);
@@ -50,8 +52,9 @@ run_seq (Fx *f, int i, gboolean graphs, LaTensor **out)
   la_dit_session_free (s);
 }
 
+/* dt: the KV cache and activation dtype of both runs (bf16: the GPU session's). */
 static void
-test_on_off (void)
+on_off (LaDType dt)
 {
   if (!have_cuda (1))
     return;
@@ -62,11 +65,11 @@ test_on_off (void)
   use_cuda = FALSE;
   LaTensor *eager[16] = { 0 }, *graph[16] = { 0 };
   LaBackendStats st;
-  run_seq (&f, 0, FALSE, eager);
+  run_seq (&f, 0, FALSE, dt, eager);
   la_backend_get_stats (f.be[0], &st);
   g_assert_cmpuint (st.graph_captures + st.graph_launches, ==, 0);
 
-  run_seq (&f, 1, TRUE, graph);
+  run_seq (&f, 1, TRUE, dt, graph);
   LaCudaMemStats me, mg;
   la_cuda_mem_stats (f.be[0], &me);
   la_cuda_mem_stats (f.be[1], &mg);
@@ -91,9 +94,21 @@ test_on_off (void)
     la_tensor_unref (eager[b]);
     la_tensor_unref (graph[b]);
   }
-  g_print ("# %d blocks bit-identical with graphs (%" G_GUINT64_FORMAT " captured, %" G_GUINT64_FORMAT
-           " launches)\n", f.n_blocks, st.graph_captures, st.graph_launches);
+  g_print ("# %s: %d blocks bit-identical with graphs (%" G_GUINT64_FORMAT " captured, %" G_GUINT64_FORMAT
+           " launches)\n", la_dtype_name (dt), f.n_blocks, st.graph_captures, st.graph_launches);
   fx_clear (&f);
+}
+
+static void
+test_on_off (void)
+{
+  on_off (LA_DTYPE_F32);
+}
+
+static void
+test_on_off_bf16 (void)
+{
+  on_off (LA_DTYPE_BF16);
 }
 
 /* One "step": a temporary as large as a layer's activations, written and
@@ -205,7 +220,7 @@ test_tpp_two_gpus (void)
   use_cuda = cuda_per_gpu = FALSE;
   f.p.refresh_sink_at_clip1 = FALSE;
   LaTensor *seq[16] = { 0 };
-  run_seq (&f, 0, FALSE, seq);
+  run_seq (&f, 0, FALSE, LA_DTYPE_F32, seq);
 
   Sink sink = { .fail_at = -1 };
   LaTppConfig cfg;
@@ -255,6 +270,7 @@ main (int argc, char **argv)
     return 77;
   }
   g_test_add_func ("/dit-graph/on-off", test_on_off);
+  g_test_add_func ("/dit-graph/on-off-bf16", test_on_off_bf16);
   g_test_add_func ("/dit-graph/pool", test_pool);
   g_test_add_func ("/dit-graph/tpp-two-gpus", test_tpp_two_gpus);
   return g_test_run ();
