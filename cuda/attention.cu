@@ -21,6 +21,12 @@
  * batched GEMM.  Scratch is bounded (~1.5 GB at most); logits never exceed
  * it.  A fused mma.sync FlashAttention-2 kernel or cuDNN SDPA is the planned
  * replacement (docs/cuda.md).  LA_CUDA_ATTN=flash|gemm|wmma forces a path.
+ *
+ * attention_n: the key count comes from a device I32 read by the kernel
+ * itself (a step graph's keys grow while clip 0 fills the KV ring), which
+ * then runs exactly as over an n-row k — so bit-identical to attention on
+ * the n-row views.  The GEMM path cannot (its shapes are host values): it
+ * falls back to the fused kernels.
  */
 #include "cuda-internal.h"
 #include <math.h>
@@ -32,8 +38,14 @@
 
 __global__ void __launch_bounds__ (WARPS * 32)
 k_attention (void *out, int ot, const void *q, int qt, const void *k, int kt, const void *v, int vt,
-             const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t HD, int D, float scale)
+             const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t HD, int D, float scale, const int32_t *nk)
 {
+  if (nk) {                                 /* attention_n: the first *nk keys (block-uniform exit) */
+    const int64_t n = *nk;
+    if (n < 0 || n > Lk)
+      return;
+    Lk = n;
+  }
   __shared__ float Qs[BQ][DMAX];
   __shared__ float Ks[BK][DMAX + 1];
   __shared__ float Vs[BK][DMAX];
@@ -240,8 +252,14 @@ attention_gemm (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaT
 template <typename T>
 __global__ void __launch_bounds__ (WARPS * 32)
 k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int kt, const void *v, int vt,
-                  const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t HD, int D, float scale)
+                  const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t HD, int D, float scale, const int32_t *nk)
 {
+  if (nk) {                                 /* attention_n: the first *nk keys (block-uniform exit) */
+    const int64_t n = *nk;
+    if (n < 0 || n > Lk)
+      return;
+    Lk = n;
+  }
   using namespace nvcuda;
   extern __shared__ __align__ (128) unsigned char smem[];
   T *Qs = (T *) smem;
@@ -359,7 +377,7 @@ k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int k
 
 static void
 attention_wmma (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
-                int64_t H, int64_t D, int64_t Lq, int64_t Lk, float scale, const LaTensor *bias)
+                int64_t H, int64_t D, int64_t Lq, int64_t Lk, float scale, const LaTensor *bias, const int32_t *nk)
 {
   /* The opt-in to > 48 KB of dynamic shared memory is a per-device function
    * attribute: done once per backend (each backend has one device; a second
@@ -389,11 +407,11 @@ attention_wmma (LaCudaBackend *self, LaTensor *out, const LaTensor *q, const LaT
   if (q->dtype == LA_DTYPE_F16)
     k_attention_wmma<__half><<<grid, WARPS * 32, WMMA_SMEM, self->stream>>> (
         out->data, out->dtype, q->data, q->dtype, k->data, k->dtype, v->data, v->dtype, bd, bt, Lq, Lk, H * D, (int) D,
-        scale);
+        scale, nk);
   else
     k_attention_wmma<__nv_bfloat16><<<grid, WARPS * 32, WMMA_SMEM, self->stream>>> (
         out->data, out->dtype, q->data, q->dtype, k->data, k->dtype, v->data, v->dtype, bd, bt, Lq, Lk, H * D, (int) D,
-        scale);
+        scale, nk);
   LA_CU_CHECK (self, cudaGetLastError ());
 }
 
@@ -411,41 +429,60 @@ attention_mode (void)
   return mode;
 }
 
-extern "C" void
-la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
-                   int n_heads, float scale, const LaTensor *bias)
+/* The dispatch of attention and attention_n (nk: the device key count, or
+ * NULL).  The GEMM path sizes its logits and GEMMs from the host's Lk, so
+ * with a device key count it gives way to the fused kernels (WMMA for 16-bit
+ * inputs with D % 16 == 0, else the flash kernel), which read nk themselves. */
+static void
+attention_run (LaCudaBackend *self, const char *op, LaTensor *out, const LaTensor *q, const LaTensor *k,
+               const LaTensor *v, int n_heads, float scale, const LaTensor *bias, const int32_t *nk)
 {
-  LaCudaBackend *self = la_cuda_self (be);
   const int64_t HD = q->shape[q->ndim - 1], Lq = HD ? la_tensor_numel (q) / HD : 0;
   const int64_t Lk = k->shape[k->ndim - 1] ? la_tensor_numel (k) / k->shape[k->ndim - 1] : 0;
   if (n_heads <= 0 || HD % n_heads || HD / n_heads > DMAX || k->shape[k->ndim - 1] != HD ||
       v->shape[v->ndim - 1] != HD || la_tensor_numel (v) != la_tensor_numel (k)) {
-    la_cuda_record_error (self, "attention", "needs q, k, v of width H·D with D <= 128 and k, v of equal shape");
+    la_cuda_record_error (self, op, "needs q, k, v of width H·D with D <= 128 and k, v of equal shape");
     return;
   }
-  if (Lq == 0 || !la_cuda_dtype_ok (self, "attention", out) || !la_cuda_dtype_ok (self, "attention", q) ||
-      !la_cuda_dtype_ok (self, "attention", k) || !la_cuda_dtype_ok (self, "attention", v) ||
-      (bias && !la_cuda_dtype_ok (self, "attention", bias)))
+  if (Lq == 0 || !la_cuda_dtype_ok (self, op, out) || !la_cuda_dtype_ok (self, op, q) ||
+      !la_cuda_dtype_ok (self, op, k) || !la_cuda_dtype_ok (self, op, v) ||
+      (bias && !la_cuda_dtype_ok (self, op, bias)))
     return;
   if ((Lq + BQ - 1) / BQ > 2147483647 || n_heads > 65535) {
-    la_cuda_record_error (self, "attention", "grid too large");
+    la_cuda_record_error (self, op, "grid too large");
     return;
   }
   const gboolean half = (q->dtype == LA_DTYPE_BF16 || q->dtype == LA_DTYPE_F16) && k->dtype == q->dtype &&
                         v->dtype == q->dtype;
   const int mode = attention_mode ();
   const int64_t D = HD / n_heads;
-  if (half && mode == 2) {
+  if (half && mode == 2 && !nk) {
     attention_gemm (self, out, q, k, v, n_heads, D, Lq, Lk, scale, bias);
     return;
   }
-  if (half && (mode == 0 || mode == 3) && D % 16 == 0 && (Lq + WQ - 1) / WQ <= 2147483647) {
-    attention_wmma (self, out, q, k, v, n_heads, D, Lq, Lk, scale, bias);
+  if (half && mode != 1 && D % 16 == 0 && (Lq + WQ - 1) / WQ <= 2147483647) {
+    attention_wmma (self, out, q, k, v, n_heads, D, Lq, Lk, scale, bias, nk);
     return;
   }
   dim3 grid ((unsigned) ((Lq + BQ - 1) / BQ), (unsigned) n_heads);
   k_attention<<<grid, WARPS * 32, 0, self->stream>>> (out->data, out->dtype, q->data, q->dtype, k->data, k->dtype,
                                                      v->data, v->dtype, bias ? bias->data : NULL,
-                                                     bias ? bias->dtype : 0, Lq, Lk, HD, (int) (HD / n_heads), scale);
+                                                     bias ? bias->dtype : 0, Lq, Lk, HD, (int) (HD / n_heads), scale,
+                                                     nk);
   LA_CU_CHECK (self, cudaGetLastError ());
+}
+
+extern "C" void
+la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                   int n_heads, float scale, const LaTensor *bias)
+{
+  attention_run (la_cuda_self (be), "attention", out, q, k, v, n_heads, scale, bias, NULL);
+}
+
+extern "C" void
+la_cuda_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                     int n_heads, float scale, const LaTensor *n_keys)
+{
+  attention_run (la_cuda_self (be), "attention_n", out, q, k, v, n_heads, scale, NULL,
+                 (const int32_t *) n_keys->data);
 }

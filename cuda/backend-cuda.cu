@@ -486,6 +486,8 @@ make_ops (void)
   o.resident = cuda_resident;
   o.sync = Locked<cuda_sync>::call;
   o.destroy = cuda_destroy;      /* the last reference: no other user left */
+  o.copy_rows_at = Locked<la_cuda_copy_rows_at>::call;
+  o.attention_n = Locked<la_cuda_attention_n>::call;
   return o;
 }
 

@@ -168,9 +168,12 @@ void la_cuda_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor
 void la_cuda_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
 void la_cuda_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
 void la_cuda_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
+void la_cuda_copy_rows_at (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos);
 /* attention.cu */
 void la_cuda_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k,
                         const LaTensor *v, int n_heads, float scale, const LaTensor *bias);
+void la_cuda_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k,
+                          const LaTensor *v, int n_heads, float scale, const LaTensor *n_keys);
 /* conv.cu */
 void la_cuda_conv3d (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *w,
                      const LaTensor *b, const int stride[3]);

@@ -5,6 +5,9 @@
  *  unpatchify  x [tokens, (a, b, d, c)] -> y [C, T, H, W] (the head's layout);
  *  rope_table  the temporal (cos, sin) pairs of a RoPE table from a position,
  *              through la_rope_f16_pair (la-ops.h), the host tables' formula.
+ *  copy_rows_at dst rows [p, p + rows(src)) = src with p read on the device
+ *              (the KV ring slot of a step graph); p out of range: every
+ *              thread returns, nothing is written (a kernel cannot report).
  * One thread per output element (per table entry for rope_table); the layout
  * ops only move elements (dtype casts on the fly), so they are exact.
  */
@@ -109,5 +112,29 @@ la_cuda_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_p
     return;
   k_rope_table<<<la_cuda_blocks (R * n_pairs, THREADS), THREADS, 0, self->stream>>> (
       freqs->data, freqs->dtype, R, P, pos0, rows_per_pos, n_pairs);
+  LA_CU_CHECK (self, cudaGetLastError ());
+}
+
+__global__ void
+k_copy_rows_at (void *dst, int dt, const void *src, int st, const int32_t *pos, int64_t dst_rows, int64_t rows,
+                int64_t cols)
+{
+  const int64_t p = *pos, total = rows * cols;
+  if (p < 0 || p + rows > dst_rows)
+    return;
+  for (int64_t i = blockIdx.x * (int64_t) blockDim.x + threadIdx.x; i < total; i += (int64_t) gridDim.x * blockDim.x)
+    la_st (dst, dt, p * cols + i, la_ld (src, st, i));
+}
+
+extern "C" void
+la_cuda_copy_rows_at (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos)
+{
+  LaCudaBackend *self = la_cuda_self (be);
+  const int64_t total = la_tensor_numel (src), cols = dst->shape[dst->ndim - 1];
+  if (total == 0 || !la_cuda_dtype_ok (self, "copy_rows_at", dst) || !la_cuda_dtype_ok (self, "copy_rows_at", src))
+    return;
+  k_copy_rows_at<<<la_cuda_blocks (total, THREADS), THREADS, 0, self->stream>>> (
+      dst->data, dst->dtype, src->data, src->dtype, (const int32_t *) pos->data, la_tensor_numel (dst) / cols,
+      total / cols, cols);
   LA_CU_CHECK (self, cudaGetLastError ());
 }

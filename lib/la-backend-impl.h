@@ -134,6 +134,19 @@ struct _LaBackendOps {
   void     (*sync)   (LaBackend *be);
   /* Frees the backend's own state; la-backend.c then frees the common part. */
   void     (*destroy)(LaBackend *be);
+
+  /* Ops whose position is read from backend memory when they execute, so
+   * that one captured graph serves every block (the DiT's KV ring;
+   * lib/dit/dit-session.c).  pos / n_keys: a 1-element I32 backend tensor.
+   * dst rows [p, p + rows(src)) = src (cast to dst's dtype), p = *pos; a p
+   * with p < 0 or p + rows(src) > rows(dst) writes nothing (CUDA: silently,
+   * the kernel cannot report; CPU: records LA_ERROR_INVALID_ARG). */
+  void (*copy_rows_at) (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos);
+  /* attention (no bias) over the first n = *n_keys rows of k and v only,
+   * equal bit for bit to attention on the n-row views; n outside
+   * [0, rows(k)] writes nothing (CPU: records LA_ERROR_INVALID_ARG). */
+  void (*attention_n)  (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k,
+                        const LaTensor *v, int n_heads, float scale, const LaTensor *n_keys);
 };
 
 struct _LaBackend {

@@ -102,6 +102,7 @@ static const struct { const char *name; size_t offset; } op_slots[] = {
   SLOT (unary), SLOT (binary), SLOT (axpy), SLOT (modulate), SLOT (softmax), SLOT (attention),
   SLOT (conv3d), SLOT (conv1d), SLOT (channel_rms_norm), SLOT (copy4d), SLOT (upsample2x),
   SLOT (latent_norm), SLOT (clamp), SLOT (rope), SLOT (patchify), SLOT (unpatchify), SLOT (rope_table),
+  SLOT (copy_rows_at), SLOT (attention_n),
 #undef SLOT
 };
 
@@ -490,6 +491,57 @@ la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_po
     fail (&c, "freqs", freqs, "position %" G_GINT64_FORMAT " (>= 0) or %" G_GINT64_FORMAT
           " rows per position (>= 1) out of range", pos0, rows_per_pos);
   RUN (rope_table, freqs, pos0, rows_per_pos, n_pairs);
+}
+
+/* A device-side position: a 1-element I32 tensor on this backend. */
+static gboolean
+pos_arg (Check *c, const char *name, const LaTensor *t)
+{
+  if (!t) {
+    if (c->ok)
+      la_backend_record_error (c->be, LA_ERROR_INVALID_ARG, "%s backend: %s: %s is NULL",
+                               c->be->ops->name, c->op, name);
+    c->ok = FALSE;
+    return FALSE;
+  }
+  if (t->device != c->be->device)
+    fail (c, name, t, "lives on the %s, not on this backend's device",
+          t->device == LA_DEVICE_CPU ? "host" : "CUDA device");
+  else if (t->dtype != LA_DTYPE_I32 || la_tensor_numel (t) != 1)
+    fail (c, name, t, "is not a 1-element i32 tensor");
+  return c->ok;
+}
+
+void
+la_copy_rows_at (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos)
+{
+  CHECK (be, "copy_rows_at");
+  if (!arg (&c, "dst", dst) || !arg (&c, "src", src) || !pos_arg (&c, "pos", pos))
+    return;
+  if (cols_of (src) != cols_of (dst))
+    fail (&c, "src", src, "rows of %" G_GINT64_FORMAT " columns, dst has %" G_GINT64_FORMAT,
+          cols_of (src), cols_of (dst));
+  else if (rows_of (src) > rows_of (dst))
+    fail (&c, "src", src, "has more rows than dst's %" G_GINT64_FORMAT, rows_of (dst));
+  RUN (copy_rows_at, dst, src, pos);
+}
+
+void
+la_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                int n_heads, float scale, const LaTensor *n_keys)
+{
+  CHECK (be, "attention_n");
+  if (!arg (&c, "out", out) || !arg (&c, "q", q) || !arg (&c, "k", k) || !arg (&c, "v", v) ||
+      !pos_arg (&c, "n_keys", n_keys))
+    return;
+  const int64_t HD = cols_of (q), Lq = rows_of (q), Lk = rows_of (k);
+  if (n_heads <= 0 || HD % n_heads != 0)
+    fail (&c, "q", q, "last dim does not split into %d heads", n_heads);
+  if (c.ok && cols_of (k) != HD)
+    fail (&c, "k", k, "last dim differs from q's %" G_GINT64_FORMAT, HD);
+  numel_is (&c, "v", v, Lk * HD, "[Lk, H·D] like k");
+  numel_is (&c, "out", out, Lq * HD, "[Lq, H·D] like q");
+  RUN (attention_n, out, q, k, v, n_heads, scale, n_keys);
 }
 
 /* ---- graphs: no checks to make, only the optional entries and the counts ---- */

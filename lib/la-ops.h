@@ -70,6 +70,12 @@ void la_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor *fre
 void la_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
 void la_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
 void la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
+/* Positions read on the backend when the op runs (la-backend-impl.h): pos
+ * and n_keys are 1-element I32 backend tensors, so a captured graph stays
+ * right while their value changes between launches. */
+void la_copy_rows_at (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos);
+void la_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k,
+                     const LaTensor *v, int n_heads, float scale, const LaTensor *n_keys);
 
 /* Op capture and replay (CUDA graphs on the CUDA backend; la-backend-impl.h).
  * A backend without graphs (CPU, dry run) answers FALSE to la_graph_supported

@@ -501,7 +501,59 @@ g_fp8 (void)
   }
 }
 
+/* A device I32 scalar holding v (the position operand of copy_rows_at / attention_n). */
+static LaTensor *
+up_i32 (int32_t v)
+{
+  LaTensor *h = la_tensor_new (LA_DTYPE_I32, 1, SH (1)), *d = la_alloc (gpu, LA_DTYPE_I32, 1, SH (1));
+  ((int32_t *) h->data)[0] = v;
+  la_copy (gpu, d, h);
+  la_tensor_unref (h);
+  return d;
+}
+
+/* Two device tensors equal bit for bit (as f32 after download: exact for f32 and bf16). */
+static void
+same_bits (const char *name, LaDType dt, const LaTensor *a, const LaTensor *b)
+{
+  GError *error = NULL;
+  if (!la_backend_sync (gpu, &error)) {
+    printf ("FAIL %-34s %-4s device error: %s\n", name, la_dtype_name (dt), error->message);
+    g_clear_error (&error);
+    n_fail++;
+    return;
+  }
+  LaTensor *ha = down (a), *hb = down (b);
+  const gboolean ok = memcmp (ha->data, hb->data, la_tensor_nbytes (ha)) == 0;
+  printf ("%s %-34s %-4s %s\n", ok ? "pass" : "FAIL", name, la_dtype_name (dt), ok ? "bit-identical" : "differs");
+  ok ? n_pass++ : n_fail++;
+  UNREF (ha, hb);
+}
+
 static void attention_second_device (void);
+
+/* attention_n over k, v with 7 more rows than the n = Lk it is told on the
+ * device: bit for bit the attention on the n-row views (dout, what the
+ * caller just ran), except on the GEMM path, which gives way to the fused
+ * kernels there: within the attention tolerance of the CPU reference. */
+static void
+attention_n_case (const LaTensor *q, const LaTensor *k, const LaTensor *v, int64_t H, float scale, LaDType dt,
+                  const LaTensor *ref, const LaTensor *dout)
+{
+  const int64_t Lk = k->shape[0], HD = k->shape[1];
+  LaTensor *kx = R (2, 1.0f, Lk + 7, HD), *vx = R (2, 1.0f, Lk + 7, HD);
+  memcpy (kx->data, k->data, la_tensor_nbytes (k));
+  memcpy (vx->data, v->data, la_tensor_nbytes (v));
+  LaTensor *dq = up (q, dt), *dk = up (kx, dt), *dv = up (vx, dt), *dn = up_i32 ((int32_t) Lk), *out = like (q, dt);
+  la_attention_n (gpu, out, dq, dk, dv, (int) H, scale, dn);
+  char name[64];
+  g_snprintf (name, sizeof name, "attention_n Lk%ld of %ld rows", (long) Lk, (long) (Lk + 7));
+  if (g_strcmp0 (g_getenv ("LA_CUDA_ATTN"), "gemm") == 0)
+    compare_n (name, dt, ref, out, 1e-5, 2, 0);
+  else
+    same_bits (name, dt, dout, out);
+  UNREF (kx, vx, dq, dk, dv, dn, out);
+}
 
 static void
 g_attention (void)
@@ -524,6 +576,8 @@ g_attention (void)
                   bias ? " bias" : "");
       /* 16-bit: the WMMA and GEMM paths round P before P·V, then the output */
       compare_n (name, dt, ref, dout, 1e-5, 2, ms);
+      if (!bias)
+        attention_n_case (q, k, v, H, scale, dt, ref, dout);
       UNREF (dq, dk, dv, db, dout, qr, kr, vr, br, ref);
     }
     UNREF (q, k, v, bias);
@@ -696,6 +750,30 @@ g_rope (void)
  * (kt > 1, kh != kw) and odd sizes, exact; rope_table at a large position
  * (past the official 45,000-row table) over a table that is not all
  * temporal, so the untouched pairs are checked as well. */
+/* copy_rows_at: 4 rows into an 11-row dst at a device row, exact against
+ * the CPU op; a row range out of dst (8 + 4 > 11, or -1) writes nothing and
+ * records no error (a kernel cannot report). */
+static void
+g_copy_rows_at (void)
+{
+  LaTensor *d0 = R (2, 1.0f, 11, 24), *s0 = R (2, 1.0f, 4, 24);
+  FOR_DT {
+    LaTensor *dr = rin (d0, dt), *sr = rin (s0, dt), *ref = cpu_like (d0), *cpos = la_alloc (cpu, LA_DTYPE_I32, 1, SH (1));
+    la_copy (cpu, ref, dr);
+    ((int32_t *) cpos->data)[0] = 5;
+    la_copy_rows_at (cpu, ref, sr, cpos);
+    LaTensor *dd = up (dr, dt), *ds = up (sr, dt), *p5 = up_i32 (5), *p8 = up_i32 (8), *pm = up_i32 (-1);
+    double ms;
+    TIMED (ms, 10, la_copy_rows_at (gpu, dd, ds, p5));
+    compare_n ("copy_rows_at [4,24] at row 5 of 11", dt, ref, dd, 0.0, 0, ms);
+    la_copy_rows_at (gpu, dd, ds, p8);
+    la_copy_rows_at (gpu, dd, ds, pm);
+    compare_n ("copy_rows_at rows 8..12, -1..3: none", dt, ref, dd, 0.0, 0, 0);
+    UNREF (dr, sr, ref, cpos, dd, ds, p5, p8, pm);
+  }
+  UNREF (d0, s0);
+}
+
 static void
 g_dit (void)
 {
@@ -726,6 +804,7 @@ g_dit (void)
   TIMED (ms, 10, la_rope_table (gpu, dt0, 123457, 7, 11));
   compare_n ("rope_table [41,21,2] pos 123457", LA_DTYPE_F32, ref, dt0, 0.0, 0, ms);
   UNREF (t0, ref, dt0, x0, p0);
+  g_copy_rows_at ();
 }
 
 /* The same shapes allocated every "block": after the first, nothing is cudaMalloc'd. */

@@ -427,6 +427,27 @@ cpu_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
   g_free (s);
 }
 
+/* attention over the first *n_keys rows: the attention above on n-row views
+ * of k and v, so bit-identical to it by construction. */
+static void
+cpu_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                 int n_heads, float scale, const LaTensor *n_keys)
+{
+  const int64_t n = *(const int32_t *) n_keys->data, Lk = la_cpu_rows (k), HD = la_cpu_cols (k);
+  if (n < 0 || n > Lk) {
+    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "cpu backend: attention_n: %" G_GINT64_FORMAT
+                             " keys out of k (tensor %s) of %" G_GINT64_FORMAT " rows", n,
+                             k->name ? k->name : "(unnamed)", Lk);
+    return;
+  }
+  int64_t shape[2] = { n, HD };
+  LaTensor *kn = la_tensor_new_view (k->dtype, 2, shape, k->storage, k->data, k->device, k->device_index);
+  LaTensor *vn = la_tensor_new_view (v->dtype, 2, shape, v->storage, v->data, v->device, v->device_index);
+  cpu_attention (be, out, q, kn, vn, n_heads, scale, NULL);
+  la_tensor_unref (kn);
+  la_tensor_unref (vn);
+}
+
 /* im2col per output frame, then one GEMM: y[co, t', :] = W[co, K] . col[K, H'W'].
  * The column buffer is tiled over output rows (at most ~4 M floats, 16 MB:
  * under glibc's 32 MB mmap ceiling, so after the first conv the buffer is
@@ -535,6 +556,8 @@ static const LaBackendOps cpu_ops = {
   .rope_table = la_cpu_rope_table,
   .resident = cpu_resident,
   .destroy = cpu_destroy,
+  .copy_rows_at = la_cpu_copy_rows_at,
+  .attention_n = cpu_attention_n,
 };
 
 LaBackend *

@@ -11,6 +11,9 @@
  * rope_table: the temporal columns of a RoPE table from a position, through
  * the same la_rope_f16_pair as the host tables, so a step's tables are made
  * on the backend with no upload.
+ * copy_rows_at: a row copy whose first row is read from a backend I32 at
+ * run time (the KV ring slot of a step graph); the CPU can report a row out
+ * of range, so it records an error where the CUDA kernel only skips.
  */
 #include "backend-cpu.h"
 #include "la-parallel.h"
@@ -131,4 +134,18 @@ la_cpu_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_pe
     for (int64_t r = r0 + 1; r < MIN (R, r0 + rows_per_pos); r++)
       memcpy (f + r * P * 2, first, sizeof (float) * 2 * n_pairs);
   }
+}
+
+void
+la_cpu_copy_rows_at (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos)
+{
+  const int64_t p = *(const int32_t *) pos->data, rows = la_cpu_rows (src), cols = la_cpu_cols (dst);
+  if (p < 0 || p + rows > la_cpu_rows (dst)) {
+    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "cpu backend: copy_rows_at: rows [%" G_GINT64_FORMAT
+                             ", %" G_GINT64_FORMAT ") out of dst (tensor %s) of %" G_GINT64_FORMAT " rows",
+                             p, p + rows, dst->name ? dst->name : "(unnamed)", la_cpu_rows (dst));
+    return;
+  }
+  la_convert ((char *) dst->data + (size_t) (p * cols) * la_dtype_size (dst->dtype), dst->dtype, src->data,
+              src->dtype, (size_t) la_tensor_numel (src));
 }

@@ -5,6 +5,7 @@
  *   u     = LN(x) · (1 + ca_f) + sa_f         (no-affine LayerNorm, eps from config)
  *   q,k   = RMSNorm_full(W u + b) ; v = Wv u + bv ; RoPE(q), RoPE(k)
  *   step : ring K/V[slot] = k, v ; keys = [RoPE(cond_k, rolled sink pos) | ring[0:active]]
+ *          (slot and active come from backend memory: copy_rows_at, attention_n)
  *   sink : cond_k = k (un-roped), cond_v = v ; keys = RoPE(k) over the sink tokens only
  *   x    = x + (Wo softmax(q kᵀ/√hd) V + bo) · ga_f
  *   x    = x + CrossAttn(LN_affine_norm3(x), text K/V cached per prompt)
@@ -43,6 +44,8 @@ dit_scratch_clear (DitScratch *s)
   g_clear_pointer (&s->tmp, la_tensor_unref);
   g_clear_pointer (&s->hid, la_tensor_unref);
   g_clear_pointer (&s->mod, la_tensor_unref);
+  g_clear_pointer (&s->kr, la_tensor_unref);
+  g_clear_pointer (&s->vr, la_tensor_unref);
 }
 
 static LaTensor *
@@ -86,7 +89,6 @@ dit_block_forward (LaDitModel *m, int layer, LaTensor *x, const DitBlockArgs *a,
   const DitBlockW *w = &m->blocks[layer];
   int D = m->D, H = m->H, nf = a->n_frames, fsl = a->fsl;
   float eps = (float) m->cfg.eps, scale = (float) (1.0 / sqrt ((double) m->HD));
-  gint64 L = x->shape[0];
 
   /* modulation + e0 (fp32, like the autocast region) */
   la_binary (be, LA_BINARY_ADD, s->mod, a->e0, w->modulation);
@@ -107,15 +109,17 @@ dit_block_forward (LaDitModel *m, int layer, LaTensor *x, const DitBlockArgs *a,
     la_linear (be, vs, s->u, w->sv_w, w->sv_b);
     la_attention (be, s->attn, s->q, ks, vs, H, scale, NULL);
   } else {
-    g_autoptr (LaTensor) kslot = dit_rows (a->k_all, a->Nc + a->slot, L);
-    g_autoptr (LaTensor) vslot = dit_rows (a->v_all, a->Nc + a->slot, L);
+    /* K and V are made in step scratch of the cache's dtype (the same
+     * roundings as writing the ring directly), then copied to the ring row
+     * the backend holds; attention reads the leading key rows whose count
+     * the backend holds.  No position is baked into the ops. */
     g_autoptr (LaTensor) ksink = dit_rows (a->k_all, 0, a->Nc);
-    g_autoptr (LaTensor) kk = dit_rows (a->k_all, 0, a->Nc + a->active);
-    g_autoptr (LaTensor) vv = dit_rows (a->v_all, 0, a->Nc + a->active);
-    la_rope (be, kslot, s->k, a->freqs, H);
-    la_linear (be, vslot, s->u, w->sv_w, w->sv_b);
+    la_rope (be, s->kr, s->k, a->freqs, H);
+    la_linear (be, s->vr, s->u, w->sv_w, w->sv_b);
+    la_copy_rows_at (be, a->k_all, s->kr, a->ring_row);
+    la_copy_rows_at (be, a->v_all, s->vr, a->ring_row);
     la_rope (be, ksink, a->cond_k, a->freqs_cond, H);  /* re-roped at the rolled position */
-    la_attention (be, s->attn, s->q, kk, vv, H, scale, NULL);
+    la_attention_n (be, s->attn, s->q, a->k_all, a->v_all, H, scale, a->n_keys);
   }
   la_linear (be, s->tmp, s->attn, w->so_w, w->so_b);
   gated_add (be, x, s->tmp, s->u, s->mod, nf, fsl, 2, D);

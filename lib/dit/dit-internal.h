@@ -78,11 +78,15 @@ typedef struct {
   const LaTensor *freqs_cond;                  /* [Nc, HD/2, 2] (step calls) */
   int Nc;
   gboolean sink;                               /* prefill: write cond_k/v, attend among sink tokens only */
-  gint64 slot, active;                         /* step: ring write row and active rows */
+  /* step: 1-element I32 backend tensors read when the ops run (so one
+   * captured step serves every block): the row of k_all / v_all the call's
+   * K/V go to (Nc + ring slot) and the key rows attention reads (Nc + active) */
+  const LaTensor *ring_row, *n_keys;
 } DitBlockArgs;
 
 typedef struct {
   LaTensor *u, *q, *k, *attn, *tmp, *mod, *hid;   /* scratch sized for L rows */
+  LaTensor *kr, *vr;                             /* step calls: roped K and V in the cache dtype (else NULL) */
 } DitScratch;
 
 void dit_scratch_init (DitScratch *s, LaBackend *be, int L, int D, int ffn, int n_frames, LaDType act);

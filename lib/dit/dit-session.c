@@ -24,18 +24,20 @@
  * the rope_table op.
  *
  * Step graphs (backends with la_graph_supported: CUDA).  A step is the same
- * ops on the same tensors every block except for three things: the RoPE
- * temporal columns (frame n, rolled ref position R: two small rope_table ops
- * run eagerly before the graph), and the ring slot and active length, which
- * are baked into the attention views.  So a graph is keyed by (cache, slot)
- * and captured only where active = C — from the last block of clip 0 on,
- * where slot cycles through infer_frames/4/F values: the first time a key
- * comes, its step (layers, head, unpatchify, Euler axpy) is captured and
- * launched; later blocks launch it.  The rest of clip 0 (active grows, every
- * key happens once) runs eagerly, which also warms the allocator and the
- * GEMM algorithm caches before any capture.  Pointers stay put: the latent
- * is always s->xd, the audio tokens are copied into session-owned s->a_tok /
- * s->a_glob, the time embeddings of the scheduled t are fixed tensors.
+ * ops on the same tensors every block; what changes is values, not
+ * addresses: the RoPE temporal columns (frame n, rolled ref position R: two
+ * small rope_table ops run eagerly before the graph) and the ring position —
+ * the row the call's K/V go to (Nc + slot) and the key rows attention reads
+ * (Nc + active).  Those two are I32s in the inbox (s->ring_row, s->n_keys),
+ * written on the host and uploaded WITH the block's inputs (no extra
+ * upload), and read by the ops when they execute (copy_rows_at,
+ * attention_n).  So a graph depends on the cache index only: the first time
+ * step i runs it runs eagerly (warming the allocator and the GEMM algorithm
+ * caches), the second time (block 1) it is captured and launched, and every
+ * later block, clip 0 included, launches it: 4 graphs per session.
+ * Pointers stay put: the latent is always s->xd, the audio tokens are copied
+ * into session-owned s->a_tok / s->a_glob, the time embeddings of the
+ * scheduled t are fixed tensors.
  */
 #include <math.h>
 #include <string.h>
@@ -43,6 +45,7 @@
 #include "la-ops.h"
 
 #define N_STEPS 4
+#define INBOX_POS 4                              /* f32 slots of the inbox holding the ring position */
 
 typedef struct {
   LaTensor **k_all, **v_all, **cond_k;           /* per layer */
@@ -72,12 +75,14 @@ struct _LaDitSession {
   LaTensor *e, *feat, *tmpD, *h_feat;            /* time embedding scratch */
   TimeEmb temb[N_STEPS + 1];                     /* the 4 scheduled t, then any other */
   LaTensor *patches, *head_o, *head_mod;
-  LaTensor *inbox, *inbox_h;                     /* backend / host staging [C·F·h·w + Lw·A·4F] */
+  LaTensor *inbox, *inbox_h;                     /* backend / host staging [C·F·h·w | 4 | Lw·A·4F] */
   gint64 inbox_lw;                               /* the audio layer count it was made for */
   LaTensor *xd, *vel;                            /* backend latent (inbox view) / velocity [C, F, h, w] */
   LaTensor *audio_d, *audio_in;                  /* backend [Lw, A, 4F] (inbox view) / [Lw, A, P + 4F] */
   LaTensor *a_glob, *a_tok;                      /* the block's audio tokens [F, D] / [F, ntok, D] (fixed) */
-  GHashTable *graphs;                            /* (slot << 2 | cache) -> LaGraph of that step */
+  LaTensor *ring_row, *n_keys;                   /* I32 inbox views: Nc + slot, Nc + active of the block */
+  LaGraph *graphs[N_STEPS];                      /* step i's graph, captured on its second run */
+  gboolean ran_eagerly[N_STEPS];                 /* step i has run once (warm-up before a capture) */
   gboolean graphs_on;
   DitScratch sc_step, sc_sink;
   DitRopeGroup g_ref, g_mot[3];
@@ -399,12 +404,11 @@ cache_free (LaDitSession *s, DitCache *c)
 static void
 graphs_clear (LaDitSession *s)
 {
-  GHashTableIter it;
-  gpointer k, v;
-  g_hash_table_iter_init (&it, s->graphs);
-  while (g_hash_table_iter_next (&it, &k, &v))
-    la_graph_free (s->be, (LaGraph *) v);
-  g_hash_table_remove_all (s->graphs);
+  for (int i = 0; i < N_STEPS; i++)
+    if (s->graphs[i]) {
+      la_graph_free (s->be, s->graphs[i]);
+      s->graphs[i] = NULL;
+    }
 }
 
 void
@@ -412,10 +416,7 @@ la_dit_session_free (LaDitSession *s)
 {
   if (!s)
     return;
-  if (s->graphs) {
-    graphs_clear (s);
-    g_hash_table_destroy (s->graphs);
-  }
+  graphs_clear (s);
   for (int i = 0; i < N_STEPS; i++)
     cache_free (s, &s->cache[i]);
   for (int l = 0; s->ctx_k && l < s->m->cfg.num_layers; l++) {
@@ -427,7 +428,7 @@ la_dit_session_free (LaDitSession *s)
   LaTensor **ts[] = { &s->sink_tokens, &s->x, &s->xs, &s->freqs, &s->freqs_sink, &s->freqs_cond,
                       &s->freqs_cond_ref, &s->h_freqs_sink, &s->e0_zero, &s->e, &s->feat, &s->tmpD, &s->h_feat,
                       &s->patches, &s->head_o, &s->head_mod, &s->xd, &s->vel, &s->audio_d,
-                      &s->audio_in, &s->a_glob, &s->a_tok, &s->inbox, &s->inbox_h };
+                      &s->audio_in, &s->a_glob, &s->a_tok, &s->ring_row, &s->n_keys, &s->inbox, &s->inbox_h };
   for (guint i = 0; i < G_N_ELEMENTS (ts); i++)
     g_clear_pointer (ts[i], la_tensor_unref);
   for (int i = 0; i <= N_STEPS; i++) {
@@ -571,11 +572,12 @@ la_dit_session_new (LaDitModel *m, const LaDitSessionParams *p, const LaTensor *
   s->head_mod = dit_alloc3 (be, s->F, 2, s->D);
   s->a_glob = dit_alloc2 (be, s->F, s->D);
   s->a_tok = dit_alloc3 (be, s->F, c->num_audio_token + 1, s->D);
-  s->graphs = g_hash_table_new (g_direct_hash, g_direct_equal);
   s->graphs_on = la_graph_supported (be) && !p->no_graphs && !p->dump &&
                  g_strcmp0 (g_getenv ("LA_DIT_GRAPHS"), "0") != 0;
   s->vel = la_alloc (be, LA_DTYPE_F32, 4, (int64_t[]) { c->out_dim, s->F, p->lat_h, p->lat_w });
   dit_scratch_init (&s->sc_step, be, s->L, s->D, c->ffn_dim, s->F, p->act_dtype);
+  s->sc_step.kr = dit_alloc2t (be, p->cache_dtype, s->L, s->D);
+  s->sc_step.vr = dit_alloc2t (be, p->cache_dtype, s->L, s->D);
   dit_scratch_init (&s->sc_sink, be, s->Nc, s->D, c->ffn_dim, 1, p->act_dtype);
   for (int i = 0; i < N_STEPS; i++)
     if (holds (s, i))
@@ -681,9 +683,12 @@ check_audio (LaDitSession *s, const LaTensor *audio, const char *who, GError **e
   return TRUE;
 }
 
-/* The inbox for Lw audio layers: one backend allocation [latent | audio]
- * whose views are s->xd and s->audio_d, and its host twin.  Re-made (and
- * the step graphs, which hold s->xd's address, dropped) when Lw changes. */
+/* The inbox for Lw audio layers: one backend allocation [latent | ring
+ * position | audio] whose views are s->xd, s->ring_row / s->n_keys (I32,
+ * two of 4 slots: the audio stays 16-byte aligned) and s->audio_d, and its
+ * host twin.  The position sits between the two so that it joins either
+ * one's upload.  Re-made (and the step graphs, which hold its addresses,
+ * dropped) when Lw changes. */
 static void
 ensure_inbox (LaDitSession *s, gint64 Lw)
 {
@@ -691,41 +696,59 @@ ensure_inbox (LaDitSession *s, gint64 Lw)
     return;
   const LaDitConfig *c = &s->m->cfg;
   graphs_clear (s);
-  LaTensor **ts[] = { &s->xd, &s->audio_d, &s->audio_in, &s->inbox, &s->inbox_h };
+  LaTensor **ts[] = { &s->xd, &s->audio_d, &s->audio_in, &s->ring_row, &s->n_keys, &s->inbox, &s->inbox_h };
   for (guint i = 0; i < G_N_ELEMENTS (ts); i++)
     g_clear_pointer (ts[i], la_tensor_unref);
   int64_t lat[4] = { c->in_dim, s->F, s->p.lat_h, s->p.lat_w };
   int64_t au[3] = { Lw, c->audio_dim, 4 * s->F };
-  gint64 n_lat = lat[0] * lat[1] * lat[2] * lat[3], n = n_lat + au[0] * au[1] * au[2];
+  gint64 n_lat = lat[0] * lat[1] * lat[2] * lat[3], n = n_lat + INBOX_POS + au[0] * au[1] * au[2];
   s->inbox = la_alloc (s->be, LA_DTYPE_F32, 1, &n);
   s->inbox_h = la_tensor_new (LA_DTYPE_F32, 1, &n);
+  memset (s->inbox_h->data, 0, (size_t) n * sizeof (float));
   s->xd = dit_view (s->inbox, 0, 4, lat);
-  s->audio_d = dit_view (s->inbox, n_lat, 3, au);
+  int64_t one = 1;
+  char *pos = (char *) s->inbox->data + (size_t) n_lat * sizeof (float);
+  s->ring_row = la_tensor_new_view (LA_DTYPE_I32, 1, &one, s->inbox->storage, pos, s->inbox->device,
+                                    s->inbox->device_index);
+  s->n_keys = la_tensor_new_view (LA_DTYPE_I32, 1, &one, s->inbox->storage, pos + sizeof (int32_t),
+                                  s->inbox->device, s->inbox->device_index);
+  s->audio_d = dit_view (s->inbox, n_lat + INBOX_POS, 3, au);
   s->audio_in = la_alloc (s->be, LA_DTYPE_F32, 3, (int64_t[]) { Lw, c->audio_dim, s->p.audio_prefix + au[2] });
   s->inbox_lw = Lw;
 }
 
 /* Brings the block's inputs into the inbox: the latent x_in (NULL: s->xd
- * already holds it) and the audio features.  What comes from the host goes
- * up in one copy (both packed into the host staging buffer when both do);
- * what is already on the backend is copied there on the backend. */
+ * already holds it), the ring position of frame n (ring_pos) and the audio
+ * features.  What comes from the host goes up in one copy: the position
+ * always, packed with the latent and/or the audio when they come from the
+ * host (alone, 16 bytes, when neither does); what is already on the backend
+ * is copied there on the backend. */
 static void
-stage_inputs (LaDitSession *s, const LaTensor *x_in, const LaTensor *audio)
+stage_inputs (LaDitSession *s, const LaTensor *x_in, const LaTensor *audio, gint64 slot, gint64 active)
 {
   LaBackend *be = s->be;
   ensure_inbox (s, audio->shape[0]);
+  gint64 n_lat = la_tensor_numel (s->xd), n = la_tensor_numel (s->inbox);
+  int32_t pos[2] = { (int32_t) (s->Nc + slot), (int32_t) (s->Nc + active) };
+  memcpy ((float *) s->inbox_h->data + n_lat, pos, sizeof pos);
   gboolean xh = x_in && !la_backend_holds (be, x_in), ah = !la_backend_holds (be, audio);
-  if (xh && ah) {
+  if (xh) {
     g_autoptr (LaTensor) hx = dit_view (s->inbox_h, 0, s->xd->ndim, s->xd->shape);
-    g_autoptr (LaTensor) ha = dit_view (s->inbox_h, la_tensor_numel (s->xd), 3, s->audio_d->shape);
     la_copy (be, hx, x_in);                        /* host to host: packing, no transfer */
-    la_copy (be, ha, audio);
-    la_copy (be, s->inbox, s->inbox_h);
-    return;
   }
-  if (x_in && x_in->data != s->xd->data)
+  if (ah) {
+    g_autoptr (LaTensor) ha = dit_view (s->inbox_h, n_lat + INBOX_POS, 3, s->audio_d->shape);
+    la_copy (be, ha, audio);
+  }
+  {
+    gint64 lo = xh ? 0 : n_lat, hi = ah ? n : n_lat + INBOX_POS;
+    g_autoptr (LaTensor) d = dit_view (s->inbox, lo, 1, (int64_t[]) { hi - lo });
+    g_autoptr (LaTensor) h = dit_view (s->inbox_h, lo, 1, (int64_t[]) { hi - lo });
+    la_copy (be, d, h);                            /* f32 to f32: the I32 bits go up as they are */
+  }
+  if (!xh && x_in && x_in->data != s->xd->data)
     la_copy (be, s->xd, x_in);
-  if (audio->data != s->audio_d->data)
+  if (!ah && audio->data != s->audio_d->data)
     la_copy (be, s->audio_d, audio);
 }
 
@@ -798,8 +821,7 @@ ring_pos (LaDitSession *s, gint64 n, gint64 *slot, gint64 *active)
  * audio already encoded.  Only queues backend ops (no upload, download, sync
  * or host-visible state), so that it can be captured. */
 static gboolean
-step_body (LaDitSession *s, int cache, const LaTensor *x, const TimeEmb *te, gint64 slot, gint64 active,
-           GError **error)
+step_body (LaDitSession *s, int cache, const LaTensor *x, const TimeEmb *te, GError **error)
 {
   LaDitModel *m = s->m;
   LaBackend *be = s->be;
@@ -819,8 +841,8 @@ step_body (LaDitSession *s, int cache, const LaTensor *x, const TimeEmb *te, gin
   dump (s, "rope_freqs_cond", s->freqs_cond);
 
   DitBlockArgs a = { 0 };
-  a.slot = slot;
-  a.active = active;
+  a.ring_row = s->ring_row;
+  a.n_keys = s->n_keys;
   a.n_frames = F;
   a.fsl = s->fsl;
   a.e0 = te->e0;
@@ -874,13 +896,13 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
   if (!check_call (s, who, cache, n, d, error) || !check_latent (s, x, FALSE, who, "x (noisy latents)", error) ||
       !check_audio (s, audio, who, error))
     return NULL;
-  stage_inputs (s, x, audio);
-  if (!encode_audio (s, who, error))
-    return NULL;
   gint64 slot, active;
   ring_pos (s, n, &slot, &active);
+  stage_inputs (s, x, audio, slot, active);
+  if (!encode_audio (s, who, error))
+    return NULL;
   step_tables (s, n, d);
-  if (!step_body (s, cache, s->xd, time_emb_for (s, t), slot, active, error))
+  if (!step_body (s, cache, s->xd, time_emb_for (s, t), error))
     return NULL;
   LaTensor *v = la_tensor_new (LA_DTYPE_F32, 4, s->vel->shape);
   la_copy (s->be, v, s->vel);
@@ -895,28 +917,28 @@ la_dit_session_step_call (LaDitSession *s, int cache, const LaTensor *x, float t
  * the f32 axpy x + dt·v that both the sequential loop and the TPP stages
  * run, so that they round alike. */
 static gboolean
-euler_step (LaDitSession *s, int i, gint64 slot, gint64 active, GError **error)
+euler_step (LaDitSession *s, int i, GError **error)
 {
-  if (!step_body (s, i, s->xd, &s->temb[i], slot, active, error))
+  if (!step_body (s, i, s->xd, &s->temb[i], error))
     return FALSE;
   la_axpy (s->be, s->xd, s->xd, s->sigmas[i + 1] - s->sigmas[i], s->vel);
   return TRUE;
 }
 
-/* Step i as a graph launch: captured the first time its (cache, slot) key
- * comes (only called with active = C, where keys recur).  A capture the
- * device refuses (end or instantiation failing) turns graphs off for the
- * session with a warning and the step runs eagerly: nothing captured ran,
- * and an op error would come back from the eager run's sync. */
+/* Step i as a graph launch: captured the first time it comes after its
+ * eager run (the ring position is read on the device, so one graph per
+ * cache serves every block).  A capture the device refuses (end or
+ * instantiation failing) turns graphs off for the session with a warning
+ * and the step runs eagerly: nothing captured ran, and an op error would
+ * come back from the eager run's sync. */
 static gboolean
-euler_step_graph (LaDitSession *s, int i, gint64 slot, GError **error)
+euler_step_graph (LaDitSession *s, int i, GError **error)
 {
-  gpointer key = GSIZE_TO_POINTER (((gsize) slot << 2) | (gsize) i);
-  LaGraph *g = g_hash_table_lookup (s->graphs, key);
+  LaGraph *g = s->graphs[i];
   if (!g) {
     if (!la_graph_begin (s->be, error))      /* its sync may report an earlier op's error: not a refusal */
       return FALSE;
-    gboolean ok = euler_step (s, i, slot, s->C, error);
+    gboolean ok = euler_step (s, i, error);
     GError *end_error = NULL;
     g = la_graph_end (s->be, &end_error);
     if (!ok) {
@@ -925,14 +947,14 @@ euler_step_graph (LaDitSession *s, int i, gint64 slot, GError **error)
       return FALSE;
     }
     if (!g) {
-      g_warning ("DiT session: capturing step %d (ring slot %" G_GINT64_FORMAT ") as a graph failed, running "
-                 "eagerly from now on: %s", i, slot, end_error->message);
+      g_warning ("DiT session: capturing step %d as a graph failed, running eagerly from now on: %s", i,
+                 end_error->message);
       g_clear_error (&end_error);
       graphs_clear (s);
       s->graphs_on = FALSE;
-      return euler_step (s, i, slot, s->C, error);
+      return euler_step (s, i, error);
     }
-    g_hash_table_insert (s->graphs, key, g);
+    s->graphs[i] = g;
   }
   return la_graph_launch (s->be, g, error);
 }
@@ -946,14 +968,12 @@ run_on_backend (LaDitSession *s, const char *who, gint64 frame_n, int first, int
 {
   if (!encode_audio (s, who, error))
     return FALSE;
-  gint64 slot, active;
-  ring_pos (s, frame_n, &slot, &active);
   for (int i = first; i < first + n_steps; i++) {
     step_tables (s, frame_n, d[i]);
-    gboolean ok = s->graphs_on && active == s->C ? euler_step_graph (s, i, slot, error)
-                                                : euler_step (s, i, slot, active, error);
+    gboolean ok = s->graphs_on && s->ran_eagerly[i] ? euler_step_graph (s, i, error) : euler_step (s, i, error);
     if (!ok)
       return FALSE;
+    s->ran_eagerly[i] = TRUE;
   }
   return TRUE;
 }
@@ -975,7 +995,9 @@ run_steps_on (LaDitSession *s, const char *who, gint64 frame_n, int first, int n
       return FALSE;
   if ((x_out && !check_latent (s, x_out, TRUE, who, "x", error)) || !check_audio (s, audio, who, error))
     return FALSE;
-  stage_inputs (s, x_in, audio);
+  gint64 slot, active;
+  ring_pos (s, frame_n, &slot, &active);
+  stage_inputs (s, x_in, audio, slot, active);
   if (!run_on_backend (s, who, frame_n, first, n_steps, d, error)) {
     la_backend_sync (s->be, NULL);           /* drop what the queued ops may have recorded */
     return FALSE;

@@ -332,6 +332,29 @@ dry_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
   FORWARD (attention, out, q, k, v, n_heads, scale, bias);
 }
 
+/* The key count is a device value the dry run never sees: priced over all
+ * rows of k, what the DiT session passes (its whole [Nc + C) KV buffer) —
+ * exact once the ring is full, an overestimate while clip 0 fills it. */
+static void
+dry_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                 int n_heads, float scale, const LaTensor *n_keys)
+{
+  LaDryOp o = rec ("attention_n", LA_DRY_ATTENTION, out);
+  o.dt_x = q->dtype;
+  o.dt_w = k->dtype;
+  o.dims[0] = rows (q);
+  o.dims[1] = rows (k);
+  o.dims[2] = cols (q) / MAX (n_heads, 1);
+  o.dims[3] = n_heads;
+  o.flops = 4.0 * o.dims[0] * o.dims[1] * cols (q);
+  act (&o, q);
+  act (&o, k);
+  act (&o, v);
+  act (&o, out);
+  push (be, &o);
+  FORWARD (attention_n, out, q, k, v, n_heads, scale, n_keys);
+}
+
 static void
 conv_rec (LaBackend *be, const char *name, LaTensor *y, const LaTensor *x, const LaTensor *w, const LaTensor *b,
           gint64 per_out)
@@ -407,6 +430,14 @@ dry_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3])
 {
   move_rec (be, "unpatchify", y, x, (double) la_tensor_numel (x));
   FORWARD (unpatchify, y, x, k);
+}
+
+/* src's rows into dst at a device row: a move of numel(src). */
+static void
+dry_copy_rows_at (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos)
+{
+  move_rec (be, "copy_rows_at", dst, src, (double) la_tensor_numel (src));
+  FORWARD (copy_rows_at, dst, src, pos);
 }
 
 /* Rewrites the temporal pairs of every row: a write of rows x n_pairs x 2. */
@@ -533,6 +564,8 @@ static const LaBackendOps dry_ops = {
   .resident = dry_resident,
   .sync = dry_sync,
   .destroy = dry_destroy,
+  .copy_rows_at = dry_copy_rows_at,
+  .attention_n = dry_attention_n,
 };
 
 static LaBackend *

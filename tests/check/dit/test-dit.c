@@ -316,11 +316,73 @@ test_sink_refresh (void)
   fx_clear (&f);
 }
 
+/* copy_rows_at and attention_n (the ring position a step graph reads on the
+ * backend) on the CPU reference: the rows land at *pos and the others stay;
+ * a row range out of dst writes nothing and is reported; attention_n equals
+ * attention on the n-row views bit for bit, and n > rows(k) is reported. */
+static void
+test_ops_device_pos (void)
+{
+  LaBackend *be = la_backend_cpu_new (1);
+  GRand *r = g_rand_new_with_seed (11);
+  g_autoptr (LaTensor) h_dst = randn (r, 2, (int64_t[]) { 9, 12 });
+  g_autoptr (LaTensor) h_src = randn (r, 2, (int64_t[]) { 3, 12 });
+  g_autoptr (LaTensor) q = randn (r, 2, (int64_t[]) { 5, 12 });
+  g_rand_free (r);
+  g_autoptr (LaTensor) dst = la_to_backend (be, h_dst);
+  g_autoptr (LaTensor) src = la_to_backend (be, h_src);
+  g_autoptr (LaTensor) pos = la_alloc (be, LA_DTYPE_I32, 1, (int64_t[]) { 1 });
+  GError *e = NULL;
+  ((int32_t *) pos->data)[0] = 6;
+  la_copy_rows_at (be, dst, src, pos);
+  g_assert_true (la_backend_sync (be, &e));
+  const float *d = dst->data, *hd = h_dst->data, *hs = h_src->data;
+  for (int i = 0; i < 9 * 12; i++)
+    g_assert_cmpfloat (d[i], ==, i >= 6 * 12 ? hs[i - 6 * 12] : hd[i]);
+  g_autoptr (LaTensor) before = la_tensor_new_from_f32 (2, dst->shape, dst->data);
+  ((int32_t *) pos->data)[0] = 7;                  /* rows 7..9 of 9 */
+  la_copy_rows_at (be, dst, src, pos);
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+  g_assert_cmpmem (dst->data, la_tensor_nbytes (dst), before->data, la_tensor_nbytes (before));
+
+  /* attention over the first 4 of dst's 9 rows as keys and values */
+  g_autoptr (LaTensor) qd = la_to_backend (be, q);
+  g_autoptr (LaTensor) out_n = la_alloc (be, LA_DTYPE_F32, 2, q->shape);
+  g_autoptr (LaTensor) out_v = la_alloc (be, LA_DTYPE_F32, 2, q->shape);
+  g_autoptr (LaTensor) kv4 = dit_rows (dst, 0, 4);
+  ((int32_t *) pos->data)[0] = 4;
+  la_attention_n (be, out_n, qd, dst, dst, 3, 0.5f, pos);
+  la_attention (be, out_v, qd, kv4, kv4, 3, 0.5f, NULL);
+  g_assert_true (la_backend_sync (be, &e));
+  g_assert_cmpmem (out_n->data, la_tensor_nbytes (out_n), out_v->data, la_tensor_nbytes (out_v));
+  g_autoptr (LaTensor) out_all = la_alloc (be, LA_DTYPE_F32, 2, q->shape);
+  la_attention (be, out_all, qd, dst, dst, 3, 0.5f, NULL);
+  g_assert_true (la_backend_sync (be, &e));
+  g_assert_true (memcmp (out_n->data, out_all->data, la_tensor_nbytes (out_n)) != 0);  /* n matters */
+  ((int32_t *) pos->data)[0] = 10;
+  la_attention_n (be, out_n, qd, dst, dst, 3, 0.5f, pos);
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_INVALID_ARG);
+  g_clear_error (&e);
+  /* a position that is not a 1-element I32 is refused by the check */
+  g_autoptr (LaTensor) fpos = la_alloc (be, LA_DTYPE_F32, 1, (int64_t[]) { 1 });
+  la_copy_rows_at (be, dst, src, fpos);
+  g_assert_false (la_backend_sync (be, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_SHAPE);
+  g_assert_nonnull (strstr (e->message, "copy_rows_at: pos"));
+  g_clear_error (&e);
+  la_backend_unref (be);
+}
+
 /* A block stays on the backend (issue 18): generate_block uploads the noise
- * and the audio features in one copy (packed into one inbox) and downloads
- * the latent once, with no sync inside a step (the audio encoder's and the
- * closing one only); run_steps on a backend latent uploads only the audio,
- * copies nothing back to the host and gives the same bits. */
+ * and the audio features in one copy (packed into one inbox, with the 16
+ * bytes of the ring position between them) and downloads the latent once,
+ * with no sync inside a step (the audio encoder's and the closing one only);
+ * run_steps on a backend latent uploads only the audio (and the position),
+ * copies nothing back to the host and gives the same bits; with the audio
+ * on the backend too, the position alone goes up. */
 static void
 test_block_on_backend (void)
 {
@@ -343,7 +405,7 @@ test_block_on_backend (void)
   g_assert_no_error (e);
   la_backend_get_stats (f.be, &st);
   g_assert_cmpuint (st.uploads, ==, 1);
-  g_assert_cmpuint (st.upload_bytes, ==, la_tensor_nbytes (noise) + la_tensor_nbytes (au));
+  g_assert_cmpuint (st.upload_bytes, ==, la_tensor_nbytes (noise) + la_tensor_nbytes (au) + 16);
   g_assert_cmpuint (st.downloads, ==, 1);
   g_assert_cmpuint (st.download_bytes, ==, la_tensor_nbytes (noise));
   g_assert_cmpuint (st.syncs, ==, 2);
@@ -360,10 +422,25 @@ test_block_on_backend (void)
   g_assert_no_error (e);
   la_backend_get_stats (f.be, &st);
   g_assert_cmpuint (st.uploads, ==, 1);       /* the audio features */
-  g_assert_cmpuint (st.upload_bytes, ==, la_tensor_nbytes (au));
+  g_assert_cmpuint (st.upload_bytes, ==, la_tensor_nbytes (au) + 16);
   g_assert_cmpuint (st.downloads, ==, 0);
   g_assert_cmpuint (st.syncs, ==, 2);
   g_autoptr (LaTensor) dev_out = la_tensor_new (LA_DTYPE_F32, 4, noise->shape);
+  la_copy (f.be, dev_out, xd);
+  g_assert_cmpmem (dev_out->data, la_tensor_nbytes (dev_out), host_out->data, la_tensor_nbytes (host_out));
+  la_dit_session_free (s);
+
+  s = la_dit_session_new (f.m, &p, f.ref, f.mot, f.ctx, &e);
+  g_assert_no_error (e);
+  la_copy (f.be, xd, noise);
+  g_autoptr (LaTensor) aud = la_alloc (f.be, LA_DTYPE_F32, 3, au->shape);
+  la_copy (f.be, aud, au);
+  la_backend_reset_stats (f.be);
+  g_assert_true (la_dit_session_run_steps (s, 0, 0, 4, d, xd, aud, &e));
+  g_assert_no_error (e);
+  la_backend_get_stats (f.be, &st);
+  g_assert_cmpuint (st.uploads, ==, 1);       /* the ring position alone */
+  g_assert_cmpuint (st.upload_bytes, ==, 16);
   la_copy (f.be, dev_out, xd);
   g_assert_cmpmem (dev_out->data, la_tensor_nbytes (dev_out), host_out->data, la_tensor_nbytes (host_out));
   la_dit_session_free (s);
@@ -472,5 +549,6 @@ main (int argc, char **argv)
   g_test_add_func ("/dit/sink-refresh", test_sink_refresh);
   g_test_add_func ("/dit/long-stream", test_long_stream);
   g_test_add_func ("/dit/block-on-backend", test_block_on_backend);
+  g_test_add_func ("/dit/ops-device-pos", test_ops_device_pos);
   return g_test_run ();
 }
