@@ -66,12 +66,14 @@ gst_live_avatar_caps_are_cuda (const GstCaps * caps)
       GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY);
 }
 
+static gboolean may_offer (GstLiveAvatarCuda * cuda);
+
 GstCaps *
 gst_live_avatar_cuda_filter_caps (GstLiveAvatarCuda * cuda, GstCaps * caps)
 {
   guint i;
 
-  if (gst_live_avatar_cuda_is_available (cuda))
+  if (may_offer (cuda))
     return caps;
   caps = gst_caps_make_writable (caps);
   for (i = gst_caps_get_size (caps); i > 0; i--) {
@@ -99,7 +101,23 @@ struct _GstLiveAvatarCuda
    * posts messages (those can re-enter set_context). */
   GMutex lock;
   GstCudaContext *ctx;
+  gboolean opened;              /* between _open and _close */
 };
+
+/* Before NULL->READY (links made in NULL state, caps queries of an idle
+ * element) CUDA memory is offered whenever the driver library loads; from
+ * then on only with a context. */
+static gboolean
+may_offer (GstLiveAvatarCuda * cuda)
+{
+  gboolean opened, ctx;
+
+  g_mutex_lock (&cuda->lock);
+  opened = cuda->opened;
+  ctx = cuda->ctx != NULL;
+  g_mutex_unlock (&cuda->lock);
+  return ctx || (!opened && gst_cuda_load_library ());
+}
 
 gboolean
 gst_live_avatar_cuda_is_built (void)
@@ -154,6 +172,9 @@ gst_live_avatar_cuda_open (GstLiveAvatarCuda * cuda, gint device_id,
 {
   GstCudaContext *ctx;
 
+  g_mutex_lock (&cuda->lock);
+  cuda->opened = TRUE;
+  g_mutex_unlock (&cuda->lock);
   if (!gst_cuda_load_library ())
     goto no_library;
   /* The pool's allocator is registered here; nvcodec does the same in its
@@ -212,6 +233,7 @@ gst_live_avatar_cuda_close (GstLiveAvatarCuda * cuda)
   g_mutex_lock (&cuda->lock);
   ctx = cuda->ctx;
   cuda->ctx = NULL;
+  cuda->opened = FALSE;
   g_mutex_unlock (&cuda->lock);
   gst_clear_object (&ctx);
 }
@@ -397,6 +419,12 @@ struct _GstLiveAvatarCuda
 {
   GstElement *element;
 };
+
+static gboolean
+may_offer (GstLiveAvatarCuda * cuda)
+{
+  return FALSE;
+}
 
 gboolean
 gst_live_avatar_cuda_is_built (void)

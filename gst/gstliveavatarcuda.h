@@ -16,8 +16,8 @@
  *   _open (NULL->READY): load libcuda through GstCuda and find (or make) the
  *     GstCudaContext, adopting the one downstream or the application shares;
  *   _set_context / _handle_context_query: GstContext sharing at any time;
- *   _filter_caps (src CAPS query): keep memory:CUDAMemory only with a
- *     context;
+ *   _filter_caps (src CAPS query): keep memory:CUDAMemory while the
+ *     driver library loads (NULL state) or a context is held (after open);
  *   _decide_allocation + _upload (streaming thread) when CUDAMemory caps
  *     are negotiated;
  *   _close (READY->NULL): drop the context.
@@ -60,7 +60,7 @@ gboolean gst_live_avatar_cuda_handle_context_query (GstLiveAvatarCuda * cuda,
     GstQuery * query);
 
 /* Transfer full in and out: @caps without its memory:CUDAMemory structures
- * unless a context is held. */
+ * unless a context is held, or (before _open) the driver library loads. */
 GstCaps *gst_live_avatar_cuda_filter_caps (GstLiveAvatarCuda * cuda,
     GstCaps * caps);
 

@@ -2708,7 +2708,7 @@ gst_live_avatar_src_src_query (GstPad * pad, GstObject * parent,
       gint w, h;
 
       gst_query_parse_caps (query, &filter);
-      /* memory:CUDAMemory only while a CUDA context is held. */
+      /* memory:CUDAMemory only while it can be given (gstliveavatarcuda.h). */
       caps = gst_live_avatar_cuda_filter_caps (self->cuda,
           gst_pad_get_pad_template_caps (pad));
       GST_OBJECT_LOCK (self);
