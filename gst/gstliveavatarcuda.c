@@ -102,6 +102,7 @@ struct _GstLiveAvatarCuda
   GMutex lock;
   GstCudaContext *ctx;
   gboolean opened;              /* between _open and _close */
+  gint n_uploaded, n_device;     /* frames filled, by kind (atomic) */
 };
 
 /* Before NULL->READY (links made in NULL state, caps queries of an idle
@@ -408,7 +409,70 @@ gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
   ok = copy_planes (src, &dframe, error);
   gst_cuda_context_pop (NULL);
   gst_video_frame_unmap (&dframe);
+  if (ok)
+    g_atomic_int_inc (&cuda->n_uploaded);
   return ok;
+}
+
+gboolean
+gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
+    const GstVideoInfo * info, gconstpointer src, gint src_pitch,
+    GstBuffer * dst, GError ** error)
+{
+  GstMemory *mem = gst_buffer_peek_memory (dst, 0);
+  GstVideoFrame dframe;
+  CUDA_MEMCPY2D c = { 0 };
+  gboolean ok;
+
+  if (GST_VIDEO_INFO_FORMAT (info) != GST_VIDEO_FORMAT_RGBA) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "device frames are RGBA, the CUDA output is %s",
+        gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)));
+    return FALSE;
+  }
+  if (!gst_is_cuda_memory (mem)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "output buffer is not CUDA memory");
+    return FALSE;
+  }
+  if (!gst_video_frame_map (&dframe, info, dst,
+          GST_MAP_WRITE | GST_MAP_CUDA)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "cannot map the CUDA output buffer");
+    return FALSE;
+  }
+  if (!gst_cuda_context_push (GST_CUDA_MEMORY_CAST (mem)->context)) {
+    gst_video_frame_unmap (&dframe);
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "cannot make the CUDA context current");
+    return FALSE;
+  }
+  /* Unified addressing: the engine's pointer is a device address in the
+   * same space (same device, or a peer one the driver copies from). */
+  c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  c.srcDevice = (CUdeviceptr) src;
+  c.srcPitch = src_pitch;
+  c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+  c.dstDevice = (CUdeviceptr) GST_VIDEO_FRAME_PLANE_DATA (&dframe, 0);
+  c.dstPitch = GST_VIDEO_FRAME_PLANE_STRIDE (&dframe, 0);
+  c.WidthInBytes = (gsize) GST_VIDEO_INFO_WIDTH (info) * 4;
+  c.Height = GST_VIDEO_INFO_HEIGHT (info);
+  ok = cuda_ok (CuMemcpy2DAsync (&c, NULL), "CuMemcpy2DAsync (device frame)",
+      error) && cuda_ok (CuStreamSynchronize (NULL), "CuStreamSynchronize",
+      error);
+  gst_cuda_context_pop (NULL);
+  gst_video_frame_unmap (&dframe);
+  if (ok)
+    g_atomic_int_inc (&cuda->n_device);
+  return ok;
+}
+
+void
+gst_live_avatar_cuda_get_counts (GstLiveAvatarCuda * cuda, guint64 * uploaded,
+    guint64 * device)
+{
+  *uploaded = (guint) g_atomic_int_get (&cuda->n_uploaded);
+  *device = (guint) g_atomic_int_get (&cuda->n_device);
 }
 
 #else /* !LA_HAVE_GST_CUDA */
@@ -499,6 +563,23 @@ gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
   g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
       "built without gstreamer-cuda-1.0");
   return FALSE;
+}
+
+gboolean
+gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
+    const GstVideoInfo * info, gconstpointer src, gint src_pitch,
+    GstBuffer * dst, GError ** error)
+{
+  g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+      "built without gstreamer-cuda-1.0");
+  return FALSE;
+}
+
+void
+gst_live_avatar_cuda_get_counts (GstLiveAvatarCuda * cuda, guint64 * uploaded,
+    guint64 * device)
+{
+  *uploaded = *device = 0;
 }
 
 #endif /* LA_HAVE_GST_CUDA */

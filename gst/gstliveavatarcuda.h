@@ -18,8 +18,8 @@
  *   _set_context / _handle_context_query: GstContext sharing at any time;
  *   _filter_caps (src CAPS query): keep memory:CUDAMemory while the
  *     driver library loads (NULL state) or a context is held (after open);
- *   _decide_allocation + _upload (streaming thread) when CUDAMemory caps
- *     are negotiated;
+ *   _decide_allocation + _upload or _fill_device (streaming thread) when
+ *     CUDAMemory caps are negotiated (_fill_device: device frames, RGBA);
  *   _close (READY->NULL): drop the context.
  */
 #ifndef __GST_LIVE_AVATAR_CUDA_H__
@@ -78,6 +78,20 @@ GstBufferPool *gst_live_avatar_cuda_decide_allocation (GstLiveAvatarCuda *
  * returns.  FALSE with @error on a CUDA failure. */
 gboolean gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
     const GstVideoFrame * src, GstBuffer * dst, GError ** error);
+
+/* Copies one packed RGBA8 frame that is already on a CUDA device (@src,
+ * @src_pitch bytes per row: the engine's device frames) into @dst, a
+ * buffer of the pool above negotiated as RGBA: one device-to-device
+ * CuMemcpy2DAsync on our context, synchronised before returning — no host
+ * staging.  FALSE with @error on a CUDA failure. */
+gboolean gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
+    const GstVideoInfo * info, gconstpointer src, gint src_pitch,
+    GstBuffer * dst, GError ** error);
+
+/* Frames written so far: @uploaded from the host (gst_live_avatar_cuda_upload),
+ * @device copied device-to-device (gst_live_avatar_cuda_fill_device). */
+void gst_live_avatar_cuda_get_counts (GstLiveAvatarCuda * cuda,
+    guint64 * uploaded, guint64 * device);
 
 G_END_DECLS
 #endif /* __GST_LIVE_AVATAR_CUDA_H__ */

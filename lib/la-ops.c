@@ -10,6 +10,7 @@
  * check (e.g. la_cuda_dtype_ok).
  */
 #include "la-backend-impl.h"
+#include "liveavatar/la-cuda.h"
 #include <stdarg.h>
 #include <string.h>
 
@@ -102,6 +103,7 @@ static const struct { const char *name; size_t offset; } op_slots[] = {
   SLOT (unary), SLOT (binary), SLOT (axpy), SLOT (modulate), SLOT (softmax), SLOT (attention),
   SLOT (conv3d), SLOT (conv1d), SLOT (channel_rms_norm), SLOT (copy4d), SLOT (upsample2x),
   SLOT (latent_norm), SLOT (clamp), SLOT (rope), SLOT (patchify), SLOT (unpatchify), SLOT (rope_table),
+  SLOT (frames_to_rgba8),
 #undef SLOT
 };
 
@@ -490,4 +492,32 @@ la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_po
     fail (&c, "freqs", freqs, "position %" G_GINT64_FORMAT " (>= 0) or %" G_GINT64_FORMAT
           " rows per position (>= 1) out of range", pos0, rows_per_pos);
   RUN (rope_table, freqs, pos0, rows_per_pos, n_pairs);
+}
+
+void
+la_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
+{
+  CHECK (be, "frames_to_rgba8");
+  if (!arg (&c, "x", x))
+    return;
+  if (!y) {
+    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "%s backend: frames_to_rgba8: y is NULL", be->ops->name);
+    return;
+  }
+  if (x->ndim != 4 || x->shape[0] != 3)
+    fail (&c, "x", x, "is not [3, F, H, W] (VAE frames)");
+  else if (y->device != be->device)
+    fail (&c, "y", y, "lives on the %s, not on this backend's device",
+          y->device == LA_DEVICE_CPU ? "host" : "CUDA device");
+  else if (y->dtype != LA_DTYPE_U8 || y->ndim != 4 || y->shape[0] != x->shape[1] ||
+           y->shape[1] != x->shape[2] || y->shape[2] != x->shape[3] || y->shape[3] != 4)
+    fail (&c, "y", y, "is not u8 [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", 4] (RGBA)",
+          x->shape[1], x->shape[2], x->shape[3]);
+  /* The CUDA kernel (cuda/frames.cu) is called directly until the CUDA ops
+   * table (cuda/backend-cuda.cu) lists it. */
+  if (c.ok && !be->ops->frames_to_rgba8 && be->device == LA_DEVICE_CUDA) {
+    la_cuda_frames_to_rgba8 (be, y, x);
+    return;
+  }
+  RUN (frames_to_rgba8, y, x);
 }

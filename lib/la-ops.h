@@ -122,4 +122,9 @@ la_conv1d_dims (const LaTensor *x, gboolean x_cf, int64_t *T, int64_t *B, int64_
   }
 }
 
+/* Video output: VAE frames x [3, F, H, W] (float, on be) -> y u8 [F, H, W, 4] (on be),
+ * packed RGBA with the rounding of la_vae_frames_to_rgb8 and alpha 255
+ * (la-backend-impl.h).  On CUDA this keeps a block's frames on the GPU. */
+void la_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x);
+
 G_END_DECLS

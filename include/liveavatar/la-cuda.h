@@ -108,4 +108,8 @@ void      la_cuda_event_free (LaCudaEvent *ev);
 /* Number of CUDA devices (0 when none or no CUDA build). */
 int       la_cuda_device_count (void);
 
+/* Video output (cuda/frames.cu).  The frames_to_rgba8 op's kernel (la-ops.h:
+ * la_frames_to_rgba8 calls it on a CUDA backend). */
+void      la_cuda_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x);
+
 G_END_DECLS

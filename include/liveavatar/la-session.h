@@ -61,6 +61,9 @@ typedef struct {
                                 * LA_WEIGHTS_FILE (0, the checkpoint's: bf16 stays bf16),
                                 * LA_WEIGHTS_F32 (golden-case parity), LA_WEIGHTS_BF16, or
                                 * LA_WEIGHTS_FP8 (CUDA only: the DiT's eligible linears) */
+  gboolean device_frames;      /* frames stay on the output GPU as RGBA (LaFrame.device_rgba)
+                                * instead of host RGB; needs the VAE on cuda:N (see
+                                * la_session_set_device_frames); default FALSE */
 } LaSessionParams;
 
 void la_session_params_init (LaSessionParams *p);
@@ -75,6 +78,15 @@ typedef struct {
   gint64 pts_ns;                 /* its place on the audio time line: (index + 3) * 40 ms
                                   * (index * 40 ms with keep_av_lead), plus 40 ms per
                                   * frame of audio dropped before it (LA_QUEUE_DROP_OLDEST) */
+  /* A device frame (la_session_set_device_frames): rgb is NULL and the frame
+   * is packed RGBA8 (alpha 255, RGB bytes equal to the host path's) at
+   * device_rgba on CUDA device device_index, device_pitch bytes per row,
+   * complete (no pending work) and valid until the last la_frame_unref.
+   * NULL for host frames. */
+  void   *device_rgba;
+  int    device_index, device_pitch;
+  /*< private >*/
+  gpointer device_owner;
 } LaFrame;
 
 LaFrame *la_frame_ref (LaFrame *f);
@@ -156,6 +168,13 @@ void       la_session_interrupt (LaSession *s);
 void       la_session_reset (LaSession *s);
 
 void       la_session_get_stats (LaSession *s, LaSessionStats *st);
+
+/* Frames of the blocks emitted from now on stay on the output GPU
+ * (LaFrame.device_rgba: converted there by the frames_to_rgba8 op, no
+ * download) when @on, or come to the host as RGB (the default).  Frames
+ * already queued keep their kind.  FALSE with LA_ERROR_UNSUPPORTED when
+ * @on and the session's output (the VAE) is not on a CUDA device. */
+gboolean   la_session_set_device_frames (LaSession *s, gboolean on, GError **error);
 
 /* Live scheduling.  Returns how long (ns) is left until the deadline of the
  * frame at @pts_ns (LaFrame.pts_ns of the frame), negative once it passed,

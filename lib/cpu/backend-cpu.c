@@ -535,6 +535,7 @@ static const LaBackendOps cpu_ops = {
   .rope_table = la_cpu_rope_table,
   .resident = cpu_resident,
   .destroy = cpu_destroy,
+  .frames_to_rgba8 = la_cpu_frames_to_rgba8,
 };
 
 LaBackend *

@@ -504,6 +504,15 @@ dry_destroy (LaBackend *be)
   g_free (d);
 }
 
+/* Reads the 3 channels, writes 4 bytes per pixel (the video output). */
+static void
+dry_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
+{
+  simple (be, "frames_to_rgba8", LA_DRY_ELEMENTWISE, y, x, NULL, 4);
+  if (INNER)
+    la_frames_to_rgba8 (INNER, y, x);   /* the checked wrapper: the CUDA kernel too */
+}
+
 static const LaBackendOps dry_ops = {
   .name = "dryrun",
   .alloc = dry_alloc,
@@ -533,6 +542,7 @@ static const LaBackendOps dry_ops = {
   .resident = dry_resident,
   .sync = dry_sync,
   .destroy = dry_destroy,
+  .frames_to_rgba8 = dry_frames_to_rgba8,
 };
 
 static LaBackend *

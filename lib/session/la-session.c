@@ -36,6 +36,7 @@ typedef struct { gint64 pos, frames; } Skip;
 
 struct _LaSession {
   LaSessionParams p;
+  gint device_frames;              /* atomic: la_session_set_device_frames */
   char *prompt;
   LaBackend *be;
   LaModelBundle *m;
@@ -115,6 +116,8 @@ la_frame_unref (LaFrame *f)
 {
   if (f && g_atomic_int_dec_and_test (&f->ref_count)) {
     g_free (f->rgb);
+    if (f->device_owner)
+      la_tensor_unref (f->device_owner);
     g_free (f);
   }
 }
@@ -282,8 +285,18 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   g_autoptr (LaTensor) px = la_vae_decoder_decode_block (s->dec, lat, block == 0 ? FIRST_DROP : 0, error);
   if (!px)
     return FALSE;
-  g_autofree guint8 *rgb = la_vae_frames_to_rgb8 (s->be, px, error);
-  if (!rgb)
+  g_autofree guint8 *rgb = NULL;
+  g_autoptr (LaTensor) rgba = NULL;
+  if (g_atomic_int_get (&s->device_frames)) {
+    /* RGBA on the output GPU; synchronised once per block, so a frame is
+     * complete when another stream or context reads it. */
+    int64_t shape[4] = { px->shape[1], px->shape[2], px->shape[3], 4 };
+    rgba = la_alloc (s->be, LA_DTYPE_U8, 4, shape);
+    if (rgba)
+      la_frames_to_rgba8 (s->be, rgba, px);
+    if (!la_backend_sync (s->be, error))
+      return FALSE;
+  } else if (!(rgb = la_vae_frames_to_rgb8 (s->be, px, error)))
     return FALSE;
   gint64 now = g_get_monotonic_time ();
   int F = (int) px->shape[1];
@@ -299,7 +312,14 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
     fr->width = s->width;
     fr->height = s->height;
     fr->stride = 3 * s->width;
-    fr->rgb = g_memdup2 (rgb + f * frame_bytes, frame_bytes);
+    if (rgba) {
+      fr->device_rgba = (guint8 *) rgba->data + (gsize) f * s->width * s->height * 4;
+      fr->device_index = rgba->device_index;
+      fr->device_pitch = 4 * s->width;
+      fr->device_owner = la_tensor_ref (rgba);
+    } else {
+      fr->rgb = g_memdup2 (rgb + f * frame_bytes, frame_bytes);
+    }
     fr->index = s->frame_index++;
     /* Generated frame g (the first block drops FIRST_DROP) starts at sample g * 640. */
     gint64 g = fr->index + FIRST_DROP, shift = 0;
@@ -761,6 +781,8 @@ la_session_new (const LaSessionParams *params, GError **error)
   }
   if (!stream_new (s, error))
     goto fail;
+  if (params->device_frames && !la_session_set_device_frames (s, TRUE, error))
+    goto fail;
   s->stats.ms_setup = (g_get_monotonic_time () - t0) / 1000.0;
   start_thread (s);
   return s;
@@ -982,4 +1004,17 @@ la_session_get_stats (LaSession *s, LaSessionStats *st)
   st->weight_bytes = s->m && !s->n_gpus ? la_model_bundle_resident_bytes (s->m) : 0;
   for (int g = 0; g < s->n_gpus; g++)
     st->weight_bytes += la_model_bundle_resident_bytes (s->gpu_model[g]);
+}
+
+gboolean
+la_session_set_device_frames (LaSession *s, gboolean on, GError **error)
+{
+  if (on && la_backend_get_device (s->be) != LA_DEVICE_CUDA) {
+    g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
+                 "device frames: the session's output (the VAE) runs on the host backend, not on a CUDA "
+                 "device (devices=cuda:N)");
+    return FALSE;
+  }
+  g_atomic_int_set (&s->device_frames, on ? 1 : 0);
+  return TRUE;
 }
