@@ -16,20 +16,25 @@
  * through CONTEXT queries.  Buffers come from a GstCudaBufferPool on that
  * context, so downstream reads them without a copy across contexts.
  *
- * Fill: the engine hands out host RGB frames today.  The element converts
- * them on the host, with the same GstVideoConverter as the system-memory
- * path, into a staging frame in the negotiated format; this file copies
- * that frame into the device planes with one CuMemcpy2DAsync per plane
- * (host -> pitched device rows) and synchronises before the buffer is
- * pushed.  That is chosen over mapping the GstCudaMemory for WRITE without
- * GST_MAP_CUDA (host staging that 1.22 uploads lazily at the next CUDA map)
- * because: the upload then runs on our streaming thread, so its cost counts
- * in our timing and a CUDA failure is reported by this element instead of
- * surfacing as a map failure in downstream's thread; the buffer is complete
- * on the device before it is pushed (1.22 has no cross-element stream
- * ordering, docs/design/element-timing.md §8); and the device-side half (map with
- * GST_MAP_CUDA, per-plane 2D copy into the pitched planes) is exactly what a
- * device-frame engine API will need: see gst_live_avatar_cuda_upload.
+ * Fill, two paths:
+ *  - device frames (gst_live_avatar_cuda_fill_device): with RGBA negotiated
+ *    and the engine on a GPU, the session keeps each frame on its device as
+ *    RGBA (la_session_set_device_frames) and one device-to-device
+ *    CuMemcpy2DAsync (unified-address source) writes it into the pitched
+ *    plane: no host staging, nothing uploaded;
+ *  - host frames (gst_live_avatar_cuda_upload: other formats, or a CPU
+ *    engine): the element converts the host RGB frame with the same
+ *    GstVideoConverter as the system-memory path into a staging frame in
+ *    the negotiated format, copied into the device planes with one
+ *    CuMemcpy2DAsync per plane (host -> pitched device rows).  That is
+ *    chosen over mapping the GstCudaMemory for WRITE without GST_MAP_CUDA
+ *    (host staging that 1.22 uploads lazily at the next CUDA map) because
+ *    the upload then runs on our streaming thread, so its cost counts in
+ *    our timing and a CUDA failure is reported by this element instead of
+ *    surfacing as a map failure in downstream's thread.
+ * Both synchronise before the buffer is pushed (1.22 has no cross-element
+ * stream ordering, docs/design/element-timing.md §8).  The counts of each
+ * are in the element's stats (cuda-frames-uploaded, cuda-frames-device).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -344,11 +349,7 @@ cuda_ok (CUresult res, const gchar * what, GError ** error)
   return FALSE;
 }
 
-/* Today the source is the host frame the element converted.  When the
- * engine can hand out device frames (la-session.h has no such API yet),
- * the host conversion goes away and this loop becomes a device-to-device
- * copy (srcMemoryType CU_MEMORYTYPE_DEVICE, same context or a peer one) or
- * a colour-conversion kernel writing straight into @dframe's planes. */
+/* A host frame (already in the negotiated format) into the device planes. */
 static gboolean
 copy_planes (const GstVideoFrame * src, GstVideoFrame * dframe,
     GError ** error)
@@ -447,9 +448,13 @@ gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
         "cannot make the CUDA context current");
     return FALSE;
   }
-  /* Unified addressing: the engine's pointer is a device address in the
-   * same space (same device, or a peer one the driver copies from). */
-  c.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+  /* The engine's memory belongs to the CUDA runtime's (primary) context,
+   * the pool's to ours (GstCuda 1.22 makes its own with cuCtxCreate, or
+   * adopts downstream's): a unified-address source lets the driver find
+   * the owner, so this is an on-device copy on the same GPU and a peer copy
+   * from another one.  No kernel of ours touches the pool's memory, which
+   * another context could not address. */
+  c.srcMemoryType = CU_MEMORYTYPE_UNIFIED;
   c.srcDevice = (CUdeviceptr) src;
   c.srcPitch = src_pitch;
   c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
