@@ -35,3 +35,7 @@ void la_cuda_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
   la_backend_record_error (be, LA_ERROR_DEVICE, "frames_to_rgba8: this build has no CUDA backend");
 }
+void la_cuda_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
+{
+  la_backend_record_error (be, LA_ERROR_DEVICE, "rgba8_to_nv12: this build has no CUDA backend");
+}

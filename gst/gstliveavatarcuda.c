@@ -17,11 +17,12 @@
  * context, so downstream reads them without a copy across contexts.
  *
  * Fill, two paths:
- *  - device frames (gst_live_avatar_cuda_fill_device): with RGBA negotiated
- *    and the engine on a GPU, the session keeps each frame on its device as
- *    RGBA (la_session_set_device_frames) and one device-to-device
- *    CuMemcpy2DAsync (unified-address source) writes it into the pitched
- *    plane: no host staging, nothing uploaded;
+ *  - device frames (gst_live_avatar_cuda_fill_device): with RGBA or NV12
+ *    (BT.601 / BT.709, limited range) negotiated and the engine on a GPU,
+ *    the session keeps each frame on its device in that format
+ *    (la_session_set_device_frames) and one device-to-device
+ *    CuMemcpy2DAsync per plane (unified-address source) writes it into the
+ *    pitched planes: no host staging, nothing uploaded;
  *  - host frames (gst_live_avatar_cuda_upload: other formats, or a CPU
  *    engine): the element converts the host RGB frame with the same
  *    GstVideoConverter as the system-memory path into a staging frame in
@@ -417,20 +418,14 @@ gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
 
 gboolean
 gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
-    const GstVideoInfo * info, gconstpointer src, gint src_pitch,
+    const GstVideoInfo * info, void *const planes[], const gint pitches[],
     GstBuffer * dst, GError ** error)
 {
   GstMemory *mem = gst_buffer_peek_memory (dst, 0);
   GstVideoFrame dframe;
-  CUDA_MEMCPY2D c = { 0 };
-  gboolean ok;
+  gboolean ok = TRUE;
+  guint p;
 
-  if (GST_VIDEO_INFO_FORMAT (info) != GST_VIDEO_FORMAT_RGBA) {
-    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
-        "device frames are RGBA, the CUDA output is %s",
-        gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)));
-    return FALSE;
-  }
   if (!gst_is_cuda_memory (mem)) {
     g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
         "output buffer is not CUDA memory");
@@ -448,22 +443,30 @@ gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
         "cannot make the CUDA context current");
     return FALSE;
   }
-  /* The engine's memory belongs to the CUDA runtime's (primary) context,
-   * the pool's to ours (GstCuda 1.22 makes its own with cuCtxCreate, or
-   * adopts downstream's): a unified-address source lets the driver find
-   * the owner, so this is an on-device copy on the same GPU and a peer copy
-   * from another one.  No kernel of ours touches the pool's memory, which
-   * another context could not address. */
-  c.srcMemoryType = CU_MEMORYTYPE_UNIFIED;
-  c.srcDevice = (CUdeviceptr) src;
-  c.srcPitch = src_pitch;
-  c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
-  c.dstDevice = (CUdeviceptr) GST_VIDEO_FRAME_PLANE_DATA (&dframe, 0);
-  c.dstPitch = GST_VIDEO_FRAME_PLANE_STRIDE (&dframe, 0);
-  c.WidthInBytes = (gsize) GST_VIDEO_INFO_WIDTH (info) * 4;
-  c.Height = GST_VIDEO_INFO_HEIGHT (info);
-  ok = cuda_ok (CuMemcpy2DAsync (&c, NULL), "CuMemcpy2DAsync (device frame)",
-      error) && cuda_ok (CuStreamSynchronize (NULL), "CuStreamSynchronize",
+  for (p = 0; ok && p < GST_VIDEO_FRAME_N_PLANES (&dframe); p++) {
+    CUDA_MEMCPY2D c = { 0 };
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+
+    gst_video_format_info_component (dframe.info.finfo, p, comp);
+    /* The engine's memory belongs to the CUDA runtime's (primary)
+     * context, the pool's to ours (GstCuda 1.22 makes its own with
+     * cuCtxCreate, or adopts downstream's): a unified-address source lets
+     * the driver find the owner, so this is an on-device copy on the same
+     * GPU and a peer copy from another one.  No kernel of ours touches the
+     * pool's memory, which another context could not address. */
+    c.srcMemoryType = CU_MEMORYTYPE_UNIFIED;
+    c.srcDevice = (CUdeviceptr) planes[p];
+    c.srcPitch = pitches[p];
+    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.dstDevice = (CUdeviceptr) GST_VIDEO_FRAME_PLANE_DATA (&dframe, p);
+    c.dstPitch = GST_VIDEO_FRAME_PLANE_STRIDE (&dframe, p);
+    c.WidthInBytes = GST_VIDEO_FRAME_COMP_WIDTH (&dframe, comp[0]) *
+        GST_VIDEO_FRAME_COMP_PSTRIDE (&dframe, comp[0]);
+    c.Height = GST_VIDEO_FRAME_COMP_HEIGHT (&dframe, comp[0]);
+    ok = cuda_ok (CuMemcpy2DAsync (&c, NULL),
+        "CuMemcpy2DAsync (device frame)", error);
+  }
+  ok = ok && cuda_ok (CuStreamSynchronize (NULL), "CuStreamSynchronize",
       error);
   gst_cuda_context_pop (NULL);
   gst_video_frame_unmap (&dframe);
@@ -572,7 +575,7 @@ gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
 
 gboolean
 gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
-    const GstVideoInfo * info, gconstpointer src, gint src_pitch,
+    const GstVideoInfo * info, void *const planes[], const gint pitches[],
     GstBuffer * dst, GError ** error)
 {
   g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,

@@ -79,13 +79,13 @@ GstBufferPool *gst_live_avatar_cuda_decide_allocation (GstLiveAvatarCuda *
 gboolean gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
     const GstVideoFrame * src, GstBuffer * dst, GError ** error);
 
-/* Copies one packed RGBA8 frame that is already on a CUDA device (@src,
- * @src_pitch bytes per row: the engine's device frames) into @dst, a
- * buffer of the pool above negotiated as RGBA: one device-to-device
- * CuMemcpy2DAsync on our context, synchronised before returning — no host
- * staging.  FALSE with @error on a CUDA failure. */
+/* Copies a frame that is already on a CUDA device, in the negotiated format
+ * (@planes / @pitches: the engine's device frames, RGBA or NV12), into @dst,
+ * a buffer of the pool above: one device-to-device CuMemcpy2DAsync per plane
+ * on our context, synchronised before returning — no host staging.  FALSE
+ * with @error on a CUDA failure. */
 gboolean gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
-    const GstVideoInfo * info, gconstpointer src, gint src_pitch,
+    const GstVideoInfo * info, void *const planes[], const gint pitches[],
     GstBuffer * dst, GError ** error);
 
 /* Frames written so far: @uploaded from the host (gst_live_avatar_cuda_upload),

@@ -2297,16 +2297,40 @@ step_pull (GstLiveAvatarSrc * self, GError ** err)
   return GST_FLOW_OK;
 }
 
-/* CUDA fill path: with RGBA CUDA memory negotiated and the engine's output
- * on a GPU, the session keeps frames on the device and they are copied
- * device-to-device into the pool's buffers (gst_live_avatar_cuda_fill_device);
- * otherwise host frames, converted on the host and uploaded.  A CPU engine
- * refuses device frames: the host path stays. */
+/* CUDA fill path: with CUDA memory negotiated in a format the engine makes
+ * on its GPU (RGBA; NV12 in BT.601 or BT.709 limited range) and the engine's
+ * output on a GPU, the session keeps frames on the device and they are
+ * copied device-to-device into the pool's buffers
+ * (gst_live_avatar_cuda_fill_device); otherwise host frames, converted on
+ * the host and uploaded.  A CPU engine refuses device frames: the host path
+ * stays. */
+static LaDeviceFrames
+device_frames_for (const LaOutput * o)
+{
+  const GstVideoColorimetry *cm = &o->vinfo.colorimetry;
+
+  if (!o->cuda_output)
+    return LA_DEVICE_FRAMES_OFF;
+  switch (GST_VIDEO_INFO_FORMAT (&o->vinfo)) {
+    case GST_VIDEO_FORMAT_RGBA:
+      return LA_DEVICE_FRAMES_RGBA;
+    case GST_VIDEO_FORMAT_NV12:
+      if (cm->range != GST_VIDEO_COLOR_RANGE_16_235)
+        return LA_DEVICE_FRAMES_OFF;
+      if (cm->matrix == GST_VIDEO_COLOR_MATRIX_BT601)
+        return LA_DEVICE_FRAMES_NV12_BT601;
+      if (cm->matrix == GST_VIDEO_COLOR_MATRIX_BT709)
+        return LA_DEVICE_FRAMES_NV12_BT709;
+      return LA_DEVICE_FRAMES_OFF;
+    default:
+      return LA_DEVICE_FRAMES_OFF;
+  }
+}
+
 static void
 choose_frame_kind (GstLiveAvatarSrc * self)
 {
-  gboolean want = self->output.cuda_output &&
-      GST_VIDEO_INFO_FORMAT (&self->output.vinfo) == GST_VIDEO_FORMAT_RGBA;
+  LaDeviceFrames want = device_frames_for (&self->output);
   LaSession *session = loaded_session (self);
   GError *err = NULL;
 
@@ -2315,8 +2339,10 @@ choose_frame_kind (GstLiveAvatarSrc * self)
   if (!la_session_set_device_frames (session, want, &err)) {
     GST_INFO_OBJECT (self, "host frames, uploaded: %s", err->message);
     g_clear_error (&err);
-  } else if (want) {
-    GST_INFO_OBJECT (self, "device frames, copied device-to-device");
+  } else if (want != LA_DEVICE_FRAMES_OFF) {
+    GST_INFO_OBJECT (self, "device frames (%s), copied device-to-device",
+        gst_video_format_to_string (GST_VIDEO_INFO_FORMAT
+            (&self->output.vinfo)));
   }
 }
 
@@ -2336,16 +2362,18 @@ render_device (GstLiveAvatarSrc * self, const LaFrame * frame)
   GstBuffer *out = NULL;
   GError *err = NULL;
 
-  if (!self->output.cuda_output || !self->output.pool) {
-    GST_ERROR_OBJECT (self, "a device frame, but system memory is "
-        "negotiated");
+  /* Frames made before a renegotiation to another format or memory. */
+  if (frame->device_format != device_frames_for (&self->output) ||
+      !self->output.pool) {
+    GST_ERROR_OBJECT (self, "a device frame (kind %d) made for another "
+        "output than the negotiated one", (int) frame->device_format);
     return NULL;
   }
   if (gst_buffer_pool_acquire_buffer (self->output.pool, &out, NULL) !=
       GST_FLOW_OK)
     return NULL;
   if (!gst_live_avatar_cuda_fill_device (self->cuda, &self->output.vinfo,
-          frame->device_rgba, frame->device_pitch, out, &err)) {
+          frame->device_data, frame->device_pitch, out, &err)) {
     GST_ERROR_OBJECT (self, "device frame: %s", err->message);
     g_clear_error (&err);
     gst_clear_buffer (&out);
@@ -2462,7 +2490,7 @@ step_place (GstLiveAvatarSrc * self, GstClockTime t0)
       break;
   }
   watch_speed (self, t0, FALSE);
-  if (frame->device_rgba)
+  if (frame->device_format != LA_DEVICE_FRAMES_OFF)
     buf = render_device (self, frame);
   else
     buf = la_output_render (&self->output, frame->rgb, frame->width,

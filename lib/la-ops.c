@@ -103,7 +103,7 @@ static const struct { const char *name; size_t offset; } op_slots[] = {
   SLOT (unary), SLOT (binary), SLOT (axpy), SLOT (modulate), SLOT (softmax), SLOT (attention),
   SLOT (conv3d), SLOT (conv1d), SLOT (channel_rms_norm), SLOT (copy4d), SLOT (upsample2x),
   SLOT (latent_norm), SLOT (clamp), SLOT (rope), SLOT (patchify), SLOT (unpatchify), SLOT (rope_table),
-  SLOT (frames_to_rgba8),
+  SLOT (frames_to_rgba8), SLOT (rgba8_to_nv12),
 #undef SLOT
 };
 
@@ -520,4 +520,29 @@ la_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
     return;
   }
   RUN (frames_to_rgba8, y, x);
+}
+
+void
+la_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
+{
+  CHECK (be, "rgba8_to_nv12");
+  if (!x || !y) {
+    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "%s backend: rgba8_to_nv12: %s is NULL", be->ops->name,
+                             x ? "y" : "x");
+    return;
+  }
+  if (x->device != be->device || x->dtype != LA_DTYPE_U8 || x->ndim != 4 || x->shape[3] != 4 ||
+      x->shape[1] % 2 || x->shape[2] % 2)
+    fail (&c, "x", x, "is not u8 [F, H, W, 4] (RGBA, H and W even) on this backend's device");
+  else if (y->device != be->device || y->dtype != LA_DTYPE_U8 || y->ndim != 3 || y->shape[0] != x->shape[0] ||
+           y->shape[1] != x->shape[1] * 3 / 2 || y->shape[2] != x->shape[2])
+    fail (&c, "y", y, "is not u8 [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] (NV12 frames)",
+          x->shape[0], x->shape[1] * 3 / 2, x->shape[2]);
+  else if (matrix != 0 && matrix != 1)
+    fail (&c, "x", x, "matrix %d is neither BT.601 (0) nor BT.709 (1)", matrix);
+  if (c.ok && !be->ops->rgba8_to_nv12 && be->device == LA_DEVICE_CUDA) {
+    la_cuda_rgba8_to_nv12 (be, y, x, matrix);   /* as la_frames_to_rgba8 */
+    return;
+  }
+  RUN (rgba8_to_nv12, y, x, matrix);
 }

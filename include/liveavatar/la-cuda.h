@@ -108,8 +108,9 @@ void      la_cuda_event_free (LaCudaEvent *ev);
 /* Number of CUDA devices (0 when none or no CUDA build). */
 int       la_cuda_device_count (void);
 
-/* Video output (cuda/frames.cu).  The frames_to_rgba8 op's kernel (la-ops.h:
- * la_frames_to_rgba8 calls it on a CUDA backend). */
+/* Video output (cuda/frames.cu): the frames_to_rgba8 and rgba8_to_nv12 ops'
+ * kernels (la-ops.h: la_frames_to_rgba8 / la_rgba8_to_nv12 call them on a CUDA backend). */
 void      la_cuda_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x);
+void      la_cuda_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix);
 
 G_END_DECLS

@@ -536,6 +536,7 @@ static const LaBackendOps cpu_ops = {
   .resident = cpu_resident,
   .destroy = cpu_destroy,
   .frames_to_rgba8 = la_cpu_frames_to_rgba8,
+  .rgba8_to_nv12 = la_cpu_rgba8_to_nv12,
 };
 
 LaBackend *

@@ -38,3 +38,4 @@ void la_cpu_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t ro
 
 /* ops-frames.c */
 void la_cpu_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x);
+void la_cpu_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix);

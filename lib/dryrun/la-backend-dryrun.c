@@ -513,6 +513,14 @@ dry_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
     la_frames_to_rgba8 (INNER, y, x);   /* the checked wrapper: the CUDA kernel too */
 }
 
+static void
+dry_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
+{
+  simple (be, "rgba8_to_nv12", LA_DRY_ELEMENTWISE, y, x, NULL, 6);
+  if (INNER)
+    la_rgba8_to_nv12 (INNER, y, x, matrix);
+}
+
 static const LaBackendOps dry_ops = {
   .name = "dryrun",
   .alloc = dry_alloc,
@@ -543,6 +551,7 @@ static const LaBackendOps dry_ops = {
   .sync = dry_sync,
   .destroy = dry_destroy,
   .frames_to_rgba8 = dry_frames_to_rgba8,
+  .rgba8_to_nv12 = dry_rgba8_to_nv12,
 };
 
 static LaBackend *

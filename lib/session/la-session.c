@@ -36,7 +36,7 @@ typedef struct { gint64 pos, frames; } Skip;
 
 struct _LaSession {
   LaSessionParams p;
-  gint device_frames;              /* atomic: la_session_set_device_frames */
+  gint device_frames;              /* LaDeviceFrames, atomic: la_session_set_device_frames */
   char *prompt;
   LaBackend *be;
   LaModelBundle *m;
@@ -286,16 +286,28 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   if (!px)
     return FALSE;
   g_autofree guint8 *rgb = NULL;
-  g_autoptr (LaTensor) rgba = NULL;
-  if (g_atomic_int_get (&s->device_frames)) {
-    /* RGBA on the output GPU; synchronised once per block, so a frame is
+  g_autoptr (LaTensor) dev = NULL;       /* the block's device frames */
+  const LaDeviceFrames kind = (LaDeviceFrames) g_atomic_int_get (&s->device_frames);
+  if (kind != LA_DEVICE_FRAMES_OFF) {
+    /* On the output GPU; synchronised once per block, so a frame is
      * complete when another stream or context reads it. */
     int64_t shape[4] = { px->shape[1], px->shape[2], px->shape[3], 4 };
-    rgba = la_alloc (s->be, LA_DTYPE_U8, 4, shape);
-    if (rgba)
-      la_frames_to_rgba8 (s->be, rgba, px);
-    if (!la_backend_sync (s->be, error))
+    dev = la_alloc (s->be, LA_DTYPE_U8, 4, shape);
+    if (dev)
+      la_frames_to_rgba8 (s->be, dev, px);
+    if (dev && kind != LA_DEVICE_FRAMES_RGBA) {
+      int64_t nv[3] = { px->shape[1], px->shape[2] * 3 / 2, px->shape[3] };
+      LaTensor *nv12 = la_alloc (s->be, LA_DTYPE_U8, 3, nv);
+      if (nv12)
+        la_rgba8_to_nv12 (s->be, nv12, dev, kind == LA_DEVICE_FRAMES_NV12_BT709);
+      la_tensor_unref (dev);
+      dev = nv12;
+    }
+    if (!dev || !la_backend_sync (s->be, error)) {
+      if (!dev)
+        g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "device frames: cannot allocate a block's frames");
       return FALSE;
+    }
   } else if (!(rgb = la_vae_frames_to_rgb8 (s->be, px, error)))
     return FALSE;
   gint64 now = g_get_monotonic_time ();
@@ -312,11 +324,19 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
     fr->width = s->width;
     fr->height = s->height;
     fr->stride = 3 * s->width;
-    if (rgba) {
-      fr->device_rgba = (guint8 *) rgba->data + (gsize) f * s->width * s->height * 4;
-      fr->device_index = rgba->device_index;
-      fr->device_pitch = 4 * s->width;
-      fr->device_owner = la_tensor_ref (rgba);
+    if (dev) {
+      const gsize W = s->width, H = s->height;
+      fr->device_format = kind;
+      fr->device_index = dev->device_index;
+      fr->device_owner = la_tensor_ref (dev);
+      if (kind == LA_DEVICE_FRAMES_RGBA) {
+        fr->device_data[0] = (guint8 *) dev->data + f * W * H * 4;
+        fr->device_pitch[0] = 4 * W;
+      } else {
+        fr->device_data[0] = (guint8 *) dev->data + f * W * H * 3 / 2;
+        fr->device_data[1] = (guint8 *) fr->device_data[0] + W * H;
+        fr->device_pitch[0] = fr->device_pitch[1] = W;
+      }
     } else {
       fr->rgb = g_memdup2 (rgb + f * frame_bytes, frame_bytes);
     }
@@ -781,7 +801,7 @@ la_session_new (const LaSessionParams *params, GError **error)
   }
   if (!stream_new (s, error))
     goto fail;
-  if (params->device_frames && !la_session_set_device_frames (s, TRUE, error))
+  if (params->device_frames && !la_session_set_device_frames (s, params->device_frames, error))
     goto fail;
   s->stats.ms_setup = (g_get_monotonic_time () - t0) / 1000.0;
   start_thread (s);
@@ -1007,14 +1027,18 @@ la_session_get_stats (LaSession *s, LaSessionStats *st)
 }
 
 gboolean
-la_session_set_device_frames (LaSession *s, gboolean on, GError **error)
+la_session_set_device_frames (LaSession *s, LaDeviceFrames format, GError **error)
 {
-  if (on && la_backend_get_device (s->be) != LA_DEVICE_CUDA) {
+  if (format < LA_DEVICE_FRAMES_OFF || format > LA_DEVICE_FRAMES_NV12_BT709) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "device frames: unknown format %d", (int) format);
+    return FALSE;
+  }
+  if (format != LA_DEVICE_FRAMES_OFF && la_backend_get_device (s->be) != LA_DEVICE_CUDA) {
     g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
                  "device frames: the session's output (the VAE) runs on the host backend, not on a CUDA "
                  "device (devices=cuda:N)");
     return FALSE;
   }
-  g_atomic_int_set (&s->device_frames, on ? 1 : 0);
+  g_atomic_int_set (&s->device_frames, (gint) format);
   return TRUE;
 }

@@ -472,9 +472,10 @@ la_session_get_stats (LaSession * s, LaSessionStats * st)
 
 /* The mock makes host frames only (it has no device). */
 gboolean
-la_session_set_device_frames (LaSession * s, gboolean on, GError ** error)
+la_session_set_device_frames (LaSession * s, LaDeviceFrames format,
+    GError ** error)
 {
-  if (!on)
+  if (format == LA_DEVICE_FRAMES_OFF)
     return TRUE;
   g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
       "device frames: the mock session has no CUDA device");

@@ -7,12 +7,14 @@
  * Device frames (docs/cuda.md "GStreamer CUDA memory"):
  *  - the frames_to_rgba8 op on the CUDA backend gives the CPU op's bytes and
  *    la_vae_frames_to_rgb8's RGB (values around every rounding step, out of
- *    range, bf16 input);
+ *    range, bf16 input); rgba8_to_nv12 gives the CPU op's bytes (BT.601 and
+ *    BT.709; pure red is Y 82, Cb 90, Cr 240 in BT.601);
  *  - devices=cuda:0 with video/x-raw(memory:CUDAMemory),format=RGBA (then
  *    cudadownload) gives RGB bytes identical to the devices=cuda:0
  *    system-memory run, every frame copied device-to-device from the
  *    engine's GPU frames and none uploaded from the host (the element's
- *    stats); needs GstCuda's driver and nvcodec's cudadownload (a GPU, or
+ *    stats); likewise NV12 (bt601), equal to the CPU rgba8_to_nv12 of the
+ *    system-memory frames; needs GstCuda's driver and nvcodec's cudadownload (a GPU, or
  *    the emulated driver of cuda/emu/driver.cc), else that part is skipped. */
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
@@ -38,12 +40,13 @@ run_clear (Run *r)
 
 #define RGB_OUT "video/x-raw,format=RGB"
 #define CUDA_OUT "video/x-raw(memory:CUDAMemory),format=RGBA ! cudadownload ! video/x-raw,format=RGBA"
+#define CUDA_NV12 "video/x-raw(memory:CUDAMemory),format=NV12,colorimetry=bt601 ! cudadownload ! video/x-raw,format=NV12"
 
 static Run
 run_pipeline (const char *model, const char *png, const char *devices, const char *out)
 {
   Run r = { g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref), g_array_new (FALSE, FALSE, sizeof (GstClockTime)), 0, 0 };
-  const gboolean rgba = strstr (out, "RGBA") != NULL;
+  const gboolean rgba = strstr (out, "RGBA") != NULL, nv12 = strstr (out, "NV12") != NULL;
   g_autofree char *desc = g_strdup_printf (
       "audiotestsrc num-buffers=8 samplesperbuffer=1600 wave=sine freq=220 "
       "! audio/x-raw,rate=16000,channels=1,format=S16LE "
@@ -60,7 +63,20 @@ run_pipeline (const char *model, const char *png, const char *devices, const cha
     GstBuffer *b = gst_sample_get_buffer (s);
     GstMapInfo m;
     g_assert_true (gst_buffer_map (b, &m, GST_MAP_READ));
-    if (rgba) {
+    if (nv12) {
+      /* Y rows then CbCr rows, packed */
+      GstVideoInfo vi;
+      GstVideoFrame vf;
+      g_assert_true (gst_video_info_from_caps (&vi, gst_sample_get_caps (s)));
+      g_assert_true (gst_video_frame_map (&vf, &vi, b, GST_MAP_READ));
+      guint8 *out = g_malloc ((gsize) vi.width * vi.height * 3 / 2), *o = out;
+      for (int pl = 0; pl < 2; pl++)
+        for (int row = 0; row < (pl ? vi.height / 2 : vi.height); row++, o += vi.width)
+          memcpy (o, (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&vf, pl) + row * GST_VIDEO_FRAME_PLANE_STRIDE (&vf, pl),
+                  vi.width);
+      gst_video_frame_unmap (&vf);
+      g_ptr_array_add (r.frames, g_bytes_new_take (out, (gsize) vi.width * vi.height * 3 / 2));
+    } else if (rgba) {
       /* cudadownload's system memory: tightly packed here (width % 4 == 0); drop alpha */
       GstVideoInfo vi;
       g_assert_true (gst_video_info_from_caps (&vi, gst_sample_get_caps (s)));
@@ -141,6 +157,43 @@ check_op (void)
     }
     g_assert_cmpmem (a, (gsize) F * H * W * 4, b, (gsize) F * H * W * 4);
   }
+  /* rgba8_to_nv12: CUDA == CPU for both matrices, and known colours */
+  {
+    const int64_t rs[4] = { 2, 4, 6, 4 }, ns[3] = { 2, 6, 6 };
+    g_autoptr (LaTensor) rgba = la_tensor_new (LA_DTYPE_U8, 4, rs);
+    guint8 *q = rgba->data;
+    for (gsize i = 0; i < 2 * 4 * 6; i++) {
+      q[4 * i] = (guint8) (i * 37);
+      q[4 * i + 1] = (guint8) (i * 91 + 5);
+      q[4 * i + 2] = (guint8) (255 - i * 13);
+      q[4 * i + 3] = 255;
+    }
+    /* frame 1, top-left 2x2 block: pure red (BT.601: Y 82, Cb 90, Cr 240) */
+    for (int k = 0; k < 4; k++) {
+      guint8 *p = q + (4 * 6 + (k / 2) * 6 + k % 2) * 4;
+      p[0] = 255, p[1] = p[2] = 0;
+    }
+    for (int m = 0; m < 2; m++) {
+      g_autoptr (LaTensor) rg = la_alloc (gpu, LA_DTYPE_U8, 4, rs);
+      g_autoptr (LaTensor) yg = la_alloc (gpu, LA_DTYPE_U8, 3, ns);
+      g_autoptr (LaTensor) yc = la_tensor_new (LA_DTYPE_U8, 3, ns);
+      g_autoptr (LaTensor) yh = la_tensor_new (LA_DTYPE_U8, 3, ns);
+      la_copy (gpu, rg, rgba);
+      la_rgba8_to_nv12 (gpu, yg, rg, m);
+      la_copy (gpu, yh, yg);
+      la_rgba8_to_nv12 (cpu, yc, rgba, m);
+      g_assert_true (la_backend_sync (gpu, &e));
+      g_assert_true (la_backend_sync (cpu, &e));
+      g_assert_cmpmem (yc->data, 2 * 36, yh->data, 2 * 36);
+      const guint8 *f1 = (const guint8 *) yc->data + 36;
+      if (m == 0) {
+        g_assert_cmpint (f1[0], ==, 82);
+        g_assert_cmpint (f1[7], ==, 82);
+        g_assert_cmpint (f1[24], ==, 90);
+        g_assert_cmpint (f1[25], ==, 240);
+      }
+    }
+  }
   /* a wrong output is refused by the checked wrapper, naming it */
   g_autoptr (LaTensor) bad = la_alloc (gpu, LA_DTYPE_F32, 4, (int64_t[]) { F, H, W, 4 });
   g_autoptr (LaTensor) xg = la_alloc (gpu, LA_DTYPE_F32, 4, host->shape);
@@ -148,7 +201,7 @@ check_op (void)
   g_assert_false (la_backend_sync (gpu, &e));
   g_assert_nonnull (strstr (e->message, "frames_to_rgba8: y"));
   g_clear_error (&e);
-  g_print ("frames_to_rgba8: CUDA == CPU == la_vae_frames_to_rgb8 (f32 and bf16 input)\n");
+  g_print ("frames_to_rgba8: CUDA == CPU == la_vae_frames_to_rgb8 (f32 and bf16 input); rgba8_to_nv12: CUDA == CPU\n");
 }
 
 int
@@ -217,6 +270,35 @@ main (int argc, char **argv)
     g_print ("CUDA memory RGBA: %u frames identical to the system-memory run, %" G_GUINT64_FORMAT
              " copied device-to-device, %" G_GUINT64_FORMAT " uploaded\n", dev.frames->len, dev.device, dev.uploaded);
     run_clear (&dev);
+
+    /* NV12 made on the device from the same RGBA: the CPU op on the host frames */
+    Run nv = run_pipeline (model, png, "cuda:0", CUDA_NV12);
+    g_assert_cmpuint (nv.frames->len, ==, gpu.frames->len);
+    g_autoptr (LaBackend) cpub = la_backend_cpu_new (1);
+    for (guint i = 0; i < gpu.frames->len; i++) {
+      gsize n3;
+      const guint8 *rgb = g_bytes_get_data (gpu.frames->pdata[i], &n3);
+      const gsize npx = n3 / 3;
+      const int64_t side = (int64_t) sqrt ((double) npx);     /* the tiny model's square frames */
+      g_assert_cmpint (side * side, ==, (int64_t) npx);
+      g_autoptr (LaTensor) x = la_tensor_new (LA_DTYPE_U8, 4, (int64_t[]) { 1, side, side, 4 });
+      g_autoptr (LaTensor) y = la_tensor_new (LA_DTYPE_U8, 3, (int64_t[]) { 1, side * 3 / 2, side });
+      for (gsize k = 0; k < npx; k++) {
+        memcpy ((guint8 *) x->data + 4 * k, rgb + 3 * k, 3);
+        ((guint8 *) x->data)[4 * k + 3] = 255;
+      }
+      la_rgba8_to_nv12 (cpub, y, x, 0);
+      g_assert_true (la_backend_sync (cpub, &e));
+      gsize nn;
+      const guint8 *got = g_bytes_get_data (nv.frames->pdata[i], &nn);
+      g_assert_cmpmem (got, nn, y->data, npx * 3 / 2);
+    }
+    g_assert_cmpuint (nv.uploaded, ==, 0);
+    g_assert_cmpuint (nv.device, >=, nv.frames->len);
+    g_print ("CUDA memory NV12 (BT.601): %u frames equal to the CPU rgba8_to_nv12 of the host frames, "
+             "%" G_GUINT64_FORMAT " copied device-to-device, %" G_GUINT64_FORMAT " uploaded\n", nv.frames->len,
+             nv.device, nv.uploaded);
+    run_clear (&nv);
   } else {
     g_print ("no cudadownload (no CUDA driver for GstCuda): device frames skipped\n");
   }
