@@ -778,6 +778,9 @@ la_session_new (const LaSessionParams *params, GError **error)
 
   if (!load_devices (s, params, error))
     goto fail;
+  /* before the long setup: a host-backend output refuses device frames */
+  if (params->device_frames && !la_session_set_device_frames (s, params->device_frames, error))
+    goto fail;
   s->z_dim = s->m->vae_cfg.z_dim;
   {
     int H, W, sf = la_vae_spatial_factor (&s->m->vae_cfg) * s->m->dit_cfg.patch_size[1];
@@ -800,8 +803,6 @@ la_session_new (const LaSessionParams *params, GError **error)
       goto fail;
   }
   if (!stream_new (s, error))
-    goto fail;
-  if (params->device_frames && !la_session_set_device_frames (s, params->device_frames, error))
     goto fail;
   s->stats.ms_setup = (g_get_monotonic_time () - t0) / 1000.0;
   start_thread (s);

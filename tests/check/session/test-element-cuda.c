@@ -5,6 +5,8 @@
  * device exists (a GPU or the emulated device); skipped (77) elsewhere.
  *
  * Device frames (docs/cuda.md "GStreamer CUDA memory"):
+ *  - a session on devices=cpu refuses them (LA_ERROR_UNSUPPORTED; checked in
+ *    every build, before the skip);
  *  - the frames_to_rgba8 op on the CUDA backend gives the CPU op's bytes and
  *    la_vae_frames_to_rgb8's RGB (values around every rounding step, out of
  *    range, bf16 input); rgba8_to_nv12 gives the CPU op's bytes (BT.601 and
@@ -20,6 +22,8 @@
 #include <gst/app/gstappsink.h>
 #include <gst/video/video.h>
 #include <liveavatar/la-cuda.h>
+#include <liveavatar/la-session.h>
+#include <liveavatar/la-error.h>
 #include <stdlib.h>
 #include <string.h>
 #include "la-ops.h"
@@ -204,14 +208,32 @@ check_op (void)
   g_print ("frames_to_rgba8: CUDA == CPU == la_vae_frames_to_rgb8 (f32 and bf16 input); rgba8_to_nv12: CUDA == CPU\n");
 }
 
+/* A session whose output is on the host refuses device frames, saying why. */
+static void
+check_cpu_refuses (const char *model)
+{
+  static guint8 grey[64 * 64 * 3];
+  LaSessionParams p;
+  GError *e = NULL;
+  memset (grey, 128, sizeof grey);
+  la_session_params_init (&p);
+  p.model_dir = model;
+  p.ref_rgb = grey;
+  p.ref_width = p.ref_height = 64;
+  p.ref_stride = 3 * 64;
+  p.max_area = 4096;
+  p.device_frames = LA_DEVICE_FRAMES_RGBA;
+  g_assert_null (la_session_new (&p, &e));
+  g_assert_error (e, LA_ERROR, LA_ERROR_UNSUPPORTED);
+  g_assert_nonnull (strstr (e->message, "device frames"));
+  g_clear_error (&e);
+  g_print ("devices=cpu refuses device frames: ok\n");
+}
+
 int
 main (int argc, char **argv)
 {
   gst_init (&argc, &argv);
-  if (la_cuda_device_count () < 1) {
-    g_print ("no CUDA device (a GPU or the emulated device): skipped\n");
-    return 77;
-  }
   g_autofree char *tmp = g_dir_make_tmp ("la-element-cuda-XXXXXX", NULL);
   g_autofree char *model = g_build_filename (tmp, "tiny", NULL);
   g_autofree char *png = g_build_filename (tmp, "ref.png", NULL);
@@ -231,6 +253,13 @@ main (int argc, char **argv)
   gst_element_set_state (pp, GST_STATE_NULL);
   gst_object_unref (pp);
 
+  check_cpu_refuses (model);
+  if (la_cuda_device_count () < 1) {
+    g_print ("no CUDA device (a GPU or the emulated device): the rest skipped\n");
+    g_autofree char *rm0 = g_strdup_printf ("rm -rf '%s'", tmp);
+    (void) !system (rm0);
+    return 77;
+  }
   check_op ();
   Run cpu = run_pipeline (model, png, "cpu", RGB_OUT), gpu = run_pipeline (model, png, "cuda:0", RGB_OUT);
   g_assert_cmpuint (cpu.frames->len, >, 0);
