@@ -15,6 +15,7 @@
  * lib/la-backend.c) and reported by la_backend_sync(), like cudaGetLastError.
  */
 #include "cuda-internal.h"
+#include "frames.h"
 #include <string.h>
 
 /* ---------------------------------------------------------------- errors */
@@ -428,6 +429,8 @@ make_ops (void)
   o.patchify = Locked<la_cuda_patchify>::call;
   o.unpatchify = Locked<la_cuda_unpatchify>::call;
   o.rope_table = Locked<la_cuda_rope_table>::call;
+  o.frames_to_rgba8 = Locked<la_cuda_frames_to_rgba8>::call;   /* frames.cu */
+  o.rgba8_to_nv12 = Locked<la_cuda_rgba8_to_nv12>::call;
   o.resident = cuda_resident;
   o.sync = Locked<cuda_sync>::call;
   o.destroy = cuda_destroy;      /* the last reference: no other user left */

@@ -6,12 +6,12 @@
  *                   lib/cpu/ops-frames.c, so the bytes are identical;
  *  rgba8_to_nv12    RGBA8 [F, H, W, 4] -> NV12 [F, 3H/2, W] through
  *                   la_rgb_to_ycbcr8 (la-ops.h), the CPU op's arithmetic.
- * One thread per pixel (RGBA) or per 2x2 block (NV12).  The frames then stay
+ * One thread per pixel (RGBA) or per 2x2 block (NV12); the ops table
+ * (backend-cuda.cu) runs them under the op lock.  The frames then stay
  * on the GPU (LaFrame.device_data); liveavatarsrc copies them device-to-device
  * into GstCudaMemory.
  */
-#include "cuda-internal.h"
-#include "liveavatar/la-cuda.h"
+#include "frames.h"
 
 #define THREADS 256
 
@@ -32,7 +32,6 @@ k_frames_to_rgba8 (unsigned char *y, const void *x, int xt, int64_t F, int64_t P
 extern "C" void
 la_cuda_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
-  LaCudaOpLock lock ((LaCudaBackend *) be);
   LaCudaBackend *self = la_cuda_self (be);
   const int64_t F = x->shape[1], P = x->shape[2] * x->shape[3];
   if (F * P == 0 || !la_cuda_dtype_ok (self, "frames_to_rgba8", x))
@@ -68,7 +67,6 @@ k_rgba8_to_nv12 (unsigned char *out, const unsigned char *in, int64_t F, int64_t
 extern "C" void
 la_cuda_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
 {
-  LaCudaOpLock lock ((LaCudaBackend *) be);
   LaCudaBackend *self = la_cuda_self (be);
   const int64_t F = x->shape[0], H = x->shape[1], W = x->shape[2], n = F * (H / 2) * (W / 2);
   if (n == 0)

@@ -31,11 +31,3 @@ gboolean la_cuda_event_query (LaCudaEvent *ev) { return TRUE; }
 void la_cuda_event_free (LaCudaEvent *ev) {}
 int la_cuda_device_count (void) { return 0; }
 const LaBackendOps *la_cuda_ops_table (void) { return NULL; }
-void la_cuda_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
-{
-  la_backend_record_error (be, LA_ERROR_DEVICE, "frames_to_rgba8: this build has no CUDA backend");
-}
-void la_cuda_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
-{
-  la_backend_record_error (be, LA_ERROR_DEVICE, "rgba8_to_nv12: this build has no CUDA backend");
-}

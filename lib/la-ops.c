@@ -10,7 +10,6 @@
  * check (e.g. la_cuda_dtype_ok).
  */
 #include "la-backend-impl.h"
-#include "liveavatar/la-cuda.h"
 #include <stdarg.h>
 #include <string.h>
 
@@ -513,12 +512,6 @@ la_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
            y->shape[1] != x->shape[2] || y->shape[2] != x->shape[3] || y->shape[3] != 4)
     fail (&c, "y", y, "is not u8 [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", 4] (RGBA)",
           x->shape[1], x->shape[2], x->shape[3]);
-  /* The CUDA kernel (cuda/frames.cu) is called directly until the CUDA ops
-   * table (cuda/backend-cuda.cu) lists it. */
-  if (c.ok && !be->ops->frames_to_rgba8 && be->device == LA_DEVICE_CUDA) {
-    la_cuda_frames_to_rgba8 (be, y, x);
-    return;
-  }
   RUN (frames_to_rgba8, y, x);
 }
 
@@ -540,9 +533,5 @@ la_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
           x->shape[0], x->shape[1] * 3 / 2, x->shape[2]);
   else if (matrix != 0 && matrix != 1)
     fail (&c, "x", x, "matrix %d is neither BT.601 (0) nor BT.709 (1)", matrix);
-  if (c.ok && !be->ops->rgba8_to_nv12 && be->device == LA_DEVICE_CUDA) {
-    la_cuda_rgba8_to_nv12 (be, y, x, matrix);   /* as la_frames_to_rgba8 */
-    return;
-  }
   RUN (rgba8_to_nv12, y, x, matrix);
 }

@@ -108,9 +108,4 @@ void      la_cuda_event_free (LaCudaEvent *ev);
 /* Number of CUDA devices (0 when none or no CUDA build). */
 int       la_cuda_device_count (void);
 
-/* Video output (cuda/frames.cu): the frames_to_rgba8 and rgba8_to_nv12 ops'
- * kernels (la-ops.h: la_frames_to_rgba8 / la_rgba8_to_nv12 call them on a CUDA backend). */
-void      la_cuda_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x);
-void      la_cuda_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix);
-
 G_END_DECLS

@@ -509,16 +509,14 @@ static void
 dry_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
   simple (be, "frames_to_rgba8", LA_DRY_ELEMENTWISE, y, x, NULL, 4);
-  if (INNER)
-    la_frames_to_rgba8 (INNER, y, x);   /* the checked wrapper: the CUDA kernel too */
+  FORWARD (frames_to_rgba8, y, x);
 }
 
 static void
 dry_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
 {
   simple (be, "rgba8_to_nv12", LA_DRY_ELEMENTWISE, y, x, NULL, 6);
-  if (INNER)
-    la_rgba8_to_nv12 (INNER, y, x, matrix);
+  FORWARD (rgba8_to_nv12, y, x, matrix);
 }
 
 static const LaBackendOps dry_ops = {
