@@ -25,6 +25,7 @@
  * lib/la-backend.c) and reported by la_backend_sync(), like cudaGetLastError.
  */
 #include "cuda-internal.h"
+#include "frames.h"
 #include <string.h>
 
 /* ---------------------------------------------------------------- errors */
@@ -483,6 +484,8 @@ make_ops (void)
   o.graph_end = cuda_graph_end;
   o.graph_launch = cuda_graph_launch;
   o.graph_free = cuda_graph_free;
+  o.frames_to_rgba8 = Locked<la_cuda_frames_to_rgba8>::call;   /* frames.cu */
+  o.rgba8_to_nv12 = Locked<la_cuda_rgba8_to_nv12>::call;
   o.resident = cuda_resident;
   o.sync = Locked<cuda_sync>::call;
   o.destroy = cuda_destroy;      /* the last reference: no other user left */

@@ -16,20 +16,26 @@
  * through CONTEXT queries.  Buffers come from a GstCudaBufferPool on that
  * context, so downstream reads them without a copy across contexts.
  *
- * Fill: the engine hands out host RGB frames today.  The element converts
- * them on the host, with the same GstVideoConverter as the system-memory
- * path, into a staging frame in the negotiated format; this file copies
- * that frame into the device planes with one CuMemcpy2DAsync per plane
- * (host -> pitched device rows) and synchronises before the buffer is
- * pushed.  That is chosen over mapping the GstCudaMemory for WRITE without
- * GST_MAP_CUDA (host staging that 1.22 uploads lazily at the next CUDA map)
- * because: the upload then runs on our streaming thread, so its cost counts
- * in our timing and a CUDA failure is reported by this element instead of
- * surfacing as a map failure in downstream's thread; the buffer is complete
- * on the device before it is pushed (1.22 has no cross-element stream
- * ordering, docs/design/element-timing.md §8); and the device-side half (map with
- * GST_MAP_CUDA, per-plane 2D copy into the pitched planes) is exactly what a
- * device-frame engine API will need: see gst_live_avatar_cuda_upload.
+ * Fill, two paths:
+ *  - device frames (gst_live_avatar_cuda_fill_device): with RGBA or NV12
+ *    (BT.601 / BT.709, limited range) negotiated and the engine on a GPU,
+ *    the session keeps each frame on its device in that format
+ *    (la_session_set_device_frames) and one device-to-device
+ *    CuMemcpy2DAsync per plane (unified-address source) writes it into the
+ *    pitched planes: no host staging, nothing uploaded;
+ *  - host frames (gst_live_avatar_cuda_upload: other formats, or a CPU
+ *    engine): the element converts the host RGB frame with the same
+ *    GstVideoConverter as the system-memory path into a staging frame in
+ *    the negotiated format, copied into the device planes with one
+ *    CuMemcpy2DAsync per plane (host -> pitched device rows).  That is
+ *    chosen over mapping the GstCudaMemory for WRITE without GST_MAP_CUDA
+ *    (host staging that 1.22 uploads lazily at the next CUDA map) because
+ *    the upload then runs on our streaming thread, so its cost counts in
+ *    our timing and a CUDA failure is reported by this element instead of
+ *    surfacing as a map failure in downstream's thread.
+ * Both synchronise before the buffer is pushed (1.22 has no cross-element
+ * stream ordering, docs/design/element-timing.md §8).  The counts of each
+ * are in the element's stats (cuda-frames-uploaded, cuda-frames-device).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -66,12 +72,14 @@ gst_live_avatar_caps_are_cuda (const GstCaps * caps)
       GST_LIVE_AVATAR_CAPS_FEATURE_CUDA_MEMORY);
 }
 
+static gboolean may_offer (GstLiveAvatarCuda * cuda);
+
 GstCaps *
 gst_live_avatar_cuda_filter_caps (GstLiveAvatarCuda * cuda, GstCaps * caps)
 {
   guint i;
 
-  if (gst_live_avatar_cuda_is_available (cuda))
+  if (may_offer (cuda))
     return caps;
   caps = gst_caps_make_writable (caps);
   for (i = gst_caps_get_size (caps); i > 0; i--) {
@@ -99,7 +107,24 @@ struct _GstLiveAvatarCuda
    * posts messages (those can re-enter set_context). */
   GMutex lock;
   GstCudaContext *ctx;
+  gboolean opened;              /* between _open and _close */
+  gint n_uploaded, n_device;     /* frames filled, by kind (atomic) */
 };
+
+/* Before NULL->READY (links made in NULL state, caps queries of an idle
+ * element) CUDA memory is offered whenever the driver library loads; from
+ * then on only with a context. */
+static gboolean
+may_offer (GstLiveAvatarCuda * cuda)
+{
+  gboolean opened, ctx;
+
+  g_mutex_lock (&cuda->lock);
+  opened = cuda->opened;
+  ctx = cuda->ctx != NULL;
+  g_mutex_unlock (&cuda->lock);
+  return ctx || (!opened && gst_cuda_load_library ());
+}
 
 gboolean
 gst_live_avatar_cuda_is_built (void)
@@ -154,6 +179,9 @@ gst_live_avatar_cuda_open (GstLiveAvatarCuda * cuda, gint device_id,
 {
   GstCudaContext *ctx;
 
+  g_mutex_lock (&cuda->lock);
+  cuda->opened = TRUE;
+  g_mutex_unlock (&cuda->lock);
   if (!gst_cuda_load_library ())
     goto no_library;
   /* The pool's allocator is registered here; nvcodec does the same in its
@@ -212,6 +240,7 @@ gst_live_avatar_cuda_close (GstLiveAvatarCuda * cuda)
   g_mutex_lock (&cuda->lock);
   ctx = cuda->ctx;
   cuda->ctx = NULL;
+  cuda->opened = FALSE;
   g_mutex_unlock (&cuda->lock);
   gst_clear_object (&ctx);
 }
@@ -321,11 +350,7 @@ cuda_ok (CUresult res, const gchar * what, GError ** error)
   return FALSE;
 }
 
-/* Today the source is the host frame the element converted.  When the
- * engine can hand out device frames (la-session.h has no such API yet),
- * the host conversion goes away and this loop becomes a device-to-device
- * copy (srcMemoryType CU_MEMORYTYPE_DEVICE, same context or a peer one) or
- * a colour-conversion kernel writing straight into @dframe's planes. */
+/* A host frame (already in the negotiated format) into the device planes. */
 static gboolean
 copy_planes (const GstVideoFrame * src, GstVideoFrame * dframe,
     GError ** error)
@@ -386,7 +411,76 @@ gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
   ok = copy_planes (src, &dframe, error);
   gst_cuda_context_pop (NULL);
   gst_video_frame_unmap (&dframe);
+  if (ok)
+    g_atomic_int_inc (&cuda->n_uploaded);
   return ok;
+}
+
+gboolean
+gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
+    const GstVideoInfo * info, void *const planes[], const gint pitches[],
+    GstBuffer * dst, GError ** error)
+{
+  GstMemory *mem = gst_buffer_peek_memory (dst, 0);
+  GstVideoFrame dframe;
+  gboolean ok = TRUE;
+  guint p;
+
+  if (!gst_is_cuda_memory (mem)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "output buffer is not CUDA memory");
+    return FALSE;
+  }
+  if (!gst_video_frame_map (&dframe, info, dst,
+          GST_MAP_WRITE | GST_MAP_CUDA)) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "cannot map the CUDA output buffer");
+    return FALSE;
+  }
+  if (!gst_cuda_context_push (GST_CUDA_MEMORY_CAST (mem)->context)) {
+    gst_video_frame_unmap (&dframe);
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+        "cannot make the CUDA context current");
+    return FALSE;
+  }
+  for (p = 0; ok && p < GST_VIDEO_FRAME_N_PLANES (&dframe); p++) {
+    CUDA_MEMCPY2D c = { 0 };
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+
+    gst_video_format_info_component (dframe.info.finfo, p, comp);
+    /* The engine's memory belongs to the CUDA runtime's (primary)
+     * context, the pool's to ours (GstCuda 1.22 makes its own with
+     * cuCtxCreate, or adopts downstream's): a unified-address source lets
+     * the driver find the owner, so this is an on-device copy on the same
+     * GPU and a peer copy from another one.  No kernel of ours touches the
+     * pool's memory, which another context could not address. */
+    c.srcMemoryType = CU_MEMORYTYPE_UNIFIED;
+    c.srcDevice = (CUdeviceptr) planes[p];
+    c.srcPitch = pitches[p];
+    c.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c.dstDevice = (CUdeviceptr) GST_VIDEO_FRAME_PLANE_DATA (&dframe, p);
+    c.dstPitch = GST_VIDEO_FRAME_PLANE_STRIDE (&dframe, p);
+    c.WidthInBytes = GST_VIDEO_FRAME_COMP_WIDTH (&dframe, comp[0]) *
+        GST_VIDEO_FRAME_COMP_PSTRIDE (&dframe, comp[0]);
+    c.Height = GST_VIDEO_FRAME_COMP_HEIGHT (&dframe, comp[0]);
+    ok = cuda_ok (CuMemcpy2DAsync (&c, NULL),
+        "CuMemcpy2DAsync (device frame)", error);
+  }
+  ok = ok && cuda_ok (CuStreamSynchronize (NULL), "CuStreamSynchronize",
+      error);
+  gst_cuda_context_pop (NULL);
+  gst_video_frame_unmap (&dframe);
+  if (ok)
+    g_atomic_int_inc (&cuda->n_device);
+  return ok;
+}
+
+void
+gst_live_avatar_cuda_get_counts (GstLiveAvatarCuda * cuda, guint64 * uploaded,
+    guint64 * device)
+{
+  *uploaded = (guint) g_atomic_int_get (&cuda->n_uploaded);
+  *device = (guint) g_atomic_int_get (&cuda->n_device);
 }
 
 #else /* !LA_HAVE_GST_CUDA */
@@ -397,6 +491,12 @@ struct _GstLiveAvatarCuda
 {
   GstElement *element;
 };
+
+static gboolean
+may_offer (GstLiveAvatarCuda * cuda)
+{
+  return FALSE;
+}
 
 gboolean
 gst_live_avatar_cuda_is_built (void)
@@ -471,6 +571,23 @@ gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
   g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
       "built without gstreamer-cuda-1.0");
   return FALSE;
+}
+
+gboolean
+gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
+    const GstVideoInfo * info, void *const planes[], const gint pitches[],
+    GstBuffer * dst, GError ** error)
+{
+  g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED,
+      "built without gstreamer-cuda-1.0");
+  return FALSE;
+}
+
+void
+gst_live_avatar_cuda_get_counts (GstLiveAvatarCuda * cuda, guint64 * uploaded,
+    guint64 * device)
+{
+  *uploaded = *device = 0;
 }
 
 #endif /* LA_HAVE_GST_CUDA */

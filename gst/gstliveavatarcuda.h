@@ -16,10 +16,10 @@
  *   _open (NULL->READY): load libcuda through GstCuda and find (or make) the
  *     GstCudaContext, adopting the one downstream or the application shares;
  *   _set_context / _handle_context_query: GstContext sharing at any time;
- *   _filter_caps (src CAPS query): keep memory:CUDAMemory only with a
- *     context;
- *   _decide_allocation + _upload (streaming thread) when CUDAMemory caps
- *     are negotiated;
+ *   _filter_caps (src CAPS query): keep memory:CUDAMemory while the
+ *     driver library loads (NULL state) or a context is held (after open);
+ *   _decide_allocation + _upload or _fill_device (streaming thread) when
+ *     CUDAMemory caps are negotiated (_fill_device: device frames, RGBA);
  *   _close (READY->NULL): drop the context.
  */
 #ifndef __GST_LIVE_AVATAR_CUDA_H__
@@ -60,7 +60,7 @@ gboolean gst_live_avatar_cuda_handle_context_query (GstLiveAvatarCuda * cuda,
     GstQuery * query);
 
 /* Transfer full in and out: @caps without its memory:CUDAMemory structures
- * unless a context is held. */
+ * unless a context is held, or (before _open) the driver library loads. */
 GstCaps *gst_live_avatar_cuda_filter_caps (GstLiveAvatarCuda * cuda,
     GstCaps * caps);
 
@@ -78,6 +78,20 @@ GstBufferPool *gst_live_avatar_cuda_decide_allocation (GstLiveAvatarCuda *
  * returns.  FALSE with @error on a CUDA failure. */
 gboolean gst_live_avatar_cuda_upload (GstLiveAvatarCuda * cuda,
     const GstVideoFrame * src, GstBuffer * dst, GError ** error);
+
+/* Copies a frame that is already on a CUDA device, in the negotiated format
+ * (@planes / @pitches: the engine's device frames, RGBA or NV12), into @dst,
+ * a buffer of the pool above: one device-to-device CuMemcpy2DAsync per plane
+ * on our context, synchronised before returning — no host staging.  FALSE
+ * with @error on a CUDA failure. */
+gboolean gst_live_avatar_cuda_fill_device (GstLiveAvatarCuda * cuda,
+    const GstVideoInfo * info, void *const planes[], const gint pitches[],
+    GstBuffer * dst, GError ** error);
+
+/* Frames written so far: @uploaded from the host (gst_live_avatar_cuda_upload),
+ * @device copied device-to-device (gst_live_avatar_cuda_fill_device). */
+void gst_live_avatar_cuda_get_counts (GstLiveAvatarCuda * cuda,
+    guint64 * uploaded, guint64 * device);
 
 G_END_DECLS
 #endif /* __GST_LIVE_AVATAR_CUDA_H__ */

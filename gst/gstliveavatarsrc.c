@@ -613,7 +613,9 @@ gst_live_avatar_src_class_init (GstLiveAvatarSrcClass * klass)
    * stream), audio-samples-in, audio-samples-dropped (gint64), queue-ms
    * (double), sink-offset (int, configured), sink-frame (string:
    * "reference" until the rolling sink switches to "first-generated" at
-   * clip 1), width, height (int).
+   * clip 1), width, height (int), cuda-frames-uploaded and
+   * cuda-frames-device (guint64: CUDA memory frames filled from a host
+   * frame, or copied device-to-device from the engine's GPU frames).
    */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
@@ -886,7 +888,9 @@ make_stats (GstLiveAvatarSrc * self)
 {
   LaSessionStats st = { 0 };
   GstStructure *s;
+  guint64 cuda_uploaded, cuda_device;
 
+  gst_live_avatar_cuda_get_counts (self->cuda, &cuda_uploaded, &cuda_device);
   /* The session is only freed in READY->NULL with no reader in flight from
    * the streaming side; get_stats takes the session's own lock. */
   GST_OBJECT_LOCK (self);
@@ -905,6 +909,8 @@ make_stats (GstLiveAvatarSrc * self)
       "frames-repeated", G_TYPE_UINT64, self->frames_repeated,
       "frames-dropped", G_TYPE_UINT64, self->frames_dropped,
       "frames-fresh", G_TYPE_UINT64, self->frames_fresh,
+      "cuda-frames-uploaded", G_TYPE_UINT64, cuda_uploaded,
+      "cuda-frames-device", G_TYPE_UINT64, cuda_device,
       "fresh-frame-ratio", G_TYPE_DOUBLE, self->frames_pushed ?
       (gdouble) self->frames_fresh / self->frames_pushed : 0.0,
       "blocks-skipped", G_TYPE_INT64, st.blocks_skipped,
@@ -2291,6 +2297,90 @@ step_pull (GstLiveAvatarSrc * self, GError ** err)
   return GST_FLOW_OK;
 }
 
+/* CUDA fill path: with CUDA memory negotiated in a format the engine makes
+ * on its GPU (RGBA; NV12 in BT.601 or BT.709 limited range) and the engine's
+ * output on a GPU, the session keeps frames on the device and they are
+ * copied device-to-device into the pool's buffers
+ * (gst_live_avatar_cuda_fill_device); otherwise host frames, converted on
+ * the host and uploaded.  A CPU engine refuses device frames: the host path
+ * stays. */
+static LaDeviceFrames
+device_frames_for (const LaOutput * o)
+{
+  const GstVideoColorimetry *cm = &o->vinfo.colorimetry;
+
+  if (!o->cuda_output)
+    return LA_DEVICE_FRAMES_OFF;
+  switch (GST_VIDEO_INFO_FORMAT (&o->vinfo)) {
+    case GST_VIDEO_FORMAT_RGBA:
+      return LA_DEVICE_FRAMES_RGBA;
+    case GST_VIDEO_FORMAT_NV12:
+      if (cm->range != GST_VIDEO_COLOR_RANGE_16_235)
+        return LA_DEVICE_FRAMES_OFF;
+      if (cm->matrix == GST_VIDEO_COLOR_MATRIX_BT601)
+        return LA_DEVICE_FRAMES_NV12_BT601;
+      if (cm->matrix == GST_VIDEO_COLOR_MATRIX_BT709)
+        return LA_DEVICE_FRAMES_NV12_BT709;
+      return LA_DEVICE_FRAMES_OFF;
+    default:
+      return LA_DEVICE_FRAMES_OFF;
+  }
+}
+
+static void
+choose_frame_kind (GstLiveAvatarSrc * self)
+{
+  LaDeviceFrames want = device_frames_for (&self->output);
+  LaSession *session = loaded_session (self);
+  GError *err = NULL;
+
+  if (!session)
+    return;
+  if (!la_session_set_device_frames (session, want, &err)) {
+    GST_INFO_OBJECT (self, "host frames, uploaded: %s", err->message);
+    g_clear_error (&err);
+  } else if (want != LA_DEVICE_FRAMES_OFF) {
+    GST_INFO_OBJECT (self, "device frames (%s), copied device-to-device",
+        gst_video_format_to_string (GST_VIDEO_INFO_FORMAT
+            (&self->output.vinfo)));
+  }
+}
+
+static gboolean
+negotiate_output (GstLiveAvatarSrc * self)
+{
+  if (!la_output_negotiate (&self->output, self->width, self->height))
+    return FALSE;
+  choose_frame_kind (self);
+  return TRUE;
+}
+
+/* A buffer of the CUDA pool filled from a device frame. */
+static GstBuffer *
+render_device (GstLiveAvatarSrc * self, const LaFrame * frame)
+{
+  GstBuffer *out = NULL;
+  GError *err = NULL;
+
+  /* Frames made before a renegotiation to another format or memory. */
+  if (frame->device_format != device_frames_for (&self->output) ||
+      !self->output.pool) {
+    GST_ERROR_OBJECT (self, "a device frame (kind %d) made for another "
+        "output than the negotiated one", (int) frame->device_format);
+    return NULL;
+  }
+  if (gst_buffer_pool_acquire_buffer (self->output.pool, &out, NULL) !=
+      GST_FLOW_OK)
+    return NULL;
+  if (!gst_live_avatar_cuda_fill_device (self->cuda, &self->output.vinfo,
+          frame->device_data, frame->device_pitch, out, &err)) {
+    GST_ERROR_OBJECT (self, "device frame: %s", err->message);
+    g_clear_error (&err);
+    gst_clear_buffer (&out);
+  }
+  return out;
+}
+
 /* The held frame's slot: its place on the audio time line (la-session.h:
  * pts_ns, which counts the 3-frame lead and any audio dropped or skipped)
  * as a grid slot; the next slot when nothing is held. */
@@ -2326,8 +2416,7 @@ step_events (GstLiveAvatarSrc * self, GstClockTime * t0)
 
     if (type == GST_EVENT_SEGMENT) {
       const GstSegment *seg;
-      if (!self->output.negotiated && !la_output_negotiate (&self->output,
-              self->width, self->height)) {
+      if (!self->output.negotiated && !negotiate_output (self)) {
         gst_event_unref (event);
         return GST_FLOW_NOT_NEGOTIATED;
       }
@@ -2356,7 +2445,7 @@ step_negotiate (GstLiveAvatarSrc * self)
 {
   if (self->have_out_segment && (!self->output.negotiated ||
           gst_pad_check_reconfigure (self->srcpad))) {
-    if (!la_output_negotiate (&self->output, self->width, self->height))
+    if (!negotiate_output (self))
       return GST_FLOW_NOT_NEGOTIATED;
   }
   return GST_FLOW_OK;
@@ -2401,8 +2490,11 @@ step_place (GstLiveAvatarSrc * self, GstClockTime t0)
       break;
   }
   watch_speed (self, t0, FALSE);
-  buf = la_output_render (&self->output, frame->rgb, frame->width,
-      frame->height);
+  if (frame->device_format != LA_DEVICE_FRAMES_OFF)
+    buf = render_device (self, frame);
+  else
+    buf = la_output_render (&self->output, frame->rgb, frame->width,
+        frame->height);
   la_frame_unref (frame);
   if (!buf) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
@@ -2708,7 +2800,7 @@ gst_live_avatar_src_src_query (GstPad * pad, GstObject * parent,
       gint w, h;
 
       gst_query_parse_caps (query, &filter);
-      /* memory:CUDAMemory only while a CUDA context is held. */
+      /* memory:CUDAMemory only while it can be given (gstliveavatarcuda.h). */
       caps = gst_live_avatar_cuda_filter_caps (self->cuda,
           gst_pad_get_pad_template_caps (pad));
       GST_OBJECT_LOCK (self);

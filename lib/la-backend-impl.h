@@ -135,6 +135,13 @@ struct _LaBackendOps {
   /* Frees the backend's own state; la-backend.c then frees the common part. */
   void     (*destroy)(LaBackend *be);
 
+  /* VAE frames to 8-bit RGBA for video output (lib/cpu/ops-frames.c, cuda/frames.cu):
+   * x [3, F, H, W] float -> y u8 [F, H, W, 4], RGB = (uint8) ((clamp (x, -1, 1) + 1) / 2 · 255)
+   * in f32 (truncation, bit-identical to la_vae_frames_to_rgb8), A = 255. */
+  void (*frames_to_rgba8) (LaBackend *be, LaTensor *y, const LaTensor *x);
+  /* RGBA8 [F, H, W, 4] -> NV12 u8 [F, 3H/2, W] (la-ops.h: la_rgba8_to_nv12). */
+  void (*rgba8_to_nv12) (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix);
+
   /* Ops whose position is read from backend memory when they execute, so
    * that one captured graph serves every block (the DiT's KV ring;
    * lib/dit/dit-session.c).  pos / n_keys: a 1-element I32 backend tensor.

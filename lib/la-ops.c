@@ -102,6 +102,7 @@ static const struct { const char *name; size_t offset; } op_slots[] = {
   SLOT (unary), SLOT (binary), SLOT (axpy), SLOT (modulate), SLOT (softmax), SLOT (attention),
   SLOT (conv3d), SLOT (conv1d), SLOT (channel_rms_norm), SLOT (copy4d), SLOT (upsample2x),
   SLOT (latent_norm), SLOT (clamp), SLOT (rope), SLOT (patchify), SLOT (unpatchify), SLOT (rope_table),
+  SLOT (frames_to_rgba8), SLOT (rgba8_to_nv12),
   SLOT (copy_rows_at), SLOT (attention_n),
 #undef SLOT
 };
@@ -598,4 +599,47 @@ la_graph_free (LaBackend *be, LaGraph *g)
 {
   if (g && la_graph_supported (be))
     be->ops->graph_free (be, g);
+}
+
+void
+la_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
+{
+  CHECK (be, "frames_to_rgba8");
+  if (!arg (&c, "x", x))
+    return;
+  if (!y) {
+    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "%s backend: frames_to_rgba8: y is NULL", be->ops->name);
+    return;
+  }
+  if (x->ndim != 4 || x->shape[0] != 3)
+    fail (&c, "x", x, "is not [3, F, H, W] (VAE frames)");
+  else if (y->device != be->device)
+    fail (&c, "y", y, "lives on the %s, not on this backend's device",
+          y->device == LA_DEVICE_CPU ? "host" : "CUDA device");
+  else if (y->dtype != LA_DTYPE_U8 || y->ndim != 4 || y->shape[0] != x->shape[1] ||
+           y->shape[1] != x->shape[2] || y->shape[2] != x->shape[3] || y->shape[3] != 4)
+    fail (&c, "y", y, "is not u8 [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", 4] (RGBA)",
+          x->shape[1], x->shape[2], x->shape[3]);
+  RUN (frames_to_rgba8, y, x);
+}
+
+void
+la_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
+{
+  CHECK (be, "rgba8_to_nv12");
+  if (!x || !y) {
+    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "%s backend: rgba8_to_nv12: %s is NULL", be->ops->name,
+                             x ? "y" : "x");
+    return;
+  }
+  if (x->device != be->device || x->dtype != LA_DTYPE_U8 || x->ndim != 4 || x->shape[3] != 4 ||
+      x->shape[1] % 2 || x->shape[2] % 2)
+    fail (&c, "x", x, "is not u8 [F, H, W, 4] (RGBA, H and W even) on this backend's device");
+  else if (y->device != be->device || y->dtype != LA_DTYPE_U8 || y->ndim != 3 || y->shape[0] != x->shape[0] ||
+           y->shape[1] != x->shape[1] * 3 / 2 || y->shape[2] != x->shape[2])
+    fail (&c, "y", y, "is not u8 [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] (NV12 frames)",
+          x->shape[0], x->shape[1] * 3 / 2, x->shape[2]);
+  else if (matrix != 0 && matrix != 1)
+    fail (&c, "x", x, "matrix %d is neither BT.601 (0) nor BT.709 (1)", matrix);
+  RUN (rgba8_to_nv12, y, x, matrix);
 }

@@ -142,4 +142,33 @@ la_conv1d_dims (const LaTensor *x, gboolean x_cf, int64_t *T, int64_t *B, int64_
   }
 }
 
+/* 8-bit RGB -> limited-range 8-bit Y'CbCr, BT.601 (matrix 0) or BT.709 (1): the
+ * usual fixed-point coefficients (x256), rounded by +128 >> 8; shared by the
+ * CPU rgba8_to_nv12 op and its CUDA kernel so both give the same bytes. */
+static inline LA_HOST_DEVICE void
+la_rgb_to_ycbcr8 (int r, int g, int b, int matrix, int *y, int *cb, int *cr)
+{
+  /* +128·256 keeps the sums non-negative (the shift is then a floor). */
+  if (matrix == 1) {
+    *y = ((47 * r + 157 * g + 16 * b + 128) >> 8) + 16;
+    *cb = (-26 * r - 87 * g + 112 * b + 128 + 128 * 256) >> 8;
+    *cr = (112 * r - 102 * g - 10 * b + 128 + 128 * 256) >> 8;
+  } else {
+    *y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
+    *cb = (-38 * r - 74 * g + 112 * b + 128 + 128 * 256) >> 8;
+    *cr = (112 * r - 94 * g - 18 * b + 128 + 128 * 256) >> 8;
+  }
+}
+
+/* Video output: VAE frames x [3, F, H, W] (float, on be) -> y u8 [F, H, W, 4] (on be),
+ * packed RGBA with the rounding of la_vae_frames_to_rgb8 and alpha 255
+ * (la-backend-impl.h).  On CUDA this keeps a block's frames on the GPU. */
+void la_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x);
+
+/* Video output: packed RGBA8 frames x u8 [F, H, W, 4] -> NV12 y u8 [F, 3H/2, W]
+ * (per frame H rows of Y, then H/2 rows of interleaved Cb, Cr), H and W even;
+ * la_rgb_to_ycbcr8 per pixel for Y, of the 2x2 block's mean RGB ((sum + 2) >> 2)
+ * for the chroma pair; matrix 0 = BT.601, 1 = BT.709. */
+void la_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix);
+
 G_END_DECLS

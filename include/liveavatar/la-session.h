@@ -36,6 +36,14 @@ typedef enum {
   LA_AUDIO_LIVE,          /* per-block windows with past context and look-ahead */
 } LaAudioMode;
 
+/* Frames kept on the output GPU (la_session_set_device_frames). */
+typedef enum {
+  LA_DEVICE_FRAMES_OFF = 0,      /* host RGB frames (LaFrame.rgb), the default */
+  LA_DEVICE_FRAMES_RGBA = 1,     /* packed RGBA8, RGB bytes equal to the host frames' */
+  LA_DEVICE_FRAMES_NV12_BT601,   /* NV12 of those RGBA frames, limited range (la_rgba8_to_nv12) */
+  LA_DEVICE_FRAMES_NV12_BT709,
+} LaDeviceFrames;
+
 typedef struct {
   const char *model_dir;       /* official Wan2.2-S2V-14B folder or a generated one */
   const char *lora;            /* LoRA file/folder, NULL for none */
@@ -61,6 +69,9 @@ typedef struct {
                                 * LA_WEIGHTS_FILE (0, the checkpoint's: bf16 stays bf16),
                                 * LA_WEIGHTS_F32 (golden-case parity), LA_WEIGHTS_BF16, or
                                 * LA_WEIGHTS_FP8 (CUDA only: the DiT's eligible linears) */
+  LaDeviceFrames device_frames;/* frames stay on the output GPU (LaFrame.device_data) instead
+                                * of host RGB; needs the VAE on cuda:N (see
+                                * la_session_set_device_frames); default OFF */
 } LaSessionParams;
 
 void la_session_params_init (LaSessionParams *p);
@@ -75,6 +86,17 @@ typedef struct {
   gint64 pts_ns;                 /* its place on the audio time line: (index + 3) * 40 ms
                                   * (index * 40 ms with keep_av_lead), plus 40 ms per
                                   * frame of audio dropped before it (LA_QUEUE_DROP_OLDEST) */
+  /* A device frame (la_session_set_device_frames; OFF for host frames): rgb
+   * is NULL and the planes are on CUDA device device_index, complete (no
+   * pending work) and valid until the last la_frame_unref.  RGBA: plane 0
+   * packed RGBA8 (alpha 255, RGB bytes equal to the host path's); NV12:
+   * plane 0 Y (height rows), plane 1 interleaved CbCr (height/2 rows). */
+  LaDeviceFrames device_format;
+  void   *device_data[2];
+  int    device_pitch[2];
+  int    device_index;
+  /*< private >*/
+  gpointer device_owner;
 } LaFrame;
 
 LaFrame *la_frame_ref (LaFrame *f);
@@ -156,6 +178,14 @@ void       la_session_interrupt (LaSession *s);
 void       la_session_reset (LaSession *s);
 
 void       la_session_get_stats (LaSession *s, LaSessionStats *st);
+
+/* Frames of the blocks emitted from now on stay on the output GPU in
+ * @format (LaFrame.device_data: converted there by the frames_to_rgba8 and
+ * rgba8_to_nv12 ops, no download), or come to the host as RGB
+ * (LA_DEVICE_FRAMES_OFF, the default).  Frames already queued keep their
+ * kind.  FALSE with LA_ERROR_UNSUPPORTED when @format is not OFF and the
+ * session's output (the VAE) is not on a CUDA device. */
+gboolean   la_session_set_device_frames (LaSession *s, LaDeviceFrames format, GError **error);
 
 /* Live scheduling.  Returns how long (ns) is left until the deadline of the
  * frame at @pts_ns (LaFrame.pts_ns of the frame), negative once it passed,

@@ -556,6 +556,8 @@ static const LaBackendOps cpu_ops = {
   .rope_table = la_cpu_rope_table,
   .resident = cpu_resident,
   .destroy = cpu_destroy,
+  .frames_to_rgba8 = la_cpu_frames_to_rgba8,
+  .rgba8_to_nv12 = la_cpu_rgba8_to_nv12,
   .copy_rows_at = la_cpu_copy_rows_at,
   .attention_n = cpu_attention_n,
 };

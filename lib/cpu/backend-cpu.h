@@ -35,4 +35,8 @@ void la_cpu_rope (LaBackend *be, LaTensor *y, const LaTensor *x, const LaTensor 
 void la_cpu_patchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
 void la_cpu_unpatchify (LaBackend *be, LaTensor *y, const LaTensor *x, const int k[3]);
 void la_cpu_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_pos, int n_pairs);
+
+/* ops-frames.c */
+void la_cpu_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x);
+void la_cpu_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix);
 void la_cpu_copy_rows_at (LaBackend *be, LaTensor *dst, const LaTensor *src, const LaTensor *pos);

@@ -535,6 +535,21 @@ dry_destroy (LaBackend *be)
   g_free (d);
 }
 
+/* Reads the 3 channels, writes 4 bytes per pixel (the video output). */
+static void
+dry_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
+{
+  simple (be, "frames_to_rgba8", LA_DRY_ELEMENTWISE, y, x, NULL, 4);
+  FORWARD (frames_to_rgba8, y, x);
+}
+
+static void
+dry_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
+{
+  simple (be, "rgba8_to_nv12", LA_DRY_ELEMENTWISE, y, x, NULL, 6);
+  FORWARD (rgba8_to_nv12, y, x, matrix);
+}
+
 static const LaBackendOps dry_ops = {
   .name = "dryrun",
   .alloc = dry_alloc,
@@ -564,6 +579,8 @@ static const LaBackendOps dry_ops = {
   .resident = dry_resident,
   .sync = dry_sync,
   .destroy = dry_destroy,
+  .frames_to_rgba8 = dry_frames_to_rgba8,
+  .rgba8_to_nv12 = dry_rgba8_to_nv12,
   .copy_rows_at = dry_copy_rows_at,
   .attention_n = dry_attention_n,
 };

@@ -36,6 +36,7 @@ typedef struct { gint64 pos, frames; } Skip;
 
 struct _LaSession {
   LaSessionParams p;
+  gint device_frames;              /* LaDeviceFrames, atomic: la_session_set_device_frames */
   char *prompt;
   LaBackend *be;
   LaModelBundle *m;
@@ -115,6 +116,8 @@ la_frame_unref (LaFrame *f)
 {
   if (f && g_atomic_int_dec_and_test (&f->ref_count)) {
     g_free (f->rgb);
+    if (f->device_owner)
+      la_tensor_unref (f->device_owner);
     g_free (f);
   }
 }
@@ -285,8 +288,30 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
   g_autoptr (LaTensor) px = la_vae_decoder_decode_block (s->dec, lat, block == 0 ? FIRST_DROP : 0, error);
   if (!px)
     return FALSE;
-  g_autofree guint8 *rgb = la_vae_frames_to_rgb8 (s->be, px, error);
-  if (!rgb)
+  g_autofree guint8 *rgb = NULL;
+  g_autoptr (LaTensor) dev = NULL;       /* the block's device frames */
+  const LaDeviceFrames kind = (LaDeviceFrames) g_atomic_int_get (&s->device_frames);
+  if (kind != LA_DEVICE_FRAMES_OFF) {
+    /* On the output GPU; synchronised once per block, so a frame is
+     * complete when another stream or context reads it. */
+    int64_t shape[4] = { px->shape[1], px->shape[2], px->shape[3], 4 };
+    dev = la_alloc (s->be, LA_DTYPE_U8, 4, shape);
+    if (dev)
+      la_frames_to_rgba8 (s->be, dev, px);
+    if (dev && kind != LA_DEVICE_FRAMES_RGBA) {
+      int64_t nv[3] = { px->shape[1], px->shape[2] * 3 / 2, px->shape[3] };
+      LaTensor *nv12 = la_alloc (s->be, LA_DTYPE_U8, 3, nv);
+      if (nv12)
+        la_rgba8_to_nv12 (s->be, nv12, dev, kind == LA_DEVICE_FRAMES_NV12_BT709);
+      la_tensor_unref (dev);
+      dev = nv12;
+    }
+    if (!dev || !la_backend_sync (s->be, error)) {
+      if (!dev)
+        g_set_error (error, LA_ERROR, LA_ERROR_DEVICE, "device frames: cannot allocate a block's frames");
+      return FALSE;
+    }
+  } else if (!(rgb = la_vae_frames_to_rgb8 (s->be, px, error)))
     return FALSE;
   gint64 now = g_get_monotonic_time ();
   int F = (int) px->shape[1];
@@ -302,7 +327,22 @@ emit_block (LaSession *s, gint64 block, const LaTensor *lat, GError **error)
     fr->width = s->width;
     fr->height = s->height;
     fr->stride = 3 * s->width;
-    fr->rgb = g_memdup2 (rgb + f * frame_bytes, frame_bytes);
+    if (dev) {
+      const gsize W = s->width, H = s->height;
+      fr->device_format = kind;
+      fr->device_index = dev->device_index;
+      fr->device_owner = la_tensor_ref (dev);
+      if (kind == LA_DEVICE_FRAMES_RGBA) {
+        fr->device_data[0] = (guint8 *) dev->data + f * W * H * 4;
+        fr->device_pitch[0] = 4 * W;
+      } else {
+        fr->device_data[0] = (guint8 *) dev->data + f * W * H * 3 / 2;
+        fr->device_data[1] = (guint8 *) fr->device_data[0] + W * H;
+        fr->device_pitch[0] = fr->device_pitch[1] = W;
+      }
+    } else {
+      fr->rgb = g_memdup2 (rgb + f * frame_bytes, frame_bytes);
+    }
     fr->index = s->frame_index++;
     /* Generated frame g (the first block drops FIRST_DROP) starts at sample g * 640. */
     gint64 g = fr->index + FIRST_DROP, shift = 0;
@@ -741,6 +781,9 @@ la_session_new (const LaSessionParams *params, GError **error)
 
   if (!load_devices (s, params, error))
     goto fail;
+  /* before the long setup: a host-backend output refuses device frames */
+  if (params->device_frames && !la_session_set_device_frames (s, params->device_frames, error))
+    goto fail;
   s->z_dim = s->m->vae_cfg.z_dim;
   {
     int H, W, sf = la_vae_spatial_factor (&s->m->vae_cfg) * s->m->dit_cfg.patch_size[1];
@@ -985,4 +1028,21 @@ la_session_get_stats (LaSession *s, LaSessionStats *st)
   st->weight_bytes = s->m && !s->n_gpus ? la_model_bundle_resident_bytes (s->m) : 0;
   for (int g = 0; g < s->n_gpus; g++)
     st->weight_bytes += la_model_bundle_resident_bytes (s->gpu_model[g]);
+}
+
+gboolean
+la_session_set_device_frames (LaSession *s, LaDeviceFrames format, GError **error)
+{
+  if (format < LA_DEVICE_FRAMES_OFF || format > LA_DEVICE_FRAMES_NV12_BT709) {
+    g_set_error (error, LA_ERROR, LA_ERROR_INVALID_ARG, "device frames: unknown format %d", (int) format);
+    return FALSE;
+  }
+  if (format != LA_DEVICE_FRAMES_OFF && la_backend_get_device (s->be) != LA_DEVICE_CUDA) {
+    g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
+                 "device frames: the session's output (the VAE) runs on the host backend, not on a CUDA "
+                 "device (devices=cuda:N)");
+    return FALSE;
+  }
+  g_atomic_int_set (&s->device_frames, (gint) format);
+  return TRUE;
 }

@@ -469,3 +469,15 @@ la_session_get_stats (LaSession * s, LaSessionStats * st)
   st->queue_ms = s->pending * 1000.0 / LA_SESSION_SAMPLE_RATE;
   g_mutex_unlock (&s->lock);
 }
+
+/* The mock makes host frames only (it has no device). */
+gboolean
+la_session_set_device_frames (LaSession * s, LaDeviceFrames format,
+    GError ** error)
+{
+  if (format == LA_DEVICE_FRAMES_OFF)
+    return TRUE;
+  g_set_error (error, LA_ERROR, LA_ERROR_UNSUPPORTED,
+      "device frames: the mock session has no CUDA device");
+  return FALSE;
+}

@@ -1,6 +1,8 @@
 /* test-liveavatarsrc-cuda.c — liveavatarsrc's video/x-raw(memory:CUDAMemory)
- * output on a machine with a CUDA driver and device (exits 77, skipped,
- * anywhere else: no libcuda, no device, or no cudadownload element).
+ * output on a machine with a CUDA driver and device, or in the emulated
+ * build on its driver API (cuda/emu/driver.cc, found through the test's
+ * LD_LIBRARY_PATH); exits 77, skipped, anywhere else (no libcuda, no
+ * device, or no cudadownload element).
  *
  * Uses the mock-session plugin (patterned frames, deterministic):
  *  - `liveavatarsrc ! video/x-raw(memory:CUDAMemory),format=F ! cudadownload`
