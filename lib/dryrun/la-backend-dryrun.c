@@ -27,6 +27,12 @@ typedef struct {
   Pool *pool;
   GMutex lock;
   GArray *ops;            /* LaDryOp */
+  /* The last host->device copies (destination storage and address, bytes,
+   * host source; device tensors all start at the one reservation, so the
+   * storage tells them apart): a device scalar an op reads at execution
+   * (attention_n's key count) is priced from the host bytes it came up from. */
+  struct { const GBytes *storage; const char *dst; gsize bytes; const char *src; } up[8];
+  guint n_up;
 } DryBackend;
 
 typedef struct {
@@ -182,6 +188,16 @@ dry_copy (LaBackend *be, LaTensor *dst, const LaTensor *src)
     dry (be)->pool->mem.uploaded_fp8_elems += la_tensor_numel (src);
     g_mutex_unlock (&dry (be)->pool->lock);
   }
+  if (c == LA_DRY_COPY_H2D && dst->dtype == src->dtype) {
+    DryBackend *d = dry (be);
+    g_mutex_lock (&d->lock);
+    guint i = d->n_up++ % G_N_ELEMENTS (d->up);
+    d->up[i].storage = dst->storage;
+    d->up[i].dst = dst->data;
+    d->up[i].bytes = la_tensor_nbytes (dst);
+    d->up[i].src = src->data;
+    g_mutex_unlock (&d->lock);
+  }
   if (INNER)
     INNER->ops->copy (INNER, dst, src);
   else if (c == LA_DRY_COPY_H2H)        /* host data is real: the model code reads it */
@@ -332,25 +348,58 @@ dry_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *
   FORWARD (attention, out, q, k, v, n_heads, scale, bias);
 }
 
-/* The key count is a device value the dry run never sees: priced over all
- * rows of k, what the DiT session passes (its whole [Nc + C) KV buffer) —
- * exact once the ring is full, an overestimate while clip 0 fills it. */
+/* The value of the I32 device scalar t as last uploaded (the host bytes
+ * the copy read, still in place: the DiT session's staging buffer), or -1
+ * when it did not come up by a recorded copy. */
+static gint64
+uploaded_i32 (LaBackend *be, const LaTensor *t)
+{
+  DryBackend *d = dry (be);
+  gint64 v = -1;
+  const char *a = t->data;
+  g_mutex_lock (&d->lock);
+  for (guint j = 0; j < MIN (d->n_up, G_N_ELEMENTS (d->up)); j++) {
+    guint i = (d->n_up - 1 - j) % G_N_ELEMENTS (d->up);      /* newest first */
+    if (t->storage == d->up[i].storage && a >= d->up[i].dst && a + sizeof (gint32) <= d->up[i].dst + d->up[i].bytes) {
+      gint32 x;
+      memcpy (&x, d->up[i].src + (a - d->up[i].dst), sizeof x);
+      v = x;
+      break;
+    }
+  }
+  g_mutex_unlock (&d->lock);
+  return v;
+}
+
+/* The key count is a device value: priced from the host bytes it was
+ * uploaded from (the DiT session's inbox), else over all rows of k (the
+ * whole [Nc + C) KV buffer: exact once the ring is full).  Tracing a CPU
+ * backend, it is in host memory already. */
 static void
 dry_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
                  int n_heads, float scale, const LaTensor *n_keys)
 {
   LaDryOp o = rec ("attention_n", LA_DRY_ATTENTION, out);
+  /* host memory (tracing a CPU backend) holds the real count */
+  gint64 n = n_keys->device == LA_DEVICE_CPU ? *(const gint32 *) n_keys->data : uploaded_i32 (be, n_keys);
   o.dt_x = q->dtype;
   o.dt_w = k->dtype;
   o.dims[0] = rows (q);
-  o.dims[1] = rows (k);
+  o.dims[1] = n >= 0 && n <= rows (k) ? n : rows (k);
   o.dims[2] = cols (q) / MAX (n_heads, 1);
   o.dims[3] = n_heads;
   o.flops = 4.0 * o.dims[0] * o.dims[1] * cols (q);
+  /* K and V are read for the n keys only */
+  LaTensor *kn = la_tensor_new_view (k->dtype, 2, (int64_t[]) { o.dims[1], cols (k) }, k->storage, k->data,
+                                     k->device, k->device_index);
+  LaTensor *vn = la_tensor_new_view (v->dtype, 2, (int64_t[]) { o.dims[1], cols (v) }, v->storage, v->data,
+                                     v->device, v->device_index);
   act (&o, q);
-  act (&o, k);
-  act (&o, v);
+  act (&o, kn);
+  act (&o, vn);
   act (&o, out);
+  la_tensor_unref (kn);
+  la_tensor_unref (vn);
   push (be, &o);
   FORWARD (attention_n, out, q, k, v, n_heads, scale, n_keys);
 }

@@ -145,6 +145,24 @@ test_layer_flops_14b (void)
   for (guint i = first; i < last; i++)
     n_attn += la_dryrun_op (be, i)->cls == LA_DRY_ATTENTION;
   g_assert_cmpint (n_attn, ==, 2 * c.num_layers + 3 * c.n_inject);
+
+  /* Block 0 (ring filling): self-attention reads Nc + L keys, a count the
+   * session uploads into device memory (attention_n) and the dry run prices
+   * from the host bytes of that upload. */
+  first = la_dryrun_n_ops (be);
+  g_assert_true (la_dit_session_denoise_step (rig.s, 0, rig.x, rig.audio, 0, 6, &e));
+  g_assert_no_error (e);
+  last = la_dryrun_n_ops (be);
+  int n_self = 0;
+  for (guint i = first; i < last; i++) {
+    const LaDryOp *o = la_dryrun_op (be, i);
+    if (strcmp (o->op, "attention_n"))
+      continue;
+    n_self++;
+    g_assert_cmpint (o->dims[1], ==, (gint64) (Nc + L));
+    g_assert_cmpfloat (o->flops, ==, 4 * L * D * (Nc + L));
+  }
+  g_assert_cmpint (n_self, ==, c.num_layers);
   rig_free (&rig);
   la_dit_model_free (m);
   la_checkpoint_unref (ck);
