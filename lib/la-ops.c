@@ -270,6 +270,20 @@ la_softmax (LaBackend *be, LaTensor *y, const LaTensor *x)
   RUN (softmax, y, x);
 }
 
+/* The shapes both attention ops share: q [Lq, H·D], k and v [Lk, H·D], out like q. */
+static void
+attention_shapes (Check *c, const LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
+                  int n_heads)
+{
+  const int64_t HD = cols_of (q), Lq = rows_of (q), Lk = rows_of (k);
+  if (n_heads <= 0 || HD % n_heads != 0)
+    fail (c, "q", q, "last dim does not split into %d heads", n_heads);
+  if (c->ok && cols_of (k) != HD)
+    fail (c, "k", k, "last dim differs from q's %" G_GINT64_FORMAT, HD);
+  numel_is (c, "v", v, Lk * HD, "[Lk, H·D] like k");
+  numel_is (c, "out", out, Lq * HD, "[Lq, H·D] like q");
+}
+
 void
 la_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k, const LaTensor *v,
               int n_heads, float scale, const LaTensor *bias)
@@ -278,13 +292,8 @@ la_attention (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor *k
   if (!arg (&c, "out", out) || !arg (&c, "q", q) || !arg (&c, "k", k) || !arg (&c, "v", v) ||
       !opt_arg (&c, "bias", bias))
     return;
-  const int64_t HD = cols_of (q), Lq = rows_of (q), Lk = rows_of (k);
-  if (n_heads <= 0 || HD % n_heads != 0)
-    fail (&c, "q", q, "last dim does not split into %d heads", n_heads);
-  if (c.ok && cols_of (k) != HD)
-    fail (&c, "k", k, "last dim differs from q's %" G_GINT64_FORMAT, HD);
-  numel_is (&c, "v", v, Lk * HD, "[Lk, H·D] like k");
-  numel_is (&c, "out", out, Lq * HD, "[Lq, H·D] like q");
+  attention_shapes (&c, out, q, k, v, n_heads);
+  const int64_t Lq = rows_of (q), Lk = rows_of (k);
   if (bias)
     numel_is (&c, "bias", bias, n_heads * Lq * Lk, "[H, Lq, Lk]");
   RUN (attention, out, q, k, v, n_heads, scale, bias);
@@ -535,13 +544,7 @@ la_attention_n (LaBackend *be, LaTensor *out, const LaTensor *q, const LaTensor 
   if (!arg (&c, "out", out) || !arg (&c, "q", q) || !arg (&c, "k", k) || !arg (&c, "v", v) ||
       !pos_arg (&c, "n_keys", n_keys))
     return;
-  const int64_t HD = cols_of (q), Lq = rows_of (q), Lk = rows_of (k);
-  if (n_heads <= 0 || HD % n_heads != 0)
-    fail (&c, "q", q, "last dim does not split into %d heads", n_heads);
-  if (c.ok && cols_of (k) != HD)
-    fail (&c, "k", k, "last dim differs from q's %" G_GINT64_FORMAT, HD);
-  numel_is (&c, "v", v, Lk * HD, "[Lk, H·D] like k");
-  numel_is (&c, "out", out, Lq * HD, "[Lq, H·D] like q");
+  attention_shapes (&c, out, q, k, v, n_heads);
   RUN (attention_n, out, q, k, v, n_heads, scale, n_keys);
 }
 
