@@ -36,16 +36,24 @@
 #define DMAX 128
 #define WARPS 4
 
+/* Keys a kernel reads: all Lk, or attention_n's first *nk (read on the
+ * device, so a captured graph stays right); -1 when *nk is out of range. */
+__device__ inline int64_t
+keys_used (int64_t Lk, const int32_t *nk)
+{
+  if (!nk)
+    return Lk;
+  const int64_t n = *nk;
+  return n < 0 || n > Lk ? -1 : n;
+}
+
 __global__ void __launch_bounds__ (WARPS * 32)
 k_attention (void *out, int ot, const void *q, int qt, const void *k, int kt, const void *v, int vt,
              const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t HD, int D, float scale, const int32_t *nk)
 {
-  if (nk) {                                 /* attention_n: the first *nk keys (block-uniform exit) */
-    const int64_t n = *nk;
-    if (n < 0 || n > Lk)
-      return;
-    Lk = n;
-  }
+  Lk = keys_used (Lk, nk);
+  if (Lk < 0)                               /* block-uniform exit */
+    return;
   __shared__ float Qs[BQ][DMAX];
   __shared__ float Ks[BK][DMAX + 1];
   __shared__ float Vs[BK][DMAX];
@@ -254,12 +262,9 @@ __global__ void __launch_bounds__ (WARPS * 32)
 k_attention_wmma (void *out, int ot, const void *q, int qt, const void *k, int kt, const void *v, int vt,
                   const void *bias, int bt, int64_t Lq, int64_t Lk, int64_t HD, int D, float scale, const int32_t *nk)
 {
-  if (nk) {                                 /* attention_n: the first *nk keys (block-uniform exit) */
-    const int64_t n = *nk;
-    if (n < 0 || n > Lk)
-      return;
-    Lk = n;
-  }
+  Lk = keys_used (Lk, nk);
+  if (Lk < 0)                               /* block-uniform exit */
+    return;
   using namespace nvcuda;
   extern __shared__ __align__ (128) unsigned char smem[];
   T *Qs = (T *) smem;

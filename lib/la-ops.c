@@ -40,9 +40,9 @@ fail (Check *c, const char *arg, const LaTensor *t, const char *format, ...)
 static int64_t rows_of (const LaTensor *t) { return t->ndim ? la_tensor_numel (t) / MAX (t->shape[t->ndim - 1], 1) : 1; }
 static int64_t cols_of (const LaTensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
 
-/* A tensor an op reads or writes: on this backend's device, of a float type. */
+/* A tensor an op reads or writes: not NULL, on this backend's device. */
 static gboolean
-arg (Check *c, const char *name, const LaTensor *t)
+placed (Check *c, const char *name, const LaTensor *t)
 {
   if (!t) {
     if (c->ok)
@@ -54,7 +54,14 @@ arg (Check *c, const char *name, const LaTensor *t)
   if (t->device != c->be->device)
     fail (c, name, t, "lives on the %s, not on this backend's device",
           t->device == LA_DEVICE_CPU ? "host" : "CUDA device");
-  else if (!la_dtype_is_float (t->dtype))
+  return c->ok;
+}
+
+/* ... and of a float type (every op but the position and 8-bit frame ones). */
+static gboolean
+arg (Check *c, const char *name, const LaTensor *t)
+{
+  if (placed (c, name, t) && !la_dtype_is_float (t->dtype))
     fail (c, name, t, "not a floating-point tensor");
   return c->ok;
 }
@@ -507,17 +514,7 @@ la_rope_table (LaBackend *be, LaTensor *freqs, int64_t pos0, int64_t rows_per_po
 static gboolean
 pos_arg (Check *c, const char *name, const LaTensor *t)
 {
-  if (!t) {
-    if (c->ok)
-      la_backend_record_error (c->be, LA_ERROR_INVALID_ARG, "%s backend: %s: %s is NULL",
-                               c->be->ops->name, c->op, name);
-    c->ok = FALSE;
-    return FALSE;
-  }
-  if (t->device != c->be->device)
-    fail (c, name, t, "lives on the %s, not on this backend's device",
-          t->device == LA_DEVICE_CPU ? "host" : "CUDA device");
-  else if (t->dtype != LA_DTYPE_I32 || la_tensor_numel (t) != 1)
+  if (placed (c, name, t) && (t->dtype != LA_DTYPE_I32 || la_tensor_numel (t) != 1))
     fail (c, name, t, "is not a 1-element i32 tensor");
   return c->ok;
 }
@@ -608,17 +605,10 @@ void
 la_frames_to_rgba8 (LaBackend *be, LaTensor *y, const LaTensor *x)
 {
   CHECK (be, "frames_to_rgba8");
-  if (!arg (&c, "x", x))
+  if (!arg (&c, "x", x) || !placed (&c, "y", y))
     return;
-  if (!y) {
-    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "%s backend: frames_to_rgba8: y is NULL", be->ops->name);
-    return;
-  }
   if (x->ndim != 4 || x->shape[0] != 3)
     fail (&c, "x", x, "is not [3, F, H, W] (VAE frames)");
-  else if (y->device != be->device)
-    fail (&c, "y", y, "lives on the %s, not on this backend's device",
-          y->device == LA_DEVICE_CPU ? "host" : "CUDA device");
   else if (y->dtype != LA_DTYPE_U8 || y->ndim != 4 || y->shape[0] != x->shape[1] ||
            y->shape[1] != x->shape[2] || y->shape[2] != x->shape[3] || y->shape[3] != 4)
     fail (&c, "y", y, "is not u8 [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", 4] (RGBA)",
@@ -630,15 +620,11 @@ void
 la_rgba8_to_nv12 (LaBackend *be, LaTensor *y, const LaTensor *x, int matrix)
 {
   CHECK (be, "rgba8_to_nv12");
-  if (!x || !y) {
-    la_backend_record_error (be, LA_ERROR_INVALID_ARG, "%s backend: rgba8_to_nv12: %s is NULL", be->ops->name,
-                             x ? "y" : "x");
+  if (!placed (&c, "x", x) || !placed (&c, "y", y))
     return;
-  }
-  if (x->device != be->device || x->dtype != LA_DTYPE_U8 || x->ndim != 4 || x->shape[3] != 4 ||
-      x->shape[1] % 2 || x->shape[2] % 2)
-    fail (&c, "x", x, "is not u8 [F, H, W, 4] (RGBA, H and W even) on this backend's device");
-  else if (y->device != be->device || y->dtype != LA_DTYPE_U8 || y->ndim != 3 || y->shape[0] != x->shape[0] ||
+  if (x->dtype != LA_DTYPE_U8 || x->ndim != 4 || x->shape[3] != 4 || x->shape[1] % 2 || x->shape[2] % 2)
+    fail (&c, "x", x, "is not u8 [F, H, W, 4] (RGBA, H and W even)");
+  else if (y->dtype != LA_DTYPE_U8 || y->ndim != 3 || y->shape[0] != x->shape[0] ||
            y->shape[1] != x->shape[1] * 3 / 2 || y->shape[2] != x->shape[2])
     fail (&c, "y", y, "is not u8 [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] (NV12 frames)",
           x->shape[0], x->shape[1] * 3 / 2, x->shape[2]);
